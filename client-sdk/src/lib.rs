@@ -1,0 +1,1 @@
+//! Licet client SDK (see issue 3).

@@ -1,0 +1,1 @@
+//! C ABI for the Licet SDK (see issue 4).

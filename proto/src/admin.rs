@@ -1,0 +1,273 @@
+//! Bodies of the vendor's admin API under `/v1/admin/` (bearer admin token).
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::LicenseStatus;
+use crate::api::ActivationInfo;
+
+/// Default offline-token lifetime: 7 days.
+pub const DEFAULT_TOKEN_LIFETIME_SECS: i64 = 7 * 24 * 3600;
+
+/// What a product delivers. Licensing applies to every kind that issues keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProductKind {
+    /// Desktop software licensed by key (the default).
+    #[default]
+    License,
+    /// Downloadable files, no key.
+    Download,
+    /// Course or membership style access, no key.
+    Access,
+}
+
+impl ProductKind {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::License => "license",
+            Self::Download => "download",
+            Self::Access => "access",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "license" => Some(Self::License),
+            "download" => Some(Self::Download),
+            "access" => Some(Self::Access),
+            _ => None,
+        }
+    }
+}
+
+/// `POST /v1/admin/products`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProduct {
+    /// URL-safe identifier: lowercase letters, digits and `-`, 1 to 64 characters.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// What the product delivers.
+    #[serde(default)]
+    pub kind: ProductKind,
+    /// Seats per license (1 or more).
+    pub max_activations: u32,
+    /// License lifetime from issue, in seconds; `null` or absent for perpetual.
+    #[serde(default)]
+    pub license_duration_secs: Option<i64>,
+    /// Lifetime of an offline token, in seconds (default 7 days).
+    #[serde(default = "default_token_lifetime")]
+    pub token_lifetime_secs: i64,
+    /// Feature flags every license of this product grants.
+    #[serde(default)]
+    pub entitlements: Vec<String>,
+    /// Free-form vendor data (a JSON object).
+    #[serde(default = "empty_object")]
+    pub metadata: serde_json::Value,
+}
+
+fn default_token_lifetime() -> i64 {
+    DEFAULT_TOKEN_LIFETIME_SECS
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+/// `PATCH /v1/admin/products/{slug}`: every field optional; absent fields stay.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProduct {
+    /// New display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// New seat count for licenses without an override.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_activations: Option<u32>,
+    /// New license lifetime for licenses issued from now on; `null` makes them perpetual.
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub license_duration_secs: Option<Option<i64>>,
+    /// New offline-token lifetime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_lifetime_secs: Option<i64>,
+    /// New entitlements.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entitlements: Option<Vec<String>>,
+    /// New metadata (replaces the old object).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// Distinguishes "field absent" (`None`) from "field is null" (`Some(None)`).
+fn double_option<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(de).map(Some)
+}
+
+/// A product as the admin API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Product {
+    /// Server-side id.
+    pub id: String,
+    /// URL-safe identifier.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// What the product delivers.
+    pub kind: ProductKind,
+    /// Seats per license.
+    pub max_activations: u32,
+    /// License lifetime in seconds; `null` for perpetual.
+    pub license_duration_secs: Option<i64>,
+    /// Offline-token lifetime in seconds.
+    pub token_lifetime_secs: i64,
+    /// Feature flags.
+    pub entitlements: Vec<String>,
+    /// Vendor data.
+    pub metadata: serde_json::Value,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// `POST /v1/admin/licenses`: issue a license.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssueLicense {
+    /// Product slug.
+    pub product: String,
+    /// Customer email.
+    pub email: String,
+    /// Explicit expiry (Unix seconds); default: now + the product's license duration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    /// Per-license seat override.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_activations: Option<u32>,
+    /// Per-license offline-token lifetime override, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_lifetime_secs: Option<i64>,
+    /// Per-license entitlements (replace the product's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entitlements: Option<Vec<String>>,
+}
+
+/// `POST /v1/admin/licenses/{id}/extend`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendLicense {
+    /// New expiry in Unix seconds, or `null` to make the license perpetual.
+    pub expires_at: Option<i64>,
+}
+
+/// `PATCH /v1/admin/licenses/{id}`: per-license policy overrides; `null` removes one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateLicense {
+    /// Seat override.
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_activations: Option<Option<u32>>,
+    /// Offline-token lifetime override.
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub token_lifetime_secs: Option<Option<i64>>,
+    /// Entitlements override.
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub entitlements: Option<Option<Vec<String>>>,
+    /// Customer email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// A license as the admin API returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct License {
+    /// Server-side id.
+    pub id: String,
+    /// The license key.
+    pub key: String,
+    /// Product slug.
+    pub product: String,
+    /// Customer email.
+    pub email: String,
+    /// Status set by the vendor.
+    pub status: LicenseStatus,
+    /// Unix seconds; `null` for perpetual.
+    pub expires_at: Option<i64>,
+    /// Effective seats (override or product policy).
+    pub max_activations: u32,
+    /// Effective offline-token lifetime.
+    pub token_lifetime_secs: i64,
+    /// Effective entitlements.
+    pub entitlements: Vec<String>,
+    /// The per-license overrides, `null` where the product's policy applies.
+    pub overrides: LicenseOverrides,
+    /// Seats in use now.
+    pub active_activations: u32,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+    /// Activations (current and past), only when one license is shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activations: Option<Vec<ActivationInfo>>,
+}
+
+/// Per-license overrides of the product policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenseOverrides {
+    /// Seat override.
+    pub max_activations: Option<u32>,
+    /// Offline-token lifetime override.
+    pub token_lifetime_secs: Option<i64>,
+    /// Entitlements override.
+    pub entitlements: Option<Vec<String>>,
+}
+
+/// A page of results.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+}
+
+/// One audit-log entry: who changed what, when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Sequence number.
+    pub id: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// `admin`, `cli`, `public` (a license holder through the license API) or `system`.
+    pub actor: String,
+    /// What happened, e.g. `license.revoked`.
+    pub action: String,
+    /// Kind of thing changed: `product`, `license`, `activation`, `signing_key`, `admin_token`.
+    pub subject_type: String,
+    /// Its id.
+    pub subject_id: String,
+    /// Details as JSON (never secrets).
+    pub details: serde_json::Value,
+}

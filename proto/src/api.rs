@@ -1,0 +1,143 @@
+//! Bodies of the public license API: `POST /v1/licenses/{activate,validate,deactivate}`.
+//!
+//! Requests reject unknown fields, so a typo in a client is an `INVALID_REQUEST`, not a
+//! silently ignored option.
+
+use serde::{Deserialize, Serialize};
+
+use crate::LicenseStatus;
+
+/// Longest fingerprint the server accepts, in bytes.
+pub const MAX_FINGERPRINT_LEN: usize = 256;
+/// Longest machine name or platform string the server accepts, in characters.
+pub const MAX_LABEL_LEN: usize = 200;
+
+/// `POST /v1/licenses/activate`: bind this machine to a license seat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivateRequest {
+    /// The license key as the customer typed it (case and surrounding blanks are forgiven).
+    pub key: String,
+    /// The machine fingerprint (opaque to the server; the SDK sends `v1:<hex HMAC>`).
+    pub fingerprint: String,
+    /// A human name for the machine, shown to the vendor and the customer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The platform, e.g. `linux-x86_64`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// Descriptive facts about the machine; never part of the fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<MachineInfo>,
+}
+
+/// Descriptive machine facts sent with an activation, shown to the vendor.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MachineInfo {
+    /// Host name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Operating system name, e.g. `Debian GNU/Linux`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_name: Option<String>,
+    /// Operating system version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_version: Option<String>,
+    /// CPU architecture, e.g. `x86_64`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    /// Number of logical CPUs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_count: Option<u32>,
+}
+
+/// `POST /v1/licenses/validate` and `POST /v1/licenses/deactivate`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyAndFingerprint {
+    /// The license key.
+    pub key: String,
+    /// The machine fingerprint the activation was made with.
+    pub fingerprint: String,
+}
+
+/// `POST /v1/licenses/validate` request body.
+pub type ValidateRequest = KeyAndFingerprint;
+/// `POST /v1/licenses/deactivate` request body.
+pub type DeactivateRequest = KeyAndFingerprint;
+
+/// The license as its holder sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenseInfo {
+    /// Server-side license id (the token's `sub`).
+    pub id: String,
+    /// Product slug (the token's `aud`).
+    pub product: String,
+    /// Status set by the vendor.
+    pub status: LicenseStatus,
+    /// Unix seconds after which the license is expired; `null` for perpetual.
+    pub expires_at: Option<i64>,
+    /// Seats: how many machines may be active at once.
+    pub max_activations: u32,
+    /// Seats in use now.
+    pub active_activations: u32,
+    /// Feature flags granted by this license.
+    pub entitlements: Vec<String>,
+    /// The customer's email, if the license has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// One machine bound to a license.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivationInfo {
+    /// Server-side activation id.
+    pub id: String,
+    /// The machine fingerprint.
+    pub fingerprint: String,
+    /// Machine name, if given.
+    pub name: Option<String>,
+    /// Platform, if given.
+    pub platform: Option<String>,
+    /// Unix seconds of the first activation.
+    pub first_seen_at: i64,
+    /// Unix seconds of the last activation or validation.
+    pub last_seen_at: i64,
+    /// Unix seconds of deactivation; `null` while the seat is held.
+    pub deactivated_at: Option<i64>,
+}
+
+/// Answer to activate and validate: a fresh signed lease plus the state it encodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseResponse {
+    /// The signed offline token (compact JWS, `alg: EdDSA`).
+    pub token: String,
+    /// The license state.
+    pub license: LicenseInfo,
+    /// This machine's activation.
+    pub activation: ActivationInfo,
+}
+
+/// `POST /v1/licenses/activate` response body.
+pub type ActivateResponse = LeaseResponse;
+/// `POST /v1/licenses/validate` response body.
+pub type ValidateResponse = LeaseResponse;
+
+/// `POST /v1/licenses/deactivate` response body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeactivateResponse {
+    /// The license after the seat was freed.
+    pub license: LicenseInfo,
+    /// The activation that ended (with `deactivated_at` set).
+    pub activation: ActivationInfo,
+}
+
+/// `GET /healthz` response body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// Always `"ok"` when the server answers 200.
+    pub status: String,
+    /// Server version.
+    pub version: String,
+}

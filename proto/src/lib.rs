@@ -1,0 +1,54 @@
+//! The Licet wire format, shared by the server (`licet-server`) and the client SDK (`licet`).
+//!
+//! # Layout
+//! - [`error`]: the stable error codes every failure carries, and the JSON error body.
+//! - [`api`]: request and response bodies of the public license API.
+//! - [`admin`]: request and response bodies of the vendor's admin API.
+//! - [`token`]: the Ed25519-signed offline lease (a compact JWS, `alg: EdDSA`), its claims,
+//!   signing, strict verification and the JWKS document that publishes the public keys.
+//!
+//! Everything here is plain data plus pure functions: no I/O, no clocks (callers pass "now"),
+//! so that the server, the SDK and the C ABI agree byte for byte.
+#![deny(missing_docs)]
+
+pub mod admin;
+pub mod api;
+pub mod error;
+pub mod token;
+
+pub use error::{ErrorBody, ErrorCode, ErrorDetail};
+pub use token::{Claims, Jwk, Jwks, KeySet, LicenseClaim, TokenError, VerifiedToken};
+
+/// Status of a license as the vendor set it. Expiry is reported apart (`expires_at`), so a
+/// license can be `ACTIVE` and expired at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LicenseStatus {
+    /// The license may be used.
+    Active,
+    /// Temporarily blocked by the vendor (e.g. a payment dispute); can be reinstated.
+    Suspended,
+    /// Permanently withdrawn (e.g. refund); activations no longer validate.
+    Revoked,
+}
+
+impl LicenseStatus {
+    /// The stored and transmitted spelling (`ACTIVE`, `SUSPENDED`, `REVOKED`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "ACTIVE",
+            Self::Suspended => "SUSPENDED",
+            Self::Revoked => "REVOKED",
+        }
+    }
+
+    /// Parses the stored spelling; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ACTIVE" => Some(Self::Active),
+            "SUSPENDED" => Some(Self::Suspended),
+            "REVOKED" => Some(Self::Revoked),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,469 @@
+//! The offline lease: a compact JWS (RFC 7515) signed with Ed25519 (`alg: EdDSA`, RFC 8037).
+//!
+//! ```text
+//! base64url(header) "." base64url(claims) "." base64url(signature)
+//! header = {"alg":"EdDSA","typ":"licet-lease+jwt","kid":"<RFC 7638 thumbprint>"}
+//! ```
+//!
+//! Signing has one code path ([`sign`]). Verification ([`KeySet::verify`]) accepts only
+//! `EdDSA`, only the header fields Licet writes (so `jwk`, `jku`, `x5u` and `crit` tricks are
+//! refused), only keys in the caller's key set, and checks with `verify_strict`. Claim checks
+//! against an expected product, machine and time live in [`Claims::check`].
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::LicenseStatus;
+
+/// The only algorithm Licet signs or accepts.
+pub const ALG: &str = "EdDSA";
+/// The `typ` header of a Licet lease.
+pub const TYP: &str = "licet-lease+jwt";
+/// Tokens longer than this are refused before any decoding.
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// Why a token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// Not three base64url parts of JSON, or too long.
+    #[error("token is malformed")]
+    Malformed,
+    /// `alg` is not `EdDSA` (this is where `none` and HMAC confusion end).
+    #[error("token algorithm is not allowed")]
+    AlgorithmNotAllowed,
+    /// The header names a key that is not in the key set.
+    #[error("token is signed by an unknown key")]
+    UnknownKey,
+    /// The signature does not verify.
+    #[error("token signature is invalid")]
+    BadSignature,
+    /// `aud` is another product.
+    #[error("token is for another product")]
+    WrongAudience,
+    /// `fpr` is another machine.
+    #[error("token is for another machine")]
+    FingerprintMismatch,
+    /// `nbf` is in the future.
+    #[error("token is not valid yet")]
+    NotYetValid,
+    /// `exp` has passed: the offline lease ended.
+    #[error("token has expired")]
+    Expired,
+    /// The license itself expired (`lic.expires_at`).
+    #[error("license has expired")]
+    LicenseExpired,
+}
+
+/// The JWS protected header. Unknown header fields are refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    /// Always `EdDSA`.
+    pub alg: String,
+    /// Always [`TYP`] when Licet signs; optional when verifying.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typ: Option<String>,
+    /// Key id: the RFC 7638 thumbprint of the signing key.
+    pub kid: String,
+}
+
+/// The license part of the claims.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenseClaim {
+    /// Status when the token was signed.
+    pub status: LicenseStatus,
+    /// License expiry in Unix seconds; `null` for perpetual.
+    pub expires_at: Option<i64>,
+    /// Seats of the license.
+    pub max_activations: u32,
+    /// Customer email, when the license has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// The claims of a Licet lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// Issuer: the server's public URL.
+    pub iss: String,
+    /// Subject: the license id.
+    pub sub: String,
+    /// Audience: the product slug.
+    pub aud: String,
+    /// Issued at, Unix seconds.
+    pub iat: i64,
+    /// Not before, Unix seconds.
+    pub nbf: i64,
+    /// Expiry of the offline lease, Unix seconds (never after the license's expiry).
+    pub exp: i64,
+    /// Unique token id.
+    pub jti: String,
+    /// The machine fingerprint this lease is bound to.
+    pub fpr: String,
+    /// Entitlements.
+    pub ent: Vec<String>,
+    /// License state.
+    pub lic: LicenseClaim,
+}
+
+/// What a verifier expects of a token's claims.
+#[derive(Debug, Clone, Copy)]
+pub struct Expectations<'a> {
+    /// The product slug (`aud`).
+    pub audience: &'a str,
+    /// This machine's fingerprint (`fpr`).
+    pub fingerprint: &'a str,
+    /// Current Unix time in seconds.
+    pub now: i64,
+    /// Allowed clock skew for `nbf`, in seconds.
+    pub leeway: i64,
+}
+
+impl Claims {
+    /// Checks audience, fingerprint, `nbf`, `exp` and license expiry, in that order.
+    pub fn check(&self, expect: &Expectations<'_>) -> Result<(), TokenError> {
+        if self.aud != expect.audience {
+            return Err(TokenError::WrongAudience);
+        }
+        if !constant_time_eq(self.fpr.as_bytes(), expect.fingerprint.as_bytes()) {
+            return Err(TokenError::FingerprintMismatch);
+        }
+        if self.nbf > expect.now.saturating_add(expect.leeway) {
+            return Err(TokenError::NotYetValid);
+        }
+        if let Some(license_exp) = self.lic.expires_at {
+            if expect.now >= license_exp {
+                return Err(TokenError::LicenseExpired);
+            }
+        }
+        if expect.now >= self.exp {
+            return Err(TokenError::Expired);
+        }
+        Ok(())
+    }
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut diff = 0u8;
+    for (x, y) in a.iter().zip(b) {
+        diff |= x ^ y;
+    }
+    // black_box keeps the optimiser from turning the fold into an early exit.
+    std::hint::black_box(diff) == 0
+}
+
+/// The RFC 7638 thumbprint of an Ed25519 public key, base64url: Licet's `kid`.
+pub fn key_id(key: &VerifyingKey) -> String {
+    let x = URL_SAFE_NO_PAD.encode(key.as_bytes());
+    // Members in lexicographic order, no whitespace, as RFC 7638 requires.
+    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// Signs `claims` with `key` into a compact JWS. The `kid` is derived from the key.
+pub fn sign(claims: &Claims, key: &SigningKey) -> String {
+    let header = Header {
+        alg: ALG.to_owned(),
+        typ: Some(TYP.to_owned()),
+        kid: key_id(&key.verifying_key()),
+    };
+    // Serialising these plain structs cannot fail; fall back to empty objects regardless.
+    let header_json = serde_json::to_vec(&header).unwrap_or_default();
+    let claims_json = serde_json::to_vec(claims).unwrap_or_default();
+    let mut token = String::with_capacity(512);
+    URL_SAFE_NO_PAD.encode_string(header_json, &mut token);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(claims_json, &mut token);
+    let signature = key.sign(token.as_bytes());
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
+    token
+}
+
+/// A token whose signature verified; its claims are not checked yet (see [`Claims::check`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedToken {
+    /// The protected header.
+    pub header: Header,
+    /// The claims.
+    pub claims: Claims,
+}
+
+/// A set of trusted public keys, looked up by `kid`.
+#[derive(Debug, Clone, Default)]
+pub struct KeySet {
+    keys: Vec<(String, VerifyingKey)>,
+}
+
+impl KeySet {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a key under its RFC 7638 thumbprint.
+    pub fn insert(&mut self, key: VerifyingKey) {
+        let kid = key_id(&key);
+        if !self.keys.iter().any(|(k, _)| *k == kid) {
+            self.keys.push((kid, key));
+        }
+    }
+
+    /// Builds a set from a JWKS document; every key must be a valid Ed25519 OKP key whose
+    /// `kid` (when present) is its thumbprint.
+    pub fn from_jwks(jwks: &Jwks) -> Result<Self, TokenError> {
+        let mut set = Self::new();
+        for jwk in &jwks.keys {
+            set.insert(jwk.verifying_key()?);
+        }
+        Ok(set)
+    }
+
+    /// Builds a set from raw 32-byte Ed25519 public keys.
+    pub fn from_raw_keys<'a>(keys: impl IntoIterator<Item = &'a [u8; 32]>) -> Result<Self, TokenError> {
+        let mut set = Self::new();
+        for raw in keys {
+            set.insert(VerifyingKey::from_bytes(raw).map_err(|_| TokenError::Malformed)?);
+        }
+        Ok(set)
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True when the set has no keys.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The key with this id.
+    pub fn get(&self, kid: &str) -> Option<&VerifyingKey> {
+        self.keys.iter().find(|(k, _)| k == kid).map(|(_, v)| v)
+    }
+
+    /// Verifies the token's structure, algorithm, key and signature (strictly).
+    pub fn verify(&self, token: &str) -> Result<VerifiedToken, TokenError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::Malformed);
+        }
+        let mut parts = token.split('.');
+        let (Some(h64), Some(c64), Some(s64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(TokenError::Malformed);
+        };
+        let header_json = URL_SAFE_NO_PAD
+            .decode(h64)
+            .map_err(|_| TokenError::Malformed)?;
+        let header: Header =
+            serde_json::from_slice(&header_json).map_err(|_| TokenError::Malformed)?;
+        if header.alg != ALG {
+            return Err(TokenError::AlgorithmNotAllowed);
+        }
+        if header.typ.as_deref().is_some_and(|t| t != TYP) {
+            return Err(TokenError::Malformed);
+        }
+        let key = self.get(&header.kid).ok_or(TokenError::UnknownKey)?;
+        let sig_bytes = URL_SAFE_NO_PAD
+            .decode(s64)
+            .map_err(|_| TokenError::Malformed)?;
+        let signature = Signature::from_slice(&sig_bytes).map_err(|_| TokenError::BadSignature)?;
+        let signing_input_len = h64.len() + 1 + c64.len();
+        key.verify_strict(&token.as_bytes()[..signing_input_len], &signature)
+            .map_err(|_| TokenError::BadSignature)?;
+        let claims_json = URL_SAFE_NO_PAD
+            .decode(c64)
+            .map_err(|_| TokenError::Malformed)?;
+        let claims: Claims =
+            serde_json::from_slice(&claims_json).map_err(|_| TokenError::Malformed)?;
+        Ok(VerifiedToken { header, claims })
+    }
+}
+
+/// One public key as a JWK (RFC 7517, OKP/Ed25519 per RFC 8037).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwk {
+    /// Always `OKP`.
+    pub kty: String,
+    /// Always `Ed25519`.
+    pub crv: String,
+    /// The public key, base64url.
+    pub x: String,
+    /// Key id (RFC 7638 thumbprint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    /// `EdDSA`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alg: Option<String>,
+    /// `sig`.
+    #[serde(default, rename = "use", skip_serializing_if = "Option::is_none")]
+    pub use_: Option<String>,
+}
+
+impl Jwk {
+    /// The JWK of a public key.
+    pub fn from_key(key: &VerifyingKey) -> Self {
+        Self {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            x: URL_SAFE_NO_PAD.encode(key.as_bytes()),
+            kid: Some(key_id(key)),
+            alg: Some(ALG.into()),
+            use_: Some("sig".into()),
+        }
+    }
+
+    /// The public key, after checking type, curve and (if present) that `kid` matches.
+    pub fn verifying_key(&self) -> Result<VerifyingKey, TokenError> {
+        if self.kty != "OKP" || self.crv != "Ed25519" {
+            return Err(TokenError::AlgorithmNotAllowed);
+        }
+        if self.alg.as_deref().is_some_and(|a| a != ALG) {
+            return Err(TokenError::AlgorithmNotAllowed);
+        }
+        let raw = URL_SAFE_NO_PAD
+            .decode(&self.x)
+            .map_err(|_| TokenError::Malformed)?;
+        let raw: [u8; 32] = raw.try_into().map_err(|_| TokenError::Malformed)?;
+        let key = VerifyingKey::from_bytes(&raw).map_err(|_| TokenError::Malformed)?;
+        if self.kid.as_deref().is_some_and(|k| k != key_id(&key)) {
+            return Err(TokenError::UnknownKey);
+        }
+        Ok(key)
+    }
+}
+
+/// A JWKS document: `{"keys":[…]}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwks {
+    /// The keys.
+    pub keys: Vec<Jwk>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    fn claims() -> Claims {
+        Claims {
+            iss: "https://licet.example".into(),
+            sub: "lic_1".into(),
+            aud: "photo".into(),
+            iat: 1_000,
+            nbf: 1_000,
+            exp: 2_000,
+            jti: "t1".into(),
+            fpr: "v1:abc".into(),
+            ent: vec!["pro".into()],
+            lic: LicenseClaim {
+                status: LicenseStatus::Active,
+                expires_at: None,
+                max_activations: 3,
+                email: None,
+            },
+        }
+    }
+
+    fn set_of(k: &SigningKey) -> KeySet {
+        let mut s = KeySet::new();
+        s.insert(k.verifying_key());
+        s
+    }
+
+    fn expect(now: i64) -> Expectations<'static> {
+        Expectations {
+            audience: "photo",
+            fingerprint: "v1:abc",
+            now,
+            leeway: 0,
+        }
+    }
+
+    #[test]
+    fn signed_token_verifies_and_round_trips_claims() {
+        let k = key(7);
+        let t = sign(&claims(), &k);
+        let v = set_of(&k).verify(&t).expect("verifies");
+        assert_eq!(v.claims, claims());
+        assert_eq!(v.header.kid, key_id(&k.verifying_key()));
+        v.claims.check(&expect(1_500)).expect("valid at 1500");
+    }
+
+    #[test]
+    fn token_from_another_key_is_unknown() {
+        let t = sign(&claims(), &key(8));
+        assert_eq!(set_of(&key(7)).verify(&t), Err(TokenError::UnknownKey));
+    }
+
+    #[test]
+    fn changed_claim_breaks_signature() {
+        let k = key(7);
+        let t = sign(&claims(), &k);
+        let mut parts: Vec<&str> = t.split('.').collect();
+        let mut c = claims();
+        c.ent.push("enterprise".into());
+        let forged = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).expect("json"));
+        parts[1] = &forged;
+        assert_eq!(set_of(&k).verify(&parts.join(".")), Err(TokenError::BadSignature));
+    }
+
+    #[test]
+    fn alg_none_and_hmac_are_refused() {
+        let k = key(7);
+        let kid = key_id(&k.verifying_key());
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims()).expect("json"));
+        for alg in ["none", "HS256", "ES256", "eddsa"] {
+            let h = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","kid":"{kid}"}}"#));
+            let t = format!("{h}.{body}.");
+            assert_eq!(set_of(&k).verify(&t), Err(TokenError::AlgorithmNotAllowed), "{alg}");
+        }
+    }
+
+    #[test]
+    fn embedded_jwk_header_is_refused() {
+        let k = key(7);
+        let kid = key_id(&k.verifying_key());
+        let h = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"EdDSA","kid":"{kid}","jwk":{{}}}}"#));
+        let t = format!("{h}.e30.AAAA");
+        assert_eq!(set_of(&k).verify(&t), Err(TokenError::Malformed));
+    }
+
+    #[test]
+    fn claim_checks_in_order() {
+        let c = claims();
+        assert_eq!(c.check(&expect(2_000)), Err(TokenError::Expired));
+        assert_eq!(c.check(&expect(999)), Err(TokenError::NotYetValid));
+        let other = Expectations { audience: "video", ..expect(1_500) };
+        assert_eq!(c.check(&other), Err(TokenError::WrongAudience));
+        let other = Expectations { fingerprint: "v1:def", ..expect(1_500) };
+        assert_eq!(c.check(&other), Err(TokenError::FingerprintMismatch));
+        let mut c2 = claims();
+        c2.lic.expires_at = Some(1_200);
+        assert_eq!(c2.check(&expect(1_300)), Err(TokenError::LicenseExpired));
+    }
+
+    #[test]
+    fn jwks_round_trip_and_kid_must_match() {
+        let k = key(9);
+        let jwks = Jwks { keys: vec![Jwk::from_key(&k.verifying_key())] };
+        let set = KeySet::from_jwks(&jwks).expect("valid jwks");
+        assert!(set.get(&key_id(&k.verifying_key())).is_some());
+        let mut bad = jwks.clone();
+        bad.keys[0].kid = Some("other".into());
+        assert_eq!(KeySet::from_jwks(&bad).err(), Some(TokenError::UnknownKey));
+    }
+}
