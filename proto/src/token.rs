@@ -228,7 +228,9 @@ impl KeySet {
     }
 
     /// Builds a set from raw 32-byte Ed25519 public keys.
-    pub fn from_raw_keys<'a>(keys: impl IntoIterator<Item = &'a [u8; 32]>) -> Result<Self, TokenError> {
+    pub fn from_raw_keys<'a>(
+        keys: impl IntoIterator<Item = &'a [u8; 32]>,
+    ) -> Result<Self, TokenError> {
         let mut set = Self::new();
         for raw in keys {
             set.insert(VerifyingKey::from_bytes(raw).map_err(|_| TokenError::Malformed)?);
@@ -418,7 +420,10 @@ mod tests {
         c.ent.push("enterprise".into());
         let forged = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).expect("json"));
         parts[1] = &forged;
-        assert_eq!(set_of(&k).verify(&parts.join(".")), Err(TokenError::BadSignature));
+        assert_eq!(
+            set_of(&k).verify(&parts.join(".")),
+            Err(TokenError::BadSignature)
+        );
     }
 
     #[test]
@@ -429,7 +434,11 @@ mod tests {
         for alg in ["none", "HS256", "ES256", "eddsa"] {
             let h = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","kid":"{kid}"}}"#));
             let t = format!("{h}.{body}.");
-            assert_eq!(set_of(&k).verify(&t), Err(TokenError::AlgorithmNotAllowed), "{alg}");
+            assert_eq!(
+                set_of(&k).verify(&t),
+                Err(TokenError::AlgorithmNotAllowed),
+                "{alg}"
+            );
         }
     }
 
@@ -447,9 +456,15 @@ mod tests {
         let c = claims();
         assert_eq!(c.check(&expect(2_000)), Err(TokenError::Expired));
         assert_eq!(c.check(&expect(999)), Err(TokenError::NotYetValid));
-        let other = Expectations { audience: "video", ..expect(1_500) };
+        let other = Expectations {
+            audience: "video",
+            ..expect(1_500)
+        };
         assert_eq!(c.check(&other), Err(TokenError::WrongAudience));
-        let other = Expectations { fingerprint: "v1:def", ..expect(1_500) };
+        let other = Expectations {
+            fingerprint: "v1:def",
+            ..expect(1_500)
+        };
         assert_eq!(c.check(&other), Err(TokenError::FingerprintMismatch));
         let mut c2 = claims();
         c2.lic.expires_at = Some(1_200);
@@ -459,7 +474,9 @@ mod tests {
     #[test]
     fn jwks_round_trip_and_kid_must_match() {
         let k = key(9);
-        let jwks = Jwks { keys: vec![Jwk::from_key(&k.verifying_key())] };
+        let jwks = Jwks {
+            keys: vec![Jwk::from_key(&k.verifying_key())],
+        };
         let set = KeySet::from_jwks(&jwks).expect("valid jwks");
         assert!(set.get(&key_id(&k.verifying_key())).is_some());
         let mut bad = jwks.clone();

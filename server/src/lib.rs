@@ -1,1 +1,71 @@
-//! server
+//! The Licet server: a product catalogue, the license API (activate, validate, deactivate)
+//! with Ed25519-signed offline leases, and the vendor's admin API and CLI.
+//!
+//! # Layout
+//! - [`routes`]: HTTP only (warp filters): parse, call the domain, reply.
+//! - [`licensing`]: where activation, validation and deactivation are decided.
+//! - [`catalogue`]: the vendor's operations on products and licenses.
+//! - [`signing`]: signing keys, rotation, the key ring; the token format is `licet_proto::token`.
+//! - [`license_key`]: human-friendly keys with a keyed check segment.
+//! - [`store`]: all SQL, one portable layer over SQLite and PostgreSQL.
+//! - [`config`], [`crypto`], [`clock`], [`rate_limit`], [`metrics`]: the supporting cast.
+//! - [`app`]: the state shared by requests, and how it is opened; [`serve`] runs the server.
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod app;
+pub mod catalogue;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod license_key;
+pub mod licensing;
+pub mod metrics;
+pub mod rate_limit;
+pub mod routes;
+pub mod signing;
+pub mod store;
+mod views;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use app::{App, Opened};
+pub use config::Config;
+pub use error::{Error, Result};
+
+/// Serves HTTP on `listener` until `shutdown` resolves, then drains open connections.
+/// Also runs the replica's background chores: reloading signing keys and pruning old
+/// rate-limit windows.
+pub async fn serve(
+    app: Arc<App>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let chores = tokio::spawn(background(app.clone()));
+    warp::serve(routes::routes(app))
+        .incoming(listener)
+        .graceful(shutdown)
+        .run()
+        .await;
+    chores.abort();
+}
+
+async fn background(app: Arc<App>) {
+    let period = Duration::from_secs(app.config.key_refresh_secs.max(1));
+    let mut tick = tokio::time::interval(period);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = app.keys.reload(&app.store, &app.master).await {
+            tracing::warn!(error = %e, "reloading signing keys failed; keeping the ones loaded");
+        }
+        let cutoff = app.now() - 2 * rate_limit::WINDOW_SECS;
+        if let Err(e) = app.store.prune_rate_limits(cutoff).await {
+            tracing::warn!(error = %e, "pruning rate-limit windows failed");
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The application state shared by every request, and how it is opened on start.
+
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::{self, MasterKey};
+use crate::error::{Error, Result};
+use crate::license_key::KeyFormat;
+use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
+use crate::signing::{self, KeyRing};
+use crate::store::{Store, audit};
+
+/// Everything a request handler or CLI command needs.
+#[derive(Debug)]
+pub struct App {
+    /// Resolved configuration.
+    pub config: Config,
+    /// The database.
+    pub store: Store,
+    /// Signing keys of this replica.
+    pub keys: KeyRing,
+    /// The root secret.
+    pub master: MasterKey,
+    /// License-key minting and checking.
+    pub key_format: KeyFormat,
+    /// Request limits of the license API.
+    pub limiter: RateLimiter,
+    /// Prometheus counters.
+    pub metrics: Metrics,
+    /// Source of "now".
+    pub clock: Arc<dyn Clock>,
+}
+
+/// What opening the app produced besides the app itself.
+#[derive(Debug)]
+pub struct Opened {
+    /// The app.
+    pub app: Arc<App>,
+    /// An admin token created on this start; shown once, stored only as a hash.
+    pub new_admin_token: Option<Zeroizing<String>>,
+    /// The master key file was created on this start.
+    pub created_master_key: bool,
+}
+
+/// Label of the setting that pins which master key a database belongs to.
+const MASTER_FINGERPRINT: &str = "master_key_fingerprint";
+
+impl App {
+    /// Opens the data dir and database, migrates, and makes sure a signing key and (unless
+    /// `LICET_ADMIN_TOKEN` is set) an admin token exist.
+    pub async fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Opened> {
+        create_private_dir(&config.data_dir)?;
+        let (master, created_master_key) = MasterKey::load_or_create(
+            &config.data_dir,
+            config.master_key.as_ref().map(|s| s.expose()),
+        )?;
+        let store = Store::connect(&config.database_url, config.db_max_connections)
+            .await
+            .map_err(|e| Error::Internal(format!("opening the database: {e}")))?;
+        store
+            .migrate()
+            .await
+            .map_err(|e| Error::Internal(format!("migrating the database: {e}")))?;
+        let pinned = store
+            .setting_or_insert(MASTER_FINGERPRINT, &master.fingerprint())
+            .await?;
+        if pinned != master.fingerprint() {
+            return Err(Error::Internal(
+                "this database was set up with a different master key; give every replica the \
+                 same LICET_MASTER_KEY (or master.key file)"
+                    .into(),
+            ));
+        }
+        let now = clock.now();
+        signing::ensure_current(&store, &master, now).await?;
+        let keys = KeyRing::load(&store, &master).await?;
+        let new_admin_token =
+            if config.admin_token.is_none() && store.admin_token_count().await? == 0 {
+                Some(create_admin_token(&store, now, "first start", "system").await?)
+            } else {
+                None
+            };
+        let key_format = KeyFormat::new(master.derive("license-key-check v1"));
+        let limiter = RateLimiter::new(config.rate_limit_per_ip, config.rate_limit_per_key);
+        let app = Arc::new(Self {
+            config,
+            store,
+            keys,
+            master,
+            key_format,
+            limiter,
+            metrics: Metrics::default(),
+            clock,
+        });
+        Ok(Opened {
+            app,
+            new_admin_token,
+            created_master_key,
+        })
+    }
+
+    /// Current Unix time.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}
+
+/// Creates an admin token, stores its hash, and returns the token (to be shown once).
+pub async fn create_admin_token(
+    store: &Store,
+    now: i64,
+    label: &str,
+    actor: &str,
+) -> Result<Zeroizing<String>> {
+    let token = crypto::random_secret("lct_admin_");
+    let id = crypto::new_id("adm");
+    let mut tx = store.begin_write().await?;
+    store
+        .insert_admin_token(
+            &mut tx,
+            &id,
+            &crypto::sha256_hex(token.as_bytes()),
+            label,
+            now,
+        )
+        .await?;
+    audit::record(
+        &mut *tx,
+        now,
+        actor,
+        "admin_token.created",
+        ("admin_token", &id),
+        &serde_json::json!({ "label": label }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(token)
+}
+
+fn create_private_dir(dir: &std::path::Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .map_err(|e| Error::Internal(format!("creating {}: {e}", dir.display())))
+}

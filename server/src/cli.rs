@@ -1,0 +1,451 @@
+//! The `licet-server` command line: run the server and do the vendor's daily chores
+//! (keys, admin tokens, products, licenses) straight against the database.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use licet_proto::admin::{CreateProduct, ExtendLicense, IssueLicense, Page, ProductKind};
+use serde::Serialize;
+
+use crate::app::{self, App};
+use crate::catalogue::{self, StatusChange};
+use crate::clock::SystemClock;
+use crate::config::{Config, LogFormat, Overrides};
+use crate::error::{Error, Result};
+use crate::signing;
+use crate::store::LicenseFilter;
+
+/// Sell, deliver and license software: the Licet server.
+///
+/// Configuration is read from defaults, then the TOML file given with --config, then
+/// LICET_* environment variables, then flags. Secrets come from the environment only:
+/// LICET_ADMIN_TOKEN (an admin token accepted besides the stored ones) and
+/// LICET_MASTER_KEY (instead of <data-dir>/master.key; every replica needs the same one).
+#[derive(Debug, Parser)]
+#[command(name = "licet-server", version)]
+pub struct Cli {
+    /// TOML configuration file.
+    #[arg(long, short = 'c', env = "LICET_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Settings that override the file.
+    #[command(flatten)]
+    pub overrides: Overrides,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (migrates and creates keys on first start).
+    Serve,
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Manage the Ed25519 signing keys.
+    Keys {
+        /// Key action.
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+    /// Create a new admin API token and print it once.
+    AdminToken {
+        /// A label to recognise the token by in the audit log.
+        #[arg(long, default_value = "cli")]
+        label: String,
+        /// Revoke every other admin token.
+        #[arg(long)]
+        revoke_others: bool,
+    },
+    /// Manage products.
+    Product {
+        /// Product action.
+        #[command(subcommand)]
+        action: ProductCommand,
+    },
+    /// Manage licenses.
+    License {
+        /// License action.
+        #[command(subcommand)]
+        action: LicenseCommand,
+    },
+}
+
+/// `keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List keys with their states (current, published, retired).
+    List,
+    /// Generate and publish a key without signing with it yet, so apps can pin it early.
+    Generate,
+    /// Make a new key current (the newest pre-generated one, or a fresh one). The old key
+    /// stays published; running servers pick the change up within LICET_KEY_REFRESH_SECS.
+    Rotate,
+    /// Withdraw a published key; tokens it signed stop verifying.
+    Retire {
+        /// The key id.
+        kid: String,
+    },
+}
+
+/// `product …`
+#[derive(Debug, Subcommand)]
+pub enum ProductCommand {
+    /// Create a product.
+    Create {
+        /// URL-safe identifier (a-z, 0-9, '-').
+        #[arg(long)]
+        slug: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// What the product delivers.
+        #[arg(long, default_value = "license", value_parser = ["license", "download", "access"])]
+        kind: String,
+        /// Machines per license.
+        #[arg(long, default_value_t = 3)]
+        max_activations: u32,
+        /// License lifetime in days; omit for perpetual licenses.
+        #[arg(long)]
+        license_days: Option<i64>,
+        /// How long an app may run offline on one lease, in days.
+        #[arg(long, default_value_t = 7)]
+        token_days: i64,
+        /// A feature flag every license grants (repeatable).
+        #[arg(long = "entitlement")]
+        entitlements: Vec<String>,
+    },
+    /// List products.
+    List,
+}
+
+/// `license …`
+#[derive(Debug, Subcommand)]
+pub enum LicenseCommand {
+    /// Issue a license and print it with its key.
+    Issue {
+        /// Product slug.
+        #[arg(long)]
+        product: String,
+        /// Customer email.
+        #[arg(long)]
+        email: String,
+        /// Seats for this license (overrides the product).
+        #[arg(long)]
+        max_activations: Option<u32>,
+    },
+    /// Find licenses.
+    List {
+        /// Product slug.
+        #[arg(long)]
+        product: Option<String>,
+        /// Customer email.
+        #[arg(long)]
+        email: Option<String>,
+        /// Exact key.
+        #[arg(long)]
+        key: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Show a license (by id or key) with its activations.
+    Show {
+        /// License id or key.
+        license: String,
+    },
+    /// Suspend a license.
+    Suspend {
+        /// License id or key.
+        license: String,
+    },
+    /// Reinstate a suspended license.
+    Reinstate {
+        /// License id or key.
+        license: String,
+    },
+    /// Revoke a license (final).
+    Revoke {
+        /// License id or key.
+        license: String,
+    },
+    /// Change a license's expiry.
+    Extend {
+        /// License id or key.
+        license: String,
+        /// New expiry, this many days from now.
+        #[arg(long, conflicts_with_all = ["until", "perpetual"])]
+        days: Option<i64>,
+        /// New expiry as Unix seconds.
+        #[arg(long, conflicts_with = "perpetual")]
+        until: Option<i64>,
+        /// Never expire.
+        #[arg(long)]
+        perpetual: bool,
+    },
+    /// Free a seat: end one activation of a license.
+    Deactivate {
+        /// License id or key.
+        license: String,
+        /// Activation id (see `license show`).
+        activation: String,
+    },
+}
+
+/// Runs a parsed command line; the process exit code.
+pub async fn run(cli: Cli) -> ExitCode {
+    let config = match Config::load(cli.config.as_deref(), &cli.overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging(config.log_format);
+    match dispatch(config, cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", describe(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn describe(e: &Error) -> String {
+    match e {
+        Error::Api { code, message } => format!("{code}: {message}"),
+        other => other.to_string(),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LICET_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+async fn open(config: Config) -> Result<Arc<App>> {
+    let opened = App::open(config, Arc::new(SystemClock)).await?;
+    if opened.created_master_key {
+        tracing::info!(
+            "created a new master key in {}/master.key (mode 0600); back it up",
+            opened.app.config.data_dir.display()
+        );
+    }
+    if let Some(token) = &opened.new_admin_token {
+        // Printed to stdout once, never logged; only its hash is stored.
+        println!(
+            "\nAdmin token (shown once; store it now):\n\n    {}\n",
+            token.as_str()
+        );
+    }
+    Ok(opened.app)
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+async fn dispatch(config: Config, command: Command) -> Result<()> {
+    match command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            open(config).await?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Keys { action } => {
+            let app = open(config).await?;
+            let now = app.now();
+            match action {
+                KeysCommand::List => {}
+                KeysCommand::Generate => {
+                    let kid = signing::generate(&app.store, &app.master, now, "cli", false).await?;
+                    println!("generated and published {kid}");
+                }
+                KeysCommand::Rotate => {
+                    let kid = signing::rotate(&app.store, &app.master, now, "cli").await?;
+                    println!("current signing key is now {kid}");
+                }
+                KeysCommand::Retire { kid } => {
+                    signing::retire(&app.store, &kid, now, "cli").await?;
+                    println!("retired {kid}");
+                }
+            }
+            for k in app.store.signing_keys().await? {
+                println!("{}  {:<9}  created {}", k.kid, k.state, k.created_at);
+            }
+            Ok(())
+        }
+        Command::AdminToken {
+            label,
+            revoke_others,
+        } => {
+            let app = open(config).await?;
+            let now = app.now();
+            if revoke_others {
+                let mut tx = app.store.begin_write().await?;
+                let n = app.store.revoke_admin_tokens(&mut tx, now).await?;
+                tx.commit().await?;
+                eprintln!("revoked {n} admin token(s)");
+            }
+            let token = app::create_admin_token(&app.store, now, &label, "cli").await?;
+            println!("{}", token.as_str());
+            Ok(())
+        }
+        Command::Product { action } => {
+            let app = open(config).await?;
+            match action {
+                ProductCommand::Create {
+                    slug,
+                    name,
+                    kind,
+                    max_activations,
+                    license_days,
+                    token_days,
+                    entitlements,
+                } => {
+                    let req = CreateProduct {
+                        slug,
+                        name,
+                        kind: ProductKind::parse(&kind).unwrap_or_default(),
+                        max_activations,
+                        license_duration_secs: license_days.map(|d| d.saturating_mul(86_400)),
+                        token_lifetime_secs: token_days.saturating_mul(86_400),
+                        entitlements,
+                        metadata: serde_json::json!({}),
+                    };
+                    print_json(&catalogue::create_product(&app, "cli", req).await?)
+                }
+                ProductCommand::List => {
+                    let rows = app.store.products().await?;
+                    print_json(&Page {
+                        items: rows.iter().map(|p| p.view()).collect(),
+                    })
+                }
+            }
+        }
+        Command::License { action } => {
+            let app = open(config).await?;
+            let license = match action {
+                LicenseCommand::Issue {
+                    product,
+                    email,
+                    max_activations,
+                } => {
+                    let req = IssueLicense {
+                        product,
+                        email,
+                        expires_at: None,
+                        max_activations,
+                        token_lifetime_secs: None,
+                        entitlements: None,
+                    };
+                    catalogue::issue_license(&app, "cli", req).await?
+                }
+                LicenseCommand::List {
+                    product,
+                    email,
+                    key,
+                    limit,
+                } => {
+                    let filter = LicenseFilter {
+                        key: key.map(|k| app.key_format.parse(&k).unwrap_or(k)),
+                        email,
+                        product,
+                        limit: limit.clamp(1, 10_000),
+                        offset: 0,
+                    };
+                    return print_json(&Page {
+                        items: catalogue::list_licenses(&app, filter).await?,
+                    });
+                }
+                LicenseCommand::Show { license } => catalogue::show_license(&app, &license).await?,
+                LicenseCommand::Suspend { license } => {
+                    catalogue::change_status(&app, "cli", &license, StatusChange::Suspend).await?
+                }
+                LicenseCommand::Reinstate { license } => {
+                    catalogue::change_status(&app, "cli", &license, StatusChange::Reinstate).await?
+                }
+                LicenseCommand::Revoke { license } => {
+                    catalogue::change_status(&app, "cli", &license, StatusChange::Revoke).await?
+                }
+                LicenseCommand::Extend {
+                    license,
+                    days,
+                    until,
+                    perpetual,
+                } => {
+                    let expires_at = match (days, until, perpetual) {
+                        (Some(d), _, _) => Some(app.now().saturating_add(d.saturating_mul(86_400))),
+                        (None, Some(u), _) => Some(u),
+                        (None, None, true) => None,
+                        (None, None, false) => {
+                            return Err(Error::invalid("give --days, --until or --perpetual"));
+                        }
+                    };
+                    catalogue::extend(&app, "cli", &license, ExtendLicense { expires_at }).await?
+                }
+                LicenseCommand::Deactivate {
+                    license,
+                    activation,
+                } => catalogue::remove_activation(&app, "cli", &license, &activation).await?,
+            };
+            print_json(&license)
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<()> {
+    let listen = config.listen;
+    let app = open(config).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| Error::Internal(format!("cannot listen on {listen}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    tracing::info!(
+        %addr,
+        database = %app.store.backend_name(),
+        public_url = %app.config.public_url,
+        signing_key = app.keys.current_kid().as_deref().unwrap_or("none"),
+        "licet-server listening on http://{addr}"
+    );
+    crate::serve(app.clone(), listener, shutdown_signal()).await;
+    app.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

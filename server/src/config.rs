@@ -1,0 +1,283 @@
+//! Server configuration, parsed once: defaults, then an optional TOML file, then `LICET_*`
+//! environment variables, then command-line flags (clap reads the last two).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// A secret string whose `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub zeroize::Zeroizing<String>);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(zeroize::Zeroizing::new(s.into()))
+    }
+
+    /// The value.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory for the SQLite database, the master key and files.
+    pub data_dir: PathBuf,
+    /// Database URL (`sqlite:…` or `postgres://…`).
+    pub database_url: String,
+    /// The URL clients reach this server at; the tokens' `iss`.
+    pub public_url: String,
+    /// Admin token from the environment (`LICET_ADMIN_TOKEN`), accepted besides stored ones.
+    pub admin_token: Option<Secret>,
+    /// Master key from the environment (`LICET_MASTER_KEY`) instead of `<data-dir>/master.key`.
+    pub master_key: Option<Secret>,
+    /// Requests per minute per client IP on the license API (0 = unlimited).
+    pub rate_limit_per_ip: u32,
+    /// Requests per minute per license key on the license API (0 = unlimited).
+    pub rate_limit_per_key: u32,
+    /// Largest accepted request body in bytes.
+    pub max_body_bytes: usize,
+    /// Largest database pool.
+    pub db_max_connections: u32,
+    /// Take the client IP from the last `X-Forwarded-For` entry (behind a reverse proxy).
+    pub trust_forwarded_for: bool,
+    /// Seconds between reloads of the signing keys from the database.
+    pub key_refresh_secs: u64,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+/// The TOML file's shape; every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    public_url: Option<String>,
+    rate_limit_per_ip: Option<u32>,
+    rate_limit_per_key: Option<u32>,
+    max_body_bytes: Option<usize>,
+    db_max_connections: Option<u32>,
+    trust_forwarded_for: Option<bool>,
+    key_refresh_secs: Option<u64>,
+    log_format: Option<LogFormat>,
+}
+
+/// Values from the environment and flags (clap fills these; `None` means "not given").
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct Overrides {
+    /// Address to listen on [default: 127.0.0.1:8787].
+    #[arg(long, env = "LICET_LISTEN", global = true)]
+    pub listen: Option<String>,
+    /// Data directory: SQLite database, master key, files [default: ./licet-data].
+    #[arg(long, env = "LICET_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL, `sqlite:…` or `postgres://…` [default: SQLite file in the data dir].
+    #[arg(
+        long,
+        env = "LICET_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// Public URL of this server, used as the tokens' issuer [default: http://<listen>].
+    #[arg(long, env = "LICET_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// License-API requests per minute per client IP; 0 turns the limit off [default: 120].
+    #[arg(long, env = "LICET_RATE_LIMIT_PER_IP", global = true)]
+    pub rate_limit_per_ip: Option<u32>,
+    /// License-API requests per minute per license key; 0 turns the limit off [default: 30].
+    #[arg(long, env = "LICET_RATE_LIMIT_PER_KEY", global = true)]
+    pub rate_limit_per_key: Option<u32>,
+    /// Largest accepted request body in bytes [default: 16384].
+    #[arg(long, env = "LICET_MAX_BODY_BYTES", global = true)]
+    pub max_body_bytes: Option<usize>,
+    /// Maximum database connections [default: 16].
+    #[arg(long, env = "LICET_DB_MAX_CONNECTIONS", global = true)]
+    pub db_max_connections: Option<u32>,
+    /// Trust the last X-Forwarded-For entry as the client IP (only behind your own proxy).
+    #[arg(long, env = "LICET_TRUST_FORWARDED_FOR", global = true)]
+    pub trust_forwarded_for: Option<bool>,
+    /// Seconds between reloads of signing keys from the database [default: 30].
+    #[arg(long, env = "LICET_KEY_REFRESH_SECS", global = true)]
+    pub key_refresh_secs: Option<u64>,
+    /// Log format [default: text].
+    #[arg(long, env = "LICET_LOG_FORMAT", global = true)]
+    pub log_format: Option<LogFormat>,
+}
+
+impl Config {
+    /// Resolves the layers. Secrets (`LICET_ADMIN_TOKEN`, `LICET_MASTER_KEY`) come from the
+    /// environment only, never from flags (which other users can see in `ps`).
+    pub fn load(file: Option<&Path>, flags: &Overrides) -> Result<Self> {
+        let file_cfg = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| Error::Internal(format!("reading {}: {e}", path.display())))?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| Error::Internal(format!("in {}: {e}", path.display())))?
+            }
+            None => FileConfig::default(),
+        };
+        let env_secret = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(Secret::new)
+        };
+        Self::resolve(
+            file_cfg,
+            flags,
+            env_secret("LICET_ADMIN_TOKEN"),
+            env_secret("LICET_MASTER_KEY"),
+        )
+    }
+
+    /// Merges file values and overrides over the defaults.
+    pub fn resolve(
+        file: FileConfig,
+        flags: &Overrides,
+        admin_token: Option<Secret>,
+        master_key: Option<Secret>,
+    ) -> Result<Self> {
+        let listen_text = flags
+            .listen
+            .clone()
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8787".into());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            Error::Internal(format!("listen address {listen_text:?} is not host:port"))
+        })?;
+        let data_dir = flags
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./licet-data"));
+        let database_url = flags
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .unwrap_or_else(|| sqlite_url(&data_dir));
+        let public_url = flags
+            .public_url
+            .clone()
+            .or(file.public_url)
+            .unwrap_or_else(|| format!("http://{listen}"))
+            .trim_end_matches('/')
+            .to_owned();
+        Ok(Self {
+            listen,
+            data_dir,
+            database_url,
+            public_url,
+            admin_token,
+            master_key,
+            rate_limit_per_ip: flags
+                .rate_limit_per_ip
+                .or(file.rate_limit_per_ip)
+                .unwrap_or(120),
+            rate_limit_per_key: flags
+                .rate_limit_per_key
+                .or(file.rate_limit_per_key)
+                .unwrap_or(30),
+            max_body_bytes: flags
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(16 * 1024),
+            db_max_connections: flags
+                .db_max_connections
+                .or(file.db_max_connections)
+                .unwrap_or(16),
+            trust_forwarded_for: flags
+                .trust_forwarded_for
+                .or(file.trust_forwarded_for)
+                .unwrap_or(false),
+            key_refresh_secs: flags
+                .key_refresh_secs
+                .or(file.key_refresh_secs)
+                .unwrap_or(30),
+            log_format: flags.log_format.or(file.log_format).unwrap_or_default(),
+        })
+    }
+
+    /// A configuration for tests and embedding: defaults with this data dir and database.
+    pub fn for_data_dir(data_dir: &Path, database_url: Option<String>) -> Self {
+        let flags = Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            data_dir: Some(data_dir.to_path_buf()),
+            database_url,
+            ..Overrides::default()
+        };
+        // Defaults with a valid listen address cannot fail to resolve.
+        match Self::resolve(FileConfig::default(), &flags, None, None) {
+            Ok(c) => c,
+            Err(e) => unreachable!("default config: {e}"),
+        }
+    }
+}
+
+/// The default SQLite URL for a data directory (created on demand).
+pub fn sqlite_url(data_dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", data_dir.join("licet.db").display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_file_and_file_over_defaults() {
+        let file: FileConfig = toml::from_str(
+            "listen = \"127.0.0.1:9000\"\nrate_limit_per_ip = 5\npublic_url = \"https://l.example/\"",
+        )
+        .expect("valid toml");
+        let flags = Overrides {
+            rate_limit_per_ip: Some(7),
+            ..Default::default()
+        };
+        let c = Config::resolve(file, &flags, None, None).expect("resolves");
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.rate_limit_per_ip, 7);
+        assert_eq!(c.rate_limit_per_key, 30);
+        assert_eq!(c.public_url, "https://l.example");
+        assert!(c.database_url.starts_with("sqlite://./licet-data/"));
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let mut c = Config::for_data_dir(Path::new("/tmp/x"), None);
+        c.admin_token = Some(Secret::new("lct_admin_supersecret"));
+        assert!(!format!("{c:?}").contains("supersecret"));
+    }
+}

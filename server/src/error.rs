@@ -1,0 +1,71 @@
+//! The server's error type: a stable [`ErrorCode`] plus a message safe to show clients.
+//! Internal causes (database errors, I/O) are logged where they happen and surface to
+//! clients only as `INTERNAL` with a generic message.
+
+use licet_proto::ErrorCode;
+
+/// An error a request (or CLI command) ends with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A client-visible failure with a stable code.
+    #[error("{code}: {message}")]
+    Api {
+        /// Stable code.
+        code: ErrorCode,
+        /// Message safe to send.
+        message: String,
+    },
+    /// Too many requests; retry after this many seconds.
+    #[error("rate limited, retry after {retry_after}s")]
+    RateLimited {
+        /// Seconds until the window resets.
+        retry_after: u64,
+    },
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Anything else that is the server's fault.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Shorthand for results in this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A client-visible error.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Api {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// `INVALID_REQUEST` with a message.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, message)
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Api { code, .. } => *code,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Database(sqlx::Error::PoolTimedOut) => ErrorCode::Unavailable,
+            Self::Database(_) | Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The message sent to clients: never internal detail.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::Api { message, .. } => message.clone(),
+            Self::RateLimited { retry_after } => {
+                format!("too many requests; retry in {retry_after} seconds")
+            }
+            Self::Database(sqlx::Error::PoolTimedOut) => "the server is busy; retry shortly".into(),
+            Self::Database(_) | Self::Internal(_) => "internal server error".into(),
+        }
+    }
+}

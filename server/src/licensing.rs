@@ -1,0 +1,286 @@
+//! Where activation, validation and deactivation are decided. No HTTP, no SQL strings.
+//!
+//! The seat limit is enforced inside one write transaction that first takes the license's
+//! lock (`BEGIN IMMEDIATE` on SQLite, `SELECT … FOR UPDATE` on PostgreSQL), then counts live
+//! activations and inserts: two requests for the last seat cannot both see it free.
+
+use licet_proto::api::{
+    ActivateRequest, DeactivateResponse, KeyAndFingerprint, LeaseResponse, MAX_FINGERPRINT_LEN,
+    MAX_LABEL_LEN,
+};
+use licet_proto::token::{Claims, LicenseClaim};
+use licet_proto::{ErrorCode, LicenseStatus};
+
+use crate::app::App;
+use crate::crypto::{hex, new_id, random_bytes};
+use crate::error::{Error, Result};
+use crate::metrics::Event;
+use crate::store::{ActivationRow, LicenseRow, audit};
+
+/// How stale `last_seen_at` may get before a validation writes it again. Keeps validation
+/// read-only in the common case (a client refreshing its lease a few times a day).
+const LAST_SEEN_RESOLUTION_SECS: i64 = 60;
+
+/// Who is calling: the client's IP (for rate limits and the activation record).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Client IP as text.
+    pub ip: String,
+}
+
+/// `POST /v1/licenses/activate`.
+pub async fn activate(app: &App, caller: &Caller, req: ActivateRequest) -> Result<LeaseResponse> {
+    let now = app.now();
+    app.limiter
+        .check(&app.store, now, &caller.ip, &req.key)
+        .await?;
+    check_fingerprint(&req.fingerprint)?;
+    let name = label("name", req.name)?;
+    let platform = label("platform", req.platform)?;
+    let machine = match &req.machine {
+        Some(m) => Some(serde_json::to_string(m).map_err(|e| Error::Internal(e.to_string()))?)
+            .filter(|s| s.len() <= 4 * MAX_LABEL_LEN),
+        None => None,
+    };
+    let key = parse_key(app, &req.key)?;
+
+    let mut tx = app.store.begin_write().await?;
+    app.store.lock_license(&mut tx, &key).await?;
+    let mut license = app
+        .store
+        .license_by_key_in(&mut tx, &key)
+        .await?
+        .ok_or_else(not_found)?;
+    ensure_usable(&license, now)?;
+
+    let existing = app
+        .store
+        .live_activation_in(&mut tx, &license.id, &req.fingerprint)
+        .await?;
+    let activation = match existing {
+        Some(mut a) => {
+            // Same machine again: a fresh lease on the seat it already holds.
+            a.last_seen_at = now;
+            a.name = name.or(a.name);
+            a.platform = platform.or(a.platform);
+            a.machine = machine.or(a.machine);
+            a.ip = Some(caller.ip.clone());
+            app.store.touch_activation(&mut *tx, &a).await?;
+            a
+        }
+        None => {
+            if license.active() >= license.effective_max_activations() {
+                return Err(Error::new(
+                    ErrorCode::ActivationLimitReached,
+                    format!(
+                        "all {} seats of this license are in use; deactivate another machine first",
+                        license.effective_max_activations()
+                    ),
+                ));
+            }
+            let a = ActivationRow {
+                id: new_id("act"),
+                license_id: license.id.clone(),
+                fingerprint: req.fingerprint.clone(),
+                name,
+                platform,
+                machine,
+                ip: Some(caller.ip.clone()),
+                first_seen_at: now,
+                last_seen_at: now,
+                deactivated_at: None,
+            };
+            app.store.insert_activation(&mut tx, &a).await?;
+            audit::record(
+                &mut *tx,
+                now,
+                "public",
+                "activation.created",
+                ("activation", &a.id),
+                &serde_json::json!({ "license_id": license.id, "name": a.name, "platform": a.platform }),
+            )
+            .await?;
+            license.active_count += 1;
+            app.metrics.event(Event::Activation);
+            a
+        }
+    };
+    tx.commit().await?;
+    lease(app, &license, &activation, now)
+}
+
+/// `POST /v1/licenses/validate`: the state of the license and a fresh lease.
+pub async fn validate(app: &App, caller: &Caller, req: KeyAndFingerprint) -> Result<LeaseResponse> {
+    let now = app.now();
+    app.limiter
+        .check(&app.store, now, &caller.ip, &req.key)
+        .await?;
+    check_fingerprint(&req.fingerprint)?;
+    let key = parse_key(app, &req.key)?;
+    let license = app
+        .store
+        .license_by_key(&key)
+        .await?
+        .ok_or_else(not_found)?;
+    ensure_usable(&license, now)?;
+    let mut activation = app
+        .store
+        .live_activation(&license.id, &req.fingerprint)
+        .await?
+        .ok_or_else(not_activated)?;
+    if now - activation.last_seen_at >= LAST_SEEN_RESOLUTION_SECS {
+        activation.last_seen_at = now;
+        activation.ip = Some(caller.ip.clone());
+        app.store
+            .touch_activation(app.store.writer(), &activation)
+            .await?;
+    }
+    app.metrics.event(Event::Validation);
+    lease(app, &license, &activation, now)
+}
+
+/// `POST /v1/licenses/deactivate`: frees the seat. Allowed whatever the license's status, so
+/// a customer can always release a machine.
+pub async fn deactivate(
+    app: &App,
+    caller: &Caller,
+    req: KeyAndFingerprint,
+) -> Result<DeactivateResponse> {
+    let now = app.now();
+    app.limiter
+        .check(&app.store, now, &caller.ip, &req.key)
+        .await?;
+    check_fingerprint(&req.fingerprint)?;
+    let key = parse_key(app, &req.key)?;
+    let mut tx = app.store.begin_write().await?;
+    app.store.lock_license(&mut tx, &key).await?;
+    let mut license = app
+        .store
+        .license_by_key_in(&mut tx, &key)
+        .await?
+        .ok_or_else(not_found)?;
+    let mut activation = app
+        .store
+        .live_activation_in(&mut tx, &license.id, &req.fingerprint)
+        .await?
+        .ok_or_else(not_activated)?;
+    app.store.deactivate(&mut tx, &activation.id, now).await?;
+    audit::record(
+        &mut *tx,
+        now,
+        "public",
+        "activation.deactivated",
+        ("activation", &activation.id),
+        &serde_json::json!({ "license_id": license.id }),
+    )
+    .await?;
+    tx.commit().await?;
+    activation.deactivated_at = Some(now);
+    license.active_count -= 1;
+    app.metrics.event(Event::Deactivation);
+    Ok(DeactivateResponse {
+        license: license.info(),
+        activation: activation.info(),
+    })
+}
+
+/// Signs a lease for an activation: valid for the token lifetime, never past license expiry.
+pub fn lease(
+    app: &App,
+    license: &LicenseRow,
+    activation: &ActivationRow,
+    now: i64,
+) -> Result<LeaseResponse> {
+    let mut exp = now.saturating_add(license.effective_token_lifetime());
+    if let Some(license_exp) = license.expires_at {
+        exp = exp.min(license_exp);
+    }
+    let info = license.info();
+    let claims = Claims {
+        iss: app.config.public_url.clone(),
+        sub: license.id.clone(),
+        aud: license.product_slug.clone(),
+        iat: now,
+        nbf: now,
+        exp,
+        jti: hex(&random_bytes::<16>()),
+        fpr: activation.fingerprint.clone(),
+        ent: info.entitlements.clone(),
+        lic: LicenseClaim {
+            status: info.status,
+            expires_at: info.expires_at,
+            max_activations: info.max_activations,
+            email: info.email.clone(),
+        },
+    };
+    Ok(LeaseResponse {
+        token: app.keys.sign(&claims)?,
+        license: info,
+        activation: activation.info(),
+    })
+}
+
+/// Refuses suspended, revoked and expired licenses with their codes.
+pub fn ensure_usable(license: &LicenseRow, now: i64) -> Result<()> {
+    match license.status() {
+        LicenseStatus::Suspended => Err(Error::new(
+            ErrorCode::LicenseSuspended,
+            "this license is suspended",
+        )),
+        LicenseStatus::Revoked => Err(Error::new(
+            ErrorCode::LicenseRevoked,
+            "this license has been revoked",
+        )),
+        LicenseStatus::Active => match license.expires_at {
+            Some(exp) if now >= exp => Err(Error::new(
+                ErrorCode::LicenseExpired,
+                "this license has expired",
+            )),
+            _ => Ok(()),
+        },
+    }
+}
+
+fn parse_key(app: &App, key: &str) -> Result<String> {
+    app.key_format.parse(key).ok_or_else(|| {
+        Error::new(
+            ErrorCode::InvalidKeyFormat,
+            "this is not a valid license key; check for typos",
+        )
+    })
+}
+
+fn check_fingerprint(fpr: &str) -> Result<()> {
+    if fpr.is_empty()
+        || fpr.len() > MAX_FINGERPRINT_LEN
+        || !fpr.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(Error::invalid(format!(
+            "fingerprint must be 1 to {MAX_FINGERPRINT_LEN} printable ASCII characters"
+        )));
+    }
+    Ok(())
+}
+
+fn label(field: &str, value: Option<String>) -> Result<Option<String>> {
+    match value {
+        Some(v) if v.chars().count() > MAX_LABEL_LEN || v.chars().any(char::is_control) => {
+            Err(Error::invalid(format!(
+                "{field} must be at most {MAX_LABEL_LEN} characters without control characters"
+            )))
+        }
+        Some(v) if v.trim().is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
+fn not_found() -> Error {
+    Error::new(ErrorCode::LicenseNotFound, "no license has this key")
+}
+
+fn not_activated() -> Error {
+    Error::new(
+        ErrorCode::NotActivated,
+        "this machine is not activated on this license",
+    )
+}

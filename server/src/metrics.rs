@@ -1,0 +1,201 @@
+//! Prometheus metrics in the text exposition format, without a metrics framework: request
+//! counts by route and status, a latency histogram per route, and license-operation counts.
+//! Each replica exports its own; Prometheus sums them.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+/// License operations counted apart from HTTP traffic.
+#[derive(Debug, Clone, Copy)]
+pub enum Event {
+    /// A new seat was taken.
+    Activation,
+    /// A lease was refreshed.
+    Validation,
+    /// A seat was freed.
+    Deactivation,
+}
+
+/// The counters.
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(&'static str, &'static str, u16), u64>>,
+    latency: Mutex<BTreeMap<&'static str, Histogram>>,
+    activations: AtomicU64,
+    validations: AtomicU64,
+    deactivations: AtomicU64,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    /// Records one finished request.
+    pub fn observe(
+        &self,
+        method: &'static str,
+        route: &'static str,
+        status: u16,
+        elapsed: Duration,
+    ) {
+        let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        *requests.entry((method, route, status)).or_default() += 1;
+        drop(requests);
+        let secs = elapsed.as_secs_f64();
+        let mut latency = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        let h = latency.entry(route).or_default();
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+            h.counts[i] += 1;
+        }
+        h.sum += secs;
+        h.count += 1;
+    }
+
+    /// Counts a license operation.
+    pub fn event(&self, event: Event) {
+        let counter = match event {
+            Event::Activation => &self.activations,
+            Event::Validation => &self.validations,
+            Event::Deactivation => &self.deactivations,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        out.push_str(
+            "# HELP licet_http_requests_total HTTP requests by method, route and status.\n",
+        );
+        out.push_str("# TYPE licet_http_requests_total counter\n");
+        for ((method, route, status), n) in self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "licet_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
+            );
+        }
+        out.push_str("# HELP licet_http_request_duration_seconds Request latency by route.\n");
+        out.push_str("# TYPE licet_http_request_duration_seconds histogram\n");
+        for (route, h) in self
+            .latency
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let mut cumulative = 0;
+            for (bound, n) in BUCKETS.iter().zip(h.counts) {
+                cumulative += n;
+                let _ = writeln!(
+                    out,
+                    "licet_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "licet_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}\n\
+                 licet_http_request_duration_seconds_sum{{route=\"{route}\"}} {}\n\
+                 licet_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                h.count, h.sum, h.count
+            );
+        }
+        for (name, help, counter) in [
+            ("licet_activations_total", "Seats taken.", &self.activations),
+            (
+                "licet_validations_total",
+                "Leases refreshed.",
+                &self.validations,
+            ),
+            (
+                "licet_deactivations_total",
+                "Seats freed.",
+                &self.deactivations,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
+        out
+    }
+}
+
+/// Maps a request path to a low-cardinality route label (ids collapse to `:id`).
+pub fn route_label(path: &str) -> &'static str {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["healthz"] => "/healthz",
+        ["metrics"] => "/metrics",
+        [".well-known", "jwks.json"] => "/.well-known/jwks.json",
+        ["v1", "licenses", "activate"] => "/v1/licenses/activate",
+        ["v1", "licenses", "validate"] => "/v1/licenses/validate",
+        ["v1", "licenses", "deactivate"] => "/v1/licenses/deactivate",
+        ["v1", "admin", "products"] => "/v1/admin/products",
+        ["v1", "admin", "products", _] => "/v1/admin/products/:slug",
+        ["v1", "admin", "licenses"] => "/v1/admin/licenses",
+        ["v1", "admin", "licenses", _] => "/v1/admin/licenses/:id",
+        ["v1", "admin", "licenses", _, "activations", _] => {
+            "/v1/admin/licenses/:id/activations/:id"
+        }
+        ["v1", "admin", "licenses", _, _] => "/v1/admin/licenses/:id/:action",
+        ["v1", "admin", "keys", ..] => "/v1/admin/keys",
+        ["v1", "admin", "audit"] => "/v1/admin/audit",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_has_counters_and_histogram() {
+        let m = Metrics::default();
+        m.observe(
+            "POST",
+            "/v1/licenses/validate",
+            200,
+            Duration::from_millis(2),
+        );
+        m.event(Event::Validation);
+        let text = m.render();
+        assert!(text.contains(
+            "licet_http_requests_total{method=\"POST\",route=\"/v1/licenses/validate\",status=\"200\"} 1"
+        ));
+        assert!(text.contains("licet_validations_total 1"));
+        assert!(text.contains("le=\"0.0025\"} 1"));
+    }
+
+    #[test]
+    fn ids_collapse_in_route_labels() {
+        assert_eq!(
+            route_label("/v1/admin/licenses/lic_123/revoke"),
+            "/v1/admin/licenses/:id/:action"
+        );
+        assert_eq!(route_label("/nope/x"), "other");
+    }
+}

@@ -1,0 +1,50 @@
+//! Limits on the guessable license API, per client IP and per license key.
+//!
+//! Counters are fixed one-minute windows in the shared database, so a limit holds across
+//! every replica (ten replicas do not mean ten times the guesses). Keys are counted under a
+//! hash, never stored in the clear. Set both limits to 0 to turn limiting off (benchmarks).
+
+use crate::crypto::sha256_hex;
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+/// Window length in seconds.
+pub const WINDOW_SECS: i64 = 60;
+
+/// The configured limits.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimiter {
+    per_ip: u32,
+    per_key: u32,
+}
+
+impl RateLimiter {
+    /// Limits per minute; 0 disables one.
+    pub fn new(per_ip: u32, per_key: u32) -> Self {
+        Self { per_ip, per_key }
+    }
+
+    /// Counts this request; `RATE_LIMITED` (with the seconds left in the window) when the
+    /// IP or the key has used up its window.
+    pub async fn check(&self, store: &Store, now: i64, ip: &str, key: &str) -> Result<()> {
+        if self.per_ip == 0 && self.per_key == 0 {
+            return Ok(());
+        }
+        let window = now - now.rem_euclid(WINDOW_SECS);
+        let ip_bucket = format!("ip:{ip}");
+        let normalised = key.trim().to_ascii_uppercase();
+        let key_bucket = format!("key:{}", &sha256_hex(normalised.as_bytes())[..32]);
+        let [ip_hits, key_hits] = store
+            .hit_rate_buckets([&ip_bucket, &key_bucket], window)
+            .await?;
+        let over = |limit: u32, hits: i64| limit > 0 && hits > i64::from(limit);
+        if over(self.per_ip, ip_hits) || over(self.per_key, key_hits) {
+            return Err(Error::RateLimited {
+                retry_after: u64::try_from(window + WINDOW_SECS - now)
+                    .unwrap_or(1)
+                    .max(1),
+            });
+        }
+        Ok(())
+    }
+}

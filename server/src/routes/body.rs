@@ -1,0 +1,74 @@
+//! Request bodies: size-limited before parsing, JSON only, errors as values (not
+//! rejections), so a matched route always answers with its own JSON error.
+
+use bytes::{Buf, BufMut, BytesMut};
+use futures_util::{Stream, StreamExt};
+use licet_proto::ErrorCode;
+use serde::de::DeserializeOwned;
+use warp::Filter;
+use warp::http::HeaderMap;
+
+use crate::error::Error;
+
+/// Extracts the body parsed as `T`, or the error to answer with: `PAYLOAD_TOO_LARGE` when
+/// the declared or actual size exceeds `limit` (the stream is cut off there, so a chunked
+/// body cannot get around it), `UNSUPPORTED_MEDIA_TYPE` for a non-JSON content type,
+/// `INVALID_REQUEST` for malformed JSON, unknown fields or wrong types.
+pub fn json<T>(
+    limit: usize,
+) -> impl Filter<Extract = (Result<T, Error>,), Error = warp::Rejection> + Clone
+where
+    T: DeserializeOwned + Send + 'static,
+{
+    warp::header::headers_cloned()
+        .and(warp::body::stream())
+        .then(move |headers: HeaderMap, stream| async move {
+            let bytes = read_limited(&headers, stream, limit).await?;
+            serde_json::from_slice::<T>(&bytes)
+                .map_err(|e| Error::invalid(format!("invalid JSON body: {e}")))
+        })
+}
+
+async fn read_limited<S, B>(headers: &HeaderMap, stream: S, limit: usize) -> Result<BytesMut, Error>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    if let Some(ct) = headers.get(warp::http::header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+        if !ct.starts_with("application/json") {
+            return Err(Error::new(
+                ErrorCode::UnsupportedMediaType,
+                "send the body as application/json",
+            ));
+        }
+    }
+    let too_large = || {
+        Error::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request body is larger than {limit} bytes"),
+        )
+    };
+    let declared = headers
+        .get(warp::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut buf = BytesMut::with_capacity(declared.map_or(1024, |n| n as usize));
+    let mut stream = std::pin::pin!(stream);
+    while let Some(chunk) = stream.next().await {
+        let mut chunk = chunk.map_err(|_| Error::invalid("could not read the request body"))?;
+        if buf.len() + chunk.remaining() > limit {
+            return Err(too_large());
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            let n = part.len();
+            buf.put_slice(part);
+            chunk.advance(n);
+        }
+    }
+    Ok(buf)
+}

@@ -1,0 +1,79 @@
+//! HTTP only: each route parses, calls the domain, and replies. Routes are assembled here.
+
+mod admin;
+mod body;
+mod license;
+mod meta;
+pub mod reply;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use warp::Filter;
+use warp::http::HeaderMap;
+
+use crate::app::App;
+use crate::licensing::Caller;
+use crate::metrics::route_label;
+
+/// Every route, with JSON errors for unmatched requests and request metrics.
+pub fn routes(
+    app: Arc<App>,
+) -> impl Filter<Extract = (impl warp::Reply,), Error = Infallible> + Clone {
+    let observed = app.clone();
+    meta::routes(app.clone())
+        .or(license::routes(app.clone()))
+        .unify()
+        .or(admin::routes(app))
+        .unify()
+        .recover(reply::recover)
+        .unify()
+        .with(warp::log::custom(move |info| {
+            let method = match *info.method() {
+                warp::http::Method::GET => "GET",
+                warp::http::Method::POST => "POST",
+                warp::http::Method::PATCH => "PATCH",
+                warp::http::Method::DELETE => "DELETE",
+                warp::http::Method::HEAD => "HEAD",
+                _ => "OTHER",
+            };
+            let route = route_label(info.path());
+            observed
+                .metrics
+                .observe(method, route, info.status().as_u16(), info.elapsed());
+            tracing::debug!(
+                method,
+                route,
+                status = info.status().as_u16(),
+                micros = info.elapsed().as_micros() as u64,
+                "request"
+            );
+        }))
+}
+
+/// Hands the app to a handler.
+fn with_app(app: Arc<App>) -> impl Filter<Extract = (Arc<App>,), Error = Infallible> + Clone {
+    warp::any().map(move || app.clone())
+}
+
+/// The caller's IP: the socket peer, or the last `X-Forwarded-For` hop when configured.
+fn client(app: Arc<App>) -> impl Filter<Extract = (Caller,), Error = Infallible> + Clone {
+    warp::addr::remote()
+        .and(warp::header::headers_cloned())
+        .map(move |peer: Option<SocketAddr>, headers: HeaderMap| {
+            let forwarded = app
+                .config
+                .trust_forwarded_for
+                .then(|| headers.get("x-forwarded-for"))
+                .flatten()
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit(',').next())
+                .map(|v| v.trim().to_owned())
+                .filter(|v| v.parse::<std::net::IpAddr>().is_ok());
+            let ip = forwarded
+                .or_else(|| peer.map(|p| p.ip().to_string()))
+                .unwrap_or_else(|| "unknown".into());
+            Caller { ip }
+        })
+}

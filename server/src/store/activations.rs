@@ -1,0 +1,164 @@
+//! Activations: one machine bound to one license seat.
+
+use super::Store;
+
+/// An activation row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ActivationRow {
+    /// Id.
+    pub id: String,
+    /// License id.
+    pub license_id: String,
+    /// Machine fingerprint.
+    pub fingerprint: String,
+    /// Machine name.
+    pub name: Option<String>,
+    /// Platform.
+    pub platform: Option<String>,
+    /// Machine facts (JSON).
+    pub machine: Option<String>,
+    /// Client IP at activation.
+    pub ip: Option<String>,
+    /// Unix seconds.
+    pub first_seen_at: i64,
+    /// Unix seconds.
+    pub last_seen_at: i64,
+    /// Unix seconds; `None` while live.
+    pub deactivated_at: Option<i64>,
+}
+
+macro_rules! select_activation {
+    ($where:literal) => {
+        concat!(
+            "SELECT id, license_id, fingerprint, name, platform, machine, ip, first_seen_at, \
+             last_seen_at, deactivated_at FROM activations ",
+            $where
+        )
+    };
+}
+
+impl Store {
+    /// The live activation of `fingerprint` on a license.
+    pub async fn live_activation(
+        &self,
+        license_id: &str,
+        fingerprint: &str,
+    ) -> Result<Option<ActivationRow>, sqlx::Error> {
+        sqlx::query_as(select_activation!(
+            "WHERE license_id = $1 AND fingerprint = $2 AND deactivated_at IS NULL"
+        ))
+        .bind(license_id)
+        .bind(fingerprint)
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    /// Same, inside a transaction.
+    pub async fn live_activation_in(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        license_id: &str,
+        fingerprint: &str,
+    ) -> Result<Option<ActivationRow>, sqlx::Error> {
+        sqlx::query_as(select_activation!(
+            "WHERE license_id = $1 AND fingerprint = $2 AND deactivated_at IS NULL"
+        ))
+        .bind(license_id)
+        .bind(fingerprint)
+        .fetch_optional(&mut *tx)
+        .await
+    }
+
+    /// One activation of a license by id.
+    pub async fn activation_in(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        license_id: &str,
+        id: &str,
+    ) -> Result<Option<ActivationRow>, sqlx::Error> {
+        sqlx::query_as(select_activation!("WHERE license_id = $1 AND id = $2"))
+            .bind(license_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+    }
+
+    /// Every activation of a license, oldest first.
+    pub async fn activations_of(
+        &self,
+        license_id: &str,
+    ) -> Result<Vec<ActivationRow>, sqlx::Error> {
+        sqlx::query_as(select_activation!(
+            "WHERE license_id = $1 ORDER BY first_seen_at, id"
+        ))
+        .bind(license_id)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    /// Inserts a live activation.
+    pub async fn insert_activation(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        a: &ActivationRow,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO activations (id, license_id, fingerprint, name, platform, machine, ip, \
+             first_seen_at, last_seen_at, deactivated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
+        )
+        .bind(&a.id)
+        .bind(&a.license_id)
+        .bind(&a.fingerprint)
+        .bind(a.name.as_deref())
+        .bind(a.platform.as_deref())
+        .bind(a.machine.as_deref())
+        .bind(a.ip.as_deref())
+        .bind(a.first_seen_at)
+        .bind(a.last_seen_at)
+        .execute(&mut *tx)
+        .await
+        .map(|_| ())
+    }
+
+    /// Refreshes last-seen (and, on re-activation, the descriptive fields).
+    pub async fn touch_activation<'e, E>(
+        &self,
+        executor: E,
+        a: &ActivationRow,
+    ) -> Result<(), sqlx::Error>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
+        sqlx::query(
+            "UPDATE activations SET last_seen_at = $2, name = $3, platform = $4, machine = $5, \
+             ip = $6 WHERE id = $1",
+        )
+        .bind(&a.id)
+        .bind(a.last_seen_at)
+        .bind(a.name.as_deref())
+        .bind(a.platform.as_deref())
+        .bind(a.machine.as_deref())
+        .bind(a.ip.as_deref())
+        .execute(executor)
+        .await
+        .map(|_| ())
+    }
+
+    /// Ends a live activation; `Ok(false)` if it was not live.
+    pub async fn deactivate(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        id: &str,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE activations SET deactivated_at = $2 WHERE id = $1 AND deactivated_at IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,69 @@
+//! The append-only audit log of every state change.
+
+use sqlx::{Any, Executor};
+
+use super::Store;
+
+/// One audit entry as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditRecord {
+    /// Sequence number.
+    pub id: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// Who: `admin:<token id>`, `cli`, `public`, `system`.
+    pub actor: String,
+    /// What, e.g. `license.revoked`.
+    pub action: String,
+    /// Kind of subject.
+    pub subject_type: String,
+    /// Subject id.
+    pub subject_id: String,
+    /// JSON details (never secrets).
+    pub details: String,
+}
+
+/// Appends an entry inside the caller's transaction (or on the pool).
+pub async fn record<'e, E>(
+    executor: E,
+    at: i64,
+    actor: &str,
+    action: &str,
+    subject: (&str, &str),
+    details: &serde_json::Value,
+) -> Result<(), sqlx::Error>
+where
+    E: Executor<'e, Database = Any>,
+{
+    sqlx::query(
+        "INSERT INTO audit_log (at, actor, action, subject_type, subject_id, details) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(at)
+    .bind(actor)
+    .bind(action)
+    .bind(subject.0)
+    .bind(subject.1)
+    .bind(details.to_string())
+    .execute(executor)
+    .await
+    .map(|_| ())
+}
+
+impl Store {
+    /// Newest entries first, optionally for one subject.
+    pub async fn audit_entries(
+        &self,
+        subject_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT id, at, actor, action, subject_type, subject_id, details FROM audit_log \
+             WHERE ($1 IS NULL OR subject_id = $1) ORDER BY id DESC LIMIT $2",
+        )
+        .bind(subject_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+    }
+}

@@ -1,0 +1,234 @@
+//! Licenses, read together with their product's policy and the live seat count.
+
+use super::Store;
+
+/// A license joined with the policy of its product and its live seat count.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LicenseRow {
+    /// Id.
+    pub id: String,
+    /// The key.
+    pub license_key: String,
+    /// Product id.
+    pub product_id: String,
+    /// Customer email.
+    pub email: String,
+    /// `ACTIVE`, `SUSPENDED`, `REVOKED`.
+    pub status: String,
+    /// Unix seconds or `None` (perpetual).
+    pub expires_at: Option<i64>,
+    /// Seat override.
+    pub max_activations: Option<i64>,
+    /// Token lifetime override.
+    pub token_lifetime_secs: Option<i64>,
+    /// Entitlements override (JSON list).
+    pub entitlements: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+    /// The product's slug.
+    pub product_slug: String,
+    /// The product's seats.
+    pub product_max_activations: i64,
+    /// The product's token lifetime.
+    pub product_token_lifetime_secs: i64,
+    /// The product's entitlements (JSON list).
+    pub product_entitlements: String,
+    /// Live activations now.
+    pub active_count: i64,
+}
+
+macro_rules! select_license {
+    ($where:literal) => {
+        concat!(
+            "SELECT l.id, l.license_key, l.product_id, l.email, l.status, l.expires_at, \
+             l.max_activations, l.token_lifetime_secs, l.entitlements, l.created_at, l.updated_at, \
+             p.slug AS product_slug, p.max_activations AS product_max_activations, \
+             p.token_lifetime_secs AS product_token_lifetime_secs, \
+             p.entitlements AS product_entitlements, \
+             (SELECT COUNT(*) FROM activations a WHERE a.license_id = l.id \
+              AND a.deactivated_at IS NULL) AS active_count \
+             FROM licenses l JOIN products p ON p.id = l.product_id ",
+            $where
+        )
+    };
+}
+
+/// Search criteria for the admin list; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct LicenseFilter {
+    /// Exact key.
+    pub key: Option<String>,
+    /// Exact email (case-insensitive).
+    pub email: Option<String>,
+    /// Product slug.
+    pub product: Option<String>,
+    /// Page size.
+    pub limit: i64,
+    /// Offset into the result.
+    pub offset: i64,
+}
+
+impl Store {
+    /// The license with this key.
+    pub async fn license_by_key(&self, key: &str) -> Result<Option<LicenseRow>, sqlx::Error> {
+        sqlx::query_as(select_license!("WHERE l.license_key = $1"))
+            .bind(key)
+            .fetch_optional(self.pool())
+            .await
+    }
+
+    /// The license with this key, read inside a transaction (after its row is locked).
+    pub async fn license_by_key_in(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        key: &str,
+    ) -> Result<Option<LicenseRow>, sqlx::Error> {
+        sqlx::query_as(select_license!("WHERE l.license_key = $1"))
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await
+    }
+
+    /// The license with this id, inside a transaction.
+    pub async fn license_by_id_in(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        id: &str,
+    ) -> Result<Option<LicenseRow>, sqlx::Error> {
+        sqlx::query_as(select_license!("WHERE l.id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+    }
+
+    /// The license with this id.
+    pub async fn license_by_id(&self, id: &str) -> Result<Option<LicenseRow>, sqlx::Error> {
+        sqlx::query_as(select_license!("WHERE l.id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+    }
+
+    /// Licenses matching the filter, newest first.
+    pub async fn licenses(&self, f: &LicenseFilter) -> Result<Vec<LicenseRow>, sqlx::Error> {
+        sqlx::query_as(select_license!(
+            "WHERE ($1 IS NULL OR l.license_key = $1) AND ($2 IS NULL OR lower(l.email) = lower($2)) \
+             AND ($3 IS NULL OR p.slug = $3) ORDER BY l.created_at DESC, l.id DESC LIMIT $4 OFFSET $5"
+        ))
+        .bind(f.key.as_deref())
+        .bind(f.email.as_deref())
+        .bind(f.product.as_deref())
+        .bind(f.limit)
+        .bind(f.offset)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    /// Takes the lock that serialises seat changes of one license until the transaction
+    /// ends. PostgreSQL: a row lock. SQLite: the transaction already holds the database's
+    /// write lock (`BEGIN IMMEDIATE`), so this is a no-op there.
+    pub async fn lock_license(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        key: &str,
+    ) -> Result<(), sqlx::Error> {
+        if self.backend() == super::Backend::Postgres {
+            sqlx::query("SELECT id FROM licenses WHERE license_key = $1 FOR UPDATE")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Inserts a license; `Ok(false)` if the key already exists.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn insert_license(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        id: &str,
+        key: &str,
+        product_id: &str,
+        email: &str,
+        expires_at: Option<i64>,
+        overrides: (Option<i64>, Option<i64>, Option<String>),
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "INSERT INTO licenses (id, license_key, product_id, email, status, expires_at, \
+             max_activations, token_lifetime_secs, entitlements, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 'ACTIVE', $5, $6, $7, $8, $9, $9) \
+             ON CONFLICT (license_key) DO NOTHING",
+        )
+        .bind(id)
+        .bind(key)
+        .bind(product_id)
+        .bind(email)
+        .bind(expires_at)
+        .bind(overrides.0)
+        .bind(overrides.1)
+        .bind(overrides.2)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Sets the status.
+    pub async fn set_license_status(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        id: &str,
+        status: &str,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE licenses SET status = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(status)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map(|_| ())
+    }
+
+    /// Sets the expiry (`None`: perpetual).
+    pub async fn set_license_expiry(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        id: &str,
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE licenses SET expires_at = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(expires_at)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map(|_| ())
+    }
+
+    /// Writes the per-license overrides and email.
+    pub async fn update_license_overrides(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        row: &LicenseRow,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE licenses SET email = $2, max_activations = $3, token_lifetime_secs = $4, \
+             entitlements = $5, updated_at = $6 WHERE id = $1",
+        )
+        .bind(&row.id)
+        .bind(&row.email)
+        .bind(row.max_activations)
+        .bind(row.token_lifetime_secs)
+        .bind(row.entitlements.as_deref())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map(|_| ())
+    }
+}

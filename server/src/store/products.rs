@@ -1,0 +1,122 @@
+//! Products and their license policy.
+
+use super::{Store, parse_list};
+
+/// A product row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProductRow {
+    /// Id.
+    pub id: String,
+    /// Slug.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// Kind (`license`, `download`, `access`).
+    pub kind: String,
+    /// Seats per license.
+    pub max_activations: i64,
+    /// License lifetime, `None` for perpetual.
+    pub license_duration_secs: Option<i64>,
+    /// Offline-token lifetime.
+    pub token_lifetime_secs: i64,
+    /// JSON list.
+    pub entitlements: String,
+    /// JSON object.
+    pub metadata: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+impl ProductRow {
+    /// Entitlements as a list.
+    pub fn entitlement_list(&self) -> Vec<String> {
+        parse_list(&self.entitlements)
+    }
+}
+
+const COLUMNS: &str = "id, slug, name, kind, max_activations, license_duration_secs, \
+     token_lifetime_secs, entitlements, metadata, created_at, updated_at";
+
+impl Store {
+    /// Inserts a product; `Ok(false)` when the slug is taken.
+    pub async fn insert_product(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        p: &ProductRow,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "INSERT INTO products (id, slug, name, kind, max_activations, license_duration_secs, \
+             token_lifetime_secs, entitlements, metadata, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (slug) DO NOTHING",
+        )
+        .bind(&p.id)
+        .bind(&p.slug)
+        .bind(&p.name)
+        .bind(&p.kind)
+        .bind(p.max_activations)
+        .bind(p.license_duration_secs)
+        .bind(p.token_lifetime_secs)
+        .bind(&p.entitlements)
+        .bind(&p.metadata)
+        .bind(p.created_at)
+        .bind(p.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Writes every mutable column of an existing product.
+    pub async fn update_product(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        p: &ProductRow,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE products SET name = $2, max_activations = $3, license_duration_secs = $4, \
+             token_lifetime_secs = $5, entitlements = $6, metadata = $7, updated_at = $8 \
+             WHERE id = $1",
+        )
+        .bind(&p.id)
+        .bind(&p.name)
+        .bind(p.max_activations)
+        .bind(p.license_duration_secs)
+        .bind(p.token_lifetime_secs)
+        .bind(&p.entitlements)
+        .bind(&p.metadata)
+        .bind(p.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map(|_| ())
+    }
+
+    /// The product with this slug.
+    pub async fn product_by_slug(&self, slug: &str) -> Result<Option<ProductRow>, sqlx::Error> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM products WHERE slug = $1"
+        )))
+        .bind(slug)
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    /// The product with this id.
+    pub async fn product_by_id(&self, id: &str) -> Result<Option<ProductRow>, sqlx::Error> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM products WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    /// Every product, by slug.
+    pub async fn products(&self) -> Result<Vec<ProductRow>, sqlx::Error> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM products ORDER BY slug"
+        )))
+        .fetch_all(self.pool())
+        .await
+    }
+}

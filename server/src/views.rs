@@ -1,0 +1,111 @@
+//! Conversions from stored rows to the wire types of `licet-proto`.
+
+use licet_proto::LicenseStatus;
+use licet_proto::admin::{License, LicenseOverrides, Product, ProductKind};
+use licet_proto::api::{ActivationInfo, LicenseInfo};
+
+use crate::store::{ActivationRow, LicenseRow, ProductRow, parse_list};
+
+impl LicenseRow {
+    /// Status as an enum; an unknown stored value reads as revoked (fail closed).
+    pub fn status(&self) -> LicenseStatus {
+        LicenseStatus::parse(&self.status).unwrap_or(LicenseStatus::Revoked)
+    }
+
+    /// Seats: the override, else the product's.
+    pub fn effective_max_activations(&self) -> u32 {
+        u32::try_from(self.max_activations.unwrap_or(self.product_max_activations)).unwrap_or(0)
+    }
+
+    /// Offline-token lifetime: the override, else the product's.
+    pub fn effective_token_lifetime(&self) -> i64 {
+        self.token_lifetime_secs
+            .unwrap_or(self.product_token_lifetime_secs)
+    }
+
+    /// Entitlements: the override, else the product's.
+    pub fn effective_entitlements(&self) -> Vec<String> {
+        parse_list(
+            self.entitlements
+                .as_deref()
+                .unwrap_or(&self.product_entitlements),
+        )
+    }
+
+    /// Seats in use.
+    pub fn active(&self) -> u32 {
+        u32::try_from(self.active_count).unwrap_or(u32::MAX)
+    }
+
+    /// The holder's view.
+    pub fn info(&self) -> LicenseInfo {
+        LicenseInfo {
+            id: self.id.clone(),
+            product: self.product_slug.clone(),
+            status: self.status(),
+            expires_at: self.expires_at,
+            max_activations: self.effective_max_activations(),
+            active_activations: self.active(),
+            entitlements: self.effective_entitlements(),
+            email: Some(self.email.clone()).filter(|e| !e.is_empty()),
+        }
+    }
+
+    /// The vendor's view.
+    pub fn admin_view(&self, activations: Option<Vec<ActivationInfo>>) -> License {
+        License {
+            id: self.id.clone(),
+            key: self.license_key.clone(),
+            product: self.product_slug.clone(),
+            email: self.email.clone(),
+            status: self.status(),
+            expires_at: self.expires_at,
+            max_activations: self.effective_max_activations(),
+            token_lifetime_secs: self.effective_token_lifetime(),
+            entitlements: self.effective_entitlements(),
+            overrides: LicenseOverrides {
+                max_activations: self.max_activations.and_then(|m| u32::try_from(m).ok()),
+                token_lifetime_secs: self.token_lifetime_secs,
+                entitlements: self.entitlements.as_deref().map(parse_list),
+            },
+            active_activations: self.active(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            activations,
+        }
+    }
+}
+
+impl ActivationRow {
+    /// The wire view.
+    pub fn info(&self) -> ActivationInfo {
+        ActivationInfo {
+            id: self.id.clone(),
+            fingerprint: self.fingerprint.clone(),
+            name: self.name.clone(),
+            platform: self.platform.clone(),
+            first_seen_at: self.first_seen_at,
+            last_seen_at: self.last_seen_at,
+            deactivated_at: self.deactivated_at,
+        }
+    }
+}
+
+impl ProductRow {
+    /// The wire view.
+    pub fn view(&self) -> Product {
+        Product {
+            id: self.id.clone(),
+            slug: self.slug.clone(),
+            name: self.name.clone(),
+            kind: ProductKind::parse(&self.kind).unwrap_or_default(),
+            max_activations: u32::try_from(self.max_activations).unwrap_or(0),
+            license_duration_secs: self.license_duration_secs,
+            token_lifetime_secs: self.token_lifetime_secs,
+            entitlements: self.entitlement_list(),
+            metadata: serde_json::from_str(&self.metadata).unwrap_or_default(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
