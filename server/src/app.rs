@@ -141,7 +141,15 @@ pub async fn create_admin_token(
     Ok(token)
 }
 
+/// Creates the data directory with mode 0700, or warns if an existing one is open to others.
 fn create_private_dir(dir: &std::path::Path) -> Result<()> {
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(dir) {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(dir = %dir.display(), "the data directory is readable by other users; consider chmod 700");
+        }
+    }
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

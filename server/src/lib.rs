@@ -27,6 +27,7 @@ pub mod rate_limit;
 pub mod routes;
 pub mod signing;
 pub mod store;
+pub mod testkit;
 mod views;
 
 use std::future::Future;

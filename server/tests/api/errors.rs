@@ -1,0 +1,302 @@
+//! Every failure answers non-2xx with `{"error":{"code","message"}}` and writes nothing.
+
+use licet_server::testkit::TestServer;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::*;
+
+const ENDPOINTS: [&str; 3] = [
+    "/v1/licenses/activate",
+    "/v1/licenses/validate",
+    "/v1/licenses/deactivate",
+];
+
+#[tokio::test]
+async fn malformed_bodies_are_invalid_requests() {
+    let api = Api::start().await;
+    let (_, key) = api.seeded(1).await;
+    for path in ENDPOINTS {
+        for body in [
+            "{not json".to_owned(),
+            "[]".to_owned(),
+            r#"{"key":"x"}"#.to_owned(),
+            format!(r#"{{"key":"{key}","fingerprint":42}}"#),
+            format!(r#"{{"key":"{key}","fingerprint":"v1:a","surprise":true}}"#),
+            format!(r#"{{"key":"{key}","fingerprint":""}}"#),
+            format!(r#"{{"key":"{key}","fingerprint":"has space"}}"#),
+            String::new(),
+        ] {
+            let res = api
+                .http
+                .post(api.server.url(path))
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .expect("request");
+            let (status, value) = decode(res).await;
+            assert_error(status, &value, 400, "INVALID_REQUEST");
+            let _ = body;
+        }
+    }
+    let (_, lic) = api.admin_get("/v1/admin/licenses").await;
+    assert_eq!(
+        lic["items"][0]["active_activations"], 0,
+        "nothing was activated"
+    );
+}
+
+#[tokio::test]
+async fn a_non_json_content_type_is_refused() {
+    let api = Api::start().await;
+    let res = api
+        .http
+        .post(api.server.url("/v1/licenses/validate"))
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .expect("request");
+    let (status, body) = decode(res).await;
+    assert_error(status, &body, 415, "UNSUPPORTED_MEDIA_TYPE");
+}
+
+#[tokio::test]
+async fn invented_or_mistyped_keys_are_refused_by_format() {
+    let api = Api::start().await;
+    let (_, key) = api.seeded(1).await;
+    let mut typo: Vec<char> = key.chars().collect();
+    let last = typo.len() - 1;
+    typo[last] = if typo[last] == 'A' { 'B' } else { 'A' };
+    let typo: String = typo.into_iter().collect();
+    for bad in [
+        "",
+        "hello",
+        "PHOTO-AAAAA-AAAAA-AAAAA-AAAAA-AAAAA",
+        &typo,
+        &"A".repeat(5000),
+    ] {
+        for path in ENDPOINTS {
+            let (status, body) = api
+                .post(path, json!({ "key": bad, "fingerprint": "v1:m" }))
+                .await;
+            assert_error(status, &body, 400, "INVALID_KEY_FORMAT");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_well_formed_unknown_key_is_not_found() {
+    let api = Api::start().await;
+    api.seeded(1).await;
+    // Minted with the server's own secret, so it passes the check segment, but never issued.
+    let key = api.server.app.key_format.generate("PHOTO");
+    for path in ENDPOINTS {
+        let (status, body) = api
+            .post(path, json!({ "key": key, "fingerprint": "v1:m" }))
+            .await;
+        assert_error(status, &body, 404, "LICENSE_NOT_FOUND");
+    }
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_before_parsing() {
+    let api = Api::start().await;
+    let big = json!({ "key": "x".repeat(20_000), "fingerprint": "v1:m" }).to_string();
+    let res = api
+        .http
+        .post(api.server.url("/v1/licenses/activate"))
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .await
+        .expect("request");
+    let (status, body) = decode(res).await;
+    assert_error(status, &body, 413, "PAYLOAD_TOO_LARGE");
+
+    // Chunked, without Content-Length: the stream itself is cut off at the limit.
+    let chunks: Vec<Result<String, std::io::Error>> = big
+        .as_bytes()
+        .chunks(1000)
+        .map(|c| Ok(String::from_utf8_lossy(c).into_owned()))
+        .collect();
+    let res = api
+        .http
+        .post(api.server.url("/v1/licenses/activate"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .expect("request");
+    let (status, body) = decode(res).await;
+    assert_error(status, &body, 413, "PAYLOAD_TOO_LARGE");
+}
+
+#[tokio::test]
+async fn admin_endpoints_need_the_admin_token() {
+    let api = Api::start().await;
+    for (method, path) in [
+        (reqwest::Method::GET, "/v1/admin/products"),
+        (reqwest::Method::POST, "/v1/admin/products"),
+        (reqwest::Method::POST, "/v1/admin/licenses"),
+        (reqwest::Method::GET, "/v1/admin/licenses"),
+        (reqwest::Method::POST, "/v1/admin/keys/rotate"),
+        (reqwest::Method::GET, "/v1/admin/audit"),
+    ] {
+        for auth in [None, Some("Bearer wrong"), Some("Basic YWRtaW46YWRtaW4=")] {
+            let mut req = api
+                .http
+                .request(method.clone(), api.server.url(path))
+                .json(&json!({}));
+            if let Some(a) = auth {
+                req = req.header("authorization", a);
+            }
+            let (status, body) = decode(req.send().await.expect("request")).await;
+            assert_error(status, &body, 401, "UNAUTHORIZED");
+        }
+    }
+    let (_, keys) = api.admin_get("/v1/admin/keys").await;
+    assert_eq!(
+        keys["items"].as_array().map(Vec::len),
+        Some(1),
+        "no rotation happened"
+    );
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_in_the_error_shape() {
+    let api = Api::start().await;
+    let (status, body) = decode(
+        api.http
+            .get(api.server.url("/v1/nope"))
+            .send()
+            .await
+            .expect("req"),
+    )
+    .await;
+    assert_error(status, &body, 404, "NOT_FOUND");
+    let (status, body) = decode(
+        api.http
+            .get(api.server.url("/v1/licenses/activate"))
+            .send()
+            .await
+            .expect("req"),
+    )
+    .await;
+    assert_error(status, &body, 405, "METHOD_NOT_ALLOWED");
+}
+
+#[tokio::test]
+async fn rate_limits_apply_per_key_and_per_ip_with_retry_after() {
+    let server = TestServer::start_with(|c| {
+        c.rate_limit_per_ip = 8;
+        c.rate_limit_per_key = 3;
+    })
+    .await
+    .expect("server");
+    let api = Api::with(server);
+    let (_, key) = api.seeded(5).await;
+    for _ in 0..3 {
+        assert_eq!(api.validate(&key, "v1:none").await.0, StatusCode::NOT_FOUND);
+    }
+    let res = api
+        .http
+        .post(api.server.url("/v1/licenses/validate"))
+        .json(&json!({ "key": key, "fingerprint": "v1:none" }))
+        .send()
+        .await
+        .expect("request");
+    let retry_after: u64 = res.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry_after));
+    let (status, body) = decode(res).await;
+    assert_error(status, &body, 429, "RATE_LIMITED");
+
+    // Other keys from the same IP still pass until the per-IP budget is spent.
+    for i in 0..4 {
+        let (status, _) = api.validate(&format!("GUESS-{i}"), "v1:none").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+    let (status, body) = api.validate("GUESS-X", "v1:none").await;
+    assert_error(status, &body, 429, "RATE_LIMITED");
+
+    // A new window lets the caller back in.
+    api.server.clock.advance(61);
+    assert_eq!(api.validate(&key, "v1:none").await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_database_failure_is_internal_without_details() {
+    let api = Api::start().await;
+    let (_, key) = api.seeded(1).await;
+    api.server.app.store.close().await;
+    let (status, body) = api.validate(&key, "v1:m").await;
+    assert_error(status, &body, 500, "INTERNAL");
+    let text = body.to_string().to_lowercase();
+    assert!(!text.contains("pool") && !text.contains("sql"), "{text}");
+}
+
+#[tokio::test]
+async fn invalid_admin_input_writes_nothing() {
+    let api = Api::start().await;
+    api.product("photo", 1).await;
+    for bad in [
+        json!({ "slug": "Bad Slug", "name": "x", "max_activations": 1 }),
+        json!({ "slug": "ok", "name": "x", "max_activations": 0 }),
+        json!({ "slug": "ok", "name": "x", "max_activations": 1, "token_lifetime_secs": 1 }),
+        json!({ "slug": "ok", "name": "x", "max_activations": 1, "entitlements": ["has space"] }),
+        json!({ "slug": "ok", "name": "x", "max_activations": "three" }),
+        json!({ "slug": "ok", "name": "x", "max_activations": 1, "metadata": [1] }),
+        json!({ "slug": "ok", "name": "x", "max_activations": 1, "colour": "red" }),
+    ] {
+        let (status, body) = api.admin_post("/v1/admin/products", bad).await;
+        assert_error(status, &body, 400, "INVALID_REQUEST");
+    }
+    let (status, body) = api
+        .admin_post(
+            "/v1/admin/products",
+            json!({ "slug": "photo", "name": "again", "max_activations": 1 }),
+        )
+        .await;
+    assert_error(status, &body, 409, "CONFLICT");
+    let (status, body) = api
+        .admin_post(
+            "/v1/admin/licenses",
+            json!({ "product": "photo", "email": "not-an-email" }),
+        )
+        .await;
+    assert_error(status, &body, 400, "INVALID_REQUEST");
+    let (status, body) = api
+        .admin_post(
+            "/v1/admin/licenses",
+            json!({ "product": "nope", "email": "a@b.co" }),
+        )
+        .await;
+    assert_error(status, &body, 404, "NOT_FOUND");
+
+    let (_, products) = api.admin_get("/v1/admin/products").await;
+    assert_eq!(products["items"].as_array().map(Vec::len), Some(1));
+    let (_, licenses) = api.admin_get("/v1/admin/licenses").await;
+    assert_eq!(licenses["items"].as_array().map(Vec::len), Some(0));
+    let (_, audit) = api.admin_get("/v1/admin/audit").await;
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| a.starts_with("product.") || a.starts_with("license."))
+            .count(),
+        1,
+        "{actions:?}"
+    );
+}

@@ -1,0 +1,11 @@
+//! The server's HTTP API, specified by tests against a real server (in-process, random
+//! port, temporary data dir). The same suite runs on SQLite and, with
+//! `LICET_TEST_DATABASE_URL=postgres://…`, on PostgreSQL.
+
+mod admin;
+mod errors;
+mod keys;
+mod licensing;
+mod race;
+mod startup;
+mod support;

@@ -1,0 +1,176 @@
+//! Helpers shared by the API tests: one HTTP client wrapper, fixtures, token checks.
+
+use licet_server::testkit::TestServer;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// A server plus an HTTP client for it.
+pub struct Api {
+    pub server: TestServer,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    pub async fn start() -> Self {
+        Self::with(TestServer::start().await.expect("server starts"))
+    }
+
+    pub fn with(server: TestServer) -> Self {
+        Self {
+            server,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// POST JSON without credentials.
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let res = self
+            .http
+            .post(self.server.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        decode(res).await
+    }
+
+    /// A request with the admin token.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, self.server.url(path))
+            .bearer_auth(&self.server.admin_token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        decode(req.send().await.expect("request")).await
+    }
+
+    pub async fn admin_post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.admin(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn admin_get(&self, path: &str) -> (StatusCode, Value) {
+        self.admin(reqwest::Method::GET, path, None).await
+    }
+
+    /// Creates a license product with `seats` seats and the `pro` entitlement.
+    pub async fn product(&self, slug: &str, seats: u32) -> Value {
+        let (status, body) = self
+            .admin_post(
+                "/v1/admin/products",
+                json!({ "slug": slug, "name": format!("{slug} app"), "max_activations": seats,
+                        "entitlements": ["pro"], "token_lifetime_secs": 3600 }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// Issues a license and returns `(id, key)`.
+    pub async fn license(&self, product: &str) -> (String, String) {
+        let (status, body) = self
+            .admin_post(
+                "/v1/admin/licenses",
+                json!({ "product": product, "email": "ada@example.com" }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        (str_of(&body, "id"), str_of(&body, "key"))
+    }
+
+    /// A product with `seats` seats and one license for it: `(license id, key)`.
+    pub async fn seeded(&self, seats: u32) -> (String, String) {
+        self.product("photo", seats).await;
+        self.license("photo").await
+    }
+
+    pub async fn activate(&self, key: &str, fpr: &str) -> (StatusCode, Value) {
+        self.post("/v1/licenses/activate", json!({ "key": key, "fingerprint": fpr, "name": "Ada's laptop", "platform": "linux-x86_64" }))
+            .await
+    }
+
+    pub async fn validate(&self, key: &str, fpr: &str) -> (StatusCode, Value) {
+        self.post(
+            "/v1/licenses/validate",
+            json!({ "key": key, "fingerprint": fpr }),
+        )
+        .await
+    }
+
+    pub async fn deactivate(&self, key: &str, fpr: &str) -> (StatusCode, Value) {
+        self.post(
+            "/v1/licenses/deactivate",
+            json!({ "key": key, "fingerprint": fpr }),
+        )
+        .await
+    }
+
+    pub async fn jwks(&self) -> Value {
+        let res = self
+            .http
+            .get(self.server.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .expect("jwks");
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().await.expect("jwks json")
+    }
+}
+
+pub async fn decode(res: reqwest::Response) -> (StatusCode, Value) {
+    let status = res.status();
+    let text = res.text().await.expect("body");
+    let value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    (status, value)
+}
+
+pub fn str_of(v: &Value, field: &str) -> String {
+    v[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} missing in {v}"))
+        .to_owned()
+}
+
+/// Asserts the error shape and code.
+pub fn assert_error(status: StatusCode, body: &Value, expected_status: u16, code: &str) {
+    assert_eq!(status.as_u16(), expected_status, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
+
+/// Verifies a token with an independent JWT implementation (`jsonwebtoken`) against the
+/// server's published JWKS; returns the claims.
+pub fn verify_independently(token: &str, jwks: &Value, audience: &str) -> Result<Value, String> {
+    let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+    let kid = header.kid.ok_or("no kid")?;
+    let set: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_value(jwks.clone()).map_err(|e| e.to_string())?;
+    let jwk = set.find(&kid).ok_or("kid not in JWKS")?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss", "sub"]);
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .map(|d| d.claims)
+        .map_err(|e| e.to_string())
+}
+
+/// Live activations of a license, read from the admin API.
+pub async fn live_seats(api: &Api, license_id: &str) -> u64 {
+    let (_, lic) = api
+        .admin_get(&format!("/v1/admin/licenses/{license_id}"))
+        .await;
+    lic["active_activations"].as_u64().expect("count")
+}
