@@ -135,10 +135,8 @@ impl Claims {
         if self.nbf > expect.now.saturating_add(expect.leeway) {
             return Err(TokenError::NotYetValid);
         }
-        if let Some(license_exp) = self.lic.expires_at {
-            if expect.now >= license_exp {
-                return Err(TokenError::LicenseExpired);
-            }
+        if self.lic.expires_at.is_some_and(|license_exp| expect.now >= license_exp) {
+            return Err(TokenError::LicenseExpired);
         }
         if expect.now >= self.exp {
             return Err(TokenError::Expired);

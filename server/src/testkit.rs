@@ -145,10 +145,27 @@ pub async fn test_database_url(dir: &std::path::Path) -> Result<String> {
     let Ok(base) = std::env::var(TEST_DATABASE_ENV) else {
         return Ok(crate::config::sqlite_url(dir));
     };
-    let schema = format!("licet_t_{}", hex(&random_bytes::<8>()));
+    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+    let schema = format!("licet_t_{now}_{}", hex(&random_bytes::<6>()));
     let store = crate::store::Store::connect(&base, 1)
         .await
         .map_err(|e| Error::Internal(format!("{TEST_DATABASE_ENV}={base} is unreachable: {e}")))?;
+    // Schemas of earlier runs (over an hour old) are dropped, so the database does not fill up.
+    let old: Vec<String> = sqlx::query_scalar(
+        "SELECT schema_name::text FROM information_schema.schemata WHERE schema_name LIKE 'licet_t_%'",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    for name in old {
+        let stamp = name.split('_').nth(2).and_then(|s| s.parse::<i64>().ok());
+        if stamp.is_none_or(|t| now - t > 3600) {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS {name} CASCADE"
+            )))
+            .execute(store.pool())
+            .await;
+        }
+    }
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
         .execute(store.pool())
         .await?;

@@ -95,10 +95,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
                 let r = async {
                     actor?;
                     let q = q?;
-                    let key = match q.key {
-                        Some(k) => Some(app.key_format.parse(&k).unwrap_or(k)),
-                        None => None,
-                    };
+                    let key = q.key.map(|k| app.key_format.parse(&k).unwrap_or(k));
                     let filter = LicenseFilter {
                         key,
                         email: q.email,
@@ -378,13 +375,13 @@ async fn authorize(app: &App, headers: &HeaderMap) -> Result<String> {
     // Hashes are compared, in constant time, so neither the token nor its stored hash
     // leaks through timing.
     let hash = sha256_hex(presented.as_bytes());
-    if let Some(env) = &app.config.admin_token {
-        if ct_eq(
-            sha256_hex(env.expose().as_bytes()).as_bytes(),
-            hash.as_bytes(),
-        ) {
-            return Ok("admin:env".into());
-        }
+    let env_hash = app
+        .config
+        .admin_token
+        .as_ref()
+        .map(|env| sha256_hex(env.expose().as_bytes()));
+    if env_hash.is_some_and(|h| ct_eq(h.as_bytes(), hash.as_bytes())) {
+        return Ok("admin:env".into());
     }
     let mut matched = None;
     for (id, stored) in app.store.live_admin_tokens().await? {
