@@ -1,1 +1,50 @@
-//! Licet client SDK (see issue 3).
+//! Licet client SDK: link it into your app so that an end user can activate on first launch
+//! and the app can answer "am I licensed, and for what?" on every launch: in microseconds,
+//! offline, and without being fooled by a forged token, a token copied from another machine,
+//! or a clock set back.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), licet::Error> {
+//! let client = licet::Client::builder("https://licensing.example.com", "photo")
+//!     .pinned_jwks(include_str!("../tests/fixtures/example-jwks.json"))?
+//!     .app_name("Photo Pro")
+//!     .build()?;
+//! match client.check() {
+//!     Ok(license) if license.has_entitlement("pro") => println!("Pro features on"),
+//!     Ok(_) => println!("licensed"),
+//!     Err(licet::Error::NotActivated(_)) => {
+//!         let license = client.activate("PHOTO-7KQ2M-XW9RT-D4HNP-38FZC-UJ6VB")?;
+//!         println!("activated until {:?}", license.expires_at);
+//!     }
+//!     Err(e) if e.is_verdict() => println!("not licensed: {e}"),
+//!     Err(e) => println!("could not check the license: {e}"),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//! - [`Client`] and [`ClientBuilder`]: the operations (`activate`, `check`, `validate`,
+//!   `deactivate`) and their configuration.
+//! - [`License`]: what a valid license grants; [`Error`]: every other outcome, with the
+//!   server's stable codes ([`Error::code`]) and a split between license verdicts and
+//!   failures to get one ([`Error::is_verdict`]).
+//! - [`fingerprint`]: the privacy-preserving machine fingerprint and machine facts.
+//! - [`storage`]: where the key (OS keyring, file fallback) and the signed lease live.
+//! - [`Clock`]: the source of "now" (replaceable in tests).
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+mod cache;
+mod client;
+mod clock;
+mod error;
+pub mod fingerprint;
+mod license;
+pub mod storage;
+mod transport;
+
+pub use client::{Client, ClientBuilder};
+pub use clock::{Clock, SystemClock};
+pub use error::{Error, NotActivatedReason, Result};
+pub use license::License;
+pub use licet_proto::{ErrorCode, LicenseStatus};

@@ -135,7 +135,11 @@ impl Claims {
         if self.nbf > expect.now.saturating_add(expect.leeway) {
             return Err(TokenError::NotYetValid);
         }
-        if self.lic.expires_at.is_some_and(|license_exp| expect.now >= license_exp) {
+        if self
+            .lic
+            .expires_at
+            .is_some_and(|license_exp| expect.now >= license_exp)
+        {
             return Err(TokenError::LicenseExpired);
         }
         if expect.now >= self.exp {

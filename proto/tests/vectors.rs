@@ -30,8 +30,14 @@ fn the_documented_example_lease_verifies() {
     };
     verified.claims.check(&expect).expect("claims hold");
     assert_eq!(verified.claims.ent, ["pro", "export-raw"]);
-    let other_machine = Expectations { fingerprint: "v1:other", ..expect };
-    assert_eq!(verified.claims.check(&other_machine), Err(TokenError::FingerprintMismatch));
+    let other_machine = Expectations {
+        fingerprint: "v1:other",
+        ..expect
+    };
+    assert_eq!(
+        verified.claims.check(&other_machine),
+        Err(TokenError::FingerprintMismatch)
+    );
 }
 
 #[test]

@@ -46,24 +46,21 @@ pub async fn activate(app: &App, caller: &Caller, req: ActivateRequest) -> Resul
 
     let mut tx = app.store.begin_write().await?;
     app.store.lock_license(&mut tx, &key).await?;
-    let mut license = app
+    let (mut license, existing) = app
         .store
-        .license_by_key_in(&mut tx, &key)
+        .license_with_activation(&mut *tx, &key, &req.fingerprint)
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or_else(not_found)?
+        .split(&req.fingerprint);
     ensure_usable(&license, now)?;
 
-    let existing = app
-        .store
-        .live_activation_in(&mut tx, &license.id, &req.fingerprint)
-        .await?;
     let activation = match existing {
         Some(mut a) => {
             // Same machine again: a fresh lease on the seat it already holds.
             a.last_seen_at = now;
             a.name = name.or(a.name);
             a.platform = platform.or(a.platform);
-            a.machine = machine.or(a.machine);
+            a.machine = machine;
             a.ip = Some(caller.ip.clone());
             app.store.touch_activation(&mut *tx, &a).await?;
             a
@@ -117,22 +114,18 @@ pub async fn validate(app: &App, caller: &Caller, req: KeyAndFingerprint) -> Res
         .await?;
     check_fingerprint(&req.fingerprint)?;
     let key = parse_key(app, &req.key)?;
-    let license = app
+    let (license, activation) = app
         .store
-        .license_by_key(&key)
+        .license_with_activation(app.store.pool(), &key, &req.fingerprint)
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or_else(not_found)?
+        .split(&req.fingerprint);
     ensure_usable(&license, now)?;
-    let mut activation = app
-        .store
-        .live_activation(&license.id, &req.fingerprint)
-        .await?
-        .ok_or_else(not_activated)?;
+    let mut activation = activation.ok_or_else(not_activated)?;
     if now - activation.last_seen_at >= LAST_SEEN_RESOLUTION_SECS {
         activation.last_seen_at = now;
-        activation.ip = Some(caller.ip.clone());
         app.store
-            .touch_activation(app.store.writer(), &activation)
+            .touch_last_seen(&activation.id, now, &caller.ip)
             .await?;
     }
     app.metrics.event(Event::Validation);
@@ -154,16 +147,13 @@ pub async fn deactivate(
     let key = parse_key(app, &req.key)?;
     let mut tx = app.store.begin_write().await?;
     app.store.lock_license(&mut tx, &key).await?;
-    let mut license = app
+    let (mut license, activation) = app
         .store
-        .license_by_key_in(&mut tx, &key)
+        .license_with_activation(&mut *tx, &key, &req.fingerprint)
         .await?
-        .ok_or_else(not_found)?;
-    let mut activation = app
-        .store
-        .live_activation_in(&mut tx, &license.id, &req.fingerprint)
-        .await?
-        .ok_or_else(not_activated)?;
+        .ok_or_else(not_found)?
+        .split(&req.fingerprint);
+    let mut activation = activation.ok_or_else(not_activated)?;
     app.store.deactivate(&mut tx, &activation.id, now).await?;
     audit::record(
         &mut *tx,

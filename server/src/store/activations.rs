@@ -121,7 +121,7 @@ impl Store {
         .map(|_| ())
     }
 
-    /// Refreshes last-seen (and, on re-activation, the descriptive fields).
+    /// Refreshes last-seen and the descriptive fields (machine facts only when given).
     pub async fn touch_activation<'e, E>(
         &self,
         executor: E,
@@ -131,8 +131,8 @@ impl Store {
         E: sqlx::Executor<'e, Database = sqlx::Any>,
     {
         sqlx::query(
-            "UPDATE activations SET last_seen_at = $2, name = $3, platform = $4, machine = $5, \
-             ip = $6 WHERE id = $1",
+            "UPDATE activations SET last_seen_at = $2, name = $3, platform = $4, \
+             machine = COALESCE($5, machine), ip = $6 WHERE id = $1",
         )
         .bind(&a.id)
         .bind(a.last_seen_at)
@@ -143,6 +143,17 @@ impl Store {
         .execute(executor)
         .await
         .map(|_| ())
+    }
+
+    /// Records that an activation was seen now, from `ip`.
+    pub async fn touch_last_seen(&self, id: &str, now: i64, ip: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE activations SET last_seen_at = $2, ip = $3 WHERE id = $1")
+            .bind(id)
+            .bind(now)
+            .bind(ip)
+            .execute(self.writer())
+            .await
+            .map(|_| ())
     }
 
     /// Ends a live activation; `Ok(false)` if it was not live.

@@ -1,6 +1,6 @@
 //! Licenses, read together with their product's policy and the live seat count.
 
-use super::Store;
+use super::{ActivationRow, Store};
 
 /// A license joined with the policy of its product and its live seat count.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -39,6 +39,47 @@ pub struct LicenseRow {
     pub active_count: i64,
 }
 
+/// A license with the live activation of one fingerprint (if any), read in one query: the
+/// validation hot path.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LicenseAndActivation {
+    /// The license.
+    #[sqlx(flatten)]
+    pub license: LicenseRow,
+    /// Activation id, when the fingerprint holds a seat.
+    pub act_id: Option<String>,
+    /// Machine name.
+    pub act_name: Option<String>,
+    /// Platform.
+    pub act_platform: Option<String>,
+    /// Unix seconds.
+    pub act_first_seen_at: Option<i64>,
+    /// Unix seconds.
+    pub act_last_seen_at: Option<i64>,
+}
+
+impl LicenseAndActivation {
+    /// Splits into the license and the live activation of the fingerprint.
+    pub fn split(self, fingerprint: &str) -> (LicenseRow, Option<ActivationRow>) {
+        let activation = match (self.act_id, self.act_first_seen_at, self.act_last_seen_at) {
+            (Some(id), Some(first), Some(last)) => Some(ActivationRow {
+                id,
+                license_id: self.license.id.clone(),
+                fingerprint: fingerprint.to_owned(),
+                name: self.act_name,
+                platform: self.act_platform,
+                machine: None,
+                ip: None,
+                first_seen_at: first,
+                last_seen_at: last,
+                deactivated_at: None,
+            }),
+            _ => None,
+        };
+        (self.license, activation)
+    }
+}
+
 macro_rules! select_license {
     ($where:literal) => {
         concat!(
@@ -71,6 +112,37 @@ pub struct LicenseFilter {
 }
 
 impl Store {
+    /// The license with this key and the live activation of `fingerprint` on it, if any.
+    pub async fn license_with_activation<'e, E>(
+        &self,
+        executor: E,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<Option<LicenseAndActivation>, sqlx::Error>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
+        sqlx::query_as(
+            "SELECT l.id, l.license_key, l.product_id, l.email, l.status, l.expires_at, \
+             l.max_activations, l.token_lifetime_secs, l.entitlements, l.created_at, l.updated_at, \
+             p.slug AS product_slug, p.max_activations AS product_max_activations, \
+             p.token_lifetime_secs AS product_token_lifetime_secs, \
+             p.entitlements AS product_entitlements, \
+             (SELECT COUNT(*) FROM activations c WHERE c.license_id = l.id \
+              AND c.deactivated_at IS NULL) AS active_count, \
+             a.id AS act_id, a.name AS act_name, a.platform AS act_platform, \
+             a.first_seen_at AS act_first_seen_at, a.last_seen_at AS act_last_seen_at \
+             FROM licenses l JOIN products p ON p.id = l.product_id \
+             LEFT JOIN activations a ON a.license_id = l.id AND a.fingerprint = $2 \
+             AND a.deactivated_at IS NULL \
+             WHERE l.license_key = $1",
+        )
+        .bind(key)
+        .bind(fingerprint)
+        .fetch_optional(executor)
+        .await
+    }
+
     /// The license with this key.
     pub async fn license_by_key(&self, key: &str) -> Result<Option<LicenseRow>, sqlx::Error> {
         sqlx::query_as(select_license!("WHERE l.license_key = $1"))

@@ -20,7 +20,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use activations::ActivationRow;
 pub use audit::AuditRecord;
-pub use licenses::{LicenseFilter, LicenseRow};
+pub use licenses::{LicenseAndActivation, LicenseFilter, LicenseRow};
 pub use products::ProductRow;
 pub use signing_keys::SigningKeyRow;
 

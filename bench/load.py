@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""HTTP load benchmark of the license API against a release build, with a trivial warp JSON
+echo route measured in the same run as the framework's ceiling.
+
+    cargo build --release -p licet-server --bins --examples
+    python3 bench/load.py [--backend sqlite|postgres|both] [--duration 10] [--rounds 3]
+
+Needs wrk (apt-get install wrk). Prints a Markdown table of medians over the rounds.
+"""
+import argparse, json, os, re, signal, statistics, subprocess, sys, tempfile, time, urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "licet-server")
+ECHO = os.path.join(ROOT, "target", "release", "examples", "echo")
+PG = os.environ.get("LICET_BENCH_PG", "postgres://postgres@127.0.0.1:5432/test")
+CONNECTIONS = 32
+
+
+def http(method, url, body=None, token=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    with urllib.request.urlopen(req) as res:
+        return json.loads(res.read())
+
+
+def wait_ready(url):
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except Exception:
+            time.sleep(0.05)
+    sys.exit("server did not come up: " + url)
+
+
+def wrk(url, script, duration, env):
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency", "-s", script, url],
+        capture_output=True, text=True, env={**os.environ, **env}, check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = parse_ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1))
+    p50 = parse_ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": p50, "p99": p99, "errors": int(non2xx.group(1)) if non2xx else 0}
+
+
+def parse_ms(text):
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def peak_rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start_licet(backend, port, data_dir, db_connections=None):
+    env = {**os.environ, **({"LICET_DB_MAX_CONNECTIONS": str(db_connections)} if db_connections else {}), "LICET_RATE_LIMIT_PER_IP": "0", "LICET_RATE_LIMIT_PER_KEY": "0",
+           "LICET_ADMIN_TOKEN": "lct_admin_bench", "LICET_LOG": "warn"}
+    args = [BIN, "--data-dir", data_dir, "--listen", f"127.0.0.1:{port}"]
+    if backend == "postgres":
+        schema = "licet_bench"
+        subprocess.run(["psql", PG, "-qc", f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"],
+                       check=True, capture_output=True)
+        args += ["--database-url", f"{PG}?options=-c%20search_path%3D{schema}"]
+    proc = subprocess.Popen(args + ["serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_ready(f"http://127.0.0.1:{port}/healthz")
+    return proc
+
+
+def seed(base, licenses):
+    t = "lct_admin_bench"
+    http("POST", base + "/v1/admin/products",
+         {"slug": "bench", "name": "Bench", "max_activations": 100000, "entitlements": ["pro"]}, t)
+    keys = [http("POST", base + "/v1/admin/licenses", {"product": "bench", "email": "b@example.com"}, t)["key"]
+            for _ in range(2 * licenses)]
+    validate_keys, activate_keys = keys[:licenses], keys[licenses:]
+    for key in validate_keys:
+        http("POST", base + "/v1/licenses/activate", {"key": key, "fingerprint": "v1:validator"})
+    return validate_keys, activate_keys
+
+
+def median_of(runs):
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--backend", default="both", choices=["sqlite", "postgres", "both"])
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--licenses", type=int, default=500)
+    ap.add_argument("--db-connections", type=int, default=None, help="LICET_DB_MAX_CONNECTIONS for the server")
+    a = ap.parse_args()
+    for exe in (BIN, ECHO):
+        if not os.path.exists(exe):
+            sys.exit(f"missing {exe}: cargo build --release -p licet-server --bins --examples")
+
+    rows = []
+    echo = subprocess.Popen([ECHO, "127.0.0.1:18788"], stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    backends = ["sqlite", "postgres"] if a.backend == "both" else [a.backend]
+    try:
+        for backend in backends:
+            with tempfile.TemporaryDirectory() as data_dir:
+                port = 18787
+                proc = start_licet(backend, port, data_dir, a.db_connections)
+                base = f"http://127.0.0.1:{port}"
+                try:
+                    validate_keys, activate_keys = seed(base, a.licenses)
+                    keys_file = os.path.join(data_dir, "activate-keys.txt")
+                    with open(keys_file, "w") as f:
+                        f.write("\n".join(activate_keys) + "\n")
+                    validate_file = os.path.join(data_dir, "validate-keys.txt")
+                    with open(validate_file, "w") as f:
+                        f.write("\n".join(validate_keys) + "\n")
+                    validate_body = json.dumps({"key": validate_keys[0], "fingerprint": "v1:validator"})
+                    env = {"LICET_BENCH_BODY": validate_body, "LICET_BENCH_KEYS": keys_file,
+                           "LICET_BENCH_VALIDATE_KEYS": validate_file}
+                    results = {"echo": [], "validate": [], "activate": []}
+                    for r in range(a.rounds):
+                        # Interleaved, so drift on a noisy machine hits all three alike.
+                        results["echo"].append(wrk("http://127.0.0.1:18788/echo", os.path.join(ROOT, "bench/echo.lua"), a.duration, env))
+                        results["validate"].append(wrk(base + "/", os.path.join(ROOT, "bench/validate.lua"), a.duration, env))
+                        results["activate"].append(wrk(base + "/", os.path.join(ROOT, "bench/activate.lua"), a.duration,
+                                                       {**env, "LICET_BENCH_RUN": f"{backend}{r}"}))
+                    rss = peak_rss_mib(proc.pid)
+                finally:
+                    proc.send_signal(signal.SIGTERM)
+                    proc.wait(timeout=20)
+                ceiling = median_of(results["echo"])
+                for name in ("echo", "validate", "activate"):
+                    m = median_of(results[name])
+                    rows.append((backend, name, m, m["rps"] / ceiling["rps"], rss if name != "echo" else None))
+    finally:
+        echo.send_signal(signal.SIGTERM)
+        echo.wait(timeout=10)
+
+    print(f"| backend | route | req/s (median of {a.rounds}) | vs echo | p50 ms | p99 ms | non-2xx | server peak RSS MiB |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for backend, name, m, ratio, rss in rows:
+        print(f"| {backend} | {name} | {m['rps']:.0f} | {ratio:.0%} | {m['p50']:.2f} | {m['p99']:.2f} | {m['errors']:.0f} | {'' if rss is None else f'{rss:.1f}'} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+//! Every outcome of a license operation other than "licensed".
+//!
+//! Two kinds, kept apart on purpose: **verdicts** about the license (not activated, expired,
+//! suspended, revoked, limit reached, forged or foreign token, clock set back), which an app
+//! acts on, and **failures** to reach a verdict (network, server, storage), which must never
+//! take a still-valid offline license away.
+
+use licet_proto::ErrorCode;
+
+/// Why this machine counts as not activated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NotActivatedReason {
+    /// Nothing is stored: the app was never activated here (or was deactivated).
+    NoLicense,
+    /// The stored lease could not be read (truncated or corrupt file); activate again.
+    CorruptCache(String),
+    /// The server no longer knows this machine (deactivated elsewhere, or removed by support).
+    ServerForgot,
+}
+
+impl std::fmt::Display for NotActivatedReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoLicense => f.write_str("no license is activated on this machine"),
+            Self::CorruptCache(why) => write!(f, "the stored license could not be read ({why})"),
+            Self::ServerForgot => f.write_str("the server no longer lists this machine"),
+        }
+    }
+}
+
+/// An outcome other than a valid license.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Verdict: this machine is not activated.
+    #[error("not activated: {0}")]
+    NotActivated(NotActivatedReason),
+    /// Verdict: the license or its offline lease has expired.
+    #[error("the license has expired")]
+    Expired,
+    /// Verdict: the vendor suspended the license.
+    #[error("the license is suspended")]
+    Suspended,
+    /// Verdict: the license was revoked.
+    #[error("the license was revoked")]
+    Revoked,
+    /// Verdict: every seat of the license is in use.
+    #[error("every seat of this license is in use; deactivate another machine first")]
+    ActivationLimitReached,
+    /// Verdict: the key is not a valid license key, or no license has it.
+    #[error("this license key is not valid")]
+    InvalidKey,
+    /// Verdict: the stored token is forged, altered, for another product, or signed by a key
+    /// that is not pinned.
+    #[error("the license token is invalid: {0}")]
+    InvalidToken(String),
+    /// Verdict: the token belongs to another machine (e.g. copied from one).
+    #[error("the license token belongs to another machine")]
+    FingerprintMismatch,
+    /// Verdict: the system clock is behind time already seen, by this many seconds.
+    #[error(
+        "the system clock is {behind_secs} seconds behind trusted time; correct it or go online"
+    )]
+    ClockTampered {
+        /// How far behind.
+        behind_secs: i64,
+    },
+    /// Failure: the server could not be reached (or timed out).
+    #[error("network error: {0}")]
+    Network(String),
+    /// Failure: the server answered with an error that is not a license verdict.
+    #[error("server error {code}: {message}")]
+    Server {
+        /// The server's stable code.
+        code: ErrorCode,
+        /// Its message.
+        message: String,
+    },
+    /// Failure: too many requests; retry after this many seconds.
+    #[error("rate limited; retry in {retry_after} seconds")]
+    RateLimited {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
+    /// Failure: the key or lease could not be stored or read.
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// Failure: no machine id could be read; set a fingerprint override.
+    #[error("no machine id could be read ({0}); set ClientBuilder::fingerprint_override")]
+    NoMachineId(String),
+    /// Failure: the client is misconfigured (bad URL, no pinned keys, …).
+    #[error("configuration error: {0}")]
+    Config(String),
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// True for a definite verdict about the license; false for a failure to get one.
+    pub fn is_verdict(&self) -> bool {
+        matches!(
+            self,
+            Self::NotActivated(_)
+                | Self::Expired
+                | Self::Suspended
+                | Self::Revoked
+                | Self::ActivationLimitReached
+                | Self::InvalidKey
+                | Self::InvalidToken(_)
+                | Self::FingerprintMismatch
+                | Self::ClockTampered { .. }
+        )
+    }
+
+    /// The stable code: the server's where the verdict came from the server, else Licet's
+    /// client-side code (`INVALID_TOKEN`, `FINGERPRINT_MISMATCH`, `CLOCK_TAMPERED`,
+    /// `NETWORK`, `STORAGE`, `NO_MACHINE_ID`, `CONFIG`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotActivated(_) => ErrorCode::NotActivated.as_str(),
+            Self::Expired => ErrorCode::LicenseExpired.as_str(),
+            Self::Suspended => ErrorCode::LicenseSuspended.as_str(),
+            Self::Revoked => ErrorCode::LicenseRevoked.as_str(),
+            Self::ActivationLimitReached => ErrorCode::ActivationLimitReached.as_str(),
+            Self::InvalidKey => ErrorCode::InvalidKeyFormat.as_str(),
+            Self::InvalidToken(_) => "INVALID_TOKEN",
+            Self::FingerprintMismatch => "FINGERPRINT_MISMATCH",
+            Self::ClockTampered { .. } => "CLOCK_TAMPERED",
+            Self::Network(_) => "NETWORK",
+            Self::Server { code, .. } => code.as_str(),
+            Self::RateLimited { .. } => ErrorCode::RateLimited.as_str(),
+            Self::Storage(_) => "STORAGE",
+            Self::NoMachineId(_) => "NO_MACHINE_ID",
+            Self::Config(_) => "CONFIG",
+        }
+    }
+
+    /// Maps a server error code to an SDK outcome.
+    pub(crate) fn from_server(code: ErrorCode, message: String, retry_after: Option<u64>) -> Self {
+        match code {
+            ErrorCode::NotActivated => Self::NotActivated(NotActivatedReason::ServerForgot),
+            ErrorCode::LicenseExpired => Self::Expired,
+            ErrorCode::LicenseSuspended => Self::Suspended,
+            ErrorCode::LicenseRevoked => Self::Revoked,
+            ErrorCode::ActivationLimitReached => Self::ActivationLimitReached,
+            ErrorCode::InvalidKeyFormat | ErrorCode::LicenseNotFound => Self::InvalidKey,
+            ErrorCode::RateLimited => Self::RateLimited {
+                retry_after: retry_after.unwrap_or(60),
+            },
+            other => Self::Server {
+                code: other,
+                message,
+            },
+        }
+    }
+}

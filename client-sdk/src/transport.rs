@@ -1,0 +1,156 @@
+//! HTTP to the Licet server: reqwest with rustls (ring provider, the platform's trust store
+//! plus an optional extra root for self-hosted servers), proxies from the environment, and a
+//! timeout on every request. Built lazily, so offline checks never pay for it.
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use licet_proto::ErrorBody;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+
+/// A server answer and the server's clock (`Date` header, Unix seconds) when it sent one.
+pub(crate) struct Answer<T> {
+    pub body: T,
+    pub server_time: Option<i64>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Transport {
+    base: String,
+    timeout: Duration,
+    extra_root_pem: Option<Vec<u8>>,
+    client: OnceLock<std::result::Result<reqwest::Client, String>>,
+    runtime: OnceLock<std::result::Result<tokio::runtime::Runtime, String>>,
+}
+
+impl Transport {
+    pub fn new(base: &str, timeout: Duration, extra_root_pem: Option<Vec<u8>>) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            timeout,
+            extra_root_pem,
+            client: OnceLock::new(),
+            runtime: OnceLock::new(),
+        }
+    }
+
+    fn client(&self) -> Result<&reqwest::Client> {
+        self.client
+            .get_or_init(|| self.build_client())
+            .as_ref()
+            .map_err(|e| Error::Config(e.clone()))
+    }
+
+    fn build_client(&self) -> std::result::Result<reqwest::Client, String> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut extra = Vec::new();
+        if let Some(pem) = &self.extra_root_pem {
+            use rustls_pki_types::pem::PemObject;
+            for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem) {
+                extra.push(cert.map_err(|e| format!("extra root certificate: {e}"))?);
+            }
+        }
+        let verifier =
+            rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider.clone())
+                .map_err(|e| format!("TLS trust store: {e}"))?;
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS configuration: {e}"))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout)
+            .user_agent(concat!("licet-sdk/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))
+    }
+
+    /// POSTs JSON to `path` and decodes a 2xx answer, or maps the error body to an [`Error`].
+    pub async fn post<Req, Resp>(&self, path: &str, body: &Req) -> Result<Answer<Resp>>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned,
+    {
+        let url = format!("{}{path}", self.base);
+        let res = self
+            .client()?
+            .post(&url)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| Error::Network(e.without_url().to_string()))?;
+        let status = res.status();
+        let server_time = res
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .and_then(|d| i64::try_from(d.as_secs()).ok());
+        let retry_after = res
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let bytes = res
+            .bytes()
+            .await
+            .map_err(|e| Error::Network(e.without_url().to_string()))?;
+        if status.is_success() {
+            let body = serde_json::from_slice(&bytes).map_err(|e| Error::Server {
+                code: licet_proto::ErrorCode::Internal,
+                message: format!("unexpected answer: {e}"),
+            })?;
+            return Ok(Answer { body, server_time });
+        }
+        match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(err) => Err(Error::from_server(
+                err.error.code,
+                err.error.message,
+                retry_after,
+            )),
+            Err(_) => Err(Error::Server {
+                code: licet_proto::ErrorCode::Internal,
+                message: format!("HTTP {status} without a Licet error body"),
+            }),
+        }
+    }
+
+    /// Runs a future to completion from synchronous code, on a private runtime (created on
+    /// first use). Inside an async runtime it runs on a scoped helper thread instead, since a
+    /// runtime cannot block inside another.
+    pub fn block_on<F>(&self, fut: F) -> Result<F::Output>
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
+        let rt = self
+            .runtime
+            .get_or_init(|| {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("licet-sdk")
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| Error::Config(format!("cannot start the SDK's runtime: {e}")))?;
+        if tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::scope(|s| {
+                s.spawn(|| rt.block_on(fut))
+                    .join()
+                    .map_err(|_| Error::Config("the SDK's worker thread panicked".into()))
+            })
+        } else {
+            Ok(rt.block_on(fut))
+        }
+    }
+}

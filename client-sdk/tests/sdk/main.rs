@@ -1,0 +1,8 @@
+//! The SDK against a real Licet server (in-process, random port, temporary data dir), each
+//! test with its own server and its own client storage.
+
+mod activation;
+mod offline;
+mod storage;
+mod support;
+mod tampering;
