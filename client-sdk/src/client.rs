@@ -455,7 +455,9 @@ impl Client {
 
     /// A verdict replaces the offline answer; a failure keeps it and backs off.
     fn after_failed_refresh(&self, err: Error, offline: Result<License>) -> Result<License> {
-        if err.is_verdict() {
+        // No stored key means no refresh is possible, which says nothing about the license.
+        let no_key = matches!(err, Error::NotActivated(NotActivatedReason::NoLicense));
+        if err.is_verdict() && !no_key {
             return Err(err);
         }
         if let Ok(mut st) = self.state() {

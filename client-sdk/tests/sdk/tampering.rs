@@ -240,3 +240,22 @@ fn a_small_clock_drift_is_tolerated() {
         .check()
         .expect("two minutes behind is within the default tolerance");
 }
+
+#[test]
+fn a_copied_lease_with_trusted_time_ahead_stays_refused_even_online_without_a_key() {
+    let h = Harness::start(3);
+    let (dir, _, _) = activated(&h, "v1:m");
+    let mut cache: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(lease_path(dir.path())).expect("lease"))
+            .expect("json");
+    cache["trusted_time"] = (cache["trusted_time"].as_i64().expect("time") + 3600).into();
+    let other = tempfile::tempdir().expect("dir");
+    std::fs::write(lease_path(other.path()), cache.to_string()).expect("write");
+    // Auto-refresh is on and the server is up, but there is no key to refresh with: the
+    // offline verdict stands instead of turning into "not activated".
+    let client = h.client(other.path(), "v1:m", &clock());
+    assert!(matches!(
+        client.check(),
+        Err(licet::Error::ClockTampered { .. })
+    ));
+}

@@ -1,0 +1,237 @@
+/*
+ * licet-demo (C11): a command-line app licensed through liblicet.
+ *
+ *   licet-demo activate KEY | check | validate | deactivate | entitled NAME | fingerprint
+ *   licet-demo version | selftest
+ *
+ * Environment: LICET_SERVER (default http://127.0.0.1:8787), LICET_PRODUCT (default photo),
+ * LICET_JWKS (file with the pinned public keys, default jwks.json), optional
+ * LICET_STORAGE_DIR and LICET_FINGERPRINT. Prints "result=<code> (<message>)".
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "licet.h"
+
+static const char *env_or(const char *name, const char *fallback) {
+    const char *v = getenv(name);
+    return (v != NULL && v[0] != '\0') ? v : fallback;
+}
+
+static char *read_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+    char *text = NULL;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long size = ftell(f);
+        if (size >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+            text = malloc((size_t)size + 1);
+            if (text != NULL) {
+                size_t n = fread(text, 1, (size_t)size, f);
+                text[n] = '\0';
+            }
+        }
+    }
+    fclose(f);
+    return text;
+}
+
+static int report(const char *what, licet_result r) {
+    printf("%s: result=%u (%s)\n", what, (unsigned)r, licet_result_message(r));
+    if (r != LICET_OK) {
+        char detail[512];
+        size_t n = 0;
+        if (licet_last_error_message(detail, sizeof detail, &n) == LICET_OK && n > 0) {
+            printf("  detail: %s\n", detail);
+        }
+    }
+    return r == LICET_OK ? 0 : 1;
+}
+
+static void print_license(const licet_license *license) {
+    char buf[256];
+    size_t n = 0;
+    if (licet_license_id(license, buf, sizeof buf, &n) == LICET_OK) {
+        printf("  license: %s\n", buf);
+    }
+    if (licet_license_email(license, buf, sizeof buf, &n) == LICET_OK && n > 0) {
+        printf("  licensed to: %s\n", buf);
+    }
+    int64_t expires = licet_license_expires_at(license);
+    if (expires == 0) {
+        printf("  expires: never\n");
+    } else {
+        printf("  expires at: %lld\n", (long long)expires);
+    }
+    printf("  offline until: %lld\n", (long long)licet_license_offline_valid_until(license));
+    size_t count = licet_license_entitlement_count(license);
+    printf("  entitlements:");
+    for (size_t i = 0; i < count; i++) {
+        if (licet_license_entitlement(license, i, buf, sizeof buf, &n) == LICET_OK) {
+            printf(" %s", buf);
+        }
+    }
+    printf("\n");
+}
+
+static licet_client *make_client(licet_result *result) {
+    licet_config *config = NULL;
+    *result = licet_config_new(env_or("LICET_SERVER", "http://127.0.0.1:8787"),
+                               env_or("LICET_PRODUCT", "photo"), &config);
+    if (*result != LICET_OK) {
+        return NULL;
+    }
+    char *keys = read_file(env_or("LICET_JWKS", "jwks.json"));
+    if (keys != NULL) {
+        *result = licet_config_set_pinned_keys(config, keys);
+        free(keys);
+    }
+    if (*result == LICET_OK && getenv("LICET_STORAGE_DIR") != NULL) {
+        *result = licet_config_set_storage_dir(config, getenv("LICET_STORAGE_DIR"));
+    }
+    if (*result == LICET_OK && getenv("LICET_FINGERPRINT") != NULL) {
+        *result = licet_config_set_fingerprint(config, getenv("LICET_FINGERPRINT"));
+    }
+    if (*result == LICET_OK && getenv("LICET_NO_KEYRING") != NULL) {
+        *result = licet_config_set_use_keyring(config, false);
+    }
+    if (*result == LICET_OK) {
+        *result = licet_config_set_timeout_ms(config, 5000);
+    }
+    licet_client *client = NULL;
+    if (*result == LICET_OK) {
+        *result = licet_client_new(config, &client);
+    }
+    licet_config_free(config);
+    return client;
+}
+
+/* Exercises the argument and buffer rules; prints each failed expectation. */
+static int selftest(void) {
+    int failures = 0;
+#define EXPECT(cond)                                              \
+    do {                                                          \
+        if (!(cond)) {                                            \
+            printf("selftest: FAILED %s (line %d)\n", #cond, __LINE__); \
+            failures++;                                           \
+        }                                                         \
+    } while (0)
+
+    licet_config *config = NULL;
+    EXPECT(licet_config_new(NULL, "photo", &config) == LICET_INVALID_ARGUMENT);
+    EXPECT(config == NULL);
+    EXPECT(licet_config_new("http://127.0.0.1:1", "photo", NULL) == LICET_INVALID_ARGUMENT);
+    EXPECT(licet_config_new("http://127.0.0.1:1", "\xff\xfe", &config) == LICET_INVALID_ARGUMENT);
+    EXPECT(config == NULL);
+    EXPECT(licet_config_new("http://127.0.0.1:1", "photo", &config) == LICET_OK);
+    EXPECT(config != NULL);
+    EXPECT(licet_config_set_timeout_ms(config, 0) == LICET_INVALID_ARGUMENT);
+    EXPECT(licet_config_set_pinned_keys(config, NULL) == LICET_INVALID_ARGUMENT);
+    EXPECT(licet_config_set_fingerprint(config, "v1:selftest") == LICET_OK);
+
+    licet_client *client = NULL;
+    EXPECT(licet_client_new(config, &client) == LICET_CONFIG); /* no pinned keys */
+    EXPECT(client == NULL);
+    EXPECT(licet_config_set_pinned_keys(config, "not-a-key!") == LICET_OK);
+    EXPECT(licet_client_new(config, &client) == LICET_CONFIG);
+    EXPECT(licet_config_set_pinned_keys(config, "lyWW5bJpZnbWVcFl_8pgAoRjjo9J47OKS6uCQrctCIA") == LICET_OK);
+    EXPECT(licet_client_new(config, &client) == LICET_OK);
+    licet_config_free(config);
+
+    char small[4];
+    char big[128];
+    size_t needed = 0;
+    size_t written = 0;
+    EXPECT(licet_client_fingerprint(client, small, sizeof small, &needed) == LICET_BUFFER_TOO_SMALL);
+    EXPECT(needed == strlen("v1:selftest"));
+    EXPECT(licet_client_fingerprint(client, big, needed + 1, &written) == LICET_OK);
+    EXPECT(written == needed && strcmp(big, "v1:selftest") == 0);
+    EXPECT(licet_client_fingerprint(client, NULL, 0, &written) == LICET_BUFFER_TOO_SMALL);
+    EXPECT(licet_client_fingerprint(client, big, sizeof big, NULL) == LICET_INVALID_ARGUMENT);
+
+    licet_license *license = NULL;
+    EXPECT(licet_client_check(NULL, &license) == LICET_INVALID_ARGUMENT);
+    EXPECT(licet_client_activate(client, NULL, &license) == LICET_INVALID_ARGUMENT);
+    EXPECT(licet_client_has_entitlement(client, "pro", NULL) == LICET_INVALID_ARGUMENT);
+    EXPECT(license == NULL);
+
+    char message[256];
+    size_t message_len = 0;
+    EXPECT(licet_last_error_message(message, 2, &message_len) == LICET_BUFFER_TOO_SMALL);
+    EXPECT(licet_last_error_message(message, sizeof message, &message_len) == LICET_OK);
+    EXPECT(message_len > 0 && strstr(message, "NULL") != NULL);
+
+    EXPECT(strcmp(licet_result_message(12345), "unknown licet_result code") == 0);
+    EXPECT(licet_result_is_license_state(LICET_REVOKED));
+    EXPECT(!licet_result_is_license_state(LICET_NETWORK));
+    EXPECT(!licet_license_has_entitlement(NULL, "pro"));
+    EXPECT(licet_license_expires_at(NULL) == 0);
+
+    licet_license_free(NULL);
+    licet_client_free(NULL);
+    licet_config_free(NULL);
+    licet_client_free(client);
+#undef EXPECT
+    printf("selftest: %s (result=%u)\n", failures == 0 ? "ok" : "failed", failures == 0 ? 0u : (unsigned)LICET_PANIC);
+    return failures == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+    if (argc >= 2 && strcmp(argv[1], "version") == 0) {
+        printf("liblicet %s\n", licet_version());
+        return 0;
+    }
+    if (argc >= 2 && strcmp(argv[1], "selftest") == 0) {
+        return selftest();
+    }
+    if (argc < 2) {
+        fprintf(stderr, "usage: licet-demo activate KEY | check | validate | deactivate | entitled NAME | fingerprint | version | selftest\n");
+        return 2;
+    }
+    licet_result r = LICET_OK;
+    licet_client *client = make_client(&r);
+    if (client == NULL) {
+        return report("configure", r);
+    }
+    int status = 2;
+    licet_license *license = NULL;
+    const char *command = argv[1];
+    if (strcmp(command, "activate") == 0 && argc == 3) {
+        r = licet_client_activate(client, argv[2], &license);
+        status = report("activate", r);
+    } else if (strcmp(command, "check") == 0) {
+        r = licet_client_check(client, &license);
+        status = report("check", r);
+    } else if (strcmp(command, "validate") == 0) {
+        r = licet_client_validate(client, &license);
+        status = report("validate", r);
+    } else if (strcmp(command, "deactivate") == 0) {
+        status = report("deactivate", licet_client_deactivate(client));
+    } else if (strcmp(command, "entitled") == 0 && argc == 3) {
+        bool has = false;
+        r = licet_client_has_entitlement(client, argv[2], &has);
+        status = report("entitled", r);
+        if (r == LICET_OK) {
+            printf("  %s: %s\n", argv[2], has ? "yes" : "no");
+        }
+    } else if (strcmp(command, "fingerprint") == 0) {
+        char buf[300];
+        size_t n = 0;
+        r = licet_client_fingerprint(client, buf, sizeof buf, &n);
+        status = report("fingerprint", r);
+        if (r == LICET_OK) {
+            printf("  %s\n", buf);
+        }
+    } else {
+        fprintf(stderr, "unknown command\n");
+    }
+    if (license != NULL) {
+        print_license(license);
+        licet_license_free(license);
+    }
+    licet_client_free(client);
+    return status;
+}

@@ -1,0 +1,206 @@
+//! `licet_client`: the operations.
+
+use std::ffi::c_char;
+
+use crate::boundary::{fail, str_arg, write_str};
+use crate::config::{config_ref, licet_config};
+use crate::license::{License, licet_license};
+use crate::result::licet_result;
+
+/// A license client for one product. Thread-safe: one client may be used from several
+/// threads at once. Create with `licet_client_new`, free with `licet_client_free`.
+pub struct licet_client {
+    _private: [u8; 0],
+}
+
+fn client_ref<'a>(client: *const licet_client) -> Option<&'a licet::Client> {
+    // SAFETY: every licet_client pointer comes from licet_client_new (a Box<licet::Client>),
+    // and the caller promises it is live; licet::Client is Sync.
+    unsafe { client.cast::<licet::Client>().as_ref() }
+}
+
+/// Creates a client from a configuration (which stays owned by the caller and may be freed
+/// right after). On success `*client_out` owns the client.
+///
+/// # Safety
+/// `config` from `licet_config_new`; `client_out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_client_new(
+    config: *const licet_config,
+    client_out: *mut *mut licet_client,
+) -> licet_result {
+    ffi_boundary!({
+        require_non_null!(config, client_out);
+        let Some(config) = config_ref(config) else {
+            return licet_result::LICET_INVALID_ARGUMENT;
+        };
+        match config.build() {
+            Ok(client) => {
+                // SAFETY: checked non-NULL above.
+                unsafe { *client_out = Box::into_raw(Box::new(client)).cast() };
+                licet_result::LICET_OK
+            }
+            Err(e) => fail(&e),
+        }
+    })
+}
+
+/// Frees a client. NULL is ignored.
+///
+/// # Safety
+/// `client` from `licet_client_new`, not in use by another thread, not used afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_client_free(client: *mut licet_client) {
+    let _ = std::panic::catch_unwind(|| {
+        if !client.is_null() {
+            // SAFETY: created by Box::into_raw in licet_client_new; ownership returns here.
+            drop(unsafe { Box::from_raw(client.cast::<licet::Client>()) });
+        }
+    });
+}
+
+/// Hands a license to the caller if they asked for it.
+fn deliver(license: licet::License, license_out: *mut *mut licet_license) -> licet_result {
+    if !license_out.is_null() {
+        // SAFETY: non-NULL, and the caller promises it is writable.
+        unsafe { *license_out = Box::into_raw(Box::new(License(license))).cast() };
+    }
+    licet_result::LICET_OK
+}
+
+/// Runs a license operation and delivers its license.
+fn run(
+    client: *const licet_client,
+    license_out: *mut *mut licet_license,
+    op: impl FnOnce(&licet::Client) -> Result<licet::License, licet::Error>,
+) -> licet_result {
+    let Some(client) = client_ref(client) else {
+        crate::boundary::set_last_error("argument `client` is NULL");
+        return licet_result::LICET_INVALID_ARGUMENT;
+    };
+    match op(client) {
+        Ok(license) => deliver(license, license_out),
+        Err(e) => fail(&e),
+    }
+}
+
+/// Activates this machine with `key` (network). On `LICET_OK`, if `license_out` is not
+/// NULL, `*license_out` receives the license (free it with `licet_license_free`).
+///
+/// # Safety
+/// `client` from `licet_client_new`; `key` NUL-terminated; `license_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_client_activate(
+    client: *const licet_client,
+    key: *const c_char,
+    license_out: *mut *mut licet_license,
+) -> licet_result {
+    ffi_boundary!({
+        // SAFETY: caller guarantees.
+        let key = match unsafe { str_arg("key", key) } {
+            Ok(k) => k,
+            Err(e) => return e,
+        };
+        run(client, license_out, |c| c.activate(key))
+    })
+}
+
+/// Is this machine licensed? Offline-first (microseconds); refreshes online near the end
+/// of the lease. `LICET_OK` means valid; a 1xxx code is the license's state.
+///
+/// # Safety
+/// `client` from `licet_client_new`; `license_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_client_check(
+    client: *const licet_client,
+    license_out: *mut *mut licet_license,
+) -> licet_result {
+    ffi_boundary!({ run(client, license_out, licet::Client::check) })
+}
+
+/// Refreshes the lease online now and learns any verdict (revoked, suspended, …).
+///
+/// # Safety
+/// As `licet_client_check`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_client_validate(
+    client: *const licet_client,
+    license_out: *mut *mut licet_license,
+) -> licet_result {
+    ffi_boundary!({ run(client, license_out, licet::Client::validate) })
+}
+
+/// Frees this machine's seat on the server and forgets the local key and lease.
+///
+/// # Safety
+/// `client` from `licet_client_new`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_client_deactivate(client: *const licet_client) -> licet_result {
+    ffi_boundary!({
+        let Some(client) = client_ref(client) else {
+            crate::boundary::set_last_error("argument `client` is NULL");
+            return licet_result::LICET_INVALID_ARGUMENT;
+        };
+        match client.deactivate() {
+            Ok(()) => licet_result::LICET_OK,
+            Err(e) => fail(&e),
+        }
+    })
+}
+
+/// Checks the license (like `licet_client_check`) and, when it is valid, writes whether it
+/// grants `entitlement` to `*has_out`.
+///
+/// # Safety
+/// `client` from `licet_client_new`; `entitlement` NUL-terminated; `has_out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_client_has_entitlement(
+    client: *const licet_client,
+    entitlement: *const c_char,
+    has_out: *mut bool,
+) -> licet_result {
+    ffi_boundary!({
+        require_non_null!(has_out);
+        // SAFETY: caller guarantees.
+        let name = match unsafe { str_arg("entitlement", entitlement) } {
+            Ok(n) => n,
+            Err(e) => return e,
+        };
+        let mut has = false;
+        let result = run(client, std::ptr::null_mut(), |c| {
+            let l = c.check()?;
+            has = l.has_entitlement(name);
+            Ok(l)
+        });
+        if result == licet_result::LICET_OK {
+            // SAFETY: checked non-NULL above.
+            unsafe { *has_out = has };
+        }
+        result
+    })
+}
+
+/// Copies this machine's fingerprint into `buf` (NUL-terminated; see `licet_result` for the
+/// buffer rules: `LICET_BUFFER_TOO_SMALL` reports the needed length in `*out_len`).
+///
+/// # Safety
+/// `client` from `licet_client_new`; `buf` valid for `len` bytes; `out_len` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_client_fingerprint(
+    client: *const licet_client,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> licet_result {
+    ffi_boundary!({
+        let Some(client) = client_ref(client) else {
+            crate::boundary::set_last_error("argument `client` is NULL");
+            return licet_result::LICET_INVALID_ARGUMENT;
+        };
+        match client.fingerprint() {
+            // SAFETY: caller guarantees.
+            Ok(f) => unsafe { write_str(&f, buf, len, out_len) },
+            Err(e) => fail(&e),
+        }
+    })
+}

@@ -1,0 +1,166 @@
+//! `licet_license`: what a valid license grants.
+
+use std::ffi::c_char;
+
+use crate::boundary::{set_last_error, str_arg, write_str};
+use crate::result::licet_result;
+
+/// A valid license, as returned by `licet_client_check`, `_activate` or `_validate`.
+/// Owned by the caller; free it with `licet_license_free`.
+pub struct licet_license {
+    _private: [u8; 0],
+}
+
+/// The real license behind a `licet_license` pointer.
+pub(crate) struct License(pub licet::License);
+
+fn license_ref<'a>(license: *const licet_license) -> Option<&'a licet::License> {
+    // SAFETY: every licet_license pointer comes from a Box<License>; the caller promises it
+    // is live.
+    unsafe { license.cast::<License>().as_ref() }.map(|l| &l.0)
+}
+
+/// Frees a license. NULL is ignored.
+///
+/// # Safety
+/// `license` from this library, not used afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_license_free(license: *mut licet_license) {
+    let _ = std::panic::catch_unwind(|| {
+        if !license.is_null() {
+            // SAFETY: created by Box::into_raw; ownership returns here.
+            drop(unsafe { Box::from_raw(license.cast::<License>()) });
+        }
+    });
+}
+
+/// True if the license grants `entitlement`. False for NULL arguments.
+///
+/// # Safety
+/// `license` from this library; `entitlement` NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_license_has_entitlement(
+    license: *const licet_license,
+    entitlement: *const c_char,
+) -> bool {
+    std::panic::catch_unwind(|| {
+        // SAFETY: caller guarantees.
+        let name = unsafe { str_arg("entitlement", entitlement) };
+        match (license_ref(license), name) {
+            (Some(l), Ok(n)) => l.has_entitlement(n),
+            _ => false,
+        }
+    })
+    .unwrap_or(false)
+}
+
+/// When the license expires (Unix seconds); 0 for a perpetual license (and for NULL).
+///
+/// # Safety
+/// `license` from this library.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_license_expires_at(license: *const licet_license) -> i64 {
+    license_ref(license).and_then(|l| l.expires_at).unwrap_or(0)
+}
+
+/// Until when the app may run offline on the current lease (Unix seconds); 0 for NULL.
+///
+/// # Safety
+/// `license` from this library.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_license_offline_valid_until(license: *const licet_license) -> i64 {
+    license_ref(license).map_or(0, |l| l.offline_valid_until)
+}
+
+/// Number of entitlements; 0 for NULL.
+///
+/// # Safety
+/// `license` from this library.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_license_entitlement_count(license: *const licet_license) -> usize {
+    license_ref(license).map_or(0, |l| l.entitlements.len())
+}
+
+/// Copies entitlement number `index` into `buf` (buffer rules as `licet_client_fingerprint`).
+///
+/// # Safety
+/// `license` from this library; `buf` valid for `len` bytes; `out_len` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_license_entitlement(
+    license: *const licet_license,
+    index: usize,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> licet_result {
+    ffi_boundary!({
+        let Some(l) = license_ref(license) else {
+            set_last_error("argument `license` is NULL");
+            return licet_result::LICET_INVALID_ARGUMENT;
+        };
+        let Some(name) = l.entitlements.get(index) else {
+            set_last_error(format!(
+                "index {index} is out of range ({} entitlements)",
+                l.entitlements.len()
+            ));
+            return licet_result::LICET_INVALID_ARGUMENT;
+        };
+        // SAFETY: caller guarantees.
+        unsafe { write_str(name, buf, len, out_len) }
+    })
+}
+
+/// Copies the license id into `buf`.
+///
+/// # Safety
+/// As `licet_license_entitlement`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_license_id(
+    license: *const licet_license,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> licet_result {
+    // SAFETY: caller guarantees.
+    unsafe { copy_field(license, buf, len, out_len, |l| Some(l.id.as_str())) }
+}
+
+/// Copies the customer's email into `buf`; an empty string when the server sent none.
+///
+/// # Safety
+/// As `licet_license_entitlement`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_license_email(
+    license: *const licet_license,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> licet_result {
+    // SAFETY: caller guarantees.
+    unsafe {
+        copy_field(license, buf, len, out_len, |l| {
+            Some(l.email.as_deref().unwrap_or(""))
+        })
+    }
+}
+
+/// Copies a string field of a license.
+///
+/// # Safety
+/// As `licet_license_entitlement`.
+unsafe fn copy_field(
+    license: *const licet_license,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+    field: impl FnOnce(&licet::License) -> Option<&str>,
+) -> licet_result {
+    ffi_boundary!({
+        let Some(value) = license_ref(license).and_then(field) else {
+            set_last_error("argument `license` is NULL");
+            return licet_result::LICET_INVALID_ARGUMENT;
+        };
+        // SAFETY: caller guarantees.
+        unsafe { write_str(value, buf, len, out_len) }
+    })
+}

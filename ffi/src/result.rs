@@ -1,0 +1,149 @@
+//! Result codes.
+
+use std::ffi::c_char;
+
+/// The outcome of a call. One `uint32_t` code space in bands:
+///
+/// - `0`: success (for `check`, `activate` and `validate`: the license is valid);
+/// - `1000`–`1999`: license states, a definite verdict about the license;
+/// - `2000`–`2999`: the caller's mistakes (bad arguments, small buffers);
+/// - `3000`–`3999`: failures to reach a verdict (network, server, storage, configuration);
+/// - `9000`: a bug in the library (a caught panic).
+///
+/// `licet_result_message` describes any code; `licet_last_error_message` has the detail of
+/// the calling thread's last failure.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum licet_result {
+    /// Success; the license is valid.
+    LICET_OK = 0,
+    /// This machine is not activated (or its stored lease is unreadable).
+    LICET_NOT_ACTIVATED = 1000,
+    /// The license or its offline lease has expired.
+    LICET_EXPIRED = 1001,
+    /// The vendor suspended the license.
+    LICET_SUSPENDED = 1002,
+    /// The license was revoked.
+    LICET_REVOKED = 1003,
+    /// Every seat of the license is in use.
+    LICET_ACTIVATION_LIMIT_REACHED = 1004,
+    /// The system clock is behind trusted time.
+    LICET_CLOCK_TAMPERED = 1005,
+    /// The license key is not valid.
+    LICET_INVALID_KEY = 1006,
+    /// The stored token is forged, altered or for another product.
+    LICET_INVALID_TOKEN = 1007,
+    /// The stored token belongs to another machine.
+    LICET_FINGERPRINT_MISMATCH = 1008,
+    /// A required pointer was NULL, or a string was not UTF-8, or a value was out of range.
+    LICET_INVALID_ARGUMENT = 2000,
+    /// The output buffer is too small; the required length was reported.
+    LICET_BUFFER_TOO_SMALL = 2001,
+    /// The server could not be reached.
+    LICET_NETWORK = 3000,
+    /// The server answered with an error that is not a license verdict.
+    LICET_SERVER = 3001,
+    /// Too many requests; retry later.
+    LICET_RATE_LIMITED = 3002,
+    /// The key or lease could not be stored or read.
+    LICET_STORAGE = 3003,
+    /// The configuration is unusable (no pinned keys, bad URL, …).
+    LICET_CONFIG = 3004,
+    /// No machine id could be read; set a fingerprint override.
+    LICET_NO_MACHINE_ID = 3005,
+    /// A bug inside the library was caught; the call had no effect.
+    LICET_PANIC = 9000,
+}
+
+impl licet_result {
+    /// The code for an SDK outcome.
+    pub fn from_error(e: &licet::Error) -> Self {
+        use licet::Error as E;
+        match e {
+            E::NotActivated(_) => Self::LICET_NOT_ACTIVATED,
+            E::Expired => Self::LICET_EXPIRED,
+            E::Suspended => Self::LICET_SUSPENDED,
+            E::Revoked => Self::LICET_REVOKED,
+            E::ActivationLimitReached => Self::LICET_ACTIVATION_LIMIT_REACHED,
+            E::ClockTampered { .. } => Self::LICET_CLOCK_TAMPERED,
+            E::InvalidKey => Self::LICET_INVALID_KEY,
+            E::InvalidToken(_) => Self::LICET_INVALID_TOKEN,
+            E::FingerprintMismatch => Self::LICET_FINGERPRINT_MISMATCH,
+            E::Network(_) => Self::LICET_NETWORK,
+            E::RateLimited { .. } => Self::LICET_RATE_LIMITED,
+            E::Storage(_) => Self::LICET_STORAGE,
+            E::NoMachineId(_) => Self::LICET_NO_MACHINE_ID,
+            E::Config(_) => Self::LICET_CONFIG,
+            _ => Self::LICET_SERVER,
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            Self::LICET_OK => "ok: the license is valid\0",
+            Self::LICET_NOT_ACTIVATED => "this machine is not activated\0",
+            Self::LICET_EXPIRED => "the license has expired\0",
+            Self::LICET_SUSPENDED => "the license is suspended\0",
+            Self::LICET_REVOKED => "the license was revoked\0",
+            Self::LICET_ACTIVATION_LIMIT_REACHED => "every seat of this license is in use\0",
+            Self::LICET_CLOCK_TAMPERED => "the system clock is behind trusted time\0",
+            Self::LICET_INVALID_KEY => "the license key is not valid\0",
+            Self::LICET_INVALID_TOKEN => "the stored license token is invalid\0",
+            Self::LICET_FINGERPRINT_MISMATCH => "the license token belongs to another machine\0",
+            Self::LICET_INVALID_ARGUMENT => {
+                "invalid argument (NULL pointer, non-UTF-8 string or bad value)\0"
+            }
+            Self::LICET_BUFFER_TOO_SMALL => "the output buffer is too small\0",
+            Self::LICET_NETWORK => "the license server could not be reached\0",
+            Self::LICET_SERVER => "the license server reported an error\0",
+            Self::LICET_RATE_LIMITED => "too many requests; retry later\0",
+            Self::LICET_STORAGE => "the license could not be stored or read\0",
+            Self::LICET_CONFIG => "the configuration is unusable\0",
+            Self::LICET_NO_MACHINE_ID => {
+                "no machine id could be read; set a fingerprint override\0"
+            }
+            Self::LICET_PANIC => "internal error in liblicet (caught)\0",
+        }
+    }
+
+    /// Every code, for the message lookup.
+    const ALL: [Self; 19] = [
+        Self::LICET_OK,
+        Self::LICET_NOT_ACTIVATED,
+        Self::LICET_EXPIRED,
+        Self::LICET_SUSPENDED,
+        Self::LICET_REVOKED,
+        Self::LICET_ACTIVATION_LIMIT_REACHED,
+        Self::LICET_CLOCK_TAMPERED,
+        Self::LICET_INVALID_KEY,
+        Self::LICET_INVALID_TOKEN,
+        Self::LICET_FINGERPRINT_MISMATCH,
+        Self::LICET_INVALID_ARGUMENT,
+        Self::LICET_BUFFER_TOO_SMALL,
+        Self::LICET_NETWORK,
+        Self::LICET_SERVER,
+        Self::LICET_RATE_LIMITED,
+        Self::LICET_STORAGE,
+        Self::LICET_CONFIG,
+        Self::LICET_NO_MACHINE_ID,
+        Self::LICET_PANIC,
+    ];
+}
+
+/// A static, NUL-terminated English description of `result` (any value, also unknown
+/// ones). Do not free it.
+#[unsafe(no_mangle)]
+pub extern "C" fn licet_result_message(result: u32) -> *const c_char {
+    let msg = licet_result::ALL
+        .iter()
+        .find(|r| **r as u32 == result)
+        .map_or("unknown licet_result code\0", |r| r.message());
+    msg.as_ptr().cast()
+}
+
+/// True for the license-state band (1000–1999): a definite verdict about the license, as
+/// opposed to success or a failure to reach a verdict.
+#[unsafe(no_mangle)]
+pub extern "C" fn licet_result_is_license_state(result: u32) -> bool {
+    (1000..2000).contains(&result)
+}

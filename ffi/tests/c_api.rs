@@ -1,0 +1,393 @@
+//! The C and C++ examples, compiled with the system compiler against the shared and the
+//! static library, run against a live server: every result code a C caller can get, and a
+//! clean run under valgrind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use licet_proto::admin::{CreateProduct, IssueLicense, ProductKind};
+use licet_server::testkit::TestServer;
+
+/// Builds liblicet (shared and static) with the same cargo and profile as this test run,
+/// and returns the directory holding it (target/<profile>). Cargo does not build a cdylib
+/// or staticlib for a package's own tests, hence the explicit build.
+fn lib_dir() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("test path");
+            let profile_dir = exe
+                .parent()
+                .and_then(Path::parent)
+                .expect("target/<profile>")
+                .to_path_buf();
+            let mut cmd = Command::new(env!("CARGO"));
+            cmd.args(["build", "-p", "licet-ffi", "--lib"]);
+            if profile_dir.file_name().is_some_and(|n| n == "release") {
+                cmd.arg("--release");
+            }
+            let status = cmd.status().expect("cargo runs");
+            assert!(status.success(), "cargo build -p licet-ffi failed");
+            for name in ["liblicet.so", "liblicet.a"] {
+                assert!(
+                    profile_dir.join(name).exists(),
+                    "{} is missing",
+                    profile_dir.join(name).display()
+                );
+            }
+            profile_dir
+        })
+        .clone()
+}
+
+/// Compiles the four example programs once per test run.
+fn build_examples(out: &Path) {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let status = Command::new("make")
+        .arg("-s")
+        .arg("-C")
+        .arg(&examples)
+        .arg(format!("LIBDIR={}", lib_dir().display()))
+        .arg(format!("OUT={}", out.display()))
+        .status()
+        .expect("make runs");
+    assert!(
+        status.success(),
+        "the examples compile with -Wall -Wextra -Werror"
+    );
+}
+
+struct Env {
+    rt: tokio::runtime::Runtime,
+    server: TestServer,
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+}
+
+impl Env {
+    fn start(seats: u32, configure: impl FnOnce(&mut licet_server::Config)) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("rt");
+        let server = rt
+            .block_on(TestServer::start_with(configure))
+            .expect("server");
+        rt.block_on(licet_server::catalogue::create_product(
+            &server.app,
+            "test",
+            CreateProduct {
+                slug: "photo".into(),
+                name: "Photo Pro".into(),
+                kind: ProductKind::License,
+                max_activations: seats,
+                license_duration_secs: None,
+                token_lifetime_secs: 3600,
+                entitlements: vec!["pro".into()],
+                metadata: serde_json::json!({}),
+            },
+        ))
+        .expect("product");
+        let dir = tempfile::tempdir().expect("dir");
+        let jwks = serde_json::to_string(&server.app.keys.jwks()).expect("jwks");
+        std::fs::write(dir.path().join("jwks.json"), jwks).expect("write jwks");
+        let bin = dir.path().join("bin");
+        build_examples(&bin);
+        Self {
+            rt,
+            server,
+            dir,
+            bin,
+        }
+    }
+
+    fn license(&self) -> String {
+        self.rt
+            .block_on(licet_server::catalogue::issue_license(
+                &self.server.app,
+                "test",
+                IssueLicense {
+                    product: "photo".into(),
+                    email: "ada@example.com".into(),
+                    expires_at: None,
+                    max_activations: None,
+                    token_lifetime_secs: None,
+                    entitlements: None,
+                },
+            ))
+            .expect("license")
+            .key
+    }
+
+    fn storage(&self, machine: &str) -> PathBuf {
+        self.dir.path().join(format!("store-{machine}"))
+    }
+
+    /// Runs a program; returns its output and the `result=` code it printed.
+    fn run(&self, program: &str, machine: &str, args: &[&str]) -> (u32, String) {
+        self.run_with(program, machine, args, &self.server.url, None)
+    }
+
+    fn run_with(
+        &self,
+        program: &str,
+        machine: &str,
+        args: &[&str],
+        server: &str,
+        wrapper: Option<&[&str]>,
+    ) -> (u32, String) {
+        let target = self.bin.join(program);
+        let mut cmd = match wrapper {
+            Some(w) => {
+                let mut c = Command::new(w[0]);
+                c.args(&w[1..]).arg(&target);
+                c
+            }
+            None => Command::new(&target),
+        };
+        let out: Output = cmd
+            .args(args)
+            .env("LICET_SERVER", server)
+            .env("LICET_PRODUCT", "photo")
+            .env("LICET_JWKS", self.dir.path().join("jwks.json"))
+            .env("LICET_STORAGE_DIR", self.storage(machine))
+            .env("LICET_FINGERPRINT", format!("v1:{machine}"))
+            .env("LICET_NO_KEYRING", "1")
+            .output()
+            .expect("program runs");
+        let text = format!(
+            "{}{}\nexit={:?}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            out.status.code()
+        );
+        let code = text
+            .split("result=")
+            .nth(1)
+            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{program} {args:?} printed no result: {text}"));
+        (code, text)
+    }
+
+    fn lease_file(&self, machine: &str) -> PathBuf {
+        self.storage(machine).join("photo.lease.json")
+    }
+}
+
+const OK: u32 = 0;
+const NOT_ACTIVATED: u32 = 1000;
+const EXPIRED: u32 = 1001;
+const SUSPENDED: u32 = 1002;
+const REVOKED: u32 = 1003;
+const LIMIT: u32 = 1004;
+const CLOCK_TAMPERED: u32 = 1005;
+const INVALID_KEY: u32 = 1006;
+const INVALID_TOKEN: u32 = 1007;
+const FINGERPRINT_MISMATCH: u32 = 1008;
+const NETWORK: u32 = 3000;
+const SERVER: u32 = 3001;
+const RATE_LIMITED: u32 = 3002;
+const STORAGE: u32 = 3003;
+
+#[test]
+fn the_c_and_cpp_examples_activate_check_offline_and_deactivate() {
+    let mut env = Env::start(2, |_| {});
+    let key = env.license();
+    for (program, machine) in [
+        ("licet-demo-shared", "c-shared"),
+        ("licet-demo-static", "c-static"),
+        ("licet-demo-cpp-shared", "cpp-shared"),
+        ("licet-demo-cpp-static", "cpp-static"),
+    ] {
+        let (code, out) = env.run(program, machine, &["check"]);
+        assert_eq!(code, NOT_ACTIVATED, "{out}");
+        let (code, out) = env.run(program, machine, &["activate", &key]);
+        assert_eq!(code, OK, "{out}");
+        assert!(out.contains("pro"), "{out}");
+        // Offline: the server is down, the lease still holds.
+        env.rt.block_on(env.server.stop());
+        let (code, out) = env.run(program, machine, &["check"]);
+        assert_eq!(code, OK, "offline check: {out}");
+        env.rt.block_on(env.server.restart()).expect("restart");
+        let (code, out) = env.run(program, machine, &["deactivate"]);
+        assert_eq!(code, OK, "{out}");
+        let (code, _) = env.run(program, machine, &["check"]);
+        assert_eq!(code, NOT_ACTIVATED);
+    }
+}
+
+#[test]
+fn every_result_code_a_c_caller_can_get() {
+    let mut env = Env::start(1, |_| {});
+    let c = "licet-demo-shared";
+    let (code, out) = env.run(c, "x", &["selftest"]);
+    assert_eq!(
+        code, OK,
+        "selftest covers INVALID_ARGUMENT, BUFFER_TOO_SMALL and CONFIG: {out}"
+    );
+
+    let key = env.license();
+    assert_eq!(
+        env.run(
+            c,
+            "m1",
+            &["activate", "PHOTO-AAAAA-AAAAA-AAAAA-AAAAA-AAAAA"]
+        )
+        .0,
+        INVALID_KEY
+    );
+    assert_eq!(env.run(c, "m1", &["activate", &key]).0, OK);
+    assert_eq!(env.run(c, "m2", &["activate", &key]).0, LIMIT);
+    let (code, out) = env.run(c, "m1", &["entitled", "pro"]);
+    assert_eq!(code, OK);
+    assert!(out.contains("pro: yes"), "{out}");
+
+    // A lease copied to another machine.
+    std::fs::create_dir_all(env.storage("m3")).expect("dir");
+    std::fs::copy(env.lease_file("m1"), env.lease_file("m3")).expect("copy");
+    assert_eq!(env.run(c, "m3", &["check"]).0, FINGERPRINT_MISMATCH);
+
+    // A tampered signature.
+    let lease = std::fs::read_to_string(env.lease_file("m1")).expect("lease");
+    let mut cache: serde_json::Value = serde_json::from_str(&lease).expect("json");
+    let token = cache["token"].as_str().expect("token").to_owned();
+    let forged = format!("{}AAAA", &token[..token.len() - 4]);
+    cache["token"] = forged.into();
+    std::fs::create_dir_all(env.storage("m4")).expect("dir");
+    std::fs::write(env.lease_file("m4"), cache.to_string()).expect("write");
+    assert_eq!(env.run(c, "m4", &["check"]).0, INVALID_TOKEN);
+
+    // Trusted time an hour ahead of the clock: the clock was set back.
+    let mut ahead: serde_json::Value = serde_json::from_str(&lease).expect("json");
+    ahead["trusted_time"] = (ahead["trusted_time"].as_i64().expect("time") + 3600).into();
+    std::fs::create_dir_all(env.storage("m5")).expect("dir");
+    std::fs::write(env.lease_file("m5"), ahead.to_string()).expect("write");
+    env.rt.block_on(env.server.stop());
+    let (code, out) = env.run(c, "m5", &["check"]);
+    assert_eq!(code, CLOCK_TAMPERED, "{out}");
+    assert_eq!(env.run(c, "m1", &["validate"]).0, NETWORK);
+    env.rt.block_on(env.server.restart()).expect("restart");
+
+    // Verdicts from the server.
+    let app = env.server.app.clone();
+    let change = |change| {
+        env.rt
+            .block_on(licet_server::catalogue::change_status(
+                &app, "test", &key, change,
+            ))
+            .expect("status change");
+    };
+    change(licet_server::catalogue::StatusChange::Suspend);
+    assert_eq!(env.run(c, "m1", &["validate"]).0, SUSPENDED);
+    change(licet_server::catalogue::StatusChange::Reinstate);
+    assert_eq!(env.run(c, "m1", &["validate"]).0, OK);
+    env.rt
+        .block_on(licet_server::catalogue::extend(
+            &app,
+            "test",
+            &key,
+            licet_proto::admin::ExtendLicense {
+                expires_at: Some(env.server.clock_now() - 1),
+            },
+        ))
+        .expect("extend");
+    assert_eq!(env.run(c, "m1", &["validate"]).0, EXPIRED);
+    change(licet_server::catalogue::StatusChange::Revoke);
+    assert_eq!(env.run(c, "m1", &["validate"]).0, REVOKED);
+
+    // Not a Licet server at that URL.
+    let bogus = format!("{}/not-licet", env.server.url);
+    assert_eq!(
+        env.run_with(c, "m6", &["activate", &key], &bogus, None).0,
+        SERVER
+    );
+
+    // Storage that cannot be written (a file where the directory should be).
+    let blocked = env.dir.path().join("blocked");
+    std::fs::write(&blocked, b"not a directory").expect("write");
+    std::fs::create_dir_all(env.storage("m7")).expect("dir");
+    let key2 = env.license();
+    let out = Command::new(env.bin.join(c))
+        .args(["activate", &key2])
+        .env("LICET_SERVER", &env.server.url)
+        .env("LICET_JWKS", env.dir.path().join("jwks.json"))
+        .env("LICET_STORAGE_DIR", blocked.join("sub"))
+        .env("LICET_FINGERPRINT", "v1:m7")
+        .env("LICET_NO_KEYRING", "1")
+        .output()
+        .expect("runs");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("result={STORAGE}")));
+}
+
+#[test]
+fn rate_limits_reach_c_callers_as_their_own_code() {
+    let env = Env::start(1, |c| c.rate_limit_per_key = 2);
+    for _ in 0..2 {
+        assert_eq!(
+            env.run(
+                "licet-demo-shared",
+                "r",
+                &["activate", "PHOTO-AAAAA-AAAAA-AAAAA-AAAAA-AAAAA"]
+            )
+            .0,
+            INVALID_KEY
+        );
+    }
+    assert_eq!(
+        env.run(
+            "licet-demo-shared",
+            "r",
+            &["activate", "PHOTO-AAAAA-AAAAA-AAAAA-AAAAA-AAAAA"]
+        )
+        .0,
+        RATE_LIMITED
+    );
+}
+
+#[test]
+fn the_c_example_runs_clean_under_valgrind() {
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have valgrind (installed by .ci/run)"
+        );
+        eprintln!("valgrind not installed; skipped outside CI");
+        return;
+    }
+    let env = Env::start(1, |_| {});
+    let key = env.license();
+    let valgrind = [
+        "valgrind",
+        "--quiet",
+        "--leak-check=full",
+        "--errors-for-leak-kinds=definite",
+        "--error-exitcode=99",
+    ];
+    for args in [
+        vec!["selftest"],
+        vec!["activate", &key],
+        vec!["check"],
+        vec!["deactivate"],
+    ] {
+        let (code, out) = env.run_with(
+            "licet-demo-shared",
+            "vg",
+            &args,
+            &env.server.url,
+            Some(&valgrind),
+        );
+        assert_eq!(code, OK, "{args:?}: {out}");
+        assert!(
+            !out.contains("exit=Some(99)"),
+            "valgrind reported errors: {out}"
+        );
+        assert!(
+            !out.contains("Invalid read")
+                && !out.contains("Invalid write")
+                && !out.contains("definitely lost"),
+            "{out}"
+        );
+    }
+}
