@@ -13,7 +13,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, NotActivatedReason, Result};
 use crate::fingerprint;
 use crate::license::License;
-use crate::storage::{FileStorage, OsKeyring, Storage};
+use crate::storage::{FileStorage, KeyVault, Storage};
 use crate::transport::Transport;
 
 /// How far the trusted-time high-water mark may advance in memory before it is written to
@@ -84,7 +84,7 @@ impl ClientBuilder {
     }
 
     /// Whether to keep the key in the OS keyring (default true; the file store is used
-    /// when the keyring is unavailable either way).
+    /// when the keyring is unavailable, or not compiled in: feature `os-keyring`).
     pub fn use_keyring(mut self, yes: bool) -> Self {
         self.use_keyring = yes;
         self
@@ -165,10 +165,7 @@ impl ClientBuilder {
                             Error::Config("no data directory for this user; set storage_dir".into())
                         })?,
                 };
-                let vault = self.use_keyring.then(|| {
-                    Box::new(OsKeyring::new(&app, &self.product))
-                        as Box<dyn crate::storage::KeyVault>
-                });
+                let vault = os_vault(self.use_keyring, &app, &self.product);
                 Arc::new(FileStorage::new(dir, &self.product, vault))
             }
         };
@@ -640,6 +637,18 @@ impl Client {
         st.persisted_trusted_time = st.trusted_time;
         Ok(())
     }
+}
+
+/// The OS keyring when wanted and compiled in.
+#[cfg(feature = "os-keyring")]
+fn os_vault(wanted: bool, app: &str, product: &str) -> Option<Box<dyn KeyVault>> {
+    wanted.then(|| Box::new(crate::storage::OsKeyring::new(app, product)) as Box<dyn KeyVault>)
+}
+
+/// Without the `os-keyring` feature the key always lives in the file store.
+#[cfg(not(feature = "os-keyring"))]
+fn os_vault(_wanted: bool, _app: &str, _product: &str) -> Option<Box<dyn KeyVault>> {
+    None
 }
 
 fn token_error(e: TokenError) -> Error {

@@ -48,13 +48,15 @@ pub trait KeyVault: Send + Sync + std::fmt::Debug {
     fn delete(&self) -> Result<(), VaultUnavailable>;
 }
 
-/// The operating system's keyring, through the `keyring` crate.
+/// The operating system's keyring, through the `keyring` crate (feature `os-keyring`).
+#[cfg(feature = "os-keyring")]
 #[derive(Debug)]
 pub struct OsKeyring {
     service: String,
     user: String,
 }
 
+#[cfg(feature = "os-keyring")]
 impl OsKeyring {
     /// An entry named by the app and product.
     pub fn new(app: &str, product: &str) -> Self {
@@ -69,6 +71,7 @@ impl OsKeyring {
     }
 }
 
+#[cfg(feature = "os-keyring")]
 impl KeyVault for OsKeyring {
     fn get(&self) -> Result<Option<Zeroizing<String>>, VaultUnavailable> {
         match self.entry()?.get_password() {

@@ -391,3 +391,36 @@ fn the_c_example_runs_clean_under_valgrind() {
         );
     }
 }
+
+#[test]
+fn an_installed_library_is_found_through_pkg_config() {
+    if Command::new("pkg-config").arg("--version").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "CI must have pkg-config (installed by .ci/run)");
+        return;
+    }
+    let prefix = tempfile::tempdir().expect("prefix");
+    let p = prefix.path();
+    for dir in ["lib/pkgconfig", "include"] {
+        std::fs::create_dir_all(p.join(dir)).expect("dir");
+    }
+    for lib in ["liblicet.so", "liblicet.a"] {
+        std::fs::copy(lib_dir().join(lib), p.join("lib").join(lib)).expect("copy lib");
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::copy(root.join("include/licet.h"), p.join("include/licet.h")).expect("copy header");
+    let pc = std::fs::read_to_string(root.join("ffi/licet.pc")).expect("licet.pc");
+    let pc = pc.replace("prefix=/usr/local", &format!("prefix={}", p.display()));
+    std::fs::write(p.join("lib/pkgconfig/licet.pc"), pc).expect("write pc");
+    let out = p.join("bin");
+    let status = Command::new("make")
+        .args(["-s", "-C"])
+        .arg(root.join("examples"))
+        .arg(format!("OUT={}", out.display()))
+        .arg("pkgconfig")
+        .env("PKG_CONFIG_PATH", p.join("lib/pkgconfig"))
+        .status()
+        .expect("make");
+    assert!(status.success(), "the example builds with pkg-config's flags");
+    let version = Command::new(out.join("licet-demo-pkgconfig")).arg("version").output().expect("runs");
+    assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
+}
