@@ -9,12 +9,12 @@ use licet_proto::token::{Expectations, TokenError};
 use licet_proto::{Claims, ErrorCode, Jwks, KeySet, LicenseStatus};
 
 use crate::cache::CacheFile;
-use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, NotActivatedReason, Result};
 use crate::fingerprint;
 use crate::license::License;
 use crate::storage::{FileStorage, KeyVault, Storage};
 use crate::transport::Transport;
+use licet_proto::clock::{Clock, SystemClock};
 
 /// How far the trusted-time high-water mark may advance in memory before it is written to
 /// disk again (writing on every check would cost more than the check).
@@ -463,6 +463,16 @@ impl Client {
         offline
     }
 
+    /// What this client expects of a lease's claims at `now`.
+    fn expectations(&self, now: i64) -> Expectations<'_> {
+        Expectations {
+            audience: &self.inner.product,
+            fingerprint: self.inner.fingerprint.as_deref().unwrap_or(""),
+            now,
+            leeway: self.inner.clock_tolerance,
+        }
+    }
+
     /// The offline part of `check`, under the state lock.
     fn check_offline(&self) -> Result<Offline> {
         let local_now = self.inner.clock.now();
@@ -513,6 +523,9 @@ impl Client {
     }
 
     fn evaluate(&self, st: &mut State, local_now: i64) -> Offline {
+        if let Err(e) = &self.inner.fingerprint {
+            return Offline::Refused(e.clone());
+        }
         if let Some(reason) = &st.load_error {
             return Offline::Refused(Error::NotActivated(reason.clone()));
         }
@@ -538,13 +551,7 @@ impl Client {
         let Some((_, claims)) = &st.lease else {
             return Offline::Refused(Error::NotActivated(NotActivatedReason::NoLicense));
         };
-        let expect = Expectations {
-            audience: &self.inner.product,
-            fingerprint: self.inner.fingerprint.as_deref().unwrap_or(""),
-            now,
-            leeway: tolerance,
-        };
-        match claims.check(&expect) {
+        match claims.check(&self.expectations(now)) {
             Ok(()) => {}
             Err(TokenError::Expired) => return Offline::LeaseEnded,
             Err(e) => return Offline::Refused(token_error(e)),
@@ -575,13 +582,7 @@ impl Client {
             0
         };
         let now = local_now + offset;
-        let expect = Expectations {
-            audience: &self.inner.product,
-            fingerprint: self.inner.fingerprint.as_deref().unwrap_or(""),
-            now,
-            leeway: tolerance,
-        };
-        claims.check(&expect).map_err(|e| match e {
+        claims.check(&self.expectations(now)).map_err(|e| match e {
             TokenError::Expired | TokenError::LicenseExpired => Error::Expired,
             other => token_error(other),
         })?;

@@ -36,7 +36,6 @@
 
 mod cache;
 mod client;
-mod clock;
 mod error;
 pub mod fingerprint;
 mod license;
@@ -44,7 +43,7 @@ pub mod storage;
 mod transport;
 
 pub use client::{Client, ClientBuilder};
-pub use clock::{Clock, SystemClock};
 pub use error::{Error, NotActivatedReason, Result};
 pub use license::License;
+pub use licet_proto::clock::{Clock, SystemClock};
 pub use licet_proto::{ErrorCode, LicenseStatus};

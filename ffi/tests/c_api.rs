@@ -394,8 +394,15 @@ fn the_c_example_runs_clean_under_valgrind() {
 
 #[test]
 fn an_installed_library_is_found_through_pkg_config() {
-    if Command::new("pkg-config").arg("--version").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "CI must have pkg-config (installed by .ci/run)");
+    if Command::new("pkg-config")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have pkg-config (installed by .ci/run)"
+        );
         return;
     }
     let prefix = tempfile::tempdir().expect("prefix");
@@ -420,7 +427,13 @@ fn an_installed_library_is_found_through_pkg_config() {
         .env("PKG_CONFIG_PATH", p.join("lib/pkgconfig"))
         .status()
         .expect("make");
-    assert!(status.success(), "the example builds with pkg-config's flags");
-    let version = Command::new(out.join("licet-demo-pkgconfig")).arg("version").output().expect("runs");
+    assert!(
+        status.success(),
+        "the example builds with pkg-config's flags"
+    );
+    let version = Command::new(out.join("licet-demo-pkgconfig"))
+        .arg("version")
+        .output()
+        .expect("runs");
     assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
 }

@@ -4,15 +4,17 @@
 //! - [`error`]: the stable error codes every failure carries, and the JSON error body.
 //! - [`api`]: request and response bodies of the public license API.
 //! - [`admin`]: request and response bodies of the vendor's admin API.
+//! - [`clock`]: the one notion of "now" (a trait, so tests can move time).
 //! - [`token`]: the Ed25519-signed offline lease (a compact JWS, `alg: EdDSA`), its claims,
 //!   signing, strict verification and the JWKS document that publishes the public keys.
 //!
-//! Everything here is plain data plus pure functions: no I/O, no clocks (callers pass "now"),
-//! so that the server, the SDK and the C ABI agree byte for byte.
+//! Everything here is plain data plus pure functions (token checks take "now" as an
+//! argument), so that the server, the SDK and the C ABI agree byte for byte.
 #![deny(missing_docs)]
 
 pub mod admin;
 pub mod api;
+pub mod clock;
 pub mod error;
 pub mod token;
 

@@ -30,11 +30,7 @@ pub struct Caller {
 
 /// `POST /v1/licenses/activate`.
 pub async fn activate(app: &App, caller: &Caller, req: ActivateRequest) -> Result<LeaseResponse> {
-    let now = app.now();
-    app.limiter
-        .check(&app.store, now, &caller.ip, &req.key)
-        .await?;
-    check_fingerprint(&req.fingerprint)?;
+    let (now, key) = admit(app, caller, &req.key, &req.fingerprint).await?;
     let name = label("name", req.name)?;
     let platform = label("platform", req.platform)?;
     let machine = match &req.machine {
@@ -42,7 +38,6 @@ pub async fn activate(app: &App, caller: &Caller, req: ActivateRequest) -> Resul
             .filter(|s| s.len() <= 4 * MAX_LABEL_LEN),
         None => None,
     };
-    let key = parse_key(app, &req.key)?;
 
     let mut tx = app.store.begin_write().await?;
     app.store.lock_license(&mut tx, &key).await?;
@@ -108,12 +103,7 @@ pub async fn activate(app: &App, caller: &Caller, req: ActivateRequest) -> Resul
 
 /// `POST /v1/licenses/validate`: the state of the license and a fresh lease.
 pub async fn validate(app: &App, caller: &Caller, req: KeyAndFingerprint) -> Result<LeaseResponse> {
-    let now = app.now();
-    app.limiter
-        .check(&app.store, now, &caller.ip, &req.key)
-        .await?;
-    check_fingerprint(&req.fingerprint)?;
-    let key = parse_key(app, &req.key)?;
+    let (now, key) = admit(app, caller, &req.key, &req.fingerprint).await?;
     let (license, activation) = app
         .store
         .license_with_activation(app.store.pool(), &key, &req.fingerprint)
@@ -139,12 +129,7 @@ pub async fn deactivate(
     caller: &Caller,
     req: KeyAndFingerprint,
 ) -> Result<DeactivateResponse> {
-    let now = app.now();
-    app.limiter
-        .check(&app.store, now, &caller.ip, &req.key)
-        .await?;
-    check_fingerprint(&req.fingerprint)?;
-    let key = parse_key(app, &req.key)?;
+    let (now, key) = admit(app, caller, &req.key, &req.fingerprint).await?;
     let mut tx = app.store.begin_write().await?;
     app.store.lock_license(&mut tx, &key).await?;
     let (mut license, activation) = app
@@ -229,6 +214,16 @@ pub fn ensure_usable(license: &LicenseRow, now: i64) -> Result<()> {
             _ => Ok(()),
         },
     }
+}
+
+/// The common entry of the three operations: counts the request against the rate limits
+/// (before anything else, so malformed guesses are counted too), checks the fingerprint and
+/// the key's format. Returns "now" and the normalised key.
+async fn admit(app: &App, caller: &Caller, key: &str, fingerprint: &str) -> Result<(i64, String)> {
+    let now = app.now();
+    app.limiter.check(&app.store, now, &caller.ip, key).await?;
+    check_fingerprint(fingerprint)?;
+    Ok((now, parse_key(app, key)?))
 }
 
 fn parse_key(app: &App, key: &str) -> Result<String> {

@@ -38,37 +38,6 @@ macro_rules! select_activation {
 }
 
 impl Store {
-    /// The live activation of `fingerprint` on a license.
-    pub async fn live_activation(
-        &self,
-        license_id: &str,
-        fingerprint: &str,
-    ) -> Result<Option<ActivationRow>, sqlx::Error> {
-        sqlx::query_as(select_activation!(
-            "WHERE license_id = $1 AND fingerprint = $2 AND deactivated_at IS NULL"
-        ))
-        .bind(license_id)
-        .bind(fingerprint)
-        .fetch_optional(self.pool())
-        .await
-    }
-
-    /// Same, inside a transaction.
-    pub async fn live_activation_in(
-        &self,
-        tx: &mut sqlx::AnyConnection,
-        license_id: &str,
-        fingerprint: &str,
-    ) -> Result<Option<ActivationRow>, sqlx::Error> {
-        sqlx::query_as(select_activation!(
-            "WHERE license_id = $1 AND fingerprint = $2 AND deactivated_at IS NULL"
-        ))
-        .bind(license_id)
-        .bind(fingerprint)
-        .fetch_optional(&mut *tx)
-        .await
-    }
-
     /// One activation of a license by id.
     pub async fn activation_in(
         &self,

@@ -151,18 +151,6 @@ impl Store {
             .await
     }
 
-    /// The license with this key, read inside a transaction (after its row is locked).
-    pub async fn license_by_key_in(
-        &self,
-        tx: &mut sqlx::AnyConnection,
-        key: &str,
-    ) -> Result<Option<LicenseRow>, sqlx::Error> {
-        sqlx::query_as(select_license!("WHERE l.license_key = $1"))
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await
-    }
-
     /// The license with this id, inside a transaction.
     pub async fn license_by_id_in(
         &self,

@@ -25,23 +25,6 @@ impl Store {
         Ok([count(buckets[0]), count(buckets[1])])
     }
 
-    /// Counts one hit in a single bucket.
-    pub async fn hit_rate_bucket(
-        &self,
-        bucket: &str,
-        window_start: i64,
-    ) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(
-            "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, 1) \
-             ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + 1 \
-             RETURNING hits",
-        )
-        .bind(bucket)
-        .bind(window_start)
-        .fetch_one(self.writer())
-        .await
-    }
-
     /// Drops windows that ended before `before`.
     pub async fn prune_rate_limits(&self, before: i64) -> Result<u64, sqlx::Error> {
         let done = sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")

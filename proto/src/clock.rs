@@ -1,6 +1,6 @@
-//! The source of "now".
+//! The source of "now" shared by server and SDK, so tests on either side can move time.
 
-/// Unix time in seconds. Replace it in tests to move time.
+/// Unix time in seconds.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Current Unix time in seconds.
     fn now(&self) -> i64;
@@ -14,6 +14,6 @@ impl Clock for SystemClock {
     fn now(&self) -> i64 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
     }
 }
