@@ -16,6 +16,9 @@ impl Api {
     }
 
     pub fn with(server: TestServer) -> Self {
+        // In a workspace build reqwest may be compiled without a default TLS provider (the
+        // SDK brings its own); these plain-HTTP tests only need one installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         Self {
             server,
             http: reqwest::Client::new(),
