@@ -86,6 +86,8 @@ impl Env {
                 token_lifetime_secs: 3600,
                 entitlements: vec!["pro".into()],
                 metadata: serde_json::json!({}),
+                stripe_price_ids: Vec::new(),
+                download_limit: 5,
             },
         ))
         .expect("product");

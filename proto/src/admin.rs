@@ -67,6 +67,19 @@ pub struct CreateProduct {
     /// Free-form vendor data (a JSON object).
     #[serde(default = "empty_object")]
     pub metadata: serde_json::Value,
+    /// Stripe price ids that sell this product (matched against checkout line items).
+    #[serde(default)]
+    pub stripe_price_ids: Vec<String>,
+    /// Downloads per purchase (download products).
+    #[serde(default = "default_download_limit")]
+    pub download_limit: u32,
+}
+
+/// Default downloads per purchase.
+pub const DEFAULT_DOWNLOAD_LIMIT: u32 = 5;
+
+fn default_download_limit() -> u32 {
+    DEFAULT_DOWNLOAD_LIMIT
 }
 
 fn default_token_lifetime() -> i64 {
@@ -103,6 +116,12 @@ pub struct UpdateProduct {
     /// New metadata (replaces the old object).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<serde_json::Value>,
+    /// New Stripe price ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_price_ids: Option<Vec<String>>,
+    /// New downloads per purchase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_limit: Option<u32>,
 }
 
 /// Distinguishes "field absent" (`None`) from "field is null" (`Some(None)`).
@@ -135,6 +154,10 @@ pub struct Product {
     pub entitlements: Vec<String>,
     /// Vendor data.
     pub metadata: serde_json::Value,
+    /// Stripe price ids that sell this product.
+    pub stripe_price_ids: Vec<String>,
+    /// Downloads per purchase.
+    pub download_limit: u32,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -270,4 +293,119 @@ pub struct AuditEntry {
     pub subject_id: String,
     /// Details as JSON (never secrets).
     pub details: serde_json::Value,
+}
+
+/// Status of a purchase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PurchaseStatus {
+    /// Checkout finished, payment not yet confirmed (e.g. bank transfer).
+    Pending,
+    /// Paid (or free): fulfilled.
+    Completed,
+    /// The payment failed.
+    Failed,
+    /// Refunded in full: licenses revoked, downloads and access ended.
+    Refunded,
+    /// Under dispute: licenses suspended.
+    Disputed,
+}
+
+impl PurchaseStatus {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Completed => "COMPLETED",
+            Self::Failed => "FAILED",
+            Self::Refunded => "REFUNDED",
+            Self::Disputed => "DISPUTED",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "PENDING" => Some(Self::Pending),
+            "COMPLETED" => Some(Self::Completed),
+            "FAILED" => Some(Self::Failed),
+            "REFUNDED" => Some(Self::Refunded),
+            "DISPUTED" => Some(Self::Disputed),
+            _ => None,
+        }
+    }
+}
+
+/// `POST /v1/admin/purchases`: a completed purchase created by hand (free grants, other
+/// payment providers), fulfilled like a paid one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePurchase {
+    /// Customer email.
+    pub email: String,
+    /// Product slugs.
+    pub products: Vec<String>,
+    /// Amount in the currency's smallest unit (0 for a free grant).
+    #[serde(default)]
+    pub amount: Option<i64>,
+    /// ISO currency code.
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// Where it was paid, e.g. `manual`, `paddle`, `invoice` (default `manual`).
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// The provider's payment id, making the grant idempotent.
+    #[serde(default)]
+    pub provider_payment_id: Option<String>,
+}
+
+/// A purchase as the admin API returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Purchase {
+    /// Id.
+    pub id: String,
+    /// Customer email.
+    pub email: String,
+    /// Product slugs.
+    pub products: Vec<String>,
+    /// Amount in the currency's smallest unit.
+    pub amount: Option<i64>,
+    /// ISO currency.
+    pub currency: Option<String>,
+    /// `stripe`, `manual`, …
+    pub provider: String,
+    /// Checkout session id.
+    pub provider_session_id: Option<String>,
+    /// Payment id.
+    pub provider_payment_id: Option<String>,
+    /// Status.
+    pub status: PurchaseStatus,
+    /// When fulfilment committed.
+    pub fulfilled_at: Option<i64>,
+    /// Why the last fulfilment attempt failed (then it can be retried).
+    pub fulfilment_error: Option<String>,
+    /// When the delivery email was accepted by the mail server.
+    pub delivered_at: Option<i64>,
+    /// Downloads used.
+    pub download_count: i64,
+    /// Downloads allowed.
+    pub download_limit: i64,
+    /// License ids minted by this purchase.
+    #[serde(default)]
+    pub licenses: Vec<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// `GET /v1/access?email=&product=`: does this customer have access?
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Access {
+    /// The email asked about.
+    pub email: String,
+    /// The product slug asked about.
+    pub product: String,
+    /// True while at least one grant is live.
+    pub granted: bool,
+    /// Purchases that grant it.
+    pub purchases: Vec<String>,
 }

@@ -15,6 +15,8 @@ pub enum ErrorCode {
     InvalidRequest,
     /// 400: the license key is not of Licet's shape or its check segment is wrong.
     InvalidKeyFormat,
+    /// 400: a webhook's signature is missing, stale or wrong; nothing was recorded.
+    InvalidSignature,
     /// 404: no license has this key.
     LicenseNotFound,
     /// 404: this fingerprint has no live activation on the license.
@@ -53,6 +55,7 @@ impl ErrorCode {
         match self {
             Self::InvalidRequest => "INVALID_REQUEST",
             Self::InvalidKeyFormat => "INVALID_KEY_FORMAT",
+            Self::InvalidSignature => "INVALID_SIGNATURE",
             Self::LicenseNotFound => "LICENSE_NOT_FOUND",
             Self::NotActivated => "NOT_ACTIVATED",
             Self::LicenseSuspended => "LICENSE_SUSPENDED",
@@ -74,7 +77,7 @@ impl ErrorCode {
     /// The HTTP status the server answers this code with.
     pub fn http_status(self) -> u16 {
         match self {
-            Self::InvalidRequest | Self::InvalidKeyFormat => 400,
+            Self::InvalidRequest | Self::InvalidKeyFormat | Self::InvalidSignature => 400,
             Self::Unauthorized => 401,
             Self::LicenseSuspended
             | Self::LicenseRevoked

@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::crypto::{self, MasterKey};
 use crate::error::{Error, Result};
 use crate::license_key::KeyFormat;
+use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::signing::{self, KeyRing};
@@ -31,6 +32,8 @@ pub struct App {
     pub limiter: RateLimiter,
     /// Prometheus counters.
     pub metrics: Metrics,
+    /// Outgoing email.
+    pub mail: Mailer,
     /// Source of "now".
     pub clock: Arc<dyn Clock>,
 }
@@ -86,6 +89,7 @@ impl App {
             };
         let key_format = KeyFormat::new(master.derive("license-key-check v1"));
         let limiter = RateLimiter::new(config.rate_limit_per_ip, config.rate_limit_per_key);
+        let mail = Mailer::from_config(&config)?;
         let app = Arc::new(Self {
             config,
             store,
@@ -94,6 +98,7 @@ impl App {
             key_format,
             limiter,
             metrics: Metrics::default(),
+            mail,
             clock,
         });
         Ok(Opened {

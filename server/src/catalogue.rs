@@ -10,7 +10,7 @@ use crate::app::App;
 use crate::crypto::new_id;
 use crate::error::{Error, Result};
 use crate::license_key::KeyFormat;
-use crate::store::{LicenseFilter, LicenseRow, ProductRow, audit, json_list};
+use crate::store::{LicenseFilter, LicenseRow, NewLicense, ProductRow, audit, json_list};
 
 const MAX_SEATS: u32 = 100_000;
 const MIN_TOKEN_LIFETIME: i64 = 60;
@@ -26,6 +26,7 @@ pub async fn create_product(app: &App, actor: &str, req: CreateProduct) -> Resul
     check_duration(req.license_duration_secs)?;
     check_token_lifetime(req.token_lifetime_secs)?;
     check_entitlements(&req.entitlements)?;
+    check_price_ids(&req.stripe_price_ids)?;
     let metadata = check_metadata(&req.metadata)?;
     let now = app.now();
     let row = ProductRow {
@@ -38,6 +39,8 @@ pub async fn create_product(app: &App, actor: &str, req: CreateProduct) -> Resul
         token_lifetime_secs: req.token_lifetime_secs,
         entitlements: json_list(&req.entitlements),
         metadata,
+        stripe_price_ids: json_list(&req.stripe_price_ids),
+        download_limit: i64::from(req.download_limit),
         created_at: now,
         updated_at: now,
     };
@@ -92,6 +95,13 @@ pub async fn update_product(
     if let Some(meta) = req.metadata {
         row.metadata = check_metadata(&meta)?;
     }
+    if let Some(prices) = req.stripe_price_ids {
+        check_price_ids(&prices)?;
+        row.stripe_price_ids = json_list(&prices);
+    }
+    if let Some(limit) = req.download_limit {
+        row.download_limit = i64::from(limit);
+    }
     let now = app.now();
     row.updated_at = now;
     let mut tx = app.store.begin_write().await?;
@@ -136,46 +146,15 @@ pub async fn issue_license(app: &App, actor: &str, req: IssueLicense) -> Result<
     let expires_at = req
         .expires_at
         .or_else(|| product.license_duration_secs.map(|d| now.saturating_add(d)));
-    let prefix = KeyFormat::prefix_for(&product.slug);
-    let id = new_id("lic");
     let email = req.email.trim().to_owned();
     let mut tx = app.store.begin_write().await?;
-    // 100 random bits make a collision practically impossible; the loop makes it certain.
-    let mut key = app.key_format.generate(&prefix);
-    let mut attempts = 0;
-    while !app
-        .store
-        .insert_license(
-            &mut tx,
-            &id,
-            &key,
-            &product.id,
-            &email,
-            expires_at,
-            (
-                req.max_activations.map(i64::from),
-                req.token_lifetime_secs,
-                req.entitlements.as_deref().map(json_list),
-            ),
-            now,
-        )
-        .await?
-    {
-        attempts += 1;
-        if attempts > 5 {
-            return Err(Error::Internal(
-                "could not mint a unique license key".into(),
-            ));
-        }
-        key = app.key_format.generate(&prefix);
-    }
-    audit::record(
-        &mut *tx,
-        now,
-        actor,
-        "license.issued",
-        ("license", &id),
-        &serde_json::json!({ "product": product.slug, "email": email, "expires_at": expires_at }),
+    let overrides = Overrides {
+        max_activations: req.max_activations.map(i64::from),
+        token_lifetime_secs: req.token_lifetime_secs,
+        entitlements: req.entitlements.as_deref().map(json_list),
+    };
+    let id = mint_license(
+        app, &mut tx, actor, &product, &email, expires_at, overrides, None, now,
     )
     .await?;
     let row = app
@@ -185,6 +164,71 @@ pub async fn issue_license(app: &App, actor: &str, req: IssueLicense) -> Result<
         .ok_or_else(|| Error::Internal("issued license vanished".into()))?;
     tx.commit().await?;
     Ok(row.admin_view(Some(Vec::new())))
+}
+
+/// Per-license policy overrides at issue time.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Seats.
+    pub max_activations: Option<i64>,
+    /// Offline-token lifetime.
+    pub token_lifetime_secs: Option<i64>,
+    /// Entitlements (JSON list).
+    pub entitlements: Option<String>,
+}
+
+/// Mints a license inside the caller's transaction (admin issue and purchase fulfilment
+/// share it) and audits it; returns the new license's id.
+#[allow(clippy::too_many_arguments)]
+pub async fn mint_license(
+    app: &App,
+    tx: &mut sqlx::AnyConnection,
+    actor: &str,
+    product: &ProductRow,
+    email: &str,
+    expires_at: Option<i64>,
+    overrides: Overrides,
+    purchase_id: Option<&str>,
+    now: i64,
+) -> Result<String> {
+    let prefix = KeyFormat::prefix_for(&product.slug);
+    let id = new_id("lic");
+    // 100 random bits make a collision practically impossible; the loop makes it certain.
+    let mut attempts = 0;
+    loop {
+        let key = app.key_format.generate(&prefix);
+        let new = NewLicense {
+            id: &id,
+            key: &key,
+            product_id: &product.id,
+            email,
+            expires_at,
+            max_activations: overrides.max_activations,
+            token_lifetime_secs: overrides.token_lifetime_secs,
+            entitlements: overrides.entitlements.clone(),
+            purchase_id,
+            now,
+        };
+        if app.store.insert_license(tx, &new).await? {
+            break;
+        }
+        attempts += 1;
+        if attempts > 5 {
+            return Err(Error::Internal(
+                "could not mint a unique license key".into(),
+            ));
+        }
+    }
+    audit::record(
+        &mut *tx,
+        now,
+        actor,
+        "license.issued",
+        ("license", &id),
+        &serde_json::json!({ "product": product.slug, "email": email, "expires_at": expires_at, "purchase_id": purchase_id }),
+    )
+    .await?;
+    Ok(id)
 }
 
 /// Finds a license by id or by key.
@@ -449,6 +493,18 @@ fn check_entitlements(e: &[String]) -> Result<()> {
     Ok(())
 }
 
+fn check_price_ids(ids: &[String]) -> Result<()> {
+    let ok = |s: &String| {
+        !s.is_empty() && s.len() <= 100 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    };
+    if ids.len() > 100 || !ids.iter().all(ok) {
+        return Err(Error::invalid(
+            "stripe_price_ids: at most 100 ids like price_1Nx…",
+        ));
+    }
+    Ok(())
+}
+
 fn check_metadata(m: &serde_json::Value) -> Result<String> {
     if !m.is_object() {
         return Err(Error::invalid("metadata must be a JSON object"));
@@ -462,7 +518,8 @@ fn check_metadata(m: &serde_json::Value) -> Result<String> {
     Ok(text)
 }
 
-fn check_email(email: &str) -> Result<()> {
+/// Refuses anything that does not look like an email address.
+pub fn check_email(email: &str) -> Result<()> {
     let e = email.trim();
     let valid = e.len() <= 254
         && !e.chars().any(|c| c.is_whitespace() || c.is_control())

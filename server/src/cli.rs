@@ -324,6 +324,8 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                         token_lifetime_secs: token_days.saturating_mul(86_400),
                         entitlements,
                         metadata: serde_json::json!({}),
+                        stripe_price_ids: Vec::new(),
+                        download_limit: licet_proto::admin::DEFAULT_DOWNLOAD_LIMIT,
                     };
                     print_json(&catalogue::create_product(&app, "cli", req).await?)
                 }

@@ -70,6 +70,15 @@ pub struct Config {
     pub key_refresh_secs: u64,
     /// Log format.
     pub log_format: LogFormat,
+    /// Sender of customer emails, e.g. `Photo Pro <sales@example.com>`.
+    pub mail_from: String,
+    /// Support contact named in emails (default: the sender's address).
+    pub support_email: Option<String>,
+    /// SMTP server (`smtps://…` or `smtp://…?tls=required`); files in the data dir if unset.
+    pub smtp_url: Option<Secret>,
+    /// Stripe webhook endpoint secrets (`whsec_…`); several during rotation. Empty: the
+    /// Stripe endpoint is off.
+    pub stripe_webhook_secrets: Vec<Secret>,
 }
 
 /// The TOML file's shape; every field optional.
@@ -87,6 +96,9 @@ pub struct FileConfig {
     trust_forwarded_for: Option<bool>,
     key_refresh_secs: Option<u64>,
     log_format: Option<LogFormat>,
+    mail_from: Option<String>,
+    support_email: Option<String>,
+    smtp_url: Option<String>,
 }
 
 /// Values from the environment and flags (clap fills these; `None` means "not given").
@@ -130,6 +142,12 @@ pub struct Overrides {
     /// Log format [default: text].
     #[arg(long, env = "LICET_LOG_FORMAT", global = true)]
     pub log_format: Option<LogFormat>,
+    /// Sender of customer emails [default: Licet <licet@localhost>].
+    #[arg(long, env = "LICET_MAIL_FROM", global = true)]
+    pub mail_from: Option<String>,
+    /// Support address named in customer emails [default: the sender's].
+    #[arg(long, env = "LICET_SUPPORT_EMAIL", global = true)]
+    pub support_email: Option<String>,
 }
 
 impl Config {
@@ -223,6 +241,14 @@ impl Config {
                 .or(file.key_refresh_secs)
                 .unwrap_or(30),
             log_format: flags.log_format.or(file.log_format).unwrap_or_default(),
+            mail_from: flags
+                .mail_from
+                .clone()
+                .or(file.mail_from)
+                .unwrap_or_else(|| "Licet <licet@localhost>".into()),
+            support_email: flags.support_email.clone().or(file.support_email),
+            smtp_url: file.smtp_url.map(Secret::new),
+            stripe_webhook_secrets: Vec::new(),
         })
     }
 
@@ -240,6 +266,19 @@ impl Config {
             Err(e) => unreachable!("default config: {e}"),
         }
     }
+}
+
+/// Parses `LICET_STRIPE_WEBHOOK_SECRET`: one or more `whsec_…` secrets, comma-separated.
+/// An empty entry is an error (a blank secret must never verify anything).
+pub fn parse_webhook_secrets(text: &str) -> Result<Vec<Secret>> {
+    let secrets: Vec<Secret> = text.split(',').map(|s| Secret::new(s.trim())).collect();
+    if secrets.iter().any(|s| s.expose().is_empty()) {
+        return Err(Error::Internal(
+            "LICET_STRIPE_WEBHOOK_SECRET has an empty entry; refusing to start the Stripe endpoint"
+                .into(),
+        ));
+    }
+    Ok(secrets)
 }
 
 /// The default SQLite URL for a data directory (created on demand).

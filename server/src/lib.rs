@@ -5,6 +5,8 @@
 //! - [`routes`]: HTTP only (warp filters): parse, call the domain, reply.
 //! - [`licensing`]: where activation, validation and deactivation are decided.
 //! - [`catalogue`]: the vendor's operations on products and licenses.
+//! - [`sales`]: purchases and their one-time fulfilment; [`webhooks`] and [`stripe`]: how
+//!   payment events become purchases, refunds and disputes; [`mail`]: the outbox.
 //! - [`signing`]: signing keys, rotation, the key ring; the token format is `licet_proto::token`.
 //! - [`license_key`]: human-friendly keys with a keyed check segment.
 //! - [`store`]: all SQL, one portable layer over SQLite and PostgreSQL.
@@ -22,13 +24,17 @@ pub mod crypto;
 pub mod error;
 pub mod license_key;
 pub mod licensing;
+pub mod mail;
 pub mod metrics;
 pub mod rate_limit;
 pub mod routes;
+pub mod sales;
 pub mod signing;
 pub mod store;
+pub mod stripe;
 pub mod testkit;
 mod views;
+pub mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -39,20 +45,22 @@ pub use config::Config;
 pub use error::{Error, Result};
 
 /// Serves HTTP on `listener` until `shutdown` resolves, then drains open connections.
-/// Also runs the replica's background chores: reloading signing keys and pruning old
-/// rate-limit windows.
+/// Also runs the replica's background work: the email outbox, reloading signing keys and
+/// pruning old rate-limit windows.
 pub async fn serve(
     app: Arc<App>,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let chores = tokio::spawn(background(app.clone()));
+    let outbox = tokio::spawn(mail::run_outbox(app.clone()));
     warp::serve(routes::routes(app))
         .incoming(listener)
         .graceful(shutdown)
         .run()
         .await;
     chores.abort();
+    outbox.abort();
 }
 
 async fn background(app: Arc<App>) {

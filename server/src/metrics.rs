@@ -164,6 +164,10 @@ pub fn route_label(path: &str) -> &'static str {
         ["v1", "admin", "licenses", _, _] => "/v1/admin/licenses/:id/:action",
         ["v1", "admin", "keys", ..] => "/v1/admin/keys",
         ["v1", "admin", "audit"] => "/v1/admin/audit",
+        ["v1", "admin", "purchases"] => "/v1/admin/purchases",
+        ["v1", "admin", "purchases", ..] => "/v1/admin/purchases/:id",
+        ["v1", "webhooks", "stripe"] => "/v1/webhooks/stripe",
+        ["v1", "access"] => "/v1/access",
         _ => "other",
     }
 }

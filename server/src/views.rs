@@ -104,6 +104,8 @@ impl ProductRow {
             token_lifetime_secs: self.token_lifetime_secs,
             entitlements: self.entitlement_list(),
             metadata: serde_json::from_str(&self.metadata).unwrap_or_default(),
+            stripe_price_ids: self.price_id_list(),
+            download_limit: u32::try_from(self.download_limit).unwrap_or(0),
             created_at: self.created_at,
             updated_at: self.updated_at,
         }

@@ -29,6 +29,18 @@ where
         })
 }
 
+/// Extracts the raw body (for signed payloads, whose bytes must not be re-serialised), with
+/// the same size and content-type rules as [`json`].
+pub fn raw(
+    limit: usize,
+) -> impl Filter<Extract = (Result<BytesMut, Error>,), Error = warp::Rejection> + Clone {
+    warp::header::headers_cloned()
+        .and(warp::body::stream())
+        .then(move |headers: HeaderMap, stream| async move {
+            read_limited(&headers, stream, limit).await
+        })
+}
+
 async fn read_limited<S, B>(headers: &HeaderMap, stream: S, limit: usize) -> Result<BytesMut, Error>
 where
     S: Stream<Item = Result<B, warp::Error>>,

@@ -5,6 +5,7 @@ mod body;
 mod license;
 mod meta;
 pub mod reply;
+mod sales;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -14,8 +15,11 @@ use warp::Filter;
 use warp::http::HeaderMap;
 
 use crate::app::App;
+use crate::crypto::{ct_eq, sha256_hex};
+use crate::error::{Error, Result};
 use crate::licensing::Caller;
 use crate::metrics::route_label;
+use licet_proto::ErrorCode;
 
 /// Every route, with JSON errors for unmatched requests and request metrics.
 pub fn routes(
@@ -25,7 +29,9 @@ pub fn routes(
     meta::routes(app.clone())
         .or(license::routes(app.clone()))
         .unify()
-        .or(admin::routes(app))
+        .or(admin::routes(app.clone()))
+        .unify()
+        .or(sales::routes(app))
         .unify()
         .recover(reply::recover)
         .unify()
@@ -76,4 +82,60 @@ fn client(app: Arc<App>) -> impl Filter<Extract = (Caller,), Error = Infallible>
                 .unwrap_or_else(|| "unknown".into());
             Caller { ip }
         })
+}
+
+/// The query string parsed as `T` (an empty query is all defaults), errors as values.
+pub(crate) fn query<T>()
+-> impl Filter<Extract = (Result<T>,), Error = std::convert::Infallible> + Clone
+where
+    T: serde::de::DeserializeOwned + Send + 'static,
+{
+    warp::query::raw()
+        .or(warp::any().map(String::new))
+        .unify()
+        .map(|raw: String| {
+            serde_urlencoded::from_str::<T>(&raw)
+                .map_err(|e| Error::invalid(format!("invalid query: {e}")))
+        })
+}
+
+/// Resolves the bearer token to an audit actor (`admin:<token id>`), or `UNAUTHORIZED`.
+fn authorized(
+    app: Arc<App>,
+) -> impl Filter<Extract = (Result<String>,), Error = std::convert::Infallible> + Clone {
+    warp::header::headers_cloned().then(move |headers: HeaderMap| {
+        let app = app.clone();
+        async move { authorize(&app, &headers).await }
+    })
+}
+
+async fn authorize(app: &App, headers: &HeaderMap) -> Result<String> {
+    let unauthorized = || Error::new(ErrorCode::Unauthorized, "a valid admin token is required");
+    let presented = headers
+        .get(warp::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(unauthorized)?;
+    // Hashes are compared, in constant time, so neither the token nor its stored hash
+    // leaks through timing.
+    let hash = sha256_hex(presented.as_bytes());
+    let env_hash = app
+        .config
+        .admin_token
+        .as_ref()
+        .map(|env| sha256_hex(env.expose().as_bytes()));
+    if env_hash.is_some_and(|h| ct_eq(h.as_bytes(), hash.as_bytes())) {
+        return Ok("admin:env".into());
+    }
+    let mut matched = None;
+    for (id, stored) in app.store.live_admin_tokens().await? {
+        if ct_eq(stored.as_bytes(), hash.as_bytes()) {
+            matched = Some(id);
+        }
+    }
+    matched
+        .map(|id| format!("admin:{id}"))
+        .ok_or_else(unauthorized)
 }

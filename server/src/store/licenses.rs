@@ -96,6 +96,31 @@ macro_rules! select_license {
     };
 }
 
+/// A license to insert.
+#[derive(Debug, Clone)]
+pub struct NewLicense<'a> {
+    /// Id.
+    pub id: &'a str,
+    /// The key.
+    pub key: &'a str,
+    /// Product id.
+    pub product_id: &'a str,
+    /// Customer email.
+    pub email: &'a str,
+    /// Expiry.
+    pub expires_at: Option<i64>,
+    /// Seat override.
+    pub max_activations: Option<i64>,
+    /// Token lifetime override.
+    pub token_lifetime_secs: Option<i64>,
+    /// Entitlements override (JSON list).
+    pub entitlements: Option<String>,
+    /// The purchase that minted it, if any.
+    pub purchase_id: Option<&'a str>,
+    /// Unix seconds.
+    pub now: i64,
+}
+
 /// Search criteria for the admin list; `None` matches everything.
 #[derive(Debug, Clone, Default)]
 pub struct LicenseFilter {
@@ -204,36 +229,50 @@ impl Store {
     }
 
     /// Inserts a license; `Ok(false)` if the key already exists.
-    #[allow(clippy::too_many_arguments)]
     pub async fn insert_license(
         &self,
         tx: &mut sqlx::AnyConnection,
-        id: &str,
-        key: &str,
-        product_id: &str,
-        email: &str,
-        expires_at: Option<i64>,
-        overrides: (Option<i64>, Option<i64>, Option<String>),
-        now: i64,
+        l: &NewLicense<'_>,
     ) -> Result<bool, sqlx::Error> {
         let done = sqlx::query(
             "INSERT INTO licenses (id, license_key, product_id, email, status, expires_at, \
-             max_activations, token_lifetime_secs, entitlements, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 'ACTIVE', $5, $6, $7, $8, $9, $9) \
+             max_activations, token_lifetime_secs, entitlements, purchase_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 'ACTIVE', $5, $6, $7, $8, $9, $10, $10) \
              ON CONFLICT (license_key) DO NOTHING",
         )
-        .bind(id)
-        .bind(key)
-        .bind(product_id)
-        .bind(email)
-        .bind(expires_at)
-        .bind(overrides.0)
-        .bind(overrides.1)
-        .bind(overrides.2)
-        .bind(now)
+        .bind(l.id)
+        .bind(l.key)
+        .bind(l.product_id)
+        .bind(l.email)
+        .bind(l.expires_at)
+        .bind(l.max_activations)
+        .bind(l.token_lifetime_secs)
+        .bind(l.entitlements.as_deref())
+        .bind(l.purchase_id)
+        .bind(l.now)
         .execute(&mut *tx)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Sets the status of every license a purchase minted (refunds, disputes); returns the
+    /// ids changed.
+    pub async fn set_purchase_license_status(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        purchase_id: &str,
+        from: &[&str],
+        to: &str,
+        now: i64,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let mut changed = Vec::new();
+        for (id, status) in self.licenses_of_purchase(tx, purchase_id).await? {
+            if from.contains(&status.as_str()) {
+                self.set_license_status(tx, &id, to, now).await?;
+                changed.push(id);
+            }
+        }
+        Ok(changed)
     }
 
     /// Sets the status.

@@ -3,11 +3,14 @@
 //! JSON are `TEXT`, placeholders are `$n`, inserts use `RETURNING`. Where the two engines
 //! differ (locking, migrations) the difference is spelled out next to the query.
 
+mod access;
 mod activations;
 mod admin_tokens;
 pub mod audit;
 mod licenses;
+mod outbox;
 mod products;
+mod purchases;
 mod rate_limits;
 mod settings;
 mod signing_keys;
@@ -20,8 +23,10 @@ use sqlx::{AnyPool, Executor};
 
 pub use activations::ActivationRow;
 pub use audit::AuditRecord;
-pub use licenses::{LicenseAndActivation, LicenseFilter, LicenseRow};
+pub use licenses::{LicenseAndActivation, LicenseFilter, LicenseRow, NewLicense};
+pub use outbox::OutboxRow;
 pub use products::ProductRow;
+pub use purchases::{PurchaseFilter, PurchaseRow};
 pub use signing_keys::SigningKeyRow;
 
 /// Which database engine a [`Store`] talks to.

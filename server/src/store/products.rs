@@ -23,6 +23,10 @@ pub struct ProductRow {
     pub entitlements: String,
     /// JSON object.
     pub metadata: String,
+    /// JSON list of Stripe price ids.
+    pub stripe_price_ids: String,
+    /// Downloads per purchase.
+    pub download_limit: i64,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -30,6 +34,11 @@ pub struct ProductRow {
 }
 
 impl ProductRow {
+    /// Stripe price ids as a list.
+    pub fn price_id_list(&self) -> Vec<String> {
+        parse_list(&self.stripe_price_ids)
+    }
+
     /// Entitlements as a list.
     pub fn entitlement_list(&self) -> Vec<String> {
         parse_list(&self.entitlements)
@@ -37,7 +46,7 @@ impl ProductRow {
 }
 
 const COLUMNS: &str = "id, slug, name, kind, max_activations, license_duration_secs, \
-     token_lifetime_secs, entitlements, metadata, created_at, updated_at";
+     token_lifetime_secs, entitlements, metadata, stripe_price_ids, download_limit, created_at, updated_at";
 
 impl Store {
     /// Inserts a product; `Ok(false)` when the slug is taken.
@@ -48,8 +57,9 @@ impl Store {
     ) -> Result<bool, sqlx::Error> {
         let done = sqlx::query(
             "INSERT INTO products (id, slug, name, kind, max_activations, license_duration_secs, \
-             token_lifetime_secs, entitlements, metadata, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (slug) DO NOTHING",
+             token_lifetime_secs, entitlements, metadata, stripe_price_ids, download_limit, \
+             created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (slug) DO NOTHING",
         )
         .bind(&p.id)
         .bind(&p.slug)
@@ -60,6 +70,8 @@ impl Store {
         .bind(p.token_lifetime_secs)
         .bind(&p.entitlements)
         .bind(&p.metadata)
+        .bind(&p.stripe_price_ids)
+        .bind(p.download_limit)
         .bind(p.created_at)
         .bind(p.updated_at)
         .execute(&mut *tx)
@@ -75,8 +87,8 @@ impl Store {
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "UPDATE products SET name = $2, max_activations = $3, license_duration_secs = $4, \
-             token_lifetime_secs = $5, entitlements = $6, metadata = $7, updated_at = $8 \
-             WHERE id = $1",
+             token_lifetime_secs = $5, entitlements = $6, metadata = $7, updated_at = $8, \
+             stripe_price_ids = $9, download_limit = $10 WHERE id = $1",
         )
         .bind(&p.id)
         .bind(&p.name)
@@ -86,6 +98,8 @@ impl Store {
         .bind(&p.entitlements)
         .bind(&p.metadata)
         .bind(p.updated_at)
+        .bind(&p.stripe_price_ids)
+        .bind(p.download_limit)
         .execute(&mut *tx)
         .await
         .map(|_| ())

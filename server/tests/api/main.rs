@@ -7,5 +7,6 @@ mod errors;
 mod keys;
 mod licensing;
 mod race;
+mod sales;
 mod startup;
 mod support;

@@ -1,0 +1,284 @@
+//! Email: the delivery message, the transports, and the outbox worker.
+//!
+//! Messages are composed when a purchase is fulfilled and stored in the outbox in the same
+//! transaction. The worker sends what is due, retries failures with exponential back-off,
+//! and claims each message with a lease, so replicas never send one message twice at once.
+//! Once the mail server accepts a message it is marked sent; the file transport names each
+//! file after the message id, so a message written before a crash is not written twice.
+//!
+//! Transports: files in `<data-dir>/mail/` (RFC 5322, the default, so the server runs
+//! without a mail server) or SMTP (`LICET_SMTP_URL`: `smtps://user:pass@host:465` for TLS,
+//! `smtp://user:pass@host:587?tls=required` for STARTTLS), through lettre with rustls.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::app::App;
+use crate::config::Config;
+use crate::crypto::new_id;
+use crate::error::{Error, Result};
+use crate::store::{OutboxRow, ProductRow, PurchaseRow};
+
+/// How long a worker holds a claimed message before another may take it.
+const CLAIM_SECS: i64 = 120;
+/// The longest wait between two attempts.
+const MAX_BACKOFF_SECS: i64 = 3600;
+
+/// Where messages go.
+enum Transport {
+    /// RFC 5322 files in a directory.
+    Files(PathBuf),
+    /// An SMTP server.
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+/// Sends outbox messages; one per app.
+pub struct Mailer {
+    transport: Transport,
+    from: Mailbox,
+    support: String,
+    domain: String,
+    wake: tokio::sync::Notify,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.transport {
+            Transport::Files(_) => "files",
+            Transport::Smtp(_) => "smtp",
+        };
+        f.debug_struct("Mailer")
+            .field("transport", &kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mailer {
+    /// The mailer the configuration asks for.
+    pub fn from_config(config: &Config) -> Result<Self> {
+        let from: Mailbox = config.mail_from.parse().map_err(|e| {
+            Error::Internal(format!(
+                "LICET_MAIL_FROM {:?} is not an address: {e}",
+                config.mail_from
+            ))
+        })?;
+        let transport = match &config.smtp_url {
+            Some(url) => Transport::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
+                    .map_err(|e| Error::Internal(format!("LICET_SMTP_URL is not usable: {e}")))?
+                    .timeout(Some(Duration::from_secs(20)))
+                    .build(),
+            ),
+            None => Transport::Files(config.data_dir.join("mail")),
+        };
+        let domain = config
+            .public_url
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split(['/', ':']).next())
+            .filter(|h| !h.is_empty())
+            .unwrap_or("licet.localhost")
+            .to_owned();
+        Ok(Self {
+            transport,
+            support: config
+                .support_email
+                .clone()
+                .unwrap_or_else(|| from.email.to_string()),
+            from,
+            domain,
+            wake: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// Asks the worker to look at the outbox now.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    fn message(&self, row: &OutboxRow) -> Result<Message, String> {
+        let to: Mailbox = row
+            .recipient
+            .parse()
+            .map_err(|e| format!("bad recipient: {e}"))?;
+        Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(row.subject.clone())
+            .message_id(Some(format!("<{}@{}>", row.id, self.domain)))
+            .multipart(MultiPart::alternative_plain_html(
+                row.body_text.clone(),
+                row.body_html.clone(),
+            ))
+            .map_err(|e| format!("cannot build the message: {e}"))
+    }
+
+    async fn send(&self, row: &OutboxRow) -> Result<(), String> {
+        let message = self.message(row)?;
+        match &self.transport {
+            Transport::Files(dir) => {
+                let path = dir.join(format!("{}.eml", row.id));
+                if path.exists() {
+                    // Written before a crash that came before it was marked sent.
+                    return Ok(());
+                }
+                let bytes = message.formatted();
+                let dir = dir.clone();
+                tokio::task::spawn_blocking(move || write_file(&dir, &path, &bytes))
+                    .await
+                    .map_err(|e| e.to_string())?
+            }
+            Transport::Smtp(smtp) => smtp
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
+fn write_file(dir: &std::path::Path, path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let tmp = path.with_extension("eml.tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, path).map_err(|e| e.to_string())
+}
+
+/// The delivery email of a purchase: product names, license keys, the customer portal and
+/// support contact, as text and HTML.
+pub fn delivery(
+    app: &App,
+    purchase: &PurchaseRow,
+    products: &[ProductRow],
+    keys: &[(String, String)],
+    now: i64,
+) -> OutboxRow {
+    let names: Vec<&str> = products.iter().map(|p| p.name.as_str()).collect();
+    let portal = format!("{}/portal", app.config.public_url);
+    let support = &app.mail.support;
+    let mut text = String::from("Thank you for your purchase.\n\n");
+    let mut html = String::from(
+        "<!doctype html><html><body style=\"font-family:sans-serif\"><p>Thank you for your purchase.</p>",
+    );
+    for product in products {
+        text.push_str(&format!("{}\n", product.name));
+        html.push_str(&format!("<h2>{}</h2>", escape(&product.name)));
+        for (name, key) in keys.iter().filter(|(n, _)| *n == product.name) {
+            let _ = name;
+            text.push_str(&format!("  License key: {key}\n"));
+            html.push_str(&format!(
+                "<p>License key: <code style=\"font-size:1.2em\">{}</code></p>",
+                escape(key)
+            ));
+        }
+        match licet_proto::admin::ProductKind::parse(&product.kind).unwrap_or_default() {
+            licet_proto::admin::ProductKind::Download => {
+                text.push_str(&format!("  Download: {portal}\n"));
+                html.push_str(&format!(
+                    "<p><a href=\"{0}\">Download from your customer portal</a></p>",
+                    escape(&portal)
+                ));
+            }
+            licet_proto::admin::ProductKind::Access => {
+                text.push_str("  Your access is active.\n");
+                html.push_str("<p>Your access is active.</p>");
+            }
+            licet_proto::admin::ProductKind::License => {}
+        }
+        text.push('\n');
+    }
+    text.push_str(&format!(
+        "Your purchases, downloads and activated machines: {portal}\nQuestions? Write to {support}.\n"
+    ));
+    html.push_str(&format!(
+        "<p>Your purchases, downloads and activated machines: <a href=\"{0}\">{0}</a></p>\
+         <p>Questions? Write to <a href=\"mailto:{1}\">{1}</a>.</p></body></html>",
+        escape(&portal),
+        escape(support)
+    ));
+    OutboxRow {
+        id: new_id("msg"),
+        dedupe_key: format!("delivery:{}", purchase.id),
+        recipient: purchase.email.clone(),
+        subject: format!("Your purchase: {}", names.join(", ")),
+        body_text: text,
+        body_html: html,
+        created_at: now,
+        attempts: 0,
+        next_attempt_at: now,
+        sent_at: None,
+        last_error: None,
+    }
+}
+
+/// HTML-escapes text.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Sends due messages until the task is aborted; wakes on [`Mailer::wake`] or every second.
+pub async fn run_outbox(app: Arc<App>) {
+    loop {
+        if let Err(e) = deliver_due(&app).await {
+            tracing::warn!(error = %e, "outbox pass failed");
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), app.mail.wake.notified()).await;
+    }
+}
+
+/// One pass over the outbox: sends what is due.
+pub async fn deliver_due(app: &App) -> Result<usize> {
+    let now = app.now();
+    let mut sent = 0;
+    for id in app.store.due_mail(now, 20).await? {
+        let Some(row) = app.store.claim_mail(&id, now, CLAIM_SECS).await? else {
+            continue;
+        };
+        match app.mail.send(&row).await {
+            Ok(()) => {
+                let done = app.now();
+                app.store.mail_sent(&row.id, done).await?;
+                if let Some(purchase) = row.dedupe_key.strip_prefix("delivery:") {
+                    app.store.mark_delivered(purchase, done).await?;
+                }
+                sent += 1;
+            }
+            Err(e) => {
+                let backoff = (10_i64 << row.attempts.clamp(0, 12)).min(MAX_BACKOFF_SECS);
+                tracing::warn!(message = %row.id, attempts = row.attempts + 1, error = %e, "sending mail failed; will retry");
+                app.store
+                    .mail_failed(&row.id, &e, app.now() + backoff)
+                    .await?;
+            }
+        }
+    }
+    Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            escape("<b a=\"x\">&'"),
+            "&lt;b a=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+}
