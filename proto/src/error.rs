@@ -37,6 +37,14 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// 409: the resource already exists (e.g. a product slug).
     Conflict,
+    /// 410: a download link has expired; ask for a new one.
+    LinkExpired,
+    /// 403: the purchase has used all its downloads.
+    DownloadLimitReached,
+    /// 403: the purchase was refunded or is disputed; its downloads are closed.
+    PurchaseNotActive,
+    /// 416: the requested byte range is outside the file.
+    RangeNotSatisfiable,
     /// 413: the request body is larger than the endpoint accepts.
     PayloadTooLarge,
     /// 415: the request body is not `application/json`.
@@ -66,6 +74,10 @@ impl ErrorCode {
             Self::NotFound => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::Conflict => "CONFLICT",
+            Self::LinkExpired => "LINK_EXPIRED",
+            Self::DownloadLimitReached => "DOWNLOAD_LIMIT_REACHED",
+            Self::PurchaseNotActive => "PURCHASE_NOT_ACTIVE",
+            Self::RangeNotSatisfiable => "RANGE_NOT_SATISFIABLE",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::RateLimited => "RATE_LIMITED",
@@ -82,7 +94,11 @@ impl ErrorCode {
             Self::LicenseSuspended
             | Self::LicenseRevoked
             | Self::LicenseExpired
-            | Self::ActivationLimitReached => 403,
+            | Self::ActivationLimitReached
+            | Self::DownloadLimitReached
+            | Self::PurchaseNotActive => 403,
+            Self::LinkExpired => 410,
+            Self::RangeNotSatisfiable => 416,
             Self::LicenseNotFound | Self::NotActivated | Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::Conflict => 409,

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
+use crate::blobs::BlobStore;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{self, MasterKey};
@@ -34,6 +35,8 @@ pub struct App {
     pub metrics: Metrics,
     /// Outgoing email.
     pub mail: Mailer,
+    /// Product files.
+    pub blobs: BlobStore,
     /// Source of "now".
     pub clock: Arc<dyn Clock>,
 }
@@ -90,6 +93,7 @@ impl App {
         let key_format = KeyFormat::new(master.derive("license-key-check v1"));
         let limiter = RateLimiter::new(config.rate_limit_per_ip, config.rate_limit_per_key);
         let mail = Mailer::from_config(&config)?;
+        let config_files = config.data_dir.clone();
         let app = Arc::new(Self {
             config,
             store,
@@ -99,6 +103,7 @@ impl App {
             limiter,
             metrics: Metrics::default(),
             mail,
+            blobs: BlobStore::new(app_files_dir(&config_files)),
             clock,
         });
         Ok(Opened {
@@ -112,6 +117,11 @@ impl App {
     pub fn now(&self) -> i64 {
         self.clock.now()
     }
+}
+
+/// Where product files live.
+fn app_files_dir(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("files")
 }
 
 /// Creates an admin token, stores its hash, and returns the token (to be shown once).

@@ -71,6 +71,37 @@ pub enum Command {
         #[command(subcommand)]
         action: LicenseCommand,
     },
+    /// Manage the files of download products.
+    File {
+        /// File action.
+        #[command(subcommand)]
+        action: FileCommand,
+    },
+}
+
+/// `file …`
+#[derive(Debug, Subcommand)]
+pub enum FileCommand {
+    /// Add a file to a product (or replace the file of the same name).
+    Add {
+        /// Product slug.
+        #[arg(long)]
+        product: String,
+        /// The name customers see and save as [default: the file's own name].
+        #[arg(long)]
+        name: Option<String>,
+        /// MIME type [default: application/octet-stream].
+        #[arg(long)]
+        content_type: Option<String>,
+        /// The file.
+        path: PathBuf,
+    },
+    /// List a product's files.
+    List {
+        /// Product slug.
+        #[arg(long)]
+        product: String,
+    },
 }
 
 /// `keys …`
@@ -335,6 +366,43 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                         items: rows.iter().map(|p| p.view()).collect(),
                     })
                 }
+            }
+        }
+        Command::File { action } => {
+            let app = open(config).await?;
+            match action {
+                FileCommand::Add {
+                    product,
+                    name,
+                    content_type,
+                    path,
+                } => {
+                    let name = match name {
+                        Some(n) => n,
+                        None => path
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .ok_or_else(|| Error::invalid("the path has no file name"))?,
+                    };
+                    let file = tokio::fs::File::open(&path).await.map_err(|e| {
+                        Error::invalid(format!("cannot read {}: {e}", path.display()))
+                    })?;
+                    let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
+                    print_json(
+                        &crate::downloads::add_file(
+                            &app,
+                            "cli",
+                            &product,
+                            &name,
+                            content_type.as_deref(),
+                            stream,
+                        )
+                        .await?,
+                    )
+                }
+                FileCommand::List { product } => print_json(&Page {
+                    items: crate::downloads::files(&app, &product).await?,
+                }),
             }
         }
         Command::License { action } => {

@@ -16,11 +16,13 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod app;
+pub mod blobs;
 pub mod catalogue;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod downloads;
 pub mod error;
 pub mod license_key;
 pub mod licensing;

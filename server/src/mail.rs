@@ -20,6 +20,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use crate::app::App;
 use crate::config::Config;
 use crate::crypto::new_id;
+use crate::downloads::Link;
 use crate::error::{Error, Result};
 use crate::store::{OutboxRow, ProductRow, PurchaseRow};
 
@@ -155,6 +156,7 @@ pub fn delivery(
     purchase: &PurchaseRow,
     products: &[ProductRow],
     keys: &[(String, String)],
+    links: &[Link],
     now: i64,
 ) -> OutboxRow {
     let names: Vec<&str> = products.iter().map(|p| p.name.as_str()).collect();
@@ -176,13 +178,7 @@ pub fn delivery(
             ));
         }
         match licet_proto::admin::ProductKind::parse(&product.kind).unwrap_or_default() {
-            licet_proto::admin::ProductKind::Download => {
-                text.push_str(&format!("  Download: {portal}\n"));
-                html.push_str(&format!(
-                    "<p><a href=\"{0}\">Download from your customer portal</a></p>",
-                    escape(&portal)
-                ));
-            }
+            licet_proto::admin::ProductKind::Download => {}
             licet_proto::admin::ProductKind::Access => {
                 text.push_str("  Your access is active.\n");
                 html.push_str("<p>Your access is active.</p>");
@@ -190,6 +186,20 @@ pub fn delivery(
             licet_proto::admin::ProductKind::License => {}
         }
         text.push('\n');
+    }
+    if !links.is_empty() {
+        text.push_str("Downloads (each link works for 24 hours; get new ones in the portal):\n");
+        html.push_str("<h2>Downloads</h2><ul>");
+        for link in links {
+            text.push_str(&format!("  {}: {}\n", link.file, link.url));
+            html.push_str(&format!(
+                "<li><a href=\"{}\">{}</a></li>",
+                escape(&link.url),
+                escape(&link.file)
+            ));
+        }
+        text.push('\n');
+        html.push_str("</ul>");
     }
     text.push_str(&format!(
         "Your purchases, downloads and activated machines: {portal}\nQuestions? Write to {support}.\n"

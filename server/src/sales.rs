@@ -14,6 +14,7 @@ use licet_proto::admin::{Access, CreatePurchase, ProductKind, Purchase, Purchase
 use crate::app::App;
 use crate::catalogue::{self, Overrides};
 use crate::crypto::new_id;
+use crate::downloads;
 use crate::error::{Error, Result};
 use crate::mail;
 use crate::store::{ProductRow, PurchaseFilter, PurchaseRow, audit, json_list, parse_list};
@@ -91,15 +92,16 @@ pub async fn record(app: &App, actor: &str, new: &NewPurchase) -> Result<Purchas
     Ok(stored)
 }
 
-/// The largest download limit among the products (a purchase has one download budget).
+/// The largest download limit among the products (a purchase has one download budget);
+/// the default when none of them is known.
 async fn download_limit(app: &App, slugs: &[String]) -> Result<i64> {
-    let mut limit = i64::from(licet_proto::admin::DEFAULT_DOWNLOAD_LIMIT);
+    let mut limit = None;
     for slug in slugs {
         if let Some(p) = app.store.product_by_slug(slug).await? {
-            limit = limit.max(p.download_limit);
+            limit = Some(limit.map_or(p.download_limit, |l: i64| l.max(p.download_limit)));
         }
     }
-    Ok(limit)
+    Ok(limit.unwrap_or(i64::from(licet_proto::admin::DEFAULT_DOWNLOAD_LIMIT)))
 }
 
 /// Moves a purchase to `status` (learning its payment id if it was not known).
@@ -256,7 +258,8 @@ async fn fulfil_once(app: &App, actor: &str, purchase_id: &str) -> Result<Fulfil
         }
     }
     let keys = app.store.keys_of_purchase(&mut tx, &purchase.id).await?;
-    let message = mail::delivery(app, &purchase, &products, &keys, now);
+    let links = downloads::mint_links(app, &mut tx, &purchase, now).await?;
+    let message = mail::delivery(app, &purchase, &products, &keys, &links, now);
     app.store.enqueue_mail(&mut tx, &message).await?;
     app.store.mark_fulfilled(&mut tx, &purchase.id, now).await?;
     audit::record(

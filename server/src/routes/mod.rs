@@ -2,6 +2,7 @@
 
 mod admin;
 mod body;
+mod downloads;
 mod license;
 mod meta;
 pub mod reply;
@@ -31,7 +32,9 @@ pub fn routes(
         .unify()
         .or(admin::routes(app.clone()))
         .unify()
-        .or(sales::routes(app))
+        .or(sales::routes(app.clone()))
+        .unify()
+        .or(downloads::routes(app))
         .unify()
         .recover(reply::recover)
         .unify()

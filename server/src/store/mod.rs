@@ -7,6 +7,7 @@ mod access;
 mod activations;
 mod admin_tokens;
 pub mod audit;
+mod files;
 mod licenses;
 mod outbox;
 mod products;
@@ -23,6 +24,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use activations::ActivationRow;
 pub use audit::AuditRecord;
+pub use files::{FileRow, LinkRow};
 pub use licenses::{LicenseAndActivation, LicenseFilter, LicenseRow, NewLicense};
 pub use outbox::OutboxRow;
 pub use products::ProductRow;

@@ -94,14 +94,18 @@ impl Store {
         .await
     }
 
-    /// Records acceptance by the mail server.
+    /// Records acceptance by the mail server. The bodies are dropped: they may carry
+    /// download links, whose tokens are otherwise stored only as hashes.
     pub async fn mail_sent(&self, id: &str, now: i64) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE outbox SET sent_at = $2, claimed_until = NULL, attempts = attempts + 1 WHERE id = $1")
-            .bind(id)
-            .bind(now)
-            .execute(self.writer())
-            .await
-            .map(|_| ())
+        sqlx::query(
+            "UPDATE outbox SET sent_at = $2, claimed_until = NULL, attempts = attempts + 1, \
+             body_text = '(delivered)', body_html = '(delivered)' WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(self.writer())
+        .await
+        .map(|_| ())
     }
 
     /// Records a failed attempt and when to try again.

@@ -1,0 +1,359 @@
+//! Download products: files, links, and the rules of a download.
+//!
+//! A link is a 256-bit random token; only its SHA-256 is stored. A link expires (24 h by
+//! default) and draws on its purchase's download budget (5 by default): a request without
+//! `Range`, or with a range from byte 0, takes one download, atomically; a range from a later
+//! byte resumes without taking one; `HEAD` never takes one (link scanners cannot burn
+//! downloads). Refunded or disputed purchases download nothing.
+
+use licet_proto::ErrorCode;
+use serde::Serialize;
+
+use crate::app::App;
+use crate::crypto::{new_id, random_secret, sha256_hex};
+use crate::error::{Error, Result};
+use crate::store::{FileRow, PurchaseRow, parse_list};
+
+/// How long a download link lives.
+pub const LINK_LIFETIME_SECS: i64 = 24 * 3600;
+/// Largest accepted upload.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024 * 1024;
+
+/// A file as the admin API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileView {
+    /// Id.
+    pub id: String,
+    /// Product slug.
+    pub product: String,
+    /// File name.
+    pub name: String,
+    /// Bytes.
+    pub size: i64,
+    /// SHA-256, hex.
+    pub sha256: String,
+    /// MIME type.
+    pub content_type: String,
+}
+
+/// A fresh download link.
+#[derive(Debug, Clone, Serialize)]
+pub struct Link {
+    /// File name.
+    pub file: String,
+    /// The URL to send to the customer (contains the token: treat it as a secret).
+    pub url: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// Adds (or replaces) a product file from a stream.
+pub async fn add_file<S, B, E>(
+    app: &App,
+    actor: &str,
+    product_slug: &str,
+    name: &str,
+    content_type: Option<&str>,
+    stream: S,
+) -> Result<FileView>
+where
+    S: futures_util::Stream<Item = std::result::Result<B, E>>,
+    B: AsRef<[u8]>,
+    E: std::fmt::Display,
+{
+    let product = crate::catalogue::product(app, product_slug).await?;
+    check_name(name)?;
+    let (sha256, size) = app.blobs.put(stream, MAX_FILE_BYTES).await?;
+    let now = app.now();
+    let row = app
+        .store
+        .upsert_file(&FileRow {
+            id: new_id("fil"),
+            product_id: product.id.clone(),
+            name: name.to_owned(),
+            size: i64::try_from(size).unwrap_or(i64::MAX),
+            sha256,
+            content_type: content_type
+                .unwrap_or("application/octet-stream")
+                .to_owned(),
+            created_at: now,
+        })
+        .await?;
+    crate::store::audit::record(
+        app.store.writer(),
+        now,
+        actor,
+        "file.added",
+        ("file", &row.id),
+        &serde_json::json!({ "product": product.slug, "name": row.name, "size": row.size, "sha256": row.sha256 }),
+    )
+    .await?;
+    Ok(view(&row, &product.slug))
+}
+
+/// Files of a product.
+pub async fn files(app: &App, product_slug: &str) -> Result<Vec<FileView>> {
+    let product = crate::catalogue::product(app, product_slug).await?;
+    Ok(app
+        .store
+        .files_of(app.store.pool(), &product.id)
+        .await?
+        .iter()
+        .map(|f| view(f, &product.slug))
+        .collect())
+}
+
+fn view(f: &FileRow, product: &str) -> FileView {
+    FileView {
+        id: f.id.clone(),
+        product: product.to_owned(),
+        name: f.name.clone(),
+        size: f.size,
+        sha256: f.sha256.clone(),
+        content_type: f.content_type.clone(),
+    }
+}
+
+fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.chars().count() <= 200
+        && !name
+            .chars()
+            .any(|c| c.is_control() || c == '/' || c == '\\')
+        && name != "."
+        && name != "..";
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "the file name must be 1 to 200 characters, without / or \\",
+        ))
+    }
+}
+
+/// New links for every file of the purchase's products, inside the caller's transaction.
+pub async fn mint_links(
+    app: &App,
+    tx: &mut sqlx::AnyConnection,
+    purchase: &PurchaseRow,
+    now: i64,
+) -> Result<Vec<Link>> {
+    let mut links = Vec::new();
+    for slug in parse_list(&purchase.products) {
+        let Some(product) = app.store.product_by_slug(&slug).await? else {
+            continue;
+        };
+        for file in app.store.files_of(&mut *tx, &product.id).await? {
+            let token = random_secret("");
+            let expires_at = now + LINK_LIFETIME_SECS;
+            app.store
+                .insert_link(
+                    tx,
+                    &sha256_hex(token.as_bytes()),
+                    &purchase.id,
+                    &file.id,
+                    expires_at,
+                    now,
+                )
+                .await?;
+            links.push(Link {
+                file: file.name.clone(),
+                url: format!("{}/v1/downloads/{}", app.config.public_url, token.as_str()),
+                expires_at,
+            });
+        }
+    }
+    Ok(links)
+}
+
+/// New links on demand for a purchase that still has downloads left.
+pub async fn new_links(app: &App, purchase_id: &str) -> Result<Vec<Link>> {
+    let purchase = app
+        .store
+        .purchase(app.store.pool(), purchase_id)
+        .await?
+        .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such purchase"))?;
+    if purchase.status != "COMPLETED" {
+        return Err(Error::new(
+            ErrorCode::PurchaseNotActive,
+            "this purchase was refunded or is disputed",
+        ));
+    }
+    if purchase.download_count >= purchase.download_limit {
+        return Err(Error::new(
+            ErrorCode::DownloadLimitReached,
+            "this purchase has no downloads left",
+        ));
+    }
+    let now = app.now();
+    let mut tx = app.store.begin_write().await?;
+    let links = mint_links(app, &mut tx, &purchase, now).await?;
+    tx.commit().await?;
+    Ok(links)
+}
+
+/// A requested byte range, already checked against the file size: `start..=end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRange {
+    /// First byte.
+    pub start: u64,
+    /// Last byte (inclusive).
+    pub end: u64,
+}
+
+/// What to send for a download request.
+#[derive(Debug)]
+pub struct Grant {
+    /// The file.
+    pub file: FileRow,
+    /// Where its bytes are.
+    pub path: std::path::PathBuf,
+    /// The part to send (`None`: all of it).
+    pub range: Option<ByteRange>,
+}
+
+/// Parses a `Range` header against a file size. `Ok(None)`: serve everything (no header, or
+/// one this server does not honour, such as several ranges). `Err`: unsatisfiable.
+pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<ByteRange>> {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let unsatisfiable = || {
+        Error::new(
+            ErrorCode::RangeNotSatisfiable,
+            format!("the file has {size} bytes"),
+        )
+    };
+    let (a, b) = spec.split_once('-').ok_or_else(unsatisfiable)?;
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", suffix) => {
+            let n: u64 = suffix.parse().map_err(|_| unsatisfiable())?;
+            if n == 0 || size == 0 {
+                return Err(unsatisfiable());
+            }
+            (size.saturating_sub(n), size - 1)
+        }
+        (s, "") => (
+            s.parse().map_err(|_| unsatisfiable())?,
+            size.saturating_sub(1),
+        ),
+        (s, e) => {
+            let s: u64 = s.parse().map_err(|_| unsatisfiable())?;
+            let e: u64 = e.parse().map_err(|_| unsatisfiable())?;
+            (s, e.min(size.saturating_sub(1)))
+        }
+    };
+    if size == 0 || start >= size || end < start {
+        return Err(unsatisfiable());
+    }
+    Ok(Some(ByteRange { start, end }))
+}
+
+/// Checks a download request and, for a counted one, takes a download from the budget.
+pub async fn open(
+    app: &App,
+    token: &str,
+    head: bool,
+    range: Option<&str>,
+    ip: &str,
+    user_agent: Option<&str>,
+) -> Result<Grant> {
+    let not_found = || Error::new(ErrorCode::NotFound, "this download link is not valid");
+    if token.len() > 100
+        || !token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(not_found());
+    }
+    let link = app
+        .store
+        .link(&sha256_hex(token.as_bytes()))
+        .await?
+        .ok_or_else(not_found)?;
+    let now = app.now();
+    if now >= link.expires_at {
+        return Err(Error::new(
+            ErrorCode::LinkExpired,
+            "this download link has expired; ask for a new one",
+        ));
+    }
+    if link.purchase_status != "COMPLETED" {
+        return Err(Error::new(
+            ErrorCode::PurchaseNotActive,
+            "this purchase was refunded or is disputed",
+        ));
+    }
+    let size = u64::try_from(link.file.size).unwrap_or(0);
+    let range = parse_range(range, size)?;
+    let counted = !head && range.is_none_or(|r| r.start == 0);
+    if counted {
+        if !app.store.take_download(&link.purchase_id).await? {
+            return Err(Error::new(
+                ErrorCode::DownloadLimitReached,
+                "this purchase has no downloads left",
+            ));
+        }
+    } else if !head && link.download_count == 0 {
+        // Resuming needs a download that was started.
+        return Err(Error::new(
+            ErrorCode::DownloadLimitReached,
+            "start the download from the beginning",
+        ));
+    }
+    if !head {
+        app.store
+            .log_download(
+                &new_id("dl"),
+                &link.purchase_id,
+                &link.file.id,
+                now,
+                ip,
+                user_agent
+                    .map(|u| &u[..u.len().min(300)])
+                    .filter(|u| !u.is_empty()),
+                range.map(|r| i64::try_from(r.start).unwrap_or(i64::MAX)),
+                counted,
+            )
+            .await?;
+    }
+    let path = app.blobs.path_of(&link.file.sha256)?;
+    Ok(Grant {
+        file: link.file,
+        path,
+        range,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_parsed_against_the_size() {
+        assert_eq!(parse_range(None, 10).ok().flatten(), None);
+        assert_eq!(
+            parse_range(Some("bytes=0-"), 10).ok().flatten(),
+            Some(ByteRange { start: 0, end: 9 })
+        );
+        assert_eq!(
+            parse_range(Some("bytes=4-6"), 10).ok().flatten(),
+            Some(ByteRange { start: 4, end: 6 })
+        );
+        assert_eq!(
+            parse_range(Some("bytes=4-60"), 10).ok().flatten(),
+            Some(ByteRange { start: 4, end: 9 })
+        );
+        assert_eq!(
+            parse_range(Some("bytes=-3"), 10).ok().flatten(),
+            Some(ByteRange { start: 7, end: 9 })
+        );
+        assert_eq!(parse_range(Some("bytes=0-1,5-6"), 10).ok().flatten(), None);
+        assert!(parse_range(Some("bytes=10-"), 10).is_err());
+        assert!(parse_range(Some("bytes=5-2"), 10).is_err());
+        assert!(parse_range(Some("bytes=x-"), 10).is_err());
+    }
+}

@@ -1,0 +1,168 @@
+//! Product files, download links and the download log.
+
+use super::Store;
+
+/// A product file.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FileRow {
+    /// Id.
+    pub id: String,
+    /// Product id.
+    pub product_id: String,
+    /// The name customers see (and save as).
+    pub name: String,
+    /// Bytes.
+    pub size: i64,
+    /// SHA-256, lower-case hex: also the blob's address in storage.
+    pub sha256: String,
+    /// MIME type.
+    pub content_type: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A download link resolved to its file and purchase.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LinkRow {
+    /// Purchase id.
+    pub purchase_id: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// The file.
+    #[sqlx(flatten)]
+    pub file: FileRow,
+    /// The purchase's status.
+    pub purchase_status: String,
+    /// Downloads used.
+    pub download_count: i64,
+    /// Downloads allowed.
+    pub download_limit: i64,
+}
+
+impl Store {
+    /// Adds a file to a product, or replaces the file of the same name.
+    pub async fn upsert_file(&self, f: &FileRow) -> Result<FileRow, sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO files (id, product_id, name, size, sha256, content_type, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (product_id, name) DO UPDATE SET \
+             size = excluded.size, sha256 = excluded.sha256, content_type = excluded.content_type, \
+             created_at = excluded.created_at",
+        )
+        .bind(&f.id)
+        .bind(&f.product_id)
+        .bind(&f.name)
+        .bind(f.size)
+        .bind(&f.sha256)
+        .bind(&f.content_type)
+        .bind(f.created_at)
+        .execute(self.writer())
+        .await?;
+        sqlx::query_as(
+            "SELECT id, product_id, name, size, sha256, content_type, created_at FROM files \
+             WHERE product_id = $1 AND name = $2",
+        )
+        .bind(&f.product_id)
+        .bind(&f.name)
+        .fetch_one(self.pool())
+        .await
+    }
+
+    /// Files of a product, by name.
+    pub async fn files_of<'e, E>(
+        &self,
+        executor: E,
+        product_id: &str,
+    ) -> Result<Vec<FileRow>, sqlx::Error>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
+        sqlx::query_as(
+            "SELECT id, product_id, name, size, sha256, content_type, created_at FROM files \
+             WHERE product_id = $1 ORDER BY name",
+        )
+        .bind(product_id)
+        .fetch_all(executor)
+        .await
+    }
+
+    /// Stores a link (by the hash of its token).
+    pub async fn insert_link(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        token_hash: &str,
+        purchase_id: &str,
+        file_id: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO download_links (token_hash, purchase_id, file_id, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash)
+        .bind(purchase_id)
+        .bind(file_id)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map(|_| ())
+    }
+
+    /// The link with this token hash.
+    pub async fn link(&self, token_hash: &str) -> Result<Option<LinkRow>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT l.purchase_id, l.expires_at, f.id, f.product_id, f.name, f.size, f.sha256, \
+             f.content_type, f.created_at, p.status AS purchase_status, p.download_count, p.download_limit \
+             FROM download_links l JOIN files f ON f.id = l.file_id JOIN purchases p ON p.id = l.purchase_id \
+             WHERE l.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    /// Takes one download from a completed purchase's budget, atomically: two simultaneous
+    /// requests for the last download cannot both get it. `Ok(false)` when none is left or
+    /// the purchase is not completed.
+    pub async fn take_download(&self, purchase_id: &str) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE purchases SET download_count = download_count + 1 \
+             WHERE id = $1 AND status = 'COMPLETED' AND download_count < download_limit",
+        )
+        .bind(purchase_id)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Logs a download.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn log_download(
+        &self,
+        id: &str,
+        purchase_id: &str,
+        file_id: &str,
+        now: i64,
+        ip: &str,
+        user_agent: Option<&str>,
+        range_start: Option<i64>,
+        counted: bool,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO downloads (id, purchase_id, file_id, at, ip, user_agent, range_start, counted) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id)
+        .bind(purchase_id)
+        .bind(file_id)
+        .bind(now)
+        .bind(ip)
+        .bind(user_agent)
+        .bind(range_start)
+        .bind(i64::from(counted))
+        .execute(self.writer())
+        .await
+        .map(|_| ())
+    }
+}

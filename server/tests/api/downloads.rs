@@ -1,0 +1,296 @@
+//! Download products: uploads, links, counting, ranges, expiry, refunds, races.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::support::*;
+
+/// A download product (`app`, 2 downloads per purchase) with one uploaded file, and a
+/// purchase of it: `(purchase id, download URL, file bytes)`.
+async fn bought(api: &Api) -> (String, String, Vec<u8>) {
+    let (status, p) = api
+        .admin_post(
+            "/v1/admin/products",
+            json!({ "slug": "app", "name": "The App", "kind": "download", "max_activations": 1, "download_limit": 2 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let res = api
+        .http
+        .post(
+            api.server
+                .url("/v1/admin/products/app/files?name=The%20App%201.0.dmg"),
+        )
+        .bearer_auth(&api.server.admin_token)
+        .header("content-type", "application/x-apple-diskimage")
+        .body(bytes.clone())
+        .send()
+        .await
+        .expect("upload");
+    let (status, file) = decode(res).await;
+    assert_eq!(status, StatusCode::CREATED, "{file}");
+    assert_eq!(file["size"], 300_000);
+    assert_eq!(file["sha256"], hex(&Sha256::digest(&bytes)));
+    let (status, purchase) = api
+        .admin_post(
+            "/v1/admin/purchases",
+            json!({ "email": "dl@example.com", "products": ["app"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{purchase}");
+    let id = str_of(&purchase, "id");
+    let (_, links) = api
+        .admin_post(&format!("/v1/admin/purchases/{id}/links"), json!({}))
+        .await;
+    let url = links["items"][0]["url"]
+        .as_str()
+        .expect("a link")
+        .to_owned();
+    (id, url, bytes)
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+async fn get(api: &Api, url: &str, range: Option<&str>) -> reqwest::Response {
+    let mut req = api.http.get(url).header("user-agent", "licet-test");
+    if let Some(r) = range {
+        req = req.header("range", r);
+    }
+    req.send().await.expect("download")
+}
+
+async fn downloads_used(api: &Api, purchase: &str) -> i64 {
+    api.admin_get(&format!("/v1/admin/purchases/{purchase}"))
+        .await
+        .1["download_count"]
+        .as_i64()
+        .expect("count")
+}
+
+#[tokio::test]
+async fn a_link_downloads_the_file_with_the_headers_a_download_needs() {
+    let api = Api::start().await;
+    let (purchase, url, bytes) = bought(&api).await;
+    let res = get(&api, &url, None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let h = res.headers().clone();
+    assert_eq!(h["content-length"], "300000");
+    assert_eq!(h["content-type"], "application/x-apple-diskimage");
+    assert_eq!(
+        h["content-disposition"],
+        "attachment; filename=\"The App 1.0.dmg\"; filename*=UTF-8''The%20App%201.0.dmg"
+    );
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(
+        h["etag"].to_str().expect("ascii"),
+        format!("\"{}\"", hex(&Sha256::digest(&bytes)))
+    );
+    assert!(
+        h["repr-digest"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("sha-256=:")
+    );
+    assert_eq!(res.bytes().await.expect("body").as_ref(), bytes.as_slice());
+    assert_eq!(downloads_used(&api, &purchase).await, 1);
+}
+
+#[tokio::test]
+async fn head_and_resumed_ranges_take_no_download_and_the_limit_holds() {
+    let api = Api::start().await;
+    let (purchase, url, bytes) = bought(&api).await;
+    // A link scanner's HEAD burns nothing.
+    let head = api.http.head(&url).send().await.expect("head");
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(head.headers()["content-length"], "300000");
+    assert_eq!(downloads_used(&api, &purchase).await, 0);
+    // Resuming before any download was started is refused.
+    assert_eq!(
+        get(&api, &url, Some("bytes=1000-")).await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    let first = get(&api, &url, Some("bytes=0-999")).await;
+    assert_eq!(first.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(first.headers()["content-range"], "bytes 0-999/300000");
+    assert_eq!(first.bytes().await.expect("body").as_ref(), &bytes[..1000]);
+    assert_eq!(
+        downloads_used(&api, &purchase).await,
+        1,
+        "a range from byte 0 counts"
+    );
+    let rest = get(&api, &url, Some("bytes=1000-")).await;
+    assert_eq!(rest.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(rest.bytes().await.expect("body").as_ref(), &bytes[1000..]);
+    assert_eq!(
+        downloads_used(&api, &purchase).await,
+        1,
+        "resuming does not count"
+    );
+    let res = get(&api, &url, Some("bytes=400000-")).await;
+    let (status, body) = decode(res).await;
+    assert_error(status, &body, 416, "RANGE_NOT_SATISFIABLE");
+
+    assert_eq!(get(&api, &url, None).await.status(), StatusCode::OK);
+    let (status, body) = decode(get(&api, &url, None).await).await;
+    assert_error(status, &body, 403, "DOWNLOAD_LIMIT_REACHED");
+    let (status, body) = api
+        .admin_post(&format!("/v1/admin/purchases/{purchase}/links"), json!({}))
+        .await;
+    assert_error(status, &body, 403, "DOWNLOAD_LIMIT_REACHED");
+}
+
+/// Two clicks on the last download at the same moment: one file, one refusal. If taking a
+/// download were not one atomic update, both would get it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn simultaneous_requests_for_the_last_download_yield_one_file() {
+    let api = std::sync::Arc::new(Api::start().await);
+    let (purchase, url, _) = bought(&api).await;
+    assert_eq!(get(&api, &url, None).await.status(), StatusCode::OK);
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let api = api.clone();
+            let url = url.clone();
+            tokio::spawn(async move { get(&api, &url, None).await.status() })
+        })
+        .collect();
+    let mut ok = 0;
+    for r in racers {
+        match r.await.expect("task") {
+            StatusCode::OK => ok += 1,
+            StatusCode::FORBIDDEN => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(ok, 1);
+    assert_eq!(downloads_used(&api, &purchase).await, 2);
+}
+
+#[tokio::test]
+async fn expired_forged_and_refunded_links_are_refused_in_the_error_shape() {
+    let api = Api::start().await;
+    let (purchase, url, _) = bought(&api).await;
+    let base = url
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_owned())
+        .expect("base");
+    for forged in [
+        format!("{base}/AAAA"),
+        format!("{base}/..%2F..%2Fetc%2Fpasswd"),
+        format!("{base}/%00"),
+    ] {
+        let (status, body) = decode(get(&api, &forged, None).await).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{forged}: {body}");
+        assert_eq!(body["error"]["code"], "NOT_FOUND");
+    }
+    api.server.clock.advance(24 * 3600 + 1);
+    let (status, body) = decode(get(&api, &url, None).await).await;
+    assert_error(status, &body, 410, "LINK_EXPIRED");
+    api.server.clock.advance(-(24 * 3600 + 1));
+
+    // A refund (here: the manual purchase's licenses and downloads end with its status).
+    let app = api.server.app.clone();
+    licet_server::sales::refund(&app, "test", "manual", "none")
+        .await
+        .expect("no-op refund");
+    let mut tx = app.store.begin_write().await.expect("tx");
+    app.store
+        .set_purchase_status(&mut tx, &purchase, "REFUNDED", None, api.server.clock_now())
+        .await
+        .expect("status");
+    tx.commit().await.expect("commit");
+    let (status, body) = decode(get(&api, &url, None).await).await;
+    assert_error(status, &body, 403, "PURCHASE_NOT_ACTIVE");
+    let (status, body) = api
+        .admin_post(&format!("/v1/admin/purchases/{purchase}/links"), json!({}))
+        .await;
+    assert_error(status, &body, 403, "PURCHASE_NOT_ACTIVE");
+}
+
+#[tokio::test]
+async fn uploads_refuse_unsafe_names_and_need_the_admin_token() {
+    let api = Api::start().await;
+    api.admin_post(
+        "/v1/admin/products",
+        json!({ "slug": "app", "name": "App", "kind": "download", "max_activations": 1 }),
+    )
+    .await;
+    for name in ["..%2Fescape", "a%2Fb", "%2E%2E", ""] {
+        let res = api
+            .http
+            .post(
+                api.server
+                    .url(&format!("/v1/admin/products/app/files?name={name}")),
+            )
+            .bearer_auth(&api.server.admin_token)
+            .body("x")
+            .send()
+            .await
+            .expect("upload");
+        let (status, body) = decode(res).await;
+        assert_error(status, &body, 400, "INVALID_REQUEST");
+    }
+    let res = api
+        .http
+        .post(api.server.url("/v1/admin/products/app/files?name=x"))
+        .body("x")
+        .send()
+        .await
+        .expect("upload");
+    let (status, body) = decode(res).await;
+    assert_error(status, &body, 401, "UNAUTHORIZED");
+    let (_, files) = api.admin_get("/v1/admin/products/app/files").await;
+    assert_eq!(files["items"], json!([]));
+}
+
+#[tokio::test]
+async fn the_delivery_email_carries_working_download_links() {
+    let api = Api::start().await;
+    let (_, _, bytes) = bought(&api).await;
+    let dir = api.server.data_dir().join("mail");
+    let mut mail = String::new();
+    for _ in 0..100 {
+        if let Some(text) = std::fs::read_dir(&dir)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .and_then(|e| std::fs::read_to_string(e.path()).ok())
+        {
+            mail = text;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Undo quoted-printable soft line breaks (tokens are base64url: no '=' of their own).
+    let mail = mail.replace("=\r\n", "").replace("=3D", "=");
+    let url = mail
+        .split_whitespace()
+        .find(|w| w.contains("/v1/downloads/"))
+        .map(|w| {
+            w.trim_matches(|c| c == '<' || c == '>' || c == '"')
+                .to_owned()
+        })
+        .expect("a download link in the email");
+    let res = get(&api, &url, None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.bytes().await.expect("body").len(), bytes.len());
+    let stored: Value = serde_json::to_value(
+        api.server
+            .app
+            .store
+            .mail_to("dl@example.com")
+            .await
+            .expect("outbox")[0]
+            .body_text
+            .clone(),
+    )
+    .expect("json");
+    assert_eq!(
+        stored, "(delivered)",
+        "the token is not kept in the outbox once sent"
+    );
+}
