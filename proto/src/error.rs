@@ -31,6 +31,8 @@ pub enum ErrorCode {
     ActivationLimitReached,
     /// 401: missing or wrong admin credentials.
     Unauthorized,
+    /// 403: the request is not allowed (e.g. a signed URL whose signature is wrong).
+    Forbidden,
     /// 404: no such route or admin resource.
     NotFound,
     /// 405: the route exists but not with this method.
@@ -71,6 +73,7 @@ impl ErrorCode {
             Self::LicenseExpired => "LICENSE_EXPIRED",
             Self::ActivationLimitReached => "ACTIVATION_LIMIT_REACHED",
             Self::Unauthorized => "UNAUTHORIZED",
+            Self::Forbidden => "FORBIDDEN",
             Self::NotFound => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::Conflict => "CONFLICT",
@@ -96,7 +99,8 @@ impl ErrorCode {
             | Self::LicenseExpired
             | Self::ActivationLimitReached
             | Self::DownloadLimitReached
-            | Self::PurchaseNotActive => 403,
+            | Self::PurchaseNotActive
+            | Self::Forbidden => 403,
             Self::LinkExpired => 410,
             Self::RangeNotSatisfiable => 416,
             Self::LicenseNotFound | Self::NotActivated | Self::NotFound => 404,

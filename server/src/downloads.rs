@@ -357,3 +357,68 @@ mod tests {
         assert!(parse_range(Some("bytes=x-"), 10).is_err());
     }
 }
+
+/// Key id of the signing key for stateless URLs. A new id (and so a new derived key) can be
+/// introduced later while URLs signed under this one keep working.
+pub const SIGNED_URL_KID: &str = "k1";
+
+fn signed_url_mac(app: &App, kid: &str, file_id: &str, expires: i64) -> String {
+    let key = app.master.derive(&format!("signed-url {kid}"));
+    crate::crypto::hex(&crate::crypto::hmac_sha256(
+        key.as_ref(),
+        format!("{file_id}:{expires}").as_bytes(),
+    ))
+}
+
+/// A stateless signed URL for a free or public file (no purchase, no counting), valid for
+/// `lifetime` seconds: `/v1/files/{id}?expires=…&kid=…&sig=…` with HMAC-SHA256.
+pub async fn signed_url(app: &App, file_id: &str, lifetime: i64) -> Result<Link> {
+    if !(1..=366 * 86_400).contains(&lifetime) {
+        return Err(Error::invalid("expires_in must be 1 second to 366 days"));
+    }
+    let file = app
+        .store
+        .file(file_id)
+        .await?
+        .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such file"))?;
+    let expires = app.now() + lifetime;
+    let sig = signed_url_mac(app, SIGNED_URL_KID, &file.id, expires);
+    Ok(Link {
+        file: file.name,
+        url: format!(
+            "{}/v1/files/{}?expires={expires}&kid={SIGNED_URL_KID}&sig={sig}",
+            app.config.public_url, file.id
+        ),
+        expires_at: expires,
+    })
+}
+
+/// Checks a signed URL: 403 for a bad signature or key id, 410 when expired.
+pub async fn open_signed(
+    app: &App,
+    file_id: &str,
+    expires: i64,
+    kid: &str,
+    sig: &str,
+    range: Option<&str>,
+) -> Result<Grant> {
+    let forbidden = || Error::new(ErrorCode::Forbidden, "the link's signature is not valid");
+    if kid != SIGNED_URL_KID {
+        return Err(forbidden());
+    }
+    let expected = signed_url_mac(app, kid, file_id, expires);
+    if !crate::crypto::ct_eq(expected.as_bytes(), sig.as_bytes()) {
+        return Err(forbidden());
+    }
+    if app.now() >= expires {
+        return Err(Error::new(ErrorCode::LinkExpired, "this link has expired"));
+    }
+    let file = app
+        .store
+        .file(file_id)
+        .await?
+        .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such file"))?;
+    let range = parse_range(range, u64::try_from(file.size).unwrap_or(0))?;
+    let path = app.blobs.path_of(&file.sha256)?;
+    Ok(Grant { file, path, range })
+}

@@ -120,6 +120,54 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
                 reply::result(StatusCode::OK, r)
             },
         );
+    // GET|HEAD /v1/files/{id}?expires=&kid=&sig=: a free or public file by signed URL.
+    let signed = warp::path!("v1" / "files" / String)
+        .and(warp::get().or(warp::head()).unify())
+        .and(warp::method())
+        .and(with_app(app.clone()))
+        .and(query::<SignedQuery>())
+        .and(warp::header::optional::<String>("range"))
+        .then(
+            |id: String,
+             method: Method,
+             app: Arc<App>,
+             q: Result<SignedQuery>,
+             range: Option<String>| async move {
+                let r = async {
+                    let q = q.map_err(|_| {
+                        Error::new(
+                            licet_proto::ErrorCode::Forbidden,
+                            "the link's signature is not valid",
+                        )
+                    })?;
+                    let grant = downloads::open_signed(
+                        &app,
+                        &id,
+                        q.expires,
+                        &q.kid,
+                        &q.sig,
+                        range.as_deref(),
+                    )
+                    .await?;
+                    send(grant, method == Method::HEAD).await
+                }
+                .await;
+                r.unwrap_or_else(|e| reply::error(&e))
+            },
+        );
+    // POST /v1/admin/files/{id}/signed-url {"expires_in": seconds}: a stateless URL.
+    let sign = warp::path!("v1" / "admin" / "files" / String / "signed-url")
+        .and(warp::post())
+        .and(admin())
+        .and(super::body::json::<SignRequest>(app.config.max_body_bytes))
+        .then(|id: String, app: Arc<App>, actor: Result<String>, req: Result<SignRequest>| async move {
+            let r = async {
+                actor?;
+                downloads::signed_url(&app, &id, req?.expires_in).await
+            }
+            .await;
+            reply::result(StatusCode::OK, r)
+        });
     download
         .or(upload)
         .unify()
@@ -127,7 +175,25 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(links)
         .unify()
+        .or(signed)
+        .unify()
+        .or(sign)
+        .unify()
         .boxed()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignedQuery {
+    expires: i64,
+    kid: String,
+    sig: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignRequest {
+    expires_in: i64,
 }
 
 #[derive(Debug, Deserialize)]

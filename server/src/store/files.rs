@@ -85,6 +85,16 @@ impl Store {
         .await
     }
 
+    /// A file by id.
+    pub async fn file(&self, id: &str) -> Result<Option<FileRow>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT id, product_id, name, size, sha256, content_type, created_at FROM files WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await
+    }
+
     /// Stores a link (by the hash of its token).
     pub async fn insert_link(
         &self,

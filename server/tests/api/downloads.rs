@@ -294,3 +294,54 @@ async fn the_delivery_email_carries_working_download_links() {
         "the token is not kept in the outbox once sent"
     );
 }
+
+#[tokio::test]
+async fn stateless_signed_urls_serve_free_files_until_they_expire() {
+    let api = Api::start().await;
+    bought(&api).await;
+    let (_, files) = api.admin_get("/v1/admin/products/app/files").await;
+    let file_id = files["items"][0]["id"]
+        .as_str()
+        .expect("file id")
+        .to_owned();
+    let (status, link) = api
+        .admin_post(
+            &format!("/v1/admin/files/{file_id}/signed-url"),
+            json!({ "expires_in": 60 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{link}");
+    let url = str_of(&link, "url");
+    let res = get(&api, &url, None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.bytes().await.expect("body").len(), 300_000);
+    assert_eq!(
+        get(&api, &url, Some("bytes=10-19")).await.status(),
+        StatusCode::PARTIAL_CONTENT
+    );
+
+    let sig_at = url.find("sig=").expect("sig") + 4;
+    let mut bad_sig = url.clone();
+    bad_sig.replace_range(
+        sig_at..sig_at + 1,
+        if &url[sig_at..sig_at + 1] == "0" {
+            "1"
+        } else {
+            "0"
+        },
+    );
+    let expires: i64 = link["expires_at"].as_i64().expect("expires");
+    let longer = url.replace(
+        &format!("expires={expires}"),
+        &format!("expires={}", expires + 3600),
+    );
+    let other_kid = url.replace("kid=k1", "kid=k9");
+    let no_sig = url[..url.find("&sig=").expect("sig")].to_owned();
+    for forged in [bad_sig, longer, other_kid, no_sig] {
+        let (status, body) = decode(get(&api, &forged, None).await).await;
+        assert_error(status, &body, 403, "FORBIDDEN");
+    }
+    api.server.clock.advance(61);
+    let (status, body) = decode(get(&api, &url, None).await).await;
+    assert_error(status, &body, 410, "LINK_EXPIRED");
+}
