@@ -328,36 +328,6 @@ pub async fn open(
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_are_parsed_against_the_size() {
-        assert_eq!(parse_range(None, 10).ok().flatten(), None);
-        assert_eq!(
-            parse_range(Some("bytes=0-"), 10).ok().flatten(),
-            Some(ByteRange { start: 0, end: 9 })
-        );
-        assert_eq!(
-            parse_range(Some("bytes=4-6"), 10).ok().flatten(),
-            Some(ByteRange { start: 4, end: 6 })
-        );
-        assert_eq!(
-            parse_range(Some("bytes=4-60"), 10).ok().flatten(),
-            Some(ByteRange { start: 4, end: 9 })
-        );
-        assert_eq!(
-            parse_range(Some("bytes=-3"), 10).ok().flatten(),
-            Some(ByteRange { start: 7, end: 9 })
-        );
-        assert_eq!(parse_range(Some("bytes=0-1,5-6"), 10).ok().flatten(), None);
-        assert!(parse_range(Some("bytes=10-"), 10).is_err());
-        assert!(parse_range(Some("bytes=5-2"), 10).is_err());
-        assert!(parse_range(Some("bytes=x-"), 10).is_err());
-    }
-}
-
 /// Key id of the signing key for stateless URLs. A new id (and so a new derived key) can be
 /// introduced later while URLs signed under this one keep working.
 pub const SIGNED_URL_KID: &str = "k1";
@@ -421,4 +391,34 @@ pub async fn open_signed(
     let range = parse_range(range, u64::try_from(file.size).unwrap_or(0))?;
     let path = app.blobs.path_of(&file.sha256)?;
     Ok(Grant { file, path, range })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_parsed_against_the_size() {
+        assert_eq!(parse_range(None, 10).ok().flatten(), None);
+        assert_eq!(
+            parse_range(Some("bytes=0-"), 10).ok().flatten(),
+            Some(ByteRange { start: 0, end: 9 })
+        );
+        assert_eq!(
+            parse_range(Some("bytes=4-6"), 10).ok().flatten(),
+            Some(ByteRange { start: 4, end: 6 })
+        );
+        assert_eq!(
+            parse_range(Some("bytes=4-60"), 10).ok().flatten(),
+            Some(ByteRange { start: 4, end: 9 })
+        );
+        assert_eq!(
+            parse_range(Some("bytes=-3"), 10).ok().flatten(),
+            Some(ByteRange { start: 7, end: 9 })
+        );
+        assert_eq!(parse_range(Some("bytes=0-1,5-6"), 10).ok().flatten(), None);
+        assert!(parse_range(Some("bytes=10-"), 10).is_err());
+        assert!(parse_range(Some("bytes=5-2"), 10).is_err());
+        assert!(parse_range(Some("bytes=x-"), 10).is_err());
+    }
 }
