@@ -169,12 +169,19 @@ impl Config {
                 .filter(|v| !v.trim().is_empty())
                 .map(Secret::new)
         };
-        Self::resolve(
+        let mut config = Self::resolve(
             file_cfg,
             flags,
             env_secret("LICET_ADMIN_TOKEN"),
             env_secret("LICET_MASTER_KEY"),
-        )
+        )?;
+        if let Some(url) = env_secret("LICET_SMTP_URL") {
+            config.smtp_url = Some(url);
+        }
+        if let Ok(secrets) = std::env::var("LICET_STRIPE_WEBHOOK_SECRET") {
+            config.stripe_webhook_secrets = parse_webhook_secrets(&secrets)?;
+        }
+        Ok(config)
     }
 
     /// Merges file values and overrides over the defaults.

@@ -244,8 +244,15 @@ pub fn escape(s: &str) -> String {
 /// Sends due messages until the task is aborted; wakes on [`Mailer::wake`] or every second.
 pub async fn run_outbox(app: Arc<App>) {
     loop {
-        if let Err(e) = deliver_due(&app).await {
-            tracing::warn!(error = %e, "outbox pass failed");
+        // Each pass in its own task: even a panic in one pass cannot stop deliveries.
+        let pass = tokio::spawn({
+            let app = app.clone();
+            async move { deliver_due(&app).await }
+        });
+        match pass.await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "outbox pass failed"),
+            Err(e) => tracing::error!(error = %e, "outbox pass panicked"),
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), app.mail.wake.notified()).await;
     }
@@ -269,7 +276,7 @@ pub async fn deliver_due(app: &App) -> Result<usize> {
                 sent += 1;
             }
             Err(e) => {
-                let backoff = (10_i64 << row.attempts.clamp(0, 12)).min(MAX_BACKOFF_SECS);
+                let backoff = (5_i64 << row.attempts.clamp(0, 12)).min(MAX_BACKOFF_SECS);
                 tracing::warn!(message = %row.id, attempts = row.attempts + 1, error = %e, "sending mail failed; will retry");
                 app.store
                     .mail_failed(&row.id, &e, app.now() + backoff)

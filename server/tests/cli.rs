@@ -18,7 +18,13 @@ fn database_args(dir: &std::path::Path) -> Vec<String> {
 /// Starts `serve`, waits for the "listening" log line, returns the child, its base URL and
 /// everything it printed on stdout before that.
 fn serve(dir: &std::path::Path) -> (Child, String, String) {
+    serve_with(dir, &[])
+}
+
+/// [`serve`] with extra environment variables.
+fn serve_with(dir: &std::path::Path, env: &[(&str, &str)]) -> (Child, String, String) {
     let mut child = bin()
+        .envs(env.iter().copied())
         .args(database_args(dir))
         .args(["--listen", "127.0.0.1:0", "--log-format", "text", "serve"])
         .env("NO_COLOR", "1")
@@ -26,20 +32,25 @@ fn serve(dir: &std::path::Path) -> (Child, String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn licet-server");
+    // stderr is drained for the life of the process (a closed pipe would break its logging).
     let stderr = child.stderr.take().expect("stderr");
-    let mut url = None;
-    for line in BufReader::new(stderr).lines() {
-        let line = line.expect("line");
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            url = Some(
-                rest.split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned(),
-            );
-            break;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let _ = tx.send(
+                    rest.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
+            }
+            if std::env::var_os("LICET_TEST_SHOW_SERVER_LOG").is_some() {
+                eprintln!("server: {line}");
+            }
         }
-    }
+    });
+    let url = rx.recv_timeout(Duration::from_secs(30)).ok();
     let url = url.expect("server logged where it listens");
     // stdout carries only the one-time admin-token banner, printed before the log line.
     let stdout = child.stdout.take().expect("stdout");
@@ -69,6 +80,32 @@ fn get(url: &str) -> (u16, String) {
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_owned())
+}
+
+/// A bare HTTP/1.1 POST of JSON with the admin token: `(status, body)`.
+fn post(url: &str, token: &str, json: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+        json.len()
     )
     .expect("write");
     let mut response = String::new();
@@ -215,4 +252,66 @@ fn a_bad_command_line_fails_with_a_message() {
         .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("listen address"));
+}
+
+fn mail_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir.join("mail"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// The process dies (SIGKILL) after the purchase committed and before its email could go
+/// out; the restarted server sends it, once, and a further restart sends nothing more.
+#[test]
+fn a_crash_between_commit_and_email_loses_nothing_and_sends_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Port 1: nothing listens there, so every attempt is refused at once.
+    let dead_smtp = "smtp://127.0.0.1:1".to_owned();
+    let token = "lct_admin_crash_test";
+    let (mut child, url, _) = serve_with(
+        dir.path(),
+        &[("LICET_ADMIN_TOKEN", token), ("LICET_SMTP_URL", &dead_smtp)],
+    );
+    let (status, body) = post(
+        &format!("{url}/v1/admin/products"),
+        token,
+        r#"{"slug":"photo","name":"Photo","max_activations":1}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = post(
+        &format!("{url}/v1/admin/purchases"),
+        token,
+        r#"{"email":"ada@example.com","products":["photo"]}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    // Let the first delivery attempt fail against the dead mail server, then die.
+    std::thread::sleep(Duration::from_millis(500));
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    assert_eq!(
+        mail_files(dir.path()),
+        0,
+        "nothing could be sent before the crash"
+    );
+
+    // Restarted with the file transport (no SMTP): the queued email goes out once its
+    // retry is due (5 s after the failed attempt).
+    let (child, _, _) = serve_with(dir.path(), &[("LICET_ADMIN_TOKEN", token)]);
+    for _ in 0..300 {
+        if mail_files(dir.path()) > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(mail_files(dir.path()), 1, "sent once");
+    stop(child);
+    let (child, _, _) = serve_with(dir.path(), &[("LICET_ADMIN_TOKEN", token)]);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(mail_files(dir.path()), 1, "not again after another restart");
+    stop(child);
 }

@@ -9,5 +9,6 @@ mod keys;
 mod licensing;
 mod race;
 mod sales;
+mod smtp;
 mod startup;
 mod support;
