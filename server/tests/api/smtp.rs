@@ -60,9 +60,10 @@ fn smtp_on(port: u16) -> Option<Smtp> {
         .stderr(Stdio::null())
         .spawn()
         .expect("aiosmtpd starts");
+    let smtp = Smtp { child, maildir };
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some(Smtp { child, maildir });
+            return Some(smtp);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
