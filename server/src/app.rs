@@ -37,6 +37,8 @@ pub struct App {
     pub mail: Mailer,
     /// Product files.
     pub blobs: BlobStore,
+    /// Download records on their way to the database.
+    pub download_log: crate::downloads::DownloadLog,
     /// Source of "now".
     pub clock: Arc<dyn Clock>,
 }
@@ -104,6 +106,7 @@ impl App {
             metrics: Metrics::default(),
             mail,
             blobs: BlobStore::new(app_files_dir(&config_files)),
+            download_log: Default::default(),
             clock,
         });
         Ok(Opened {

@@ -12,7 +12,54 @@ use serde::Serialize;
 use crate::app::App;
 use crate::crypto::{new_id, random_secret, sha256_hex};
 use crate::error::{Error, Result};
-use crate::store::{FileRow, PurchaseRow, parse_list};
+use crate::store::{DownloadRecord, FileRow, PurchaseRow, parse_list};
+
+/// The download log, written in batches by a background task so that logging costs a
+/// download request no database round trip. Entries not yet written when the process stops
+/// are lost (at most one batch's worth).
+#[derive(Debug)]
+pub struct DownloadLog {
+    tx: tokio::sync::mpsc::UnboundedSender<DownloadRecord>,
+    rx: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<DownloadRecord>>>,
+}
+
+impl Default for DownloadLog {
+    fn default() -> Self {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        Self {
+            tx,
+            rx: std::sync::Mutex::new(Some(rx)),
+        }
+    }
+}
+
+impl DownloadLog {
+    /// Queues a record.
+    pub fn record(&self, r: DownloadRecord) {
+        let _ = self.tx.send(r);
+    }
+
+    /// Writes queued records until the task is aborted (started once per app by `serve`).
+    pub async fn run(app: std::sync::Arc<App>) {
+        let Some(mut rx) = app.download_log.rx.lock().ok().and_then(|mut r| r.take()) else {
+            return;
+        };
+        let mut batch = Vec::with_capacity(256);
+        while let Some(first) = rx.recv().await {
+            batch.push(first);
+            while batch.len() < 256 {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+            if let Err(e) = app.store.log_downloads(&batch).await {
+                tracing::warn!(error = %e, records = batch.len(), "writing the download log failed");
+            }
+            batch.clear();
+        }
+    }
+}
 
 /// How long a download link lives.
 pub const LINK_LIFETIME_SECS: i64 = 24 * 3600;
@@ -305,20 +352,18 @@ pub async fn open(
         ));
     }
     if !head {
-        app.store
-            .log_download(
-                &new_id("dl"),
-                &link.purchase_id,
-                &link.file.id,
-                now,
-                ip,
-                user_agent
-                    .map(|u| &u[..u.len().min(300)])
-                    .filter(|u| !u.is_empty()),
-                range.map(|r| i64::try_from(r.start).unwrap_or(i64::MAX)),
-                counted,
-            )
-            .await?;
+        app.download_log.record(DownloadRecord {
+            id: new_id("dl"),
+            purchase_id: link.purchase_id.clone(),
+            file_id: link.file.id.clone(),
+            at: now,
+            ip: ip.to_owned(),
+            user_agent: user_agent
+                .map(|u| u.chars().take(300).collect::<String>())
+                .filter(|u| !u.is_empty()),
+            range_start: range.map(|r| i64::try_from(r.start).unwrap_or(i64::MAX)),
+            counted,
+        });
     }
     let path = app.blobs.path_of(&link.file.sha256)?;
     Ok(Grant {

@@ -56,6 +56,7 @@ pub async fn serve(
 ) {
     let chores = tokio::spawn(background(app.clone()));
     let outbox = tokio::spawn(mail::run_outbox(app.clone()));
+    let download_log = tokio::spawn(downloads::DownloadLog::run(app.clone()));
     warp::serve(routes::routes(app))
         .incoming(listener)
         .graceful(shutdown)
@@ -63,6 +64,7 @@ pub async fn serve(
         .await;
     chores.abort();
     outbox.abort();
+    download_log.abort();
 }
 
 async fn background(app: Arc<App>) {

@@ -21,6 +21,27 @@ pub struct FileRow {
     pub created_at: i64,
 }
 
+/// One download, as logged.
+#[derive(Debug, Clone)]
+pub struct DownloadRecord {
+    /// Id.
+    pub id: String,
+    /// Purchase id.
+    pub purchase_id: String,
+    /// File id.
+    pub file_id: String,
+    /// Unix seconds.
+    pub at: i64,
+    /// Client IP.
+    pub ip: String,
+    /// User agent (truncated).
+    pub user_agent: Option<String>,
+    /// First byte of a range request.
+    pub range_start: Option<i64>,
+    /// Whether it took a download from the budget.
+    pub counted: bool,
+}
+
 /// A download link resolved to its file and purchase.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LinkRow {
@@ -146,33 +167,57 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Logs a download.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn log_download(
+    /// Logs downloads, many in one statement (the log is written in batches, off the
+    /// request path).
+    pub async fn log_downloads(&self, batch: &[DownloadRecord]) -> Result<(), sqlx::Error> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut sql = String::from(
+            "INSERT INTO downloads (id, purchase_id, file_id, at, ip, user_agent, range_start, counted) VALUES ",
+        );
+        for i in 0..batch.len() {
+            let n = i * 8;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5,
+                n + 6,
+                n + 7,
+                n + 8
+            ));
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in batch {
+            q = q
+                .bind(&r.id)
+                .bind(&r.purchase_id)
+                .bind(&r.file_id)
+                .bind(r.at)
+                .bind(&r.ip)
+                .bind(r.user_agent.as_deref())
+                .bind(r.range_start)
+                .bind(i64::from(r.counted));
+        }
+        q.execute(self.writer()).await.map(|_| ())
+    }
+
+    /// `(ip, user agent, counted)` of a purchase's downloads, oldest first.
+    pub async fn downloads_of(
         &self,
-        id: &str,
         purchase_id: &str,
-        file_id: &str,
-        now: i64,
-        ip: &str,
-        user_agent: Option<&str>,
-        range_start: Option<i64>,
-        counted: bool,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO downloads (id, purchase_id, file_id, at, ip, user_agent, range_start, counted) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    ) -> Result<Vec<(Option<String>, Option<String>, i64)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT ip, user_agent, counted FROM downloads WHERE purchase_id = $1 ORDER BY at, id",
         )
-        .bind(id)
         .bind(purchase_id)
-        .bind(file_id)
-        .bind(now)
-        .bind(ip)
-        .bind(user_agent)
-        .bind(range_start)
-        .bind(i64::from(counted))
-        .execute(self.writer())
+        .fetch_all(self.pool())
         .await
-        .map(|_| ())
     }
 }

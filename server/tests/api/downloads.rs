@@ -97,6 +97,29 @@ async fn a_link_downloads_the_file_with_the_headers_a_download_needs() {
     );
     assert_eq!(res.bytes().await.expect("body").as_ref(), bytes.as_slice());
     assert_eq!(downloads_used(&api, &purchase).await, 1);
+    // The client's IP and user agent are recorded (the log is written in the background).
+    let mut log = Vec::new();
+    for _ in 0..100 {
+        log = api
+            .server
+            .app
+            .store
+            .downloads_of(&purchase)
+            .await
+            .expect("log");
+        if !log.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        log,
+        vec![(
+            Some("127.0.0.1".to_owned()),
+            Some("licet-test".to_owned()),
+            1
+        )]
+    );
 }
 
 #[tokio::test]
