@@ -303,19 +303,11 @@ impl Client {
                 license,
                 refresh_due: false,
             } => Ok(license),
-            Offline::Valid {
-                license,
-                refresh_due: true,
-            } => match self.validate() {
-                Ok(fresh) => Ok(fresh),
-                Err(e) => self.after_failed_refresh(e, Ok(license)),
-            },
-            Offline::LeaseEnded => match self.refresh_or(Error::Expired) {
-                Ok(fresh) => Ok(fresh),
-                Err(e) => Err(e),
-            },
-            Offline::Refused(e @ Error::ClockTampered { .. }) => self.refresh_or(e),
-            Offline::Refused(e) => Err(e),
+            Offline::Refused(e) if !matches!(e, Error::ClockTampered { .. }) => Err(e),
+            Offline::Refused(e) if !self.may_go_online() => Err(e),
+            Offline::LeaseEnded if !self.may_go_online() => Err(Error::Expired),
+            // Only when the network may help does a check leave this thread.
+            _ => self.inner.transport.block_on(self.check_async())?,
         }
     }
 
@@ -438,16 +430,6 @@ impl Client {
             && self
                 .state()
                 .is_ok_and(|st| self.inner.clock.now() >= st.next_refresh_attempt)
-    }
-
-    fn refresh_or(&self, otherwise: Error) -> Result<License> {
-        if !self.may_go_online() {
-            return Err(otherwise);
-        }
-        match self.validate() {
-            Ok(fresh) => Ok(fresh),
-            Err(e) => self.after_failed_refresh(e, Err(otherwise)),
-        }
     }
 
     /// A verdict replaces the offline answer; a failure keeps it and backs off.

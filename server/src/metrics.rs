@@ -156,6 +156,10 @@ pub fn route_label(path: &str) -> &'static str {
         ["v1", "licenses", "deactivate"] => "/v1/licenses/deactivate",
         ["v1", "admin", "products"] => "/v1/admin/products",
         ["v1", "admin", "products", _] => "/v1/admin/products/:slug",
+        ["v1", "admin", "products", _, "files"] => "/v1/admin/products/:slug/files",
+        ["v1", "admin", "files", ..] => "/v1/admin/files/:id/signed-url",
+        ["v1", "downloads", _] => "/v1/downloads/:token",
+        ["v1", "files", _] => "/v1/files/:id",
         ["v1", "admin", "licenses"] => "/v1/admin/licenses",
         ["v1", "admin", "licenses", _] => "/v1/admin/licenses/:id",
         ["v1", "admin", "licenses", _, "activations", _] => {
