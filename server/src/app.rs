@@ -95,7 +95,12 @@ impl App {
         let key_format = KeyFormat::new(master.derive("license-key-check v1"));
         let limiter = RateLimiter::new(config.rate_limit_per_ip, config.rate_limit_per_key);
         let mail = Mailer::from_config(&config)?;
-        let config_files = config.data_dir.clone();
+        // TLS for outgoing HTTPS (S3): ring, like the rest of the process.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let blobs = match &config.s3 {
+            Some(s3) => BlobStore::s3(s3)?,
+            None => BlobStore::local(config.data_dir.join("files")),
+        };
         let app = Arc::new(Self {
             config,
             store,
@@ -105,7 +110,7 @@ impl App {
             limiter,
             metrics: Metrics::default(),
             mail,
-            blobs: BlobStore::new(app_files_dir(&config_files)),
+            blobs,
             download_log: Default::default(),
             clock,
         });
@@ -120,11 +125,6 @@ impl App {
     pub fn now(&self) -> i64 {
         self.clock.now()
     }
-}
-
-/// Where product files live.
-fn app_files_dir(data_dir: &std::path::Path) -> std::path::PathBuf {
-    data_dir.join("files")
 }
 
 /// Creates an admin token, stores its hash, and returns the token (to be shown once).

@@ -79,6 +79,52 @@ pub struct Config {
     /// Stripe webhook endpoint secrets (`whsec_…`); several during rotation. Empty: the
     /// Stripe endpoint is off.
     pub stripe_webhook_secrets: Vec<Secret>,
+    /// S3-compatible storage for product files; local files in the data dir if unset.
+    pub s3: Option<S3Config>,
+}
+
+/// S3-compatible object storage (`LICET_S3_*`).
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    /// Bucket name.
+    pub bucket: String,
+    /// Region (default `us-east-1`).
+    pub region: String,
+    /// Endpoint of an S3-compatible service (MinIO, R2, …); AWS if unset.
+    pub endpoint: Option<String>,
+    /// Access key id.
+    pub access_key_id: Secret,
+    /// Secret access key.
+    pub secret_access_key: Secret,
+    /// Lifetime of presigned download URLs in seconds (default 300).
+    pub presign_secs: u64,
+}
+
+impl S3Config {
+    /// Reads `LICET_S3_BUCKET` (required to turn S3 on), `LICET_S3_REGION`,
+    /// `LICET_S3_ENDPOINT`, `LICET_S3_ACCESS_KEY_ID`, `LICET_S3_SECRET_ACCESS_KEY`,
+    /// `LICET_S3_PRESIGN_SECS`.
+    pub fn from_env() -> Result<Option<Self>> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let Some(bucket) = var("LICET_S3_BUCKET") else {
+            return Ok(None);
+        };
+        let secret = |name: &str| {
+            var(name)
+                .map(Secret::new)
+                .ok_or_else(|| Error::Internal(format!("LICET_S3_BUCKET is set but {name} is not")))
+        };
+        Ok(Some(Self {
+            bucket,
+            region: var("LICET_S3_REGION").unwrap_or_else(|| "us-east-1".into()),
+            endpoint: var("LICET_S3_ENDPOINT"),
+            access_key_id: secret("LICET_S3_ACCESS_KEY_ID")?,
+            secret_access_key: secret("LICET_S3_SECRET_ACCESS_KEY")?,
+            presign_secs: var("LICET_S3_PRESIGN_SECS")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(300),
+        }))
+    }
 }
 
 /// The TOML file's shape; every field optional.
@@ -181,6 +227,7 @@ impl Config {
         if let Ok(secrets) = std::env::var("LICET_STRIPE_WEBHOOK_SECRET") {
             config.stripe_webhook_secrets = parse_webhook_secrets(&secrets)?;
         }
+        config.s3 = S3Config::from_env()?;
         Ok(config)
     }
 
@@ -256,6 +303,7 @@ impl Config {
             support_email: flags.support_email.clone().or(file.support_email),
             smtp_url: file.smtp_url.map(Secret::new),
             stripe_webhook_secrets: Vec::new(),
+            s3: None,
         })
     }
 

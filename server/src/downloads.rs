@@ -10,6 +10,7 @@ use licet_proto::ErrorCode;
 use serde::Serialize;
 
 use crate::app::App;
+use crate::blobs::Location;
 use crate::crypto::{new_id, random_secret, sha256_hex};
 use crate::error::{Error, Result};
 use crate::store::{DownloadRecord, FileRow, PurchaseRow, parse_list};
@@ -254,7 +255,7 @@ pub struct Grant {
     /// The file.
     pub file: FileRow,
     /// Where its bytes are.
-    pub path: std::path::PathBuf,
+    pub location: Location,
     /// The part to send (`None`: all of it).
     pub range: Option<ByteRange>,
 }
@@ -365,10 +366,13 @@ pub async fn open(
             counted,
         });
     }
-    let path = app.blobs.path_of(&link.file.sha256)?;
+    let location = app
+        .blobs
+        .locate(&link.file.sha256, &content_disposition(&link.file.name))
+        .await?;
     Ok(Grant {
         file: link.file,
-        path,
+        location,
         range,
     })
 }
@@ -434,8 +438,38 @@ pub async fn open_signed(
         .await?
         .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such file"))?;
     let range = parse_range(range, u64::try_from(file.size).unwrap_or(0))?;
-    let path = app.blobs.path_of(&file.sha256)?;
-    Ok(Grant { file, path, range })
+    let location = app
+        .blobs
+        .locate(&file.sha256, &content_disposition(&file.name))
+        .await?;
+    Ok(Grant {
+        file,
+        location,
+        range,
+    })
+}
+
+/// `attachment` with a safe ASCII `filename` and the exact name as RFC 8187 `filename*`.
+pub fn content_disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
 #[cfg(test)]

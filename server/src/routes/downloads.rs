@@ -13,6 +13,8 @@ use warp::reply::{Reply, Response};
 
 use super::{authorized, client, query, reply, with_app};
 use crate::app::App;
+use crate::blobs::Location;
+use crate::downloads::content_disposition;
 use crate::downloads::{self, Grant};
 use crate::error::{Error, Result};
 use crate::licensing::Caller;
@@ -224,8 +226,24 @@ async fn send(grant: Grant, head: bool) -> Result<Response> {
     let mut res = if head {
         Response::new(Default::default())
     } else {
+        let path = match &grant.location {
+            Location::Local(path) => path,
+            Location::Redirect(url) => {
+                // S3: the presigned URL serves the bytes (ranges included); the download was
+                // counted here by the same rules.
+                let mut res = Response::new(Default::default());
+                *res.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+                res.headers_mut().insert(
+                    header::LOCATION,
+                    HeaderValue::from_str(url).map_err(|e| Error::Internal(e.to_string()))?,
+                );
+                res.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                return Ok(res);
+            }
+        };
         let io = |e: std::io::Error| Error::Internal(format!("reading a stored file: {e}"));
-        let mut file = tokio::fs::File::open(&grant.path).await.map_err(io)?;
+        let mut file = tokio::fs::File::open(path).await.map_err(io)?;
         if start > 0 {
             file.seek(std::io::SeekFrom::Start(start))
                 .await
@@ -270,32 +288,9 @@ async fn send(grant: Grant, head: bool) -> Result<Response> {
     Ok(res)
 }
 
-/// `attachment` with a safe ASCII `filename` and the exact name as RFC 8187 `filename*`.
-pub fn content_disposition(name: &str) -> String {
-    let ascii: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let mut encoded = String::new();
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
-            encoded.push(char::from(b));
-        } else {
-            encoded.push_str(&format!("%{b:02X}"));
-        }
-    }
-    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
-}
-
 #[cfg(test)]
 mod tests {
-    use super::content_disposition;
+    use crate::downloads::content_disposition;
 
     #[test]
     fn file_names_are_safe_in_headers() {

@@ -8,6 +8,7 @@ mod errors;
 mod keys;
 mod licensing;
 mod race;
+mod s3;
 mod sales;
 mod smtp;
 mod startup;

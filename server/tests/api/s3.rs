@@ -1,0 +1,184 @@
+//! The S3 backend against an S3-compatible server process (moto, from PyPI; `.ci/run`
+//! installs it): same counting rules, downloads redirected to presigned URLs.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use licet_server::config::{S3Config, Secret};
+use licet_server::testkit::TestServer;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::*;
+
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts moto's S3 server with a bucket; `None` (skipped) only outside CI when missing.
+async fn moto() -> Option<Moto> {
+    let available = Command::new("python3")
+        .args(["-c", "import moto.server"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !available {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have moto (pip install 'moto[server]')"
+        );
+        eprintln!("moto is not installed; skipping");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let child = Command::new("python3")
+        .args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("moto starts");
+    let moto = Moto {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        let created = http
+            .put(format!("{}/licet-files", moto.endpoint))
+            .send()
+            .await;
+        if created.is_ok_and(|res| res.status().is_success()) {
+            return Some(moto);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("moto did not come up");
+}
+
+#[tokio::test]
+async fn with_s3_downloads_redirect_to_presigned_urls_and_count_the_same() {
+    let Some(moto) = moto().await else { return };
+    let endpoint = moto.endpoint.clone();
+    let server = TestServer::start_with(move |c| {
+        c.s3 = Some(S3Config {
+            bucket: "licet-files".into(),
+            region: "us-east-1".into(),
+            endpoint: Some(endpoint),
+            access_key_id: Secret::new("testing"),
+            secret_access_key: Secret::new("testing"),
+            presign_secs: 300,
+        });
+    })
+    .await
+    .expect("server");
+    let api = Api::with(server);
+    api.admin_post(
+        "/v1/admin/products",
+        json!({ "slug": "app", "name": "App", "kind": "download", "max_activations": 1, "download_limit": 2 }),
+    )
+    .await;
+    // Larger than one multipart part, to exercise the streamed upload.
+    let bytes: Vec<u8> = (0..6_000_000u32).map(|i| (i % 253) as u8).collect();
+    let res = api
+        .http
+        .post(
+            api.server
+                .url("/v1/admin/products/app/files?name=App%20Setup.exe"),
+        )
+        .bearer_auth(&api.server.admin_token)
+        .body(bytes.clone())
+        .send()
+        .await
+        .expect("upload");
+    let (status, file) = decode(res).await;
+    assert_eq!(status, StatusCode::CREATED, "{file}");
+    let (_, purchase) = api
+        .admin_post(
+            "/v1/admin/purchases",
+            json!({ "email": "s3@example.com", "products": ["app"] }),
+        )
+        .await;
+    let id = str_of(&purchase, "id");
+    let (_, links) = api
+        .admin_post(&format!("/v1/admin/purchases/{id}/links"), json!({}))
+        .await;
+    let url = links["items"][0]["url"].as_str().expect("link").to_owned();
+
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let head = no_redirects.head(&url).send().await.expect("head");
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(head.headers()["content-length"], "6000000");
+    let res = no_redirects.get(&url).send().await.expect("get");
+    assert_eq!(res.status(), StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let location = res.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        location.starts_with(&moto.endpoint) && location.contains("X-Amz-Signature"),
+        "{location}"
+    );
+    assert_eq!(used(&api, &id).await, Some(1));
+
+    // The presigned URL asks the storage to name the download as uploaded (S3 honours
+    // `response-content-disposition`), and following it gets the file.
+    assert!(
+        location.contains("response-content-disposition=attachment"),
+        "{location}"
+    );
+    assert!(
+        location.contains("App%2520Setup.exe") || location.contains("App%20Setup.exe"),
+        "{location}"
+    );
+    let file_res = reqwest::get(&location).await.expect("presigned");
+    assert_eq!(file_res.status(), StatusCode::OK);
+    assert_eq!(
+        file_res.bytes().await.expect("body").as_ref(),
+        bytes.as_slice()
+    );
+
+    // A resumed range is redirected too, without counting.
+    let resumed = no_redirects
+        .get(&url)
+        .header("range", "bytes=100-")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resumed.status(), StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(used(&api, &id).await, Some(1));
+    assert_eq!(
+        no_redirects.get(&url).send().await.expect("get").status(),
+        StatusCode::TEMPORARY_REDIRECT
+    );
+    let (status, body) = decode(no_redirects.get(&url).send().await.expect("get")).await;
+    assert_error(status, &body, 403, "DOWNLOAD_LIMIT_REACHED");
+}
+
+async fn used(api: &Api, purchase: &str) -> Option<i64> {
+    api.admin_get(&format!("/v1/admin/purchases/{purchase}"))
+        .await
+        .1["download_count"]
+        .as_i64()
+}
