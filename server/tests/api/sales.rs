@@ -446,3 +446,53 @@ async fn a_manual_grant_is_fulfilled_like_a_payment_including_access_products() 
         .await;
     assert_error(status, &err, 404, "NOT_FOUND");
 }
+
+/// The whole path: Stripe's signed event, the email, the download link in it, the key in it.
+#[tokio::test]
+async fn from_a_signed_webhook_to_the_email_to_the_download_to_an_activated_key() {
+    let api = shop().await;
+    api.admin_post(
+        "/v1/admin/products",
+        json!({ "slug": "app", "name": "Photo installer", "kind": "download", "max_activations": 1 }),
+    )
+    .await;
+    let installer: Vec<u8> = (0..50_000u32).map(|i| (i % 199) as u8).collect();
+    let res = api
+        .http
+        .post(
+            api.server
+                .url("/v1/admin/products/app/files?name=photo-setup.exe"),
+        )
+        .bearer_auth(&api.server.admin_token)
+        .body(installer.clone())
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let body = event(
+        "checkout.session.completed",
+        "evt_full",
+        json!({ "metadata": { "licet_product": "photo,app" } }),
+    );
+    assert_eq!(api.stripe(&body).await.0, StatusCode::OK);
+
+    let mail = api.mails(1).await.pop().expect("the delivery email");
+    let mail = mail.replace("=\r\n", "").replace("=3D", "=");
+    let link = mail
+        .split_whitespace()
+        .find(|w| w.contains("/v1/downloads/"))
+        .map(|w| {
+            w.trim_matches(|c| c == '<' || c == '>' || c == '"')
+                .to_owned()
+        })
+        .expect("a download link");
+    let download = api.http.get(&link).send().await.expect("download");
+    assert_eq!(download.status(), StatusCode::OK);
+    assert_eq!(
+        download.bytes().await.expect("bytes").as_ref(),
+        installer.as_slice()
+    );
+    let key = key_in(&mail);
+    let (status, lease) = api.activate(&key, "v1:customer-pc").await;
+    assert_eq!(status, StatusCode::OK, "{lease}");
+}
