@@ -496,3 +496,36 @@ async fn from_a_signed_webhook_to_the_email_to_the_download_to_an_activated_key(
     let (status, lease) = api.activate(&key, "v1:customer-pc").await;
     assert_eq!(status, StatusCode::OK, "{lease}");
 }
+
+#[tokio::test]
+async fn products_are_also_found_by_the_stripe_price_ids_of_line_items() {
+    let api = shop().await;
+    let (status, _) = api
+        .admin(
+            reqwest::Method::PATCH,
+            "/v1/admin/products/photo",
+            Some(json!({ "stripe_price_ids": ["price_1LicetPhotoPro"] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let session = json!({
+        "metadata": {},
+        "line_items": { "object": "list", "data": [
+            { "id": "li_1", "object": "item", "quantity": 1, "price": { "id": "price_1LicetPhotoPro", "object": "price" } }
+        ] }
+    });
+    assert_eq!(
+        api.stripe(&event("checkout.session.completed", "evt_prices", session))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let p = &api.purchases("").await[0];
+    assert_eq!(p["products"], json!(["photo"]));
+    assert_eq!(
+        api.purchase(p["id"].as_str().expect("id")).await["licenses"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+}
