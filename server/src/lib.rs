@@ -28,6 +28,7 @@ pub mod license_key;
 pub mod licensing;
 pub mod mail;
 pub mod metrics;
+pub mod portal;
 pub mod rate_limit;
 pub mod routes;
 pub mod sales;

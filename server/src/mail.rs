@@ -225,6 +225,35 @@ pub fn delivery(
     }
 }
 
+/// The sign-in email of the customer portal.
+pub fn sign_in(app: &App, email: &str, url: &str, link_hash: &str, now: i64) -> OutboxRow {
+    let text = format!(
+        "Sign in to see your purchases, downloads and activated machines:\n\n{url}\n\n\
+         The link works once, for 15 minutes. If you did not ask for it, ignore this email.\n\
+         Questions? Write to {}.\n",
+        app.mail.support
+    );
+    let html = format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif\"><p>Sign in to see your purchases, \
+         downloads and activated machines:</p><p><a href=\"{0}\">Sign in</a></p><p>The link works once, \
+         for 15 minutes. If you did not ask for it, ignore this email.</p></body></html>",
+        escape(url)
+    );
+    OutboxRow {
+        id: new_id("msg"),
+        dedupe_key: format!("sign-in:{link_hash}"),
+        recipient: email.to_owned(),
+        subject: "Your sign-in link".into(),
+        body_text: text,
+        body_html: html,
+        created_at: now,
+        attempts: 0,
+        next_attempt_at: now,
+        sent_at: None,
+        last_error: None,
+    }
+}
+
 /// HTML-escapes text.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -23,7 +23,7 @@ where
     warp::header::headers_cloned()
         .and(warp::body::stream())
         .then(move |headers: HeaderMap, stream| async move {
-            let bytes = read_limited(&headers, stream, limit).await?;
+            let bytes = read_limited(&headers, stream, limit, "application/json").await?;
             serde_json::from_slice::<T>(&bytes)
                 .map_err(|e| Error::invalid(format!("invalid JSON body: {e}")))
         })
@@ -37,21 +37,43 @@ pub fn raw(
     warp::header::headers_cloned()
         .and(warp::body::stream())
         .then(move |headers: HeaderMap, stream| async move {
-            read_limited(&headers, stream, limit).await
+            read_limited(&headers, stream, limit, "application/json").await
         })
 }
 
-async fn read_limited<S, B>(headers: &HeaderMap, stream: S, limit: usize) -> Result<BytesMut, Error>
+/// Extracts an HTML form (`application/x-www-form-urlencoded`) parsed as `T`.
+pub fn form<T>(
+    limit: usize,
+) -> impl Filter<Extract = (Result<T, Error>,), Error = warp::Rejection> + Clone
+where
+    T: DeserializeOwned + Send + 'static,
+{
+    warp::header::headers_cloned()
+        .and(warp::body::stream())
+        .then(move |headers: HeaderMap, stream| async move {
+            let bytes =
+                read_limited(&headers, stream, limit, "application/x-www-form-urlencoded").await?;
+            serde_urlencoded::from_bytes::<T>(&bytes)
+                .map_err(|e| Error::invalid(format!("invalid form: {e}")))
+        })
+}
+
+async fn read_limited<S, B>(
+    headers: &HeaderMap,
+    stream: S,
+    limit: usize,
+    media_type: &str,
+) -> Result<BytesMut, Error>
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
     if let Some(ct) = headers.get(warp::http::header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
-        if !ct.starts_with("application/json") {
+        if !ct.starts_with(media_type) {
             return Err(Error::new(
                 ErrorCode::UnsupportedMediaType,
-                "send the body as application/json",
+                format!("send the body as {media_type}"),
             ));
         }
     }

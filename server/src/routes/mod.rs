@@ -5,6 +5,7 @@ mod body;
 mod downloads;
 mod license;
 mod meta;
+mod portal;
 pub mod reply;
 mod sales;
 
@@ -34,7 +35,9 @@ pub fn routes(
         .unify()
         .or(sales::routes(app.clone()))
         .unify()
-        .or(downloads::routes(app))
+        .or(downloads::routes(app.clone()))
+        .unify()
+        .or(portal::routes(app))
         .unify()
         .recover(reply::recover)
         .unify()

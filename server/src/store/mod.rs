@@ -15,6 +15,7 @@ mod purchases;
 mod rate_limits;
 mod settings;
 mod signing_keys;
+mod web;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -30,6 +31,7 @@ pub use outbox::OutboxRow;
 pub use products::ProductRow;
 pub use purchases::{PurchaseFilter, PurchaseRow};
 pub use signing_keys::SigningKeyRow;
+pub use web::SessionRow;
 
 /// Which database engine a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,7 @@ mod downloads;
 mod errors;
 mod keys;
 mod licensing;
+mod portal;
 mod race;
 mod s3;
 mod sales;

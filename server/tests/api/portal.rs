@@ -1,0 +1,191 @@
+//! The customer portal: passwordless sign-in, sessions, CSRF, only one's own purchases.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::*;
+
+/// A browser-like client: keeps cookies, does not follow redirects.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+fn hidden_csrf(html: &str) -> String {
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a csrf field")
+        .to_owned()
+}
+
+async fn sign_in_link(api: &Api, email: &str) -> Option<String> {
+    for _ in 0..60 {
+        let mails = api.server.app.store.mail_to(email).await.expect("outbox");
+        if let Some(m) = mails.iter().find(|m| m.subject == "Your sign-in link") {
+            // Read from the written file: the stored body is dropped once sent.
+            let dir = api.server.data_dir().join("mail");
+            if let Ok(text) = std::fs::read_to_string(dir.join(format!("{}.eml", m.id))) {
+                let text = text.replace("=\r\n", "").replace("=3D", "=");
+                return text
+                    .split_whitespace()
+                    .find(|w| w.contains("/portal/auth/"))
+                    .map(|w| {
+                        w.trim_matches(|c| c == '<' || c == '>' || c == '"')
+                            .to_owned()
+                    });
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    None
+}
+
+#[tokio::test]
+async fn a_customer_signs_in_by_email_link_and_sees_only_their_purchases() {
+    let api = Api::start().await;
+    api.product("photo", 1).await;
+    api.admin_post(
+        "/v1/admin/purchases",
+        json!({ "email": "ada@example.com", "products": ["photo"] }),
+    )
+    .await;
+    api.admin_post(
+        "/v1/admin/purchases",
+        json!({ "email": "bob@example.com", "products": ["photo"] }),
+    )
+    .await;
+
+    let b = browser();
+    let form = b
+        .get(api.server.url("/portal"))
+        .send()
+        .await
+        .expect("portal");
+    assert_eq!(form.status(), StatusCode::OK);
+    assert!(
+        form.headers()["set-cookie"]
+            .to_str()
+            .expect("ascii")
+            .contains("HttpOnly")
+    );
+    let csrf = hidden_csrf(&form.text().await.expect("html"));
+    let sent = b
+        .post(api.server.url("/portal/sign-in"))
+        .form(&[("email", "ada@example.com"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("sign-in");
+    assert_eq!(sent.status(), StatusCode::OK);
+    let sent_page = sent.text().await.expect("html");
+    // The same answer for an email without purchases: nothing is revealed, nothing sent.
+    let other = b
+        .post(api.server.url("/portal/sign-in"))
+        .form(&[("email", "eve@example.com"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("sign-in");
+    assert_eq!(other.status(), StatusCode::OK);
+    assert_eq!(
+        other
+            .text()
+            .await
+            .expect("html")
+            .replace("eve@example.com", "X"),
+        sent_page.replace("ada@example.com", "X")
+    );
+    assert!(
+        api.server
+            .app
+            .store
+            .mail_to("eve@example.com")
+            .await
+            .expect("outbox")
+            .is_empty()
+    );
+
+    let link = sign_in_link(&api, "ada@example.com")
+        .await
+        .expect("a sign-in email");
+    let signed_in = b.get(&link).send().await.expect("auth");
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    assert_eq!(signed_in.headers()["location"], "/portal/purchases");
+    let page = b
+        .get(api.server.url("/portal/purchases"))
+        .send()
+        .await
+        .expect("purchases");
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.expect("html");
+    assert!(
+        html.contains("ada@example.com") && html.contains("photo"),
+        "{html}"
+    );
+    assert!(!html.contains("bob@example.com"));
+
+    // The link works once.
+    let again = browser().get(&link).send().await.expect("auth");
+    assert_eq!(again.status(), StatusCode::GONE);
+
+    // Signing out needs the session's CSRF token, then ends the session.
+    let forged = b
+        .post(api.server.url("/portal/sign-out"))
+        .form(&[("csrf", "nope")])
+        .send()
+        .await
+        .expect("out");
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let out = b
+        .post(api.server.url("/portal/sign-out"))
+        .form(&[("csrf", hidden_csrf(&html).as_str())])
+        .send()
+        .await
+        .expect("out");
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    let after = b
+        .get(api.server.url("/portal/purchases"))
+        .send()
+        .await
+        .expect("purchases");
+    assert_eq!(after.status(), StatusCode::SEE_OTHER, "signed out");
+}
+
+#[tokio::test]
+async fn forms_without_the_csrf_token_or_with_bad_input_are_refused_clearly() {
+    let api = Api::start().await;
+    let b = browser();
+    let form = b
+        .get(api.server.url("/portal"))
+        .send()
+        .await
+        .expect("portal");
+    let csrf = hidden_csrf(&form.text().await.expect("html"));
+    let forged = browser()
+        .post(api.server.url("/portal/sign-in"))
+        .form(&[("email", "ada@example.com"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("sign-in");
+    assert_eq!(
+        forged.status(),
+        StatusCode::FORBIDDEN,
+        "another browser's token is no good"
+    );
+    let bad = b
+        .post(api.server.url("/portal/sign-in"))
+        .form(&[("email", "not an email <script>"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("sign-in");
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let html = bad.text().await.expect("html");
+    assert!(html.contains("role=\"alert\""), "{html}");
+    assert!(
+        html.contains("not an email &lt;script&gt;"),
+        "the input is kept, escaped: {html}"
+    );
+    assert!(!html.contains("<script>"));
+}
