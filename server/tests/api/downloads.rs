@@ -288,16 +288,7 @@ async fn the_delivery_email_carries_working_download_links() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    // Undo quoted-printable soft line breaks (tokens are base64url: no '=' of their own).
-    let mail = mail.replace("=\r\n", "").replace("=3D", "=");
-    let url = mail
-        .split_whitespace()
-        .find(|w| w.contains("/v1/downloads/"))
-        .map(|w| {
-            w.trim_matches(|c| c == '<' || c == '>' || c == '"')
-                .to_owned()
-        })
-        .expect("a download link in the email");
+    let url = url_in(&mail, "/v1/downloads/").expect("a download link in the email");
     let res = get(&api, &url, None).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.bytes().await.expect("body").len(), bytes.len());

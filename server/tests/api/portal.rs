@@ -29,14 +29,7 @@ async fn sign_in_link(api: &Api, email: &str) -> Option<String> {
             // Read from the written file: the stored body is dropped once sent.
             let dir = api.server.data_dir().join("mail");
             if let Ok(text) = std::fs::read_to_string(dir.join(format!("{}.eml", m.id))) {
-                let text = text.replace("=\r\n", "").replace("=3D", "=");
-                return text
-                    .split_whitespace()
-                    .find(|w| w.contains("/portal/auth/"))
-                    .map(|w| {
-                        w.trim_matches(|c| c == '<' || c == '>' || c == '"')
-                            .to_owned()
-                    });
+                return url_in(&text, "/portal/auth/");
             }
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;

@@ -477,15 +477,7 @@ async fn from_a_signed_webhook_to_the_email_to_the_download_to_an_activated_key(
     assert_eq!(api.stripe(&body).await.0, StatusCode::OK);
 
     let mail = api.mails(1).await.pop().expect("the delivery email");
-    let mail = mail.replace("=\r\n", "").replace("=3D", "=");
-    let link = mail
-        .split_whitespace()
-        .find(|w| w.contains("/v1/downloads/"))
-        .map(|w| {
-            w.trim_matches(|c| c == '<' || c == '>' || c == '"')
-                .to_owned()
-        })
-        .expect("a download link");
+    let link = url_in(&mail, "/v1/downloads/").expect("a download link");
     let download = api.http.get(&link).send().await.expect("download");
     assert_eq!(download.status(), StatusCode::OK);
     assert_eq!(

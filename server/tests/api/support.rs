@@ -177,3 +177,16 @@ pub async fn live_seats(api: &Api, license_id: &str) -> u64 {
         .await;
     lic["active_activations"].as_u64().expect("count")
 }
+
+/// The first URL in an email that contains `marker`, with quoted-printable soft line breaks
+/// undone (Licet's tokens are base64url, so they contain no `=` of their own).
+pub fn url_in(mail: &str, marker: &str) -> Option<String> {
+    mail.replace("=\r\n", "")
+        .replace("=3D", "=")
+        .split_whitespace()
+        .find(|w| w.contains(marker))
+        .map(|w| {
+            w.trim_matches(|c| c == '<' || c == '>' || c == '"')
+                .to_owned()
+        })
+}
