@@ -119,3 +119,77 @@ pub fn check_csrf(expected: &str, given: &str) -> Result<()> {
         ))
     }
 }
+
+/// What the customer sees of one of their purchases.
+#[derive(Debug)]
+pub struct PurchaseView {
+    /// The purchase.
+    pub purchase: crate::store::PurchaseRow,
+    /// Its licenses with their activations.
+    pub licenses: Vec<licet_proto::admin::License>,
+    /// Whether any of its products has files.
+    pub has_files: bool,
+}
+
+/// A purchase of `email`'s, or `NOT_FOUND` (also for other customers' purchases).
+pub async fn purchase(app: &App, email: &str, id: &str) -> Result<PurchaseView> {
+    let not_found = || Error::new(ErrorCode::NotFound, "no such purchase");
+    let purchase = app
+        .store
+        .purchase(app.store.pool(), id)
+        .await?
+        .filter(|p| p.email.eq_ignore_ascii_case(email))
+        .ok_or_else(not_found)?;
+    let mut conn = app.store.pool().acquire().await?;
+    let mut licenses = Vec::new();
+    for (license_id, _) in app
+        .store
+        .licenses_of_purchase(&mut conn, &purchase.id)
+        .await?
+    {
+        licenses.push(crate::catalogue::show_license(app, &license_id).await?);
+    }
+    let mut has_files = false;
+    for slug in crate::store::parse_list(&purchase.products) {
+        if let Some(product) = app.store.product_by_slug(&slug).await? {
+            has_files |= !app
+                .store
+                .files_of(app.store.pool(), &product.id)
+                .await?
+                .is_empty();
+        }
+    }
+    Ok(PurchaseView {
+        purchase,
+        licenses,
+        has_files,
+    })
+}
+
+/// Frees a seat of one of the customer's licenses (a replaced computer).
+pub async fn deactivate_machine(
+    app: &App,
+    email: &str,
+    purchase_id: &str,
+    activation_id: &str,
+) -> Result<()> {
+    let view = purchase(app, email, purchase_id).await?;
+    let license = view
+        .licenses
+        .iter()
+        .find(|l| {
+            l.activations
+                .iter()
+                .flatten()
+                .any(|a| a.id == activation_id)
+        })
+        .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such machine on this purchase"))?;
+    crate::catalogue::remove_activation(
+        app,
+        &format!("customer:{email}"),
+        &license.id,
+        activation_id,
+    )
+    .await?;
+    Ok(())
+}

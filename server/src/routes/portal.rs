@@ -98,6 +98,78 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
                 Err(e) => error_page(&Error::from(e)),
             }
         });
+    // GET /portal/purchases/{id}: one purchase: keys with their machines, downloads.
+    let purchase = warp::path!("portal" / "purchases" / String)
+        .and(warp::get())
+        .and(with_app(app.clone()))
+        .and(warp::header::headers_cloned())
+        .then(|id: String, app: Arc<App>, headers: HeaderMap| async move {
+            let r = async {
+                let Some(session) = portal::session(&app, cookie(&headers, SESSION_COOKIE)).await?
+                else {
+                    return Ok(None);
+                };
+                let view = portal::purchase(&app, &session.email, &id).await?;
+                Ok(Some((session, view)))
+            }
+            .await;
+            match r {
+                Ok(Some((session, view))) => {
+                    page(StatusCode::OK, purchase_page(&session.csrf, &view, None))
+                }
+                Ok(None) => redirect("/portal", None),
+                Err(e) => error_page(&e),
+            }
+        });
+    // POST /portal/purchases/{id}/activations/{activation}/deactivate: free a seat.
+    let deactivate =
+        warp::path!("portal" / "purchases" / String / "activations" / String / "deactivate")
+            .and(warp::post())
+            .and(with_app(app.clone()))
+            .and(warp::header::headers_cloned())
+            .and(body::form::<CsrfForm>(limit))
+            .then(
+                |id: String,
+                 activation: String,
+                 app: Arc<App>,
+                 headers: HeaderMap,
+                 form: Result<CsrfForm>| async move {
+                    let r = async {
+                        let session = signed_in(&app, &headers, form.map(|f| f.csrf)).await?;
+                        portal::deactivate_machine(&app, &session.email, &id, &activation).await?;
+                        Ok(id)
+                    }
+                    .await;
+                    match r {
+                        Ok(id) => redirect_to(&format!("/portal/purchases/{id}")),
+                        Err(e) => error_page(&e),
+                    }
+                },
+            );
+    // POST /portal/purchases/{id}/links: fresh download links.
+    let links = warp::path!("portal" / "purchases" / String / "links")
+        .and(warp::post())
+        .and(with_app(app.clone()))
+        .and(warp::header::headers_cloned())
+        .and(body::form::<CsrfForm>(limit))
+        .then(
+            |id: String, app: Arc<App>, headers: HeaderMap, form: Result<CsrfForm>| async move {
+                let r = async {
+                    let session = signed_in(&app, &headers, form.map(|f| f.csrf)).await?;
+                    let view = portal::purchase(&app, &session.email, &id).await?;
+                    let links = crate::downloads::new_links(&app, &view.purchase.id).await?;
+                    Ok((session, view, links))
+                }
+                .await;
+                match r {
+                    Ok((session, view, links)) => page(
+                        StatusCode::OK,
+                        purchase_page(&session.csrf, &view, Some(&links)),
+                    ),
+                    Err(e) => error_page(&e),
+                }
+            },
+        );
     // POST /portal/sign-out
     let sign_out = warp::path!("portal" / "sign-out")
         .and(warp::post())
@@ -140,6 +212,12 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(purchases)
         .unify()
+        .or(purchase)
+        .unify()
+        .or(deactivate)
+        .unify()
+        .or(links)
+        .unify()
         .or(sign_out)
         .unify()
         .boxed()
@@ -156,6 +234,34 @@ struct SignInForm {
 #[serde(deny_unknown_fields)]
 struct CsrfForm {
     csrf: String,
+}
+
+/// The session of a form post whose CSRF token matches it.
+async fn signed_in(
+    app: &App,
+    headers: &HeaderMap,
+    csrf: Result<String>,
+) -> Result<crate::store::SessionRow> {
+    let csrf = csrf?;
+    let session = portal::session(app, cookie(headers, SESSION_COOKIE))
+        .await?
+        .ok_or_else(|| {
+            Error::new(
+                licet_proto::ErrorCode::Unauthorized,
+                "you are not signed in",
+            )
+        })?;
+    portal::check_csrf(&session.csrf, &csrf)?;
+    Ok(session)
+}
+
+fn redirect_to(to: &str) -> Response {
+    let mut res = Response::new(Default::default());
+    *res.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(v) = HeaderValue::from_str(to) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
 }
 
 /// A cookie's value from the request headers.
@@ -290,7 +396,7 @@ fn purchases_page(email: &str, csrf: &str, rows: &[crate::store::PurchaseRow]) -
                     tbody {
                         @for p in rows {
                             tr {
-                                td { (parse_list(&p.products).join(", ")) }
+                                td { a href={"/portal/purchases/" (p.id)} { (parse_list(&p.products).join(", ")) } }
                                 td { (date(p.created_at)) }
                                 td { @if p.status == "REFUNDED" { "Refunded" } @else { (p.status.to_lowercase()) } }
                             }
@@ -301,6 +407,64 @@ fn purchases_page(email: &str, csrf: &str, rows: &[crate::store::PurchaseRow]) -
             form method="post" action="/portal/sign-out" {
                 input type="hidden" name="csrf" value=(csrf);
                 button type="submit" { "Sign out" }
+            }
+        },
+    )
+}
+
+fn purchase_page(
+    csrf: &str,
+    view: &portal::PurchaseView,
+    links: Option<&[crate::downloads::Link]>,
+) -> Markup {
+    let p = &view.purchase;
+    let active = p.status == "COMPLETED";
+    layout(
+        &parse_list(&p.products).join(", "),
+        html! {
+            p { a href="/portal/purchases" { "← All purchases" } }
+            p { "Bought " (date(p.created_at)) ". Status: "
+                @if p.status == "REFUNDED" { strong { "refunded" } } @else { (p.status.to_lowercase()) } }
+            @for lic in &view.licenses {
+                h2 { "License for " (lic.product) }
+                p { "Key: " code { (lic.key) } " (" (lic.status.as_str().to_lowercase()) ")" }
+                p { @match lic.expires_at { Some(t) => { "Expires " (date(t)) }, None => { "Never expires" } } }
+                @let live: Vec<_> = lic.activations.iter().flatten().filter(|a| a.deactivated_at.is_none()).collect();
+                @if live.is_empty() {
+                    p { "No machine is activated." }
+                } @else {
+                    table {
+                        thead { tr { th { "Machine" } th { "Platform" } th { "Last seen" } th {} } }
+                        tbody {
+                            @for a in live {
+                                tr {
+                                    td { (a.name.as_deref().unwrap_or("unnamed")) }
+                                    td { (a.platform.as_deref().unwrap_or("")) }
+                                    td { (date(a.last_seen_at)) }
+                                    td {
+                                        form method="post" action={"/portal/purchases/" (p.id) "/activations/" (a.id) "/deactivate"} {
+                                            input type="hidden" name="csrf" value=(csrf);
+                                            button type="submit" { "Deactivate this machine" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if view.has_files {
+                h2 { "Downloads" }
+                p { (p.download_limit - p.download_count) " of " (p.download_limit) " downloads left." }
+                @if let Some(links) = links {
+                    ul { @for l in links { li { a href=(l.url) { (l.file) } } } }
+                    p { "The links work for 24 hours." }
+                } @else if active && p.download_count < p.download_limit {
+                    form method="post" action={"/portal/purchases/" (p.id) "/links"} {
+                        input type="hidden" name="csrf" value=(csrf);
+                        button type="submit" { "Generate download link" }
+                    }
+                }
             }
         },
     )

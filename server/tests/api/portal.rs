@@ -182,3 +182,138 @@ async fn forms_without_the_csrf_token_or_with_bad_input_are_refused_clearly() {
     );
     assert!(!html.contains("<script>"));
 }
+
+/// Signs a browser in as `email` (which must have a purchase) and returns it.
+async fn signed_in_browser(api: &Api, email: &str) -> reqwest::Client {
+    let b = browser();
+    let form = b
+        .get(api.server.url("/portal"))
+        .send()
+        .await
+        .expect("portal");
+    let csrf = hidden_csrf(&form.text().await.expect("html"));
+    b.post(api.server.url("/portal/sign-in"))
+        .form(&[("email", email), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("sign-in");
+    let link = sign_in_link(api, email).await.expect("a sign-in email");
+    assert_eq!(
+        b.get(&link).send().await.expect("auth").status(),
+        StatusCode::SEE_OTHER
+    );
+    b
+}
+
+#[tokio::test]
+async fn a_customer_frees_a_seat_and_gets_download_links_but_never_sees_another_purchase() {
+    let api = Api::start().await;
+    api.product("photo", 1).await;
+    api.admin_post(
+        "/v1/admin/products",
+        json!({ "slug": "app", "name": "App", "kind": "download", "max_activations": 1 }),
+    )
+    .await;
+    api.http
+        .post(api.server.url("/v1/admin/products/app/files?name=app.zip"))
+        .bearer_auth(&api.server.admin_token)
+        .body(vec![7u8; 1000])
+        .send()
+        .await
+        .expect("upload");
+    let (_, mine) = api
+        .admin_post(
+            "/v1/admin/purchases",
+            json!({ "email": "ada@example.com", "products": ["photo", "app"] }),
+        )
+        .await;
+    let (_, theirs) = api
+        .admin_post(
+            "/v1/admin/purchases",
+            json!({ "email": "bob@example.com", "products": ["photo"] }),
+        )
+        .await;
+    let license = api
+        .admin_get(&format!(
+            "/v1/admin/licenses/{}",
+            mine["licenses"][0].as_str().expect("license")
+        ))
+        .await
+        .1;
+    let key = str_of(&license, "key");
+    assert_eq!(api.activate(&key, "v1:old-laptop").await.0, StatusCode::OK);
+
+    let b = signed_in_browser(&api, "ada@example.com").await;
+    let url = api
+        .server
+        .url(&format!("/portal/purchases/{}", str_of(&mine, "id")));
+    let html = b
+        .get(&url)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(html.contains(&key), "{html}");
+    assert!(
+        html.contains("Ada&#39;s laptop") || html.contains("Ada's laptop"),
+        "the machine is listed: {html}"
+    );
+    assert!(
+        html.contains("Deactivate this machine") && html.contains("Generate download link"),
+        "{html}"
+    );
+
+    // Another customer's purchase is not found, not forbidden: it does not exist for Ada.
+    let other = b
+        .get(
+            api.server
+                .url(&format!("/portal/purchases/{}", str_of(&theirs, "id"))),
+        )
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(other.status(), StatusCode::NOT_FOUND);
+
+    let csrf = hidden_csrf(&html);
+    let action = html
+        .split("action=\"")
+        .find(|s| s.contains("/deactivate"))
+        .and_then(|s| s.split('"').next())
+        .expect("a deactivate form")
+        .to_owned();
+    let freed = b
+        .post(api.server.url(&action))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("deactivate");
+    assert_eq!(freed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        api.activate(&key, "v1:new-laptop").await.0,
+        StatusCode::OK,
+        "the seat is free again"
+    );
+
+    let links = b
+        .post(
+            api.server
+                .url(&format!("/portal/purchases/{}/links", str_of(&mine, "id"))),
+        )
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("links");
+    assert_eq!(links.status(), StatusCode::OK);
+    let page = links.text().await.expect("html");
+    let download = page
+        .split("href=\"")
+        .find(|s| s.contains("/v1/downloads/"))
+        .and_then(|s| s.split('"').next())
+        .expect("a download link")
+        .to_owned();
+    let file = api.http.get(&download).send().await.expect("download");
+    assert_eq!(file.status(), StatusCode::OK);
+    assert_eq!(file.bytes().await.expect("bytes").len(), 1000);
+}
