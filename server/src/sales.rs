@@ -353,6 +353,25 @@ fn view(r: PurchaseRow, licenses: Vec<String>) -> Purchase {
     }
 }
 
+/// The purchase of a provider payment, locked until `tx` ends and read after the lock, so
+/// decisions on its status cannot race another event for the same payment.
+async fn locked_purchase_of_payment(
+    app: &App,
+    tx: &mut sqlx::AnyConnection,
+    provider: &str,
+    payment_id: &str,
+) -> Result<Option<PurchaseRow>> {
+    let Some(found) = app
+        .store
+        .purchase_by_provider(&mut *tx, provider, None, Some(payment_id))
+        .await?
+    else {
+        return Ok(None);
+    };
+    app.store.lock_purchase(tx, &found.id).await?;
+    Ok(app.store.purchase(&mut *tx, &found.id).await?)
+}
+
 /// A full refund of a payment: the purchase becomes `REFUNDED`, its licenses are revoked and
 /// its access ends. Remembered when the purchase does not exist yet, so a late completion
 /// grants nothing.
@@ -362,12 +381,7 @@ pub async fn refund(app: &App, actor: &str, provider: &str, payment_id: &str) ->
     app.store
         .flag_payment(&mut tx, provider, payment_id, Some(now), None)
         .await?;
-    if let Some(p) = app
-        .store
-        .purchase_by_provider(&mut *tx, provider, None, Some(payment_id))
-        .await?
-    {
-        app.store.lock_purchase(&mut tx, &p.id).await?;
+    if let Some(p) = locked_purchase_of_payment(app, &mut tx, provider, payment_id).await? {
         app.store
             .set_purchase_status(&mut tx, &p.id, PurchaseStatus::Refunded.as_str(), None, now)
             .await?;
@@ -404,30 +418,25 @@ pub async fn dispute_opened(
     app.store
         .flag_payment(&mut tx, provider, payment_id, None, Some((now, "open")))
         .await?;
-    if let Some(p) = app
-        .store
-        .purchase_by_provider(&mut *tx, provider, None, Some(payment_id))
-        .await?
+    if let Some(p) = locked_purchase_of_payment(app, &mut tx, provider, payment_id).await?
+        && p.status != PurchaseStatus::Refunded.as_str()
     {
-        app.store.lock_purchase(&mut tx, &p.id).await?;
-        if p.status != PurchaseStatus::Refunded.as_str() {
-            app.store
-                .set_purchase_status(&mut tx, &p.id, PurchaseStatus::Disputed.as_str(), None, now)
-                .await?;
-            let suspended = app
-                .store
-                .set_purchase_license_status(&mut tx, &p.id, &["ACTIVE"], "SUSPENDED", now)
-                .await?;
-            audit::record(
-                &mut *tx,
-                now,
-                actor,
-                "purchase.disputed",
-                ("purchase", &p.id),
-                &serde_json::json!({ "suspended_licenses": suspended }),
-            )
+        app.store
+            .set_purchase_status(&mut tx, &p.id, PurchaseStatus::Disputed.as_str(), None, now)
             .await?;
-        }
+        let suspended = app
+            .store
+            .set_purchase_license_status(&mut tx, &p.id, &["ACTIVE"], "SUSPENDED", now)
+            .await?;
+        audit::record(
+            &mut *tx,
+            now,
+            actor,
+            "purchase.disputed",
+            ("purchase", &p.id),
+            &serde_json::json!({ "suspended_licenses": suspended }),
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(())
@@ -449,36 +458,31 @@ pub async fn dispute_closed(
     app.store
         .flag_payment(&mut tx, provider, payment_id, None, Some((now, "won")))
         .await?;
-    if let Some(p) = app
-        .store
-        .purchase_by_provider(&mut *tx, provider, None, Some(payment_id))
-        .await?
+    if let Some(p) = locked_purchase_of_payment(app, &mut tx, provider, payment_id).await?
+        && p.status == PurchaseStatus::Disputed.as_str()
     {
-        app.store.lock_purchase(&mut tx, &p.id).await?;
-        if p.status == PurchaseStatus::Disputed.as_str() {
-            app.store
-                .set_purchase_status(
-                    &mut tx,
-                    &p.id,
-                    PurchaseStatus::Completed.as_str(),
-                    None,
-                    now,
-                )
-                .await?;
-            let reinstated = app
-                .store
-                .set_purchase_license_status(&mut tx, &p.id, &["SUSPENDED"], "ACTIVE", now)
-                .await?;
-            audit::record(
-                &mut *tx,
+        app.store
+            .set_purchase_status(
+                &mut tx,
+                &p.id,
+                PurchaseStatus::Completed.as_str(),
+                None,
                 now,
-                actor,
-                "purchase.dispute_won",
-                ("purchase", &p.id),
-                &serde_json::json!({ "reinstated_licenses": reinstated }),
             )
             .await?;
-        }
+        let reinstated = app
+            .store
+            .set_purchase_license_status(&mut tx, &p.id, &["SUSPENDED"], "ACTIVE", now)
+            .await?;
+        audit::record(
+            &mut *tx,
+            now,
+            actor,
+            "purchase.dispute_won",
+            ("purchase", &p.id),
+            &serde_json::json!({ "reinstated_licenses": reinstated }),
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(())

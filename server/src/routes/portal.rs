@@ -289,11 +289,8 @@ fn set_cookie(res: &mut Response, app: &App, name: &str, value: &str, max_age: i
     }
 }
 
-fn redirect(to: &'static str, session: Option<(&App, &str)>) -> Response {
-    let mut res = Response::new(Default::default());
-    *res.status_mut() = StatusCode::SEE_OTHER;
-    res.headers_mut()
-        .insert(header::LOCATION, HeaderValue::from_static(to));
+fn redirect(to: &str, session: Option<(&App, &str)>) -> Response {
+    let mut res = redirect_to(to);
     if let Some((app, value)) = session {
         set_cookie(&mut res, app, SESSION_COOKIE, value, portal::SESSION_SECS);
     }
