@@ -59,6 +59,9 @@ pub enum Command {
         #[arg(long)]
         revoke_others: bool,
     },
+    /// Set the dashboard's sign-in password (Argon2id-hashed in the database). Prompts on a
+    /// terminal; otherwise reads the password from the first line of standard input.
+    AdminPassword,
     /// Manage products.
     Product {
         /// Product action.
@@ -321,6 +324,13 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
             }
             Ok(())
         }
+        Command::AdminPassword => {
+            let password = zeroize::Zeroizing::new(read_password()?);
+            let app = open(config).await?;
+            crate::admin_auth::set_password(&app, "cli", &password).await?;
+            eprintln!("dashboard password set; sign in at {}/admin", app.config.public_url);
+            Ok(())
+        }
         Command::AdminToken {
             label,
             revoke_others,
@@ -521,4 +531,22 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down");
+}
+
+/// The new dashboard password: prompted twice on a terminal, else one line of stdin.
+fn read_password() -> Result<String> {
+    use std::io::IsTerminal;
+    let io = |e: std::io::Error| Error::invalid(format!("could not read the password: {e}"));
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("New dashboard password: ").map_err(io)?;
+        let second = rpassword::prompt_password("Again: ").map_err(io)?;
+        if first != second {
+            return Err(Error::invalid("the two passwords differ"));
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map_err(io)?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
 }

@@ -15,13 +15,16 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod admin_auth;
 pub mod app;
 pub mod blobs;
 pub mod catalogue;
+pub mod charts;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod dates;
 pub mod downloads;
 pub mod error;
 pub mod license_key;
@@ -32,6 +35,7 @@ pub mod portal;
 pub mod rate_limit;
 pub mod routes;
 pub mod sales;
+pub mod sessions;
 pub mod signing;
 pub mod store;
 pub mod stripe;

@@ -9,18 +9,15 @@
 use licet_proto::ErrorCode;
 
 use crate::app::App;
-use crate::crypto::{ct_eq, random_secret, sha256_hex};
+use crate::crypto::{random_secret, sha256_hex};
 use crate::error::{Error, Result};
+use crate::sessions::{Kind, NewSession};
 use crate::store::SessionRow;
 
 /// How long a sign-in link works.
 pub const SIGN_IN_LINK_SECS: i64 = 15 * 60;
 /// How long a session lasts.
 pub const SESSION_SECS: i64 = 7 * 24 * 3600;
-/// The session cookie's name.
-pub const SESSION_COOKIE: &str = "licet_session";
-/// The cookie holding the CSRF token of forms shown before sign-in.
-pub const CSRF_COOKIE: &str = "licet_csrf";
 
 /// Sends a sign-in link if `email` has purchases; answers the same either way.
 pub async fn request_sign_in(app: &App, email: &str) -> Result<()> {
@@ -44,15 +41,6 @@ pub async fn request_sign_in(app: &App, email: &str) -> Result<()> {
     Ok(())
 }
 
-/// A started session: the cookie value and the session's CSRF token.
-#[derive(Debug)]
-pub struct NewSession {
-    /// Goes into the session cookie.
-    pub cookie: String,
-    /// Goes into every form of the session.
-    pub csrf: String,
-}
-
 /// Uses a sign-in link (once) and starts a customer session.
 pub async fn redeem(app: &App, token: &str) -> Result<NewSession> {
     let now = app.now();
@@ -70,54 +58,12 @@ pub async fn redeem(app: &App, token: &str) -> Result<NewSession> {
         .use_sign_in_link(&sha256_hex(token.as_bytes()), now)
         .await?
         .ok_or_else(refused)?;
-    let cookie = random_secret("");
-    let csrf = random_secret("");
-    app.store
-        .insert_session(
-            &sha256_hex(cookie.as_bytes()),
-            "customer",
-            &email,
-            &csrf,
-            now,
-            now + SESSION_SECS,
-        )
-        .await?;
-    Ok(NewSession {
-        cookie: cookie.to_string(),
-        csrf: csrf.to_string(),
-    })
+    crate::sessions::start(app, Kind::Customer, &email, SESSION_SECS).await
 }
 
 /// The live customer session behind a cookie value.
 pub async fn session(app: &App, cookie: Option<&str>) -> Result<Option<SessionRow>> {
-    let Some(cookie) = cookie.filter(|c| !c.is_empty() && c.len() <= 100) else {
-        return Ok(None);
-    };
-    Ok(app
-        .store
-        .session(&sha256_hex(cookie.as_bytes()), app.now())
-        .await?
-        .filter(|s| s.kind == "customer"))
-}
-
-/// Ends the session behind a cookie value.
-pub async fn sign_out(app: &App, cookie: &str) -> Result<()> {
-    app.store
-        .delete_session(&sha256_hex(cookie.as_bytes()))
-        .await?;
-    Ok(())
-}
-
-/// Checks a form's CSRF token against the expected one.
-pub fn check_csrf(expected: &str, given: &str) -> Result<()> {
-    if !expected.is_empty() && ct_eq(expected.as_bytes(), given.as_bytes()) {
-        Ok(())
-    } else {
-        Err(Error::new(
-            ErrorCode::Forbidden,
-            "the form expired; reload the page and try again",
-        ))
-    }
+    crate::sessions::find(app, Kind::Customer, cookie).await
 }
 
 /// What the customer sees of one of their purchases.
@@ -129,6 +75,9 @@ pub struct PurchaseView {
     pub licenses: Vec<licet_proto::admin::License>,
     /// Whether any of its products has files.
     pub has_files: bool,
+    /// Its access products: `(product name, the product's \`access_url\` metadata)`.
+    /// Empty once the purchase is refunded or disputed: access has ended.
+    pub access: Vec<(String, Option<String>)>,
 }
 
 /// A purchase of `email`'s, or `NOT_FOUND` (also for other customers' purchases).
@@ -150,6 +99,7 @@ pub async fn purchase(app: &App, email: &str, id: &str) -> Result<PurchaseView> 
         licenses.push(crate::catalogue::show_license(app, &license_id).await?);
     }
     let mut has_files = false;
+    let mut access = Vec::new();
     for slug in crate::store::parse_list(&purchase.products) {
         if let Some(product) = app.store.product_by_slug(&slug).await? {
             has_files |= !app
@@ -157,12 +107,20 @@ pub async fn purchase(app: &App, email: &str, id: &str) -> Result<PurchaseView> 
                 .files_of(app.store.pool(), &product.id)
                 .await?
                 .is_empty();
+            if product.kind == "access" && purchase.status == "COMPLETED" {
+                let url = serde_json::from_str::<serde_json::Value>(&product.metadata)
+                    .ok()
+                    .and_then(|m| m.get("access_url")?.as_str().map(str::to_owned))
+                    .filter(|u| u.starts_with("https://") || u.starts_with("http://"));
+                access.push((product.name.clone(), url));
+            }
         }
     }
     Ok(PurchaseView {
         purchase,
         licenses,
         has_files,
+        access,
     })
 }
 

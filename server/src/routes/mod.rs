@@ -1,6 +1,7 @@
 //! HTTP only: each route parses, calls the domain, and replies. Routes are assembled here.
 
 mod admin;
+mod dashboard;
 mod body;
 mod downloads;
 mod license;
@@ -8,6 +9,7 @@ mod meta;
 mod portal;
 pub mod reply;
 mod sales;
+mod web;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -17,7 +19,6 @@ use warp::Filter;
 use warp::http::HeaderMap;
 
 use crate::app::App;
-use crate::crypto::{ct_eq, sha256_hex};
 use crate::error::{Error, Result};
 use crate::licensing::Caller;
 use crate::metrics::route_label;
@@ -37,7 +38,11 @@ pub fn routes(
         .unify()
         .or(downloads::routes(app.clone()))
         .unify()
-        .or(portal::routes(app))
+        .or(portal::routes(app.clone()))
+        .unify()
+        .or(dashboard::routes(app.clone()))
+        .unify()
+        .or(web::routes(app))
         .unify()
         .recover(reply::recover)
         .unify()
@@ -116,32 +121,12 @@ fn authorized(
 }
 
 async fn authorize(app: &App, headers: &HeaderMap) -> Result<String> {
-    let unauthorized = || Error::new(ErrorCode::Unauthorized, "a valid admin token is required");
     let presented = headers
         .get(warp::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(unauthorized)?;
-    // Hashes are compared, in constant time, so neither the token nor its stored hash
-    // leaks through timing.
-    let hash = sha256_hex(presented.as_bytes());
-    let env_hash = app
-        .config
-        .admin_token
-        .as_ref()
-        .map(|env| sha256_hex(env.expose().as_bytes()));
-    if env_hash.is_some_and(|h| ct_eq(h.as_bytes(), hash.as_bytes())) {
-        return Ok("admin:env".into());
-    }
-    let mut matched = None;
-    for (id, stored) in app.store.live_admin_tokens().await? {
-        if ct_eq(stored.as_bytes(), hash.as_bytes()) {
-            matched = Some(id);
-        }
-    }
-    matched
-        .map(|id| format!("admin:{id}"))
-        .ok_or_else(unauthorized)
+        .unwrap_or_default();
+    crate::admin_auth::actor_for_token(app, presented)
+        .await?
+        .ok_or_else(|| Error::new(ErrorCode::Unauthorized, "a valid admin token is required"))
 }

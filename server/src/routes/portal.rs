@@ -1,20 +1,30 @@
-//! The customer portal's pages (server-rendered with maud; no JavaScript).
+//! The customer portal's pages (server-rendered with maud; the only script adds copy
+//! buttons, and every page works without it).
 
 use std::sync::Arc;
 
-use maud::{DOCTYPE, Markup, html};
+use maud::{Markup, html};
 use serde::Deserialize;
 use warp::Filter;
 use warp::filters::BoxedFilter;
-use warp::http::{HeaderMap, HeaderValue, StatusCode, header};
+use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 
-use super::{body, with_app};
+use super::web::{self, cookie, copy_button, date, layout, page, redirect};
+use super::{body, client, with_app};
 use crate::app::App;
 use crate::crypto::random_secret;
 use crate::error::{Error, Result};
-use crate::portal::{self, CSRF_COOKIE, SESSION_COOKIE};
-use crate::store::{PurchaseFilter, parse_list};
+use crate::licensing::Caller;
+use crate::portal;
+use crate::sessions::{self, CSRF_COOKIE, Kind};
+use crate::store::{PurchaseFilter, SessionRow, parse_list};
+
+const BACK: (&str, &str) = ("/portal", "Back to your purchases");
+
+fn error_page(e: &Error) -> Response {
+    web::error_page(e, BACK)
+}
 
 /// Every portal route.
 pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
@@ -25,14 +35,15 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(with_app(app.clone()))
         .and(warp::header::headers_cloned())
         .then(|app: Arc<App>, headers: HeaderMap| async move {
-            match portal::session(&app, cookie(&headers, SESSION_COOKIE)).await {
-                Ok(Some(_)) => redirect("/portal/purchases", None),
+            match portal::session(&app, cookie(&headers, Kind::Customer.cookie())).await {
+                Ok(Some(_)) => redirect("/portal/purchases"),
                 Ok(None) => {
                     let token = cookie(&headers, CSRF_COOKIE)
+                        .filter(|t| t.len() <= 100)
                         .map(str::to_owned)
                         .unwrap_or_else(|| random_secret("").to_string());
                     let mut res = page(StatusCode::OK, sign_in_page(&token, "", None));
-                    set_cookie(&mut res, &app, CSRF_COOKIE, &token, 3600);
+                    web::set_cookie(&mut res, &app, CSRF_COOKIE, &token, 3600);
                     res
                 }
                 Err(e) => error_page(&e),
@@ -42,22 +53,29 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let sign_in = warp::path!("portal" / "sign-in")
         .and(warp::post())
         .and(with_app(app.clone()))
+        .and(client(app.clone()))
         .and(warp::header::headers_cloned())
         .and(body::form::<SignInForm>(limit))
         .then(
-            |app: Arc<App>, headers: HeaderMap, form: Result<SignInForm>| async move {
+            |app: Arc<App>, caller: Caller, headers: HeaderMap, form: Result<SignInForm>| async move {
                 let form = match form {
                     Ok(f) => f,
                     Err(e) => return error_page(&e),
                 };
                 let expected = cookie(&headers, CSRF_COOKIE).unwrap_or_default();
-                if let Err(e) = portal::check_csrf(expected, &form.csrf) {
-                    return error_page(&e);
+                let r = async {
+                    sessions::check_csrf(expected, &form.csrf)?;
+                    app.limiter
+                        .check_sign_in(&app.store, app.now(), &caller.ip, &form.email)
+                        .await?;
+                    portal::request_sign_in(&app, &form.email).await
                 }
-                match portal::request_sign_in(&app, &form.email).await {
+                .await;
+                match r {
                     Ok(()) => page(StatusCode::OK, sent_page(&form.email)),
-                    Err(e @ Error::Api { .. }) => page(
-                        StatusCode::BAD_REQUEST,
+                    Err(e @ (Error::Api { .. } | Error::RateLimited { .. })) => page(
+                        StatusCode::from_u16(e.code().http_status())
+                            .unwrap_or(StatusCode::BAD_REQUEST),
                         sign_in_page(expected, &form.email, Some(&e.public_message())),
                     ),
                     Err(e) => error_page(&e),
@@ -70,8 +88,18 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(with_app(app.clone()))
         .then(|token: String, app: Arc<App>| async move {
             match portal::redeem(&app, &token).await {
-                Ok(session) => redirect("/portal/purchases", Some((&app, &session.cookie))),
-                Err(e) => error_page(&e),
+                Ok(session) => {
+                    let mut res = redirect("/portal/purchases");
+                    web::set_cookie(
+                        &mut res,
+                        &app,
+                        Kind::Customer.cookie(),
+                        &session.cookie,
+                        portal::SESSION_SECS,
+                    );
+                    res
+                }
+                Err(e) => web::error_page(&e, ("/portal", "Ask for a new sign-in link")),
             }
         });
     // GET /portal/purchases: the signed-in customer's purchases.
@@ -80,46 +108,36 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(with_app(app.clone()))
         .and(warp::header::headers_cloned())
         .then(|app: Arc<App>, headers: HeaderMap| async move {
-            let session = match portal::session(&app, cookie(&headers, SESSION_COOKIE)).await {
-                Ok(Some(s)) => s,
-                Ok(None) => return redirect("/portal", None),
-                Err(e) => return error_page(&e),
-            };
-            let filter = PurchaseFilter {
-                email: Some(session.email.clone()),
-                limit: 200,
-                ..PurchaseFilter::default()
-            };
-            match app.store.purchases(&filter).await {
-                Ok(rows) => page(
-                    StatusCode::OK,
-                    purchases_page(&session.email, &session.csrf, &rows),
-                ),
-                Err(e) => error_page(&Error::from(e)),
+            let r = async {
+                let Some(session) = current(&app, &headers).await? else {
+                    return Ok(None);
+                };
+                let filter = PurchaseFilter {
+                    email: Some(session.email.clone()),
+                    limit: 200,
+                    ..PurchaseFilter::default()
+                };
+                let rows = app.store.purchases(&filter).await?;
+                Ok(Some(purchases_page(&session, &rows)))
             }
+            .await;
+            respond(r)
         });
-    // GET /portal/purchases/{id}: one purchase: keys with their machines, downloads.
+    // GET /portal/purchases/{id}: one purchase: keys with their machines, downloads, access.
     let purchase = warp::path!("portal" / "purchases" / String)
         .and(warp::get())
         .and(with_app(app.clone()))
         .and(warp::header::headers_cloned())
         .then(|id: String, app: Arc<App>, headers: HeaderMap| async move {
             let r = async {
-                let Some(session) = portal::session(&app, cookie(&headers, SESSION_COOKIE)).await?
-                else {
+                let Some(session) = current(&app, &headers).await? else {
                     return Ok(None);
                 };
                 let view = portal::purchase(&app, &session.email, &id).await?;
-                Ok(Some((session, view)))
+                Ok(Some(purchase_page(&session, &view, None)))
             }
             .await;
-            match r {
-                Ok(Some((session, view))) => {
-                    page(StatusCode::OK, purchase_page(&session.csrf, &view, None))
-                }
-                Ok(None) => redirect("/portal", None),
-                Err(e) => error_page(&e),
-            }
+            respond(r)
         });
     // POST /portal/purchases/{id}/activations/{activation}/deactivate: free a seat.
     let deactivate =
@@ -141,7 +159,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
                     }
                     .await;
                     match r {
-                        Ok(id) => redirect_to(&format!("/portal/purchases/{id}")),
+                        Ok(id) => redirect(&format!("/portal/purchases/{id}")),
                         Err(e) => error_page(&e),
                     }
                 },
@@ -158,16 +176,10 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
                     let session = signed_in(&app, &headers, form.map(|f| f.csrf)).await?;
                     let view = portal::purchase(&app, &session.email, &id).await?;
                     let links = crate::downloads::new_links(&app, &view.purchase.id).await?;
-                    Ok((session, view, links))
+                    Ok(Some(purchase_page(&session, &view, Some(&links))))
                 }
                 .await;
-                match r {
-                    Ok((session, view, links)) => page(
-                        StatusCode::OK,
-                        purchase_page(&session.csrf, &view, Some(&links)),
-                    ),
-                    Err(e) => error_page(&e),
-                }
+                respond(r)
             },
         );
     // POST /portal/sign-out
@@ -179,27 +191,15 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .then(
             |app: Arc<App>, headers: HeaderMap, form: Result<CsrfForm>| async move {
                 let r = async {
-                    let form = form?;
-                    let value = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
-                    let session = portal::session(&app, Some(value)).await?.ok_or_else(|| {
-                        Error::new(
-                            licet_proto::ErrorCode::Unauthorized,
-                            "you are not signed in",
-                        )
-                    })?;
-                    portal::check_csrf(&session.csrf, &form.csrf)?;
-                    portal::sign_out(&app, value).await
+                    signed_in(&app, &headers, form.map(|f| f.csrf)).await?;
+                    let value = cookie(&headers, Kind::Customer.cookie()).unwrap_or_default();
+                    sessions::end(&app, value).await
                 }
                 .await;
                 match r {
                     Ok(()) => {
-                        let mut res = redirect("/portal", None);
-                        res.headers_mut().append(
-                            header::SET_COOKIE,
-                            HeaderValue::from_static(
-                                "licet_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax",
-                            ),
-                        );
+                        let mut res = redirect("/portal");
+                        web::clear_cookie(&mut res, &app, Kind::Customer.cookie());
                         res
                     }
                     Err(e) => error_page(&e),
@@ -236,128 +236,50 @@ struct CsrfForm {
     csrf: String,
 }
 
+/// The signed-in customer's session, if any.
+async fn current(app: &App, headers: &HeaderMap) -> Result<Option<SessionRow>> {
+    portal::session(app, cookie(headers, Kind::Customer.cookie())).await
+}
+
+/// A page, or the sign-in form when not signed in, or the error page.
+fn respond(r: Result<Option<Markup>>) -> Response {
+    match r {
+        Ok(Some(markup)) => page(StatusCode::OK, markup),
+        Ok(None) => redirect("/portal"),
+        Err(e) => error_page(&e),
+    }
+}
+
 /// The session of a form post whose CSRF token matches it.
-async fn signed_in(
-    app: &App,
-    headers: &HeaderMap,
-    csrf: Result<String>,
-) -> Result<crate::store::SessionRow> {
+async fn signed_in(app: &App, headers: &HeaderMap, csrf: Result<String>) -> Result<SessionRow> {
     let csrf = csrf?;
-    let session = portal::session(app, cookie(headers, SESSION_COOKIE))
-        .await?
-        .ok_or_else(|| {
-            Error::new(
-                licet_proto::ErrorCode::Unauthorized,
-                "you are not signed in",
-            )
-        })?;
-    portal::check_csrf(&session.csrf, &csrf)?;
+    let session = current(app, headers).await?.ok_or_else(|| {
+        Error::new(
+            licet_proto::ErrorCode::Unauthorized,
+            "you are not signed in",
+        )
+    })?;
+    sessions::check_csrf(&session.csrf, &csrf)?;
     Ok(session)
 }
 
-fn redirect_to(to: &str) -> Response {
-    let mut res = Response::new(Default::default());
-    *res.status_mut() = StatusCode::SEE_OTHER;
-    if let Ok(v) = HeaderValue::from_str(to) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    res
-}
-
-/// A cookie's value from the request headers.
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
-fn set_cookie(res: &mut Response, app: &App, name: &str, value: &str, max_age: i64) {
-    let secure = if app.config.public_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
-    )) {
-        res.headers_mut().append(header::SET_COOKIE, v);
-    }
-}
-
-fn redirect(to: &str, session: Option<(&App, &str)>) -> Response {
-    let mut res = redirect_to(to);
-    if let Some((app, value)) = session {
-        set_cookie(&mut res, app, SESSION_COOKIE, value, portal::SESSION_SECS);
-    }
-    res
-}
-
-fn page(status: StatusCode, markup: Markup) -> Response {
-    let mut res = Response::new(markup.into_string().into());
-    *res.status_mut() = status;
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert(
-        "content-security-policy",
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-        ),
-    );
-    res
-}
-
-fn error_page(e: &Error) -> Response {
-    if matches!(e, Error::Database(_) | Error::Internal(_)) {
-        tracing::error!(error = %e, "portal request failed");
-    }
-    let status =
-        StatusCode::from_u16(e.code().http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    page(
-        status,
-        layout(
-            "Something went wrong",
-            html! {
-                p role="alert" { (e.public_message()) }
-                p { a href="/portal" { "Back to sign-in" } }
-            },
-        ),
-    )
-}
-
-fn layout(title: &str, body: Markup) -> Markup {
+fn nav(session: &SessionRow) -> Markup {
     html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Licet" }
-                style { (maud::PreEscaped(CSS)) }
+        nav aria-label="Portal" {
+            a href="/portal/purchases" { "Your purchases" }
+            span { (session.email) }
+            form method="post" action="/portal/sign-out" {
+                input type="hidden" name="csrf" value=(session.csrf);
+                button type="submit" { "Sign out" }
             }
-            body { main { h1 { (title) } (body) } }
         }
     }
 }
 
-const CSS: &str = "body{font-family:system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1b1f24}\
-main{max-width:46rem;margin:2rem auto;padding:0 1rem}label{display:block;margin:.5rem 0 .25rem}\
-input[type=email]{width:100%;max-width:24rem;padding:.5rem;font-size:1rem}\
-button{margin-top:.75rem;padding:.5rem 1rem;font-size:1rem}table{width:100%;border-collapse:collapse}\
-td,th{text-align:left;padding:.4rem;border-bottom:1px solid #d8dde3}[role=alert]{color:#a40e26}";
-
 fn sign_in_page(csrf: &str, email: &str, error: Option<&str>) -> Markup {
     layout(
         "Your purchases",
+        None,
         html! {
             p { "Enter the email you bought with. We will send you a link to sign in." }
             @if let Some(e) = error { p role="alert" { (e) } }
@@ -365,7 +287,7 @@ fn sign_in_page(csrf: &str, email: &str, error: Option<&str>) -> Markup {
                 input type="hidden" name="csrf" value=(csrf);
                 label for="email" { "Email" }
                 input type="email" id="email" name="email" required autocomplete="email" value=(email);
-                button type="submit" { "Email me a sign-in link" }
+                button type="submit" class="primary" { "Email me a sign-in link" }
             }
         },
     )
@@ -374,74 +296,99 @@ fn sign_in_page(csrf: &str, email: &str, error: Option<&str>) -> Markup {
 fn sent_page(email: &str) -> Markup {
     layout(
         "Check your email",
+        None,
         html! {
             p { "If " strong { (email) } " has purchases, a sign-in link is on its way. It works once, for 15 minutes." }
         },
     )
 }
 
-fn purchases_page(email: &str, csrf: &str, rows: &[crate::store::PurchaseRow]) -> Markup {
+fn status_text(status: &str) -> Markup {
+    html! {
+        span class={"status-" (status)} {
+            @match status {
+                "REFUNDED" => "Refunded",
+                "DISPUTED" => "Disputed",
+                "COMPLETED" => "Completed",
+                "PENDING" => "Pending",
+                "FAILED" => "Failed",
+                other => (other.to_lowercase()),
+            }
+        }
+    }
+}
+
+fn purchases_page(session: &SessionRow, rows: &[crate::store::PurchaseRow]) -> Markup {
     layout(
         "Your purchases",
+        Some(nav(session)),
         html! {
-            p { "Signed in as " strong { (email) } }
             @if rows.is_empty() {
                 p { "No purchases yet." }
             } @else {
-                table {
-                    thead { tr { th { "Products" } th { "Date" } th { "Status" } } }
-                    tbody {
-                        @for p in rows {
-                            tr {
-                                td { a href={"/portal/purchases/" (p.id)} { (parse_list(&p.products).join(", ")) } }
-                                td { (date(p.created_at)) }
-                                td { @if p.status == "REFUNDED" { "Refunded" } @else { (p.status.to_lowercase()) } }
+                div class="scroll" {
+                    table {
+                        thead { tr { th scope="col" { "Products" } th scope="col" { "Date" } th scope="col" { "Status" } } }
+                        tbody {
+                            @for p in rows {
+                                tr {
+                                    td { a href={"/portal/purchases/" (p.id)} { (parse_list(&p.products).join(", ")) } }
+                                    td { (date(p.created_at)) }
+                                    td { (status_text(&p.status)) }
+                                }
                             }
                         }
                     }
                 }
-            }
-            form method="post" action="/portal/sign-out" {
-                input type="hidden" name="csrf" value=(csrf);
-                button type="submit" { "Sign out" }
             }
         },
     )
 }
 
 fn purchase_page(
-    csrf: &str,
+    session: &SessionRow,
     view: &portal::PurchaseView,
     links: Option<&[crate::downloads::Link]>,
 ) -> Markup {
     let p = &view.purchase;
     let active = p.status == "COMPLETED";
+    let csrf = &session.csrf;
     layout(
         &parse_list(&p.products).join(", "),
+        Some(nav(session)),
         html! {
-            p { a href="/portal/purchases" { "← All purchases" } }
-            p { "Bought " (date(p.created_at)) ". Status: "
-                @if p.status == "REFUNDED" { strong { "refunded" } } @else { (p.status.to_lowercase()) } }
+            p { "Bought " (date(p.created_at)) ". Status: " (status_text(&p.status)) }
+            @if !active {
+                p role="alert" { "This purchase is " (p.status.to_lowercase()) ": its keys, downloads and access no longer work." }
+            }
             @for lic in &view.licenses {
-                h2 { "License for " (lic.product) }
-                p { "Key: " code { (lic.key) } " (" (lic.status.as_str().to_lowercase()) ")" }
-                p { @match lic.expires_at { Some(t) => { "Expires " (date(t)) }, None => { "Never expires" } } }
-                @let live: Vec<_> = lic.activations.iter().flatten().filter(|a| a.deactivated_at.is_none()).collect();
-                @if live.is_empty() {
-                    p { "No machine is activated." }
-                } @else {
-                    table {
-                        thead { tr { th { "Machine" } th { "Platform" } th { "Last seen" } th {} } }
-                        tbody {
-                            @for a in live {
-                                tr {
-                                    td { (a.name.as_deref().unwrap_or("unnamed")) }
-                                    td { (a.platform.as_deref().unwrap_or("")) }
-                                    td { (date(a.last_seen_at)) }
-                                    td {
-                                        form method="post" action={"/portal/purchases/" (p.id) "/activations/" (a.id) "/deactivate"} {
-                                            input type="hidden" name="csrf" value=(csrf);
-                                            button type="submit" { "Deactivate this machine" }
+                section {
+                    h2 { "License for " (lic.product) }
+                    p {
+                        "Key: " code id={"key-" (lic.id)} { (lic.key) } " "
+                        @if active { (copy_button(&lic.key, "Copy the license key")) }
+                    }
+                    p { "Status: " span class={"status-" (lic.status.as_str())} { (lic.status.as_str().to_lowercase()) } ". "
+                        @match lic.expires_at { Some(t) => { "Expires " (date(t)) "." }, None => { "Never expires." } } }
+                    @let live: Vec<_> = lic.activations.iter().flatten().filter(|a| a.deactivated_at.is_none()).collect();
+                    p { (live.len()) " of " (lic.max_activations) " machines in use." }
+                    @if !live.is_empty() {
+                        div class="scroll" {
+                            table {
+                                caption class="visually-hidden" { "Machines using this key" }
+                                thead { tr { th scope="col" { "Machine" } th scope="col" { "Platform" } th scope="col" { "Last seen" } th scope="col" { span hidden { "Action" } } } }
+                                tbody {
+                                    @for a in live {
+                                        tr {
+                                            td { (a.name.as_deref().unwrap_or("unnamed")) }
+                                            td { (a.platform.as_deref().unwrap_or("")) }
+                                            td { (date(a.last_seen_at)) }
+                                            td {
+                                                form method="post" action={"/portal/purchases/" (p.id) "/activations/" (a.id) "/deactivate"} {
+                                                    input type="hidden" name="csrf" value=(csrf);
+                                                    button type="submit" class="danger" { "Deactivate this machine" }
+                                                }
+                                            }
                                         }
                                     }
                                 }
@@ -450,47 +397,30 @@ fn purchase_page(
                     }
                 }
             }
+            @for (name, url) in &view.access {
+                section {
+                    h2 { "Access to " (name) }
+                    @match url {
+                        Some(url) => p { a href=(url) rel="noopener" { "Open " (name) } " " (copy_button(url, "Copy the access link")) },
+                        None => p { "Your access is active. Sign in at the vendor's site with " strong { (p.email) } "." },
+                    }
+                }
+            }
             @if view.has_files {
-                h2 { "Downloads" }
-                p { (p.download_limit - p.download_count) " of " (p.download_limit) " downloads left." }
-                @if let Some(links) = links {
-                    ul { @for l in links { li { a href=(l.url) { (l.file) } } } }
-                    p { "The links work for 24 hours." }
-                } @else if active && p.download_count < p.download_limit {
-                    form method="post" action={"/portal/purchases/" (p.id) "/links"} {
-                        input type="hidden" name="csrf" value=(csrf);
-                        button type="submit" { "Generate download link" }
+                section {
+                    h2 { "Downloads" }
+                    p { (p.download_limit - p.download_count) " of " (p.download_limit) " downloads left." }
+                    @if let Some(links) = links {
+                        ul { @for l in links { li { a href=(l.url) { "Download " (l.file) } } } }
+                        p { "The links work for 24 hours." }
+                    } @else if active && p.download_count < p.download_limit {
+                        form method="post" action={"/portal/purchases/" (p.id) "/links"} {
+                            input type="hidden" name="csrf" value=(csrf);
+                            button type="submit" class="primary" { "Generate download link" }
+                        }
                     }
                 }
             }
         },
     )
-}
-
-/// `YYYY-MM-DD` of a Unix time (UTC).
-fn date(t: i64) -> String {
-    let days = t.div_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::date;
-
-    #[test]
-    fn dates_are_civil() {
-        assert_eq!(date(0), "1970-01-01");
-        assert_eq!(date(1_795_745_638), "2026-11-27");
-        assert_eq!(date(951_782_400), "2000-02-29");
-    }
 }

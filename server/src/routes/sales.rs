@@ -47,7 +47,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
                 reply::result(StatusCode::CREATED, r)
             },
         );
-    // GET /v1/admin/purchases?email=&status=&failed=&since=&limit=&offset=
+    // GET /v1/admin/purchases?email=&status=&failed=&since=&until=&limit=&offset=
     let list = warp::path!("v1" / "admin" / "purchases")
         .and(warp::get())
         .and(admin())
@@ -62,6 +62,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
                         status: q.status.map(|s| s.to_ascii_uppercase()),
                         failed_only: q.failed.unwrap_or(false),
                         since: q.since,
+                        until: q.until,
                         limit: q.limit.unwrap_or(50).clamp(1, 500),
                         offset: q.offset.unwrap_or(0).max(0),
                     };
@@ -138,6 +139,7 @@ struct PurchaseQuery {
     status: Option<String>,
     failed: Option<bool>,
     since: Option<i64>,
+    until: Option<i64>,
     limit: Option<i64>,
     offset: Option<i64>,
 }

@@ -15,6 +15,7 @@ mod purchases;
 mod rate_limits;
 mod settings;
 mod signing_keys;
+mod stats;
 mod web;
 
 use std::str::FromStr;
@@ -31,6 +32,7 @@ pub use outbox::OutboxRow;
 pub use products::ProductRow;
 pub use purchases::{PurchaseFilter, PurchaseRow};
 pub use signing_keys::SigningKeyRow;
+pub use stats::Totals;
 pub use web::SessionRow;
 
 /// Which database engine a [`Store`] talks to.

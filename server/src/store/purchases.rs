@@ -63,6 +63,8 @@ pub struct PurchaseFilter {
     pub failed_only: bool,
     /// Created at or after.
     pub since: Option<i64>,
+    /// Created before.
+    pub until: Option<i64>,
     /// Page size.
     pub limit: i64,
     /// Offset.
@@ -160,7 +162,7 @@ impl Store {
         sqlx::query_as(select_purchase!(
             "WHERE ($1 IS NULL OR lower(email) = lower($1)) AND ($2 IS NULL OR status = $2) \
              AND ($3 = 0 OR fulfilment_error IS NOT NULL) AND ($4 IS NULL OR created_at >= $4) \
-             ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6"
+             AND ($7 IS NULL OR created_at < $7) ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6"
         ))
         .bind(f.email.as_deref())
         .bind(f.status.as_deref())
@@ -168,6 +170,7 @@ impl Store {
         .bind(f.since)
         .bind(f.limit)
         .bind(f.offset)
+        .bind(f.until)
         .fetch_all(self.pool())
         .await
     }

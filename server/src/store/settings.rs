@@ -25,4 +25,17 @@ impl Store {
             .await?
             .unwrap_or_else(|| value.to_owned()))
     }
+
+    /// Writes (or overwrites) a setting.
+    pub async fn set_setting(&self, name: &str, value: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(self.writer())
+        .await
+        .map(|_| ())
+    }
 }

@@ -1,0 +1,94 @@
+//! Aggregates for the dashboard's overview (portable SQL: integer day buckets in UTC).
+
+use super::Store;
+
+/// Counts for the overview's cards.
+#[derive(Debug, Clone, Default)]
+pub struct Totals {
+    /// Products in the catalogue.
+    pub products: i64,
+    /// Licenses ever issued.
+    pub licenses: i64,
+    /// Licenses that are `ACTIVE` and not expired.
+    pub active_licenses: i64,
+    /// Machines activated now.
+    pub active_machines: i64,
+    /// Purchases ever recorded.
+    pub purchases: i64,
+    /// Purchases whose fulfilment failed and waits for a retry.
+    pub failed_fulfilments: i64,
+}
+
+impl Store {
+    /// `(day number since the epoch, completed sales)` from `since` on.
+    pub async fn sales_per_day(&self, since: i64) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT created_at / 86400 AS day, COUNT(*) FROM purchases \
+             WHERE created_at >= $1 AND status IN ('COMPLETED', 'REFUNDED', 'DISPUTED') \
+             GROUP BY created_at / 86400 ORDER BY day",
+        )
+        .bind(since)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    /// `(currency, amount in its smallest unit)` of completed sales from `since` on.
+    pub async fn revenue_since(&self, since: i64) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT COALESCE(currency, ''), CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM purchases \
+             WHERE created_at >= $1 AND status = 'COMPLETED' AND amount IS NOT NULL \
+             GROUP BY COALESCE(currency, '') ORDER BY 1",
+        )
+        .bind(since)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    /// `(day number since the epoch, new activations)` from `since` on.
+    pub async fn activations_per_day(&self, since: i64) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT first_seen_at / 86400 AS day, COUNT(*) FROM activations \
+             WHERE first_seen_at >= $1 GROUP BY first_seen_at / 86400 ORDER BY day",
+        )
+        .bind(since)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    /// `(product name, active licenses)`, largest first.
+    pub async fn active_licenses_by_product(
+        &self,
+        now: i64,
+    ) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT p.name, COUNT(*) AS n FROM licenses l JOIN products p ON p.id = l.product_id \
+             WHERE l.status = 'ACTIVE' AND (l.expires_at IS NULL OR l.expires_at > $1) \
+             GROUP BY p.name ORDER BY n DESC, p.name LIMIT 12",
+        )
+        .bind(now)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    /// The overview's counts.
+    pub async fn totals(&self, now: i64) -> Result<Totals, sqlx::Error> {
+        let row: (i64, i64, i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM products), (SELECT COUNT(*) FROM licenses), \
+             (SELECT COUNT(*) FROM licenses WHERE status = 'ACTIVE' AND (expires_at IS NULL OR expires_at > $1)), \
+             (SELECT COUNT(*) FROM activations WHERE deactivated_at IS NULL), \
+             (SELECT COUNT(*) FROM purchases), \
+             (SELECT COUNT(*) FROM purchases WHERE fulfilment_error IS NOT NULL)",
+        )
+        .bind(now)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(Totals {
+            products: row.0,
+            licenses: row.1,
+            active_licenses: row.2,
+            active_machines: row.3,
+            purchases: row.4,
+            failed_fulfilments: row.5,
+        })
+    }
+}
