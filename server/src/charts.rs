@@ -94,8 +94,9 @@ pub fn labelled_bars(id: &str, title: &str, rows: &[(String, i64)], colour: &str
 
 /// The next "round" number at or above `n` (1, 2, 5 × 10^k), so the axis reads well.
 fn nice_max(n: i64) -> i64 {
-    if n <= 0 {
-        return 1;
+    // At least 2, so the half-way line is a whole number too.
+    if n <= 2 {
+        return 2;
     }
     let mut step = 1;
     loop {
@@ -129,8 +130,8 @@ mod tests {
 
     #[test]
     fn axis_maxima_are_round() {
-        assert_eq!(nice_max(0), 1);
-        assert_eq!(nice_max(1), 1);
+        assert_eq!(nice_max(0), 2);
+        assert_eq!(nice_max(1), 2);
         assert_eq!(nice_max(3), 5);
         assert_eq!(nice_max(7), 10);
         assert_eq!(nice_max(11), 20);

@@ -328,7 +328,10 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
             let password = zeroize::Zeroizing::new(read_password()?);
             let app = open(config).await?;
             crate::admin_auth::set_password(&app, "cli", &password).await?;
-            eprintln!("dashboard password set; sign in at {}/admin", app.config.public_url);
+            eprintln!(
+                "dashboard password set; sign in at {}/admin",
+                app.config.public_url
+            );
             Ok(())
         }
         Command::AdminToken {

@@ -152,16 +152,21 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(cx())
         .and(warp::header::headers_cloned())
         .and(body::form::<CsrfForm>(limit))
-        .then(|cx: Ctx, headers: HeaderMap, form: Result<CsrfForm>| async move {
-            act(cx, form, CsrfForm::csrf, |app, _, _| async move {
-                sessions::end(&app, cookie(&headers, Kind::Admin.cookie()).unwrap_or_default())
+        .then(
+            |cx: Ctx, headers: HeaderMap, form: Result<CsrfForm>| async move {
+                act(cx, form, CsrfForm::csrf, |app, _, _| async move {
+                    sessions::end(
+                        &app,
+                        cookie(&headers, Kind::Admin.cookie()).unwrap_or_default(),
+                    )
                     .await?;
-                let mut res = redirect("/admin");
-                web::clear_cookie(&mut res, &app, Kind::Admin.cookie());
-                Ok(res)
-            })
-            .await
-        });
+                    let mut res = redirect("/admin");
+                    web::clear_cookie(&mut res, &app, Kind::Admin.cookie());
+                    Ok(res)
+                })
+                .await
+            },
+        );
 
     // GET /admin/products
     let products = warp::path!("admin" / "products")
@@ -228,29 +233,31 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(warp::post())
         .and(cx())
         .and(body::form::<ProductForm>(limit))
-        .then(|slug: String, cx: Ctx, form: Result<ProductForm>| async move {
-            act(cx, form, ProductForm::csrf, |app, s, form| async move {
-                let r = async {
-                    let req = form.to_update()?;
-                    catalogue::update_product(&app, &s.email, &slug, req).await
-                }
-                .await;
-                match r {
-                    Ok(p) => Ok(redirect(&format!("/admin/products/{}?saved=1", p.slug))),
-                    Err(e @ Error::Api { .. }) => {
-                        let product = catalogue::product(&app, &slug).await?.view();
-                        let files = crate::downloads::files(&app, &slug).await?;
-                        let msg = e.public_message();
-                        Ok(page(
-                            StatusCode::BAD_REQUEST,
-                            product_page(&s, &product, &form, &files, Some(&msg), false),
-                        ))
+        .then(
+            |slug: String, cx: Ctx, form: Result<ProductForm>| async move {
+                act(cx, form, ProductForm::csrf, |app, s, form| async move {
+                    let r = async {
+                        let req = form.to_update()?;
+                        catalogue::update_product(&app, &s.email, &slug, req).await
                     }
-                    Err(e) => Err(e),
-                }
-            })
-            .await
-        });
+                    .await;
+                    match r {
+                        Ok(p) => Ok(redirect(&format!("/admin/products/{}?saved=1", p.slug))),
+                        Err(e @ Error::Api { .. }) => {
+                            let product = catalogue::product(&app, &slug).await?.view();
+                            let files = crate::downloads::files(&app, &slug).await?;
+                            let msg = e.public_message();
+                            Ok(page(
+                                StatusCode::BAD_REQUEST,
+                                product_page(&s, &product, &form, &files, Some(&msg), false),
+                            ))
+                        }
+                        Err(e) => Err(e),
+                    }
+                })
+                .await
+            },
+        );
     // POST /admin/products/{slug}/files: attach a file (multipart: `csrf` first, then `file`).
     let upload = warp::path!("admin" / "products" / String / "files")
         .and(warp::post())
@@ -333,9 +340,18 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
                 let q = q?;
                 let found = find_licenses(&app, &q).await?;
                 let products = app.store.products().await?;
-                let names: Vec<(String, String)> =
-                    products.iter().map(|p| (p.slug.clone(), p.name.clone())).collect();
-                Ok(licenses_page(&s, &q, &found, &names, &IssueForm::default(), None))
+                let names: Vec<(String, String)> = products
+                    .iter()
+                    .map(|p| (p.slug.clone(), p.name.clone()))
+                    .collect();
+                Ok(licenses_page(
+                    &s,
+                    &q,
+                    &found,
+                    &names,
+                    &IssueForm::default(),
+                    None,
+                ))
             })
             .await
         });
@@ -463,7 +479,8 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .then(
             |id: String, activation: String, cx: Ctx, form: Result<CsrfForm>| async move {
                 act(cx, form, CsrfForm::csrf, |app, s, _| async move {
-                    let lic = catalogue::remove_activation(&app, &s.email, &id, &activation).await?;
+                    let lic =
+                        catalogue::remove_activation(&app, &s.email, &id, &activation).await?;
                     Ok(redirect(&format!("/admin/licenses/{}", lic.id)))
                 })
                 .await
@@ -525,7 +542,8 @@ async fn upload_file(
                 let mut value = Vec::new();
                 let mut stream = part.stream();
                 while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(|e| Error::invalid(format!("invalid upload: {e}")))?;
+                    let chunk =
+                        chunk.map_err(|e| Error::invalid(format!("invalid upload: {e}")))?;
                     value.extend_from_slice(chunk.chunk());
                     if value.len() > 200 {
                         return Err(bad("invalid upload: the form token is too long"));
@@ -555,7 +573,11 @@ async fn upload_file(
                 .await?;
                 return Ok(());
             }
-            _ => return Err(bad("invalid upload: expected the form token, then the file")),
+            _ => {
+                return Err(bad(
+                    "invalid upload: expected the form token, then the file",
+                ));
+            }
         }
     }
     Err(bad("choose a file to upload"))
@@ -569,7 +591,11 @@ async fn find_licenses(app: &App, q: &LicenseQuery) -> Result<Vec<License>> {
         (None, Some(text.to_owned()))
     } else {
         (
-            Some(app.key_format.parse(text).unwrap_or_else(|| text.to_owned())),
+            Some(
+                app.key_format
+                    .parse(text)
+                    .unwrap_or_else(|| text.to_owned()),
+            ),
             None,
         )
     };
@@ -783,7 +809,10 @@ impl ProductForm {
             entitlements: Some(Self::list(&self.entitlements)),
             metadata: None,
             stripe_price_ids: Some(Self::list(&self.stripe_price_ids)),
-            download_limit: Some(Self::number(&self.download_limit, "Downloads per purchase")?),
+            download_limit: Some(Self::number(
+                &self.download_limit,
+                "Downloads per purchase",
+            )?),
         })
     }
 }
@@ -804,9 +833,9 @@ impl PurchaseQuery {
         let day = |d: &Option<String>, what: &str| -> Result<Option<i64>> {
             match d.as_deref().map(str::trim) {
                 None | Some("") => Ok(None),
-                Some(t) => parse_date(t).map(Some).ok_or_else(|| {
-                    Error::invalid(format!("{what} must be a date (YYYY-MM-DD)"))
-                }),
+                Some(t) => parse_date(t)
+                    .map(Some)
+                    .ok_or_else(|| Error::invalid(format!("{what} must be a date (YYYY-MM-DD)"))),
             }
         };
         Ok(PurchaseFilter {

@@ -1,8 +1,8 @@
 //! HTTP only: each route parses, calls the domain, and replies. Routes are assembled here.
 
 mod admin;
-mod dashboard;
 mod body;
+mod dashboard;
 mod downloads;
 mod license;
 mod meta;

@@ -5,23 +5,6 @@ use serde_json::json;
 
 use crate::support::*;
 
-/// A browser-like client: keeps cookies, does not follow redirects.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
-
-fn hidden_csrf(html: &str) -> String {
-    html.split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a csrf field")
-        .to_owned()
-}
-
 async fn sign_in_link(api: &Api, email: &str) -> Option<String> {
     for _ in 0..60 {
         let mails = api.server.app.store.mail_to(email).await.expect("outbox");
