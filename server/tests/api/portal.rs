@@ -300,3 +300,97 @@ async fn a_customer_frees_a_seat_and_gets_download_links_but_never_sees_another_
     assert_eq!(file.status(), StatusCode::OK);
     assert_eq!(file.bytes().await.expect("bytes").len(), 1000);
 }
+
+#[tokio::test]
+async fn access_products_show_their_link_and_refunded_purchases_show_no_working_links() {
+    let api = Api::start().await;
+    api.product("photo", 1).await;
+    let (status, body) = api
+        .admin_post(
+            "/v1/admin/products",
+            json!({ "slug": "course", "name": "Course", "kind": "access", "max_activations": 1,
+                    "metadata": { "access_url": "https://learn.example.com/course" } }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, kept) = api
+        .admin_post(
+            "/v1/admin/purchases",
+            json!({ "email": "ada@example.com", "products": ["course", "photo"] }),
+        )
+        .await;
+    let (_, refunded) = api
+        .admin_post(
+            "/v1/admin/purchases",
+            json!({ "email": "ada@example.com", "products": ["course", "photo"],
+                    "provider": "paddle", "provider_payment_id": "pay_refunded" }),
+        )
+        .await;
+    licet_server::sales::refund(&api.server.app, "test", "paddle", "pay_refunded")
+        .await
+        .expect("refund");
+
+    let b = signed_in_browser(&api, "ada@example.com").await;
+    let page = |id: String| {
+        let b = b.clone();
+        let url = api.server.url(&format!("/portal/purchases/{id}"));
+        async move { b.get(url).send().await.expect("page").text().await.expect("html") }
+    };
+    let html = page(str_of(&kept, "id")).await;
+    assert!(
+        html.contains("href=\"https://learn.example.com/course\""),
+        "{html}"
+    );
+    assert!(html.contains("data-copy="), "copy buttons: {html}");
+
+    let html = page(str_of(&refunded, "id")).await;
+    assert!(html.contains("Refunded"), "{html}");
+    assert!(html.contains("no longer work"), "{html}");
+    assert!(!html.contains("learn.example.com"), "no access link: {html}");
+    assert!(!html.contains("data-copy="), "no key to copy: {html}");
+    assert!(html.contains("revoked"), "the key shows as revoked: {html}");
+
+    let list = b
+        .get(api.server.url("/portal/purchases"))
+        .send()
+        .await
+        .expect("list")
+        .text()
+        .await
+        .expect("html");
+    assert!(list.contains("Refunded") && list.contains("Completed"), "{list}");
+}
+
+#[tokio::test]
+async fn asking_for_sign_in_links_is_rate_limited() {
+    let server = licet_server::testkit::TestServer::start_with(|c| c.rate_limit_per_ip = 1000)
+        .await
+        .expect("server");
+    let api = Api::with(server);
+    let b = browser();
+    let form = b
+        .get(api.server.url("/portal"))
+        .send()
+        .await
+        .expect("portal");
+    let csrf = hidden_csrf(&form.text().await.expect("html"));
+    let now = api.server.clock_now();
+    let into_window = now.rem_euclid(licet_server::rate_limit::WINDOW_SECS);
+    if into_window > 45 {
+        tokio::time::sleep(std::time::Duration::from_secs(
+            (licet_server::rate_limit::WINDOW_SECS - into_window + 1) as u64,
+        ))
+        .await;
+    }
+    let mut last = StatusCode::OK;
+    for _ in 0..=licet_server::rate_limit::SIGN_IN_PER_IP {
+        last = b
+            .post(api.server.url("/portal/sign-in"))
+            .form(&[("email", "eve@example.com"), ("csrf", csrf.as_str())])
+            .send()
+            .await
+            .expect("sign-in")
+            .status();
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+}
