@@ -54,7 +54,7 @@ pub fn daily_bars(
                 rect x=(fmt(x)) y=(fmt(PAD_TOP as f64 + plot_h as f64 - h)) width=(fmt(bar_w)) height=(fmt(h)) fill=(colour) {
                     title { (crate::dates::date(day * 86_400)) ": " (n) }
                 }
-                @if i % 7 == 0 || *day == today {
+                @if (i % 7 == 0 && today - day >= 4) || *day == today {
                     text x=(fmt(x + bar_w / 2.0)) y=(H - 6) text-anchor="middle" font-size="11" fill="#57606a" {
                         (crate::dates::date(day * 86_400)[5..].to_owned())
                     }

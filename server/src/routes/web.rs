@@ -138,7 +138,7 @@ td,th{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #d8dde3;vertic
 [role=alert]{color:#a40e26;font-weight:600}.ok{color:#1a7f37;font-weight:600}\
 .row{display:flex;flex-wrap:wrap;gap:.25rem 1rem;align-items:end}.row label{margin-top:0}\
 .inline{display:inline}.inline button{margin:0 .25rem 0 0}\
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(14rem,1fr));gap:1rem}\
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(14rem,1fr));gap:1rem;margin-bottom:1rem}\
 .card{background:#fff;border:1px solid #d8dde3;border-radius:6px;padding:.75rem 1rem}\
 .card svg{width:100%;height:auto}\
 .status-ACTIVE,.status-COMPLETED{color:#1a7f37}.status-REVOKED,.status-REFUNDED,.status-FAILED{color:#a40e26}\

@@ -3,6 +3,7 @@
 //! `LICET_TEST_DATABASE_URL=postgres://…`, on PostgreSQL.
 
 mod admin;
+mod browser;
 mod dashboard;
 mod downloads;
 mod errors;

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::support::*;
 
-async fn sign_in_link(api: &Api, email: &str) -> Option<String> {
+pub async fn sign_in_link(api: &Api, email: &str) -> Option<String> {
     for _ in 0..60 {
         let mails = api.server.app.store.mail_to(email).await.expect("outbox");
         if let Some(m) = mails.iter().find(|m| m.subject == "Your sign-in link") {
@@ -334,7 +334,15 @@ async fn access_products_show_their_link_and_refunded_purchases_show_no_working_
     let page = |id: String| {
         let b = b.clone();
         let url = api.server.url(&format!("/portal/purchases/{id}"));
-        async move { b.get(url).send().await.expect("page").text().await.expect("html") }
+        async move {
+            b.get(url)
+                .send()
+                .await
+                .expect("page")
+                .text()
+                .await
+                .expect("html")
+        }
     };
     let html = page(str_of(&kept, "id")).await;
     assert!(
@@ -346,7 +354,10 @@ async fn access_products_show_their_link_and_refunded_purchases_show_no_working_
     let html = page(str_of(&refunded, "id")).await;
     assert!(html.contains("Refunded"), "{html}");
     assert!(html.contains("no longer work"), "{html}");
-    assert!(!html.contains("learn.example.com"), "no access link: {html}");
+    assert!(
+        !html.contains("learn.example.com"),
+        "no access link: {html}"
+    );
     assert!(!html.contains("data-copy="), "no key to copy: {html}");
     assert!(html.contains("revoked"), "the key shows as revoked: {html}");
 
@@ -358,7 +369,10 @@ async fn access_products_show_their_link_and_refunded_purchases_show_no_working_
         .text()
         .await
         .expect("html");
-    assert!(list.contains("Refunded") && list.contains("Completed"), "{list}");
+    assert!(
+        list.contains("Refunded") && list.contains("Completed"),
+        "{list}"
+    );
 }
 
 #[tokio::test]

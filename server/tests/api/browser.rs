@@ -1,0 +1,507 @@
+//! End to end in a real browser: Debian's headless Chromium driven over WebDriver
+//! (chromedriver). A customer signs in from the emailed link, downloads a file and frees a
+//! machine; a vendor signs in, creates a product, issues and revokes a license. Each page
+//! is saved as a screenshot under `target/screenshots/` (desktop and phone width).
+//!
+//! Needs `chromium` and `chromium-driver` (`.ci/run` installs them). Without them the tests
+//! are skipped with a notice, except under `CI=true`, where they fail.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::portal::sign_in_link;
+use crate::support::*;
+
+/// A chromedriver process and a browser session on it; both end on drop.
+struct Browser {
+    client: Client,
+    driver: Child,
+    downloads: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn find_program(env: &str, candidates: &[&str]) -> Option<PathBuf> {
+    if let Ok(p) = std::env::var(env) {
+        return Some(PathBuf::from(p));
+    }
+    candidates.iter().map(PathBuf::from).find(|p| p.exists())
+}
+
+/// Starts chromedriver and a headless Chromium; `None` (skip) when they are not installed
+/// and this is not CI.
+async fn launch() -> Option<Browser> {
+    let driver = find_program("LICET_CHROMEDRIVER", &["/usr/bin/chromedriver"]);
+    let chromium = find_program(
+        "LICET_CHROMIUM",
+        &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
+    );
+    let (Some(driver), Some(chromium)) = (driver, chromium) else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "chromium and chromedriver are required in CI (apt-get install -y chromium chromium-driver)"
+        );
+        eprintln!(
+            "notice: chromium/chromedriver not installed; browser test skipped (CI does not skip it)"
+        );
+        return None;
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        l.local_addr().expect("addr").port()
+    };
+    let mut child = Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..100 {
+        if http
+            .get(format!("{url}/status"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if !ready {
+        let _ = child.kill();
+        panic!("chromedriver did not start");
+    }
+    let downloads = tempfile::tempdir().expect("download dir");
+    let caps = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--disable-background-networking", "--no-first-run", "--window-size=1280,900"],
+            "prefs": {
+                "download.default_directory": downloads.path(),
+                "download.prompt_for_download": false,
+            },
+        },
+    });
+    let Value::Object(caps) = caps else {
+        unreachable!()
+    };
+    let client = match ClientBuilder::rustls()
+        .expect("tls")
+        .capabilities(caps)
+        .connect(&url)
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = child.kill();
+            panic!("chromium session: {e}");
+        }
+    };
+    Some(Browser {
+        client,
+        driver: child,
+        downloads,
+    })
+}
+
+fn screenshot_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target dir")
+        .join("screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    dir
+}
+
+impl Browser {
+    async fn goto(&self, url: &str) {
+        self.client.goto(url).await.expect("navigate");
+    }
+
+    /// Saves the page at desktop width and at phone width, and checks that at phone width
+    /// nothing but tables (which scroll in their own box) is wider than the screen.
+    async fn shoot(&self, name: &str) {
+        let dir = screenshot_dir();
+        let png = self.client.screenshot().await.expect("screenshot");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("write");
+        self.client.set_window_size(390, 844).await.expect("resize");
+        let png = self.client.screenshot().await.expect("screenshot");
+        std::fs::write(dir.join(format!("{name}-phone.png")), png).expect("write");
+        let overflow = self
+            .client
+            .execute(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+                vec![],
+            )
+            .await
+            .expect("script");
+        assert!(
+            overflow.as_i64().unwrap_or(0) <= 0,
+            "{name}: the page is wider than a phone screen by {overflow}px"
+        );
+        self.client
+            .set_window_size(1280, 900)
+            .await
+            .expect("resize");
+        self.check_labels(name).await;
+    }
+
+    /// Every visible form control has a label.
+    async fn check_labels(&self, name: &str) {
+        let unlabelled = self
+            .client
+            .execute(
+                "return [...document.querySelectorAll('input:not([type=hidden]),select,textarea')]\
+                 .filter(e => e.labels.length === 0).map(e => e.name);",
+                vec![],
+            )
+            .await
+            .expect("script");
+        assert_eq!(
+            unlabelled,
+            json!([]),
+            "{name}: form controls without a label"
+        );
+    }
+
+    async fn button(&self, text: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::XPath(&format!(
+                "//button[normalize-space()='{text}']"
+            )))
+            .await
+            .unwrap_or_else(|e| panic!("a button '{text}': {e}"))
+    }
+
+    async fn fill(&self, id: &str, text: &str) {
+        let field = self
+            .client
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|e| panic!("a field #{id}: {e}"));
+        field.clear().await.expect("clear");
+        field.send_keys(text).await.expect("type");
+    }
+
+    /// Waits until the page's `h1` reads `title`.
+    async fn wait_title(&self, title: &str) {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::XPath(&format!(
+                "//h1[normalize-space()=\"{title}\"]"
+            )))
+            .await
+            .unwrap_or_else(|e| panic!("a page titled '{title}': {e}"));
+    }
+
+    async fn text(&self) -> String {
+        self.client
+            .find(Locator::Css("main"))
+            .await
+            .expect("main")
+            .text()
+            .await
+            .expect("text")
+    }
+}
+
+#[tokio::test]
+async fn a_customer_signs_in_from_the_email_downloads_the_file_and_frees_a_machine() {
+    let Some(browser) = launch().await else {
+        return;
+    };
+    let api = Api::start().await;
+    api.product("photo", 2).await;
+    api.admin_post(
+        "/v1/admin/products",
+        json!({ "slug": "extras", "name": "Photo Extras", "kind": "download", "max_activations": 1 }),
+    )
+    .await;
+    let installer: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+    let res = api
+        .http
+        .post(
+            api.server
+                .url("/v1/admin/products/extras/files?name=extras.zip"),
+        )
+        .bearer_auth(&api.server.admin_token)
+        .body(installer.clone())
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let (_, purchase) = api
+        .admin_post(
+            "/v1/admin/purchases",
+            json!({ "email": "ada@example.com", "products": ["photo", "extras"] }),
+        )
+        .await;
+    let license_id = purchase["licenses"][0]
+        .as_str()
+        .expect("license")
+        .to_owned();
+    let key = str_of(
+        &api.admin_get(&format!("/v1/admin/licenses/{license_id}"))
+            .await
+            .1,
+        "key",
+    );
+    assert_eq!(api.activate(&key, "v1:old-laptop").await.0, StatusCode::OK);
+
+    // Sign-in: the form, then the link from the email.
+    browser.goto(&api.server.url("/portal")).await;
+    browser.shoot("portal-sign-in").await;
+    browser.fill("email", "ada@example.com").await;
+    browser
+        .button("Email me a sign-in link")
+        .await
+        .click()
+        .await
+        .expect("click");
+    browser.wait_title("Check your email").await;
+    let link = sign_in_link(&api, "ada@example.com")
+        .await
+        .expect("the emailed link");
+    browser.goto(&link).await;
+    browser.wait_title("Your purchases").await;
+    assert!(browser.text().await.contains("photo, extras"));
+    browser.shoot("portal-purchases").await;
+
+    browser
+        .client
+        .find(Locator::LinkText("photo, extras"))
+        .await
+        .expect("the purchase")
+        .click()
+        .await
+        .expect("click");
+    browser.wait_title("photo, extras").await;
+    let text = browser.text().await;
+    assert!(
+        text.contains(&key) && text.contains("Ada's laptop"),
+        "{text}"
+    );
+    // The copy button appears once the script runs (it is hidden without it).
+    let copy = browser
+        .client
+        .find(Locator::Css("button[data-copy]"))
+        .await
+        .expect("a copy button");
+    assert!(copy.is_displayed().await.expect("displayed"));
+    browser.shoot("portal-purchase").await;
+
+    // Generate a download link and download the file in the browser.
+    browser
+        .button("Generate download link")
+        .await
+        .click()
+        .await
+        .expect("click");
+    let download = browser
+        .client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::LinkText("Download extras.zip"))
+        .await
+        .expect("a download link");
+    browser.shoot("portal-download-link").await;
+    download.click().await.expect("click");
+    let saved = browser.downloads.path().join("extras.zip");
+    let mut got = None;
+    for _ in 0..100 {
+        if let Ok(bytes) = std::fs::read(&saved) {
+            if bytes.len() == installer.len() {
+                got = Some(bytes);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(got == Some(installer), "the browser saved the file intact");
+
+    // Free the old machine's seat.
+    browser
+        .goto(
+            &api.server
+                .url(&format!("/portal/purchases/{}", str_of(&purchase, "id"))),
+        )
+        .await;
+    browser
+        .button("Deactivate this machine")
+        .await
+        .click()
+        .await
+        .expect("click");
+    browser
+        .client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//p[contains(., '0 of 2 machines in use')]"))
+        .await
+        .expect("the machine is gone");
+    browser.shoot("portal-machine-freed").await;
+    let (status, body) = api.validate(&key, "v1:old-laptop").await;
+    assert_error(status, &body, 404, "NOT_ACTIVATED");
+}
+
+#[tokio::test]
+async fn a_vendor_signs_in_creates_a_product_and_issues_and_revokes_a_license() {
+    let Some(browser) = launch().await else {
+        return;
+    };
+    let api = Api::start().await;
+    // Some history, so the overview's charts have something to draw.
+    api.product("photo", 3).await;
+    for (i, email) in ["ada@example.com", "bob@example.com", "cy@example.com"]
+        .iter()
+        .enumerate()
+    {
+        let (_, p) = api
+            .admin_post(
+                "/v1/admin/purchases",
+                json!({ "email": email, "products": ["photo"] }),
+            )
+            .await;
+        let id = p["licenses"][0].as_str().expect("license");
+        let key = str_of(
+            &api.admin_get(&format!("/v1/admin/licenses/{id}")).await.1,
+            "key",
+        );
+        for m in 0..=i {
+            api.activate(&key, &format!("v1:machine-{m}")).await;
+        }
+    }
+
+    browser.goto(&api.server.url("/admin")).await;
+    browser.wait_title("Licet dashboard").await;
+    browser.shoot("dashboard-sign-in").await;
+    browser.fill("secret", "not-the-token").await;
+    browser
+        .button("Sign in")
+        .await
+        .click()
+        .await
+        .expect("click");
+    browser.wait_title("Licet dashboard").await;
+    assert!(browser.text().await.contains("not right"));
+    browser.fill("secret", &api.server.admin_token).await;
+    browser
+        .button("Sign in")
+        .await
+        .click()
+        .await
+        .expect("click");
+    browser.wait_title("Overview").await;
+    let charts = browser
+        .client
+        .find_all(Locator::Css("svg[role=img]"))
+        .await
+        .expect("svg");
+    assert_eq!(charts.len(), 3);
+    browser.shoot("dashboard-overview").await;
+
+    // A product through the form; a bad number first, which keeps what was typed.
+    browser.goto(&api.server.url("/admin/products/new")).await;
+    browser.fill("slug", "video-pro").await;
+    browser.fill("name", "Video Pro").await;
+    browser.fill("max_activations", "two").await;
+    browser.fill("entitlements", "export, 4k").await;
+    browser
+        .button("Create product")
+        .await
+        .click()
+        .await
+        .expect("click");
+    browser.wait_title("New product").await;
+    assert!(browser.text().await.contains("must be a whole number"));
+    let slug = browser
+        .client
+        .find(Locator::Id("slug"))
+        .await
+        .expect("slug");
+    assert_eq!(
+        slug.prop("value").await.expect("value").as_deref(),
+        Some("video-pro")
+    );
+    browser.shoot("dashboard-product-error").await;
+    browser.fill("max_activations", "2").await;
+    browser
+        .button("Create product")
+        .await
+        .click()
+        .await
+        .expect("click");
+    browser.wait_title("Video Pro").await;
+    browser.shoot("dashboard-product").await;
+    let (_, p) = api.admin_get("/v1/admin/products/video-pro").await;
+    assert_eq!(p["max_activations"], 2);
+    assert_eq!(p["entitlements"], json!(["export", "4k"]));
+
+    // Issue a license for it, then revoke it.
+    browser.goto(&api.server.url("/admin/licenses")).await;
+    browser.shoot("dashboard-licenses").await;
+    browser
+        .client
+        .find(Locator::Id("issue-product"))
+        .await
+        .expect("select")
+        .select_by_value("video-pro")
+        .await
+        .expect("select");
+    browser.fill("issue-email", "dora@example.com").await;
+    browser
+        .button("Issue license")
+        .await
+        .click()
+        .await
+        .expect("click");
+    browser.wait_title("License").await;
+    let key = browser
+        .client
+        .find(Locator::Id("license-key"))
+        .await
+        .expect("key")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(api.activate(&key, "v1:dora-pc").await.0, StatusCode::OK);
+    browser.client.refresh().await.expect("reload");
+    browser.wait_title("License").await;
+    browser.shoot("dashboard-license").await;
+    browser.button("Revoke").await.click().await.expect("click");
+    browser
+        .client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(".status-REVOKED"))
+        .await
+        .expect("revoked");
+    browser.shoot("dashboard-license-revoked").await;
+    let (status, body) = api.validate(&key, "v1:dora-pc").await;
+    assert_error(status, &body, 403, "LICENSE_REVOKED");
+
+    browser.goto(&api.server.url("/admin/purchases")).await;
+    browser.shoot("dashboard-purchases").await;
+    browser.goto(&api.server.url("/admin/products")).await;
+    browser.shoot("dashboard-products").await;
+}
