@@ -40,11 +40,11 @@ pub fn daily_bars(
             title id={(id) "-t"} { (title) }
             desc id={(id) "-d"} { (total) " in the last " (days) " days; at most " (values.iter().map(|v| v.1).max().unwrap_or(0)) " in a day." }
             // Axis and grid: the maximum and the middle.
-            @for (i, frac) in [(0, 1.0), (1, 0.5)] {
+            @for (i, frac) in [(0, 1.0_f64), (1, 0.5)] {
                 @let y = PAD_TOP as f64 + plot_h as f64 * (1.0 - frac);
                 line x1=(PAD_LEFT) x2=(W) y1=(fmt(y)) y2=(fmt(y)) stroke="#d8dde3" {}
                 text x=(PAD_LEFT - 4) y=(fmt(y + 4.0)) text-anchor="end" font-size="11" fill="#57606a" {
-                    @if i == 0 { (max) } @else { (fmt(max as f64 / 2.0)) }
+                    @if i == 0 { (max) } @else { (max / 2) }
                 }
             }
             line x1=(PAD_LEFT) x2=(W) y1=(PAD_TOP + plot_h) y2=(PAD_TOP + plot_h) stroke="#57606a" {}
@@ -55,7 +55,7 @@ pub fn daily_bars(
                     title { (crate::dates::date(day * 86_400)) ": " (n) }
                 }
                 @if (i % 7 == 0 && today - day >= 4) || *day == today {
-                    text x=(fmt(x + bar_w / 2.0)) y=(H - 6) text-anchor="middle" font-size="11" fill="#57606a" {
+                    text x=(fmt(x + bar_w / 2.0)) y=(H - 6) text-anchor=(if *day == today { "end" } else { "middle" }) font-size="11" fill="#57606a" {
                         (crate::dates::date(day * 86_400)[5..].to_owned())
                     }
                 }
@@ -92,15 +92,12 @@ pub fn labelled_bars(id: &str, title: &str, rows: &[(String, i64)], colour: &str
     }
 }
 
-/// The next "round" number at or above `n` (1, 2, 5 × 10^k), so the axis reads well.
+/// The next "round" even number at or above `n` (2, 4, 6, 8, 10 × 10^k), so both axis
+/// labels (the maximum and its half) are whole numbers.
 fn nice_max(n: i64) -> i64 {
-    // At least 2, so the half-way line is a whole number too.
-    if n <= 2 {
-        return 2;
-    }
     let mut step = 1;
     loop {
-        for m in [1, 2, 5] {
+        for m in [2, 4, 6, 8, 10] {
             if m * step >= n {
                 return m * step;
             }
@@ -132,10 +129,10 @@ mod tests {
     fn axis_maxima_are_round() {
         assert_eq!(nice_max(0), 2);
         assert_eq!(nice_max(1), 2);
-        assert_eq!(nice_max(3), 5);
-        assert_eq!(nice_max(7), 10);
+        assert_eq!(nice_max(3), 4);
+        assert_eq!(nice_max(7), 8);
         assert_eq!(nice_max(11), 20);
-        assert_eq!(nice_max(450), 500);
+        assert_eq!(nice_max(450), 600);
     }
 
     #[test]

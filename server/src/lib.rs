@@ -85,5 +85,8 @@ async fn background(app: Arc<App>) {
         if let Err(e) = app.store.prune_rate_limits(cutoff).await {
             tracing::warn!(error = %e, "pruning rate-limit windows failed");
         }
+        if let Err(e) = app.store.prune_sessions(app.now()).await {
+            tracing::warn!(error = %e, "pruning expired sessions and sign-in links failed");
+        }
     }
 }

@@ -115,4 +115,17 @@ impl Store {
                 .await?;
         Ok(n > 0)
     }
+
+    /// Drops expired sessions and sign-in links that expired a day ago (used ones included).
+    pub async fn prune_sessions(&self, now: i64) -> Result<u64, sqlx::Error> {
+        let sessions = sqlx::query("DELETE FROM web_sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(self.writer())
+            .await?;
+        let links = sqlx::query("DELETE FROM sign_in_links WHERE expires_at <= $1")
+            .bind(now - 86_400)
+            .execute(self.writer())
+            .await?;
+        Ok(sessions.rows_affected() + links.rows_affected())
+    }
 }

@@ -370,26 +370,31 @@ async fn a_vendor_signs_in_creates_a_product_and_issues_and_revokes_a_license() 
         return;
     };
     let api = Api::start().await;
-    // Some history, so the overview's charts have something to draw.
+    // Three weeks of history, so the overview's charts have something to draw.
     api.product("photo", 3).await;
-    for (i, email) in ["ada@example.com", "bob@example.com", "cy@example.com"]
-        .iter()
-        .enumerate()
-    {
-        let (_, p) = api
-            .admin_post(
-                "/v1/admin/purchases",
-                json!({ "email": email, "products": ["photo"] }),
-            )
-            .await;
-        let id = p["licenses"][0].as_str().expect("license");
-        let key = str_of(
-            &api.admin_get(&format!("/v1/admin/licenses/{id}")).await.1,
-            "key",
-        );
-        for m in 0..=i {
-            api.activate(&key, &format!("v1:machine-{m}")).await;
+    api.admin_post(
+        "/v1/admin/products",
+        json!({ "slug": "studio", "name": "Photo Studio", "max_activations": 2 }),
+    )
+    .await;
+    api.server.clock.advance(-21 * 86_400);
+    for day in 0..21u32 {
+        for n in 0..(day * 7 % 5 + 1) {
+            let product = if n % 3 == 0 { "studio" } else { "photo" };
+            let (_, p) = api
+                .admin_post(
+                    "/v1/admin/purchases",
+                    json!({ "email": format!("buyer{day}-{n}@example.com"), "products": [product],
+                            "amount": 4900, "currency": "eur" }),
+                )
+                .await;
+            let id = p["licenses"][0].as_str().expect("license");
+            let key = str_of(&api.admin_get(&format!("/v1/admin/licenses/{id}")).await.1, "key");
+            for m in 0..=(n % 2) {
+                api.activate(&key, &format!("v1:machine-{m}")).await;
+            }
         }
+        api.server.clock.advance(86_400);
     }
 
     browser.goto(&api.server.url("/admin")).await;
