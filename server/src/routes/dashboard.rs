@@ -237,7 +237,8 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
             |slug: String, cx: Ctx, form: Result<ProductForm>| async move {
                 act(cx, form, ProductForm::csrf, |app, s, form| async move {
                     let r = async {
-                        let req = form.to_update()?;
+                        let current = catalogue::product(&app, &slug).await?.view();
+                        let req = form.to_update(&current.metadata)?;
                         catalogue::update_product(&app, &s.email, &slug, req).await
                     }
                     .await;
@@ -797,7 +798,7 @@ impl ProductForm {
         })
     }
 
-    fn to_update(&self) -> Result<UpdateProduct> {
+    fn to_update(&self, metadata: &serde_json::Value) -> Result<UpdateProduct> {
         Ok(UpdateProduct {
             name: Some(self.name.trim().to_owned()),
             max_activations: Some(Self::number(&self.max_activations, "Machines per license")?),
@@ -807,7 +808,7 @@ impl ProductForm {
                     .unwrap_or(licet_proto::admin::DEFAULT_TOKEN_LIFETIME_SECS),
             ),
             entitlements: Some(Self::list(&self.entitlements)),
-            metadata: None,
+            metadata: Some(self.metadata(metadata.clone())?),
             stripe_price_ids: Some(Self::list(&self.stripe_price_ids)),
             download_limit: Some(Self::number(
                 &self.download_limit,
@@ -1024,10 +1025,11 @@ fn product_fields(form: &ProductForm, creating: bool) -> Markup {
         input id="download_limit" name="download_limit" inputmode="numeric" required value=(if form.download_limit.is_empty() && creating { "5" } else { &form.download_limit });
         label for="stripe_price_ids" { "Stripe price ids (comma-separated)" }
         input id="stripe_price_ids" name="stripe_price_ids" value=(form.stripe_price_ids);
-        @if creating {
-            label for="access_url" { "Access link (access products)" }
+        @if creating || form.kind == "access" {
+            label for="access_url" { "Access link (shown to customers of access products)" }
             input id="access_url" name="access_url" type="url" value=(form.access_url);
         }
+        @if !creating { input type="hidden" name="kind" value=(form.kind); }
     }
 }
 

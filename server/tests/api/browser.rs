@@ -329,11 +329,11 @@ async fn a_customer_signs_in_from_the_email_downloads_the_file_and_frees_a_machi
     let saved = browser.downloads.path().join("extras.zip");
     let mut got = None;
     for _ in 0..100 {
-        if let Ok(bytes) = std::fs::read(&saved) {
-            if bytes.len() == installer.len() {
-                got = Some(bytes);
-                break;
-            }
+        if let Ok(bytes) = std::fs::read(&saved)
+            && bytes.len() == installer.len()
+        {
+            got = Some(bytes);
+            break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -389,7 +389,10 @@ async fn a_vendor_signs_in_creates_a_product_and_issues_and_revokes_a_license() 
                 )
                 .await;
             let id = p["licenses"][0].as_str().expect("license");
-            let key = str_of(&api.admin_get(&format!("/v1/admin/licenses/{id}")).await.1, "key");
+            let key = str_of(
+                &api.admin_get(&format!("/v1/admin/licenses/{id}")).await.1,
+                "key",
+            );
             for m in 0..=(n % 2) {
                 api.activate(&key, &format!("v1:machine-{m}")).await;
             }

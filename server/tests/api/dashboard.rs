@@ -283,6 +283,35 @@ async fn a_vendor_creates_and_edits_a_product_and_a_refused_form_keeps_its_input
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Saved."));
 
+    // An access product's link is edited with its policy, and the rest of its metadata kept.
+    api.admin_post(
+        "/v1/admin/products",
+        json!({ "slug": "course", "name": "Course", "kind": "access", "max_activations": 1,
+                "metadata": { "access_url": "https://old.example.com", "team": "edu" } }),
+    )
+    .await;
+    let (_, html) = get(&b, &api, "/admin/products/course").await;
+    assert!(html.contains("value=\"https://old.example.com\""), "{html}");
+    let course = [
+        ("csrf", csrf.as_str()),
+        ("kind", "access"),
+        ("name", "Course"),
+        ("max_activations", "1"),
+        ("license_days", ""),
+        ("token_days", "7"),
+        ("entitlements", ""),
+        ("download_limit", "5"),
+        ("stripe_price_ids", ""),
+        ("access_url", "https://learn.example.com"),
+    ];
+    let (status, _, _) = post(&b, &api, "/admin/products/course", &course).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, p) = api.admin_get("/v1/admin/products/course").await;
+    assert_eq!(
+        p["metadata"],
+        json!({ "access_url": "https://learn.example.com", "team": "edu" })
+    );
+
     // A forged CSRF token changes nothing.
     let mut forged = edit;
     forged[0] = ("csrf", "forged");
