@@ -172,22 +172,34 @@ pub fn key_id(key: &VerifyingKey) -> String {
 
 /// Signs `claims` with `key` into a compact JWS. The `kid` is derived from the key.
 pub fn sign(claims: &Claims, key: &SigningKey) -> String {
+    let input = signing_input(claims, &key_id(&key.verifying_key()));
+    let signature = key.sign(input.as_bytes());
+    with_signature(input, &signature.to_bytes())
+}
+
+/// The JWS signing input of `claims` under the key named `kid`:
+/// `base64url(header) "." base64url(claims)`, the exact bytes the signature covers.
+pub fn signing_input(claims: &Claims, kid: &str) -> String {
     let header = Header {
         alg: ALG.to_owned(),
         typ: Some(TYP.to_owned()),
-        kid: key_id(&key.verifying_key()),
+        kid: kid.to_owned(),
     };
     // Serialising these plain structs cannot fail; fall back to empty objects regardless.
     let header_json = serde_json::to_vec(&header).unwrap_or_default();
     let claims_json = serde_json::to_vec(claims).unwrap_or_default();
-    let mut token = String::with_capacity(512);
-    URL_SAFE_NO_PAD.encode_string(header_json, &mut token);
-    token.push('.');
-    URL_SAFE_NO_PAD.encode_string(claims_json, &mut token);
-    let signature = key.sign(token.as_bytes());
-    token.push('.');
-    URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
-    token
+    let mut input = String::with_capacity(512);
+    URL_SAFE_NO_PAD.encode_string(header_json, &mut input);
+    input.push('.');
+    URL_SAFE_NO_PAD.encode_string(claims_json, &mut input);
+    input
+}
+
+/// Completes a signing input with its Ed25519 signature: the compact JWS.
+pub fn with_signature(mut input: String, signature: &[u8; 64]) -> String {
+    input.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut input);
+    input
 }
 
 /// A token whose signature verified; its claims are not checked yet (see [`Claims::check`]).

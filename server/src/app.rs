@@ -85,7 +85,7 @@ impl App {
         }
         let now = clock.now();
         signing::ensure_current(&store, &master, now).await?;
-        let keys = KeyRing::load(&store, &master).await?;
+        let keys = KeyRing::load(&store, &master, config.signature_cache_entries).await?;
         let new_admin_token =
             if config.admin_token.is_none() && store.admin_token_count().await? == 0 {
                 Some(create_admin_token(&store, now, "first start", "system").await?)

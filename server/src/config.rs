@@ -68,6 +68,8 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     /// Seconds between reloads of the signing keys from the database.
     pub key_refresh_secs: u64,
+    /// Lease signatures remembered for repeated validations in the same minute (0: none).
+    pub signature_cache_entries: usize,
     /// Log format.
     pub log_format: LogFormat,
     /// Sender of customer emails, e.g. `Photo Pro <sales@example.com>`.
@@ -141,6 +143,7 @@ pub struct FileConfig {
     db_max_connections: Option<u32>,
     trust_forwarded_for: Option<bool>,
     key_refresh_secs: Option<u64>,
+    signature_cache_entries: Option<usize>,
     log_format: Option<LogFormat>,
     mail_from: Option<String>,
     support_email: Option<String>,
@@ -185,6 +188,10 @@ pub struct Overrides {
     /// Seconds between reloads of signing keys from the database [default: 30].
     #[arg(long, env = "LICET_KEY_REFRESH_SECS", global = true)]
     pub key_refresh_secs: Option<u64>,
+    /// Lease signatures to remember for machines that validate again within the same
+    /// minute; 0 signs every lease afresh [default: 65536, about 6 MiB].
+    #[arg(long, env = "LICET_SIGNATURE_CACHE_ENTRIES", global = true)]
+    pub signature_cache_entries: Option<usize>,
     /// Log format [default: text].
     #[arg(long, env = "LICET_LOG_FORMAT", global = true)]
     pub log_format: Option<LogFormat>,
@@ -294,6 +301,10 @@ impl Config {
                 .key_refresh_secs
                 .or(file.key_refresh_secs)
                 .unwrap_or(30),
+            signature_cache_entries: flags
+                .signature_cache_entries
+                .or(file.signature_cache_entries)
+                .unwrap_or(65_536),
             log_format: flags.log_format.or(file.log_format).unwrap_or_default(),
             mail_from: flags
                 .mail_from

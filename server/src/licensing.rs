@@ -12,10 +12,11 @@ use licet_proto::token::{Claims, LicenseClaim};
 use licet_proto::{ErrorCode, LicenseStatus};
 
 use crate::app::App;
-use crate::crypto::{hex, new_id, random_bytes};
+use crate::crypto::{hex, new_id};
 use crate::error::{Error, Result};
 use crate::metrics::Event;
 use crate::store::{ActivationRow, LicenseRow, audit};
+use sha2::Digest;
 
 /// How stale `last_seen_at` may get before a validation writes it again. Keeps validation
 /// read-only in the common case (a client refreshing its lease a few times a day).
@@ -106,7 +107,7 @@ pub async fn validate(app: &App, caller: &Caller, req: KeyAndFingerprint) -> Res
     let (now, key) = admit(app, caller, &req.key, &req.fingerprint).await?;
     let (license, activation) = app
         .store
-        .license_with_activation(app.store.pool(), &key, &req.fingerprint)
+        .license_with_activation_now(&key, &req.fingerprint)
         .await?
         .ok_or_else(not_found)?
         .split(&req.fingerprint);
@@ -159,26 +160,36 @@ pub async fn deactivate(
     })
 }
 
+/// Leases are issued on a grid of this many seconds: `iat` is "now" rounded down to it.
+pub const LEASE_GRID_SECS: i64 = 60;
+
 /// Signs a lease for an activation: valid for the token lifetime, never past license expiry.
+///
+/// A lease is a function of the activation, the license's state and the minute: `iat` is
+/// rounded down to [`LEASE_GRID_SECS`] and `jti` is derived from the rest of the claims, so a
+/// machine that validates twice in a minute gets the same token twice, and the key ring can
+/// reuse the signature (Ed25519 is deterministic). Any change of state (status, expiry,
+/// seats, entitlements, email, key) changes the claims, hence the token.
 pub fn lease(
     app: &App,
     license: &LicenseRow,
     activation: &ActivationRow,
     now: i64,
 ) -> Result<LeaseResponse> {
-    let mut exp = now.saturating_add(license.effective_token_lifetime());
+    let iat = now - now.rem_euclid(LEASE_GRID_SECS);
+    let mut exp = iat.saturating_add(license.effective_token_lifetime());
     if let Some(license_exp) = license.expires_at {
         exp = exp.min(license_exp);
     }
     let info = license.info();
-    let claims = Claims {
+    let mut claims = Claims {
         iss: app.config.public_url.clone(),
         sub: license.id.clone(),
         aud: license.product_slug.clone(),
-        iat: now,
-        nbf: now,
+        iat,
+        nbf: iat,
         exp,
-        jti: hex(&random_bytes::<16>()),
+        jti: String::new(),
         fpr: activation.fingerprint.clone(),
         ent: info.entitlements.clone(),
         lic: LicenseClaim {
@@ -188,6 +199,11 @@ pub fn lease(
             email: info.email.clone(),
         },
     };
+    // Unique per distinct lease: a digest of everything else it says, and of the activation.
+    let mut digest = sha2::Sha256::new();
+    digest.update(activation.id.as_bytes());
+    digest.update(serde_json::to_vec(&claims).map_err(|e| Error::Internal(e.to_string()))?);
+    claims.jti = hex(&digest.finalize()[..16]);
     Ok(LeaseResponse {
         token: app.keys.sign(&claims)?,
         license: info,

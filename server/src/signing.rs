@@ -16,6 +16,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use licet_proto::token::{self, Claims, Jwk, Jwks};
+use sha2::Digest;
 
 use crate::crypto::{MasterKey, random_bytes};
 use crate::error::{Error, Result};
@@ -24,7 +25,8 @@ use crate::store::{SigningKeyRow, Store, audit};
 /// A snapshot of the keys a replica uses.
 #[derive(Default)]
 struct Ring {
-    current: Option<SigningKey>,
+    /// The current key and its `kid`.
+    current: Option<(SigningKey, String)>,
     published: Vec<VerifyingKey>,
 }
 
@@ -32,6 +34,53 @@ struct Ring {
 #[derive(Default)]
 pub struct KeyRing {
     ring: RwLock<Arc<Ring>>,
+    signatures: SignatureCache,
+}
+
+/// Signatures of recent signing inputs, by the inputs' SHA-256.
+///
+/// Ed25519 signatures are deterministic: the same key over the same bytes always gives the
+/// same signature. Leases are built on a one-minute grid (see `licensing::lease`), so a
+/// machine that validates several times in a minute asks for the same bytes again; this
+/// returns the signature computed the first time instead of computing it again (18 µs).
+/// What is returned is byte for byte what signing would return. Bounded: a full shard is
+/// emptied and refills.
+#[derive(Default)]
+struct SignatureCache {
+    shards: Vec<std::sync::Mutex<std::collections::HashMap<[u8; 32], [u8; 64]>>>,
+    per_shard: usize,
+}
+
+const SHARDS: usize = 16;
+
+impl SignatureCache {
+    fn new(entries: usize) -> Self {
+        Self {
+            shards: (0..if entries == 0 { 0 } else { SHARDS })
+                .map(|_| Default::default())
+                .collect(),
+            per_shard: entries.div_ceil(SHARDS),
+        }
+    }
+
+    fn sign(&self, key: &SigningKey, input: &[u8]) -> [u8; 64] {
+        use ed25519_dalek::Signer;
+        if self.shards.is_empty() {
+            return key.sign(input).to_bytes();
+        }
+        let digest: [u8; 32] = sha2::Sha256::digest(input).into();
+        let shard = &self.shards[usize::from(digest[0]) % self.shards.len()];
+        if let Some(sig) = shard.lock().unwrap_or_else(|p| p.into_inner()).get(&digest) {
+            return *sig;
+        }
+        let sig = key.sign(input).to_bytes();
+        let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= self.per_shard {
+            map.clear();
+        }
+        map.insert(digest, sig);
+        sig
+    }
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -41,9 +90,13 @@ impl std::fmt::Debug for KeyRing {
 }
 
 impl KeyRing {
-    /// Loads the ring from the database.
-    pub async fn load(store: &Store, master: &MasterKey) -> Result<Self> {
-        let ring = Self::default();
+    /// Loads the ring from the database, remembering up to `cached_signatures` signatures
+    /// (0: none).
+    pub async fn load(store: &Store, master: &MasterKey, cached_signatures: usize) -> Result<Self> {
+        let ring = Self {
+            ring: RwLock::default(),
+            signatures: SignatureCache::new(cached_signatures),
+        };
         ring.reload(store, master).await?;
         Ok(ring)
     }
@@ -55,7 +108,9 @@ impl KeyRing {
         for row in rows.iter().filter(|r| r.state != "retired") {
             ring.published.push(public_key(row)?);
             if row.state == "current" {
-                ring.current = Some(unseal(row, master)?);
+                let key = unseal(row, master)?;
+                let kid = token::key_id(&key.verifying_key());
+                ring.current = Some((key, kid));
             }
         }
         let mut guard = self.ring.write().unwrap_or_else(|p| p.into_inner());
@@ -70,11 +125,13 @@ impl KeyRing {
     /// Signs a lease with the current key.
     pub fn sign(&self, claims: &Claims) -> Result<String> {
         let ring = self.snapshot();
-        let key = ring
+        let (key, kid) = ring
             .current
             .as_ref()
             .ok_or_else(|| Error::Internal("no current signing key".into()))?;
-        Ok(token::sign(claims, key))
+        let input = token::signing_input(claims, kid);
+        let signature = self.signatures.sign(key, input.as_bytes());
+        Ok(token::with_signature(input, &signature))
     }
 
     /// The JWKS document of every published key.
@@ -91,10 +148,7 @@ impl KeyRing {
 
     /// The id of the current key.
     pub fn current_kid(&self) -> Option<String> {
-        self.snapshot()
-            .current
-            .as_ref()
-            .map(|k| token::key_id(&k.verifying_key()))
+        self.snapshot().current.as_ref().map(|(_, kid)| kid.clone())
     }
 }
 
@@ -237,4 +291,32 @@ pub async fn ensure_current(store: &Store, master: &MasterKey, now: i64) -> Resu
         return Ok(None);
     }
     rotate(store, master, now, "system").await.map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::Signer;
+
+    #[test]
+    fn remembered_signatures_are_the_signatures() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let cache = SignatureCache::new(32);
+        for i in 0..200u32 {
+            let input = format!("input {}", i % 50);
+            assert_eq!(
+                cache.sign(&key, input.as_bytes()),
+                key.sign(input.as_bytes()).to_bytes()
+            );
+        }
+        let held: usize = cache
+            .shards
+            .iter()
+            .map(|s| s.lock().map_or(0, |m| m.len()))
+            .sum();
+        assert!(held <= 32 + SHARDS, "bounded: {held}");
+        let off = SignatureCache::new(0);
+        assert_eq!(off.sign(&key, b"x"), key.sign(b"x").to_bytes());
+        assert!(off.shards.is_empty());
+    }
 }

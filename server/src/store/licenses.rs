@@ -168,6 +168,24 @@ impl Store {
         .await
     }
 
+    /// [`Store::license_with_activation`] outside any transaction, for validation: natively
+    /// on the calling thread on SQLite (see `sqlite_reads`), through the pool on PostgreSQL.
+    pub async fn license_with_activation_now(
+        &self,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<Option<LicenseAndActivation>, sqlx::Error> {
+        match &self.reads {
+            Some(reads) => reads
+                .license_with_activation(key, fingerprint)
+                .map_err(|e| sqlx::Error::Protocol(format!("sqlite read: {e}"))),
+            None => {
+                self.license_with_activation(self.pool(), key, fingerprint)
+                    .await
+            }
+        }
+    }
+
     /// The license with this key.
     pub async fn license_by_key(&self, key: &str) -> Result<Option<LicenseRow>, sqlx::Error> {
         sqlx::query_as(select_license!("WHERE l.license_key = $1"))

@@ -15,6 +15,7 @@ mod purchases;
 mod rate_limits;
 mod settings;
 mod signing_keys;
+mod sqlite_reads;
 mod stats;
 mod web;
 
@@ -84,6 +85,8 @@ pub struct Store {
     /// `SQLITE_BUSY`. On PostgreSQL the same pool as `pool`.
     writer: AnyPool,
     backend: Backend,
+    /// On SQLite, native reads on the calling thread for the validation hot path.
+    reads: Option<std::sync::Arc<sqlite_reads::SqliteReads>>,
 }
 
 impl Store {
@@ -99,10 +102,20 @@ impl Store {
             Backend::Sqlite => Self::pool_options(backend, 1).connect_with(options).await?,
             Backend::Postgres => pool.clone(),
         };
+        let reads = match backend {
+            Backend::Sqlite => {
+                let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+                let file = options.get_filename();
+                (file != std::path::Path::new(":memory:") && !file.as_os_str().is_empty())
+                    .then(|| std::sync::Arc::new(sqlite_reads::SqliteReads::new(file)))
+            }
+            Backend::Postgres => None,
+        };
         Ok(Self {
             pool,
             writer,
             backend,
+            reads,
         })
     }
 
@@ -169,6 +182,9 @@ impl Store {
 
     /// Closes the pool (waits for connections to be returned).
     pub async fn close(&self) {
+        if let Some(reads) = &self.reads {
+            reads.close();
+        }
         self.pool.close().await;
         self.writer.close().await;
     }

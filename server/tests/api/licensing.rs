@@ -47,7 +47,16 @@ async fn activating_again_from_the_same_machine_takes_no_extra_seat() {
     let (s2, second) = api.activate(&key, "v1:same").await;
     assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK));
     assert_eq!(first["activation"]["id"], second["activation"]["id"]);
-    assert_ne!(first["token"], second["token"], "a fresh token each time");
+    assert_eq!(live_seats(&api, &id).await, 1);
+    // Leases are issued on a one-minute grid: the same minute gives the same lease, the
+    // next minute a fresh one.
+    let grid = licet_server::licensing::LEASE_GRID_SECS;
+    api.server.clock.advance(grid);
+    let (_, third) = api.activate(&key, "v1:same").await;
+    assert_ne!(
+        first["token"], third["token"],
+        "a fresh lease in a new minute"
+    );
     assert_eq!(live_seats(&api, &id).await, 1);
 }
 
@@ -80,7 +89,15 @@ async fn validate_refreshes_the_lease_and_last_seen() {
     );
     let claims = verify_independently(&str_of(&body, "token"), &api.jwks().await, "photo")
         .expect("verifies");
-    assert_eq!(claims["iat"], body["activation"]["last_seen_at"]);
+    let seen = body["activation"]["last_seen_at"]
+        .as_i64()
+        .expect("last seen");
+    let grid = licet_server::licensing::LEASE_GRID_SECS;
+    assert_eq!(
+        claims["iat"],
+        seen - seen.rem_euclid(grid),
+        "iat is on the lease grid"
+    );
 }
 
 #[tokio::test]
@@ -185,5 +202,40 @@ async fn metrics_count_requests_and_license_operations() {
     );
     assert!(
         text.contains("licet_http_request_duration_seconds_bucket{route=\"/v1/licenses/validate\"")
+    );
+}
+
+#[tokio::test]
+async fn validations_in_one_minute_share_a_lease_until_the_license_changes() {
+    let api = Api::start().await;
+    let (id, key) = api.seeded(1).await;
+    assert_eq!(api.activate(&key, "v1:m").await.0, StatusCode::OK);
+    // Stay inside one grid minute for the comparisons.
+    let grid = licet_server::licensing::LEASE_GRID_SECS;
+    let into = api.server.clock_now().rem_euclid(grid);
+    api.server.clock.advance(grid - into);
+    let first = str_of(&api.validate(&key, "v1:m").await.1, "token");
+    let second = str_of(&api.validate(&key, "v1:m").await.1, "token");
+    assert_eq!(first, second, "the same lease, signed once");
+    let jwks = api.jwks().await;
+    verify_independently(&second, &jwks, "photo").expect("verifies");
+
+    // A change of state is a different lease at once, within the same minute.
+    let (status, body) = api
+        .admin(
+            reqwest::Method::PATCH,
+            &format!("/v1/admin/licenses/{id}"),
+            Some(serde_json::json!({ "entitlements": ["pro", "beta"] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let third = str_of(&api.validate(&key, "v1:m").await.1, "token");
+    assert_ne!(second, third);
+    let claims = verify_independently(&third, &jwks, "photo").expect("verifies");
+    assert_eq!(claims["ent"], serde_json::json!(["pro", "beta"]));
+    let earlier = verify_independently(&second, &jwks, "photo").expect("verifies");
+    assert_ne!(
+        claims["jti"], earlier["jti"],
+        "distinct leases have distinct ids"
     );
 }

@@ -1,0 +1,133 @@
+//! A native read path for the hottest query on SQLite: validation's license-and-activation
+//! lookup.
+//!
+//! sqlx's SQLite driver runs every connection on a worker thread of its own, so each query
+//! costs two cross-thread hand-offs; under a validation load that was about half of the
+//! server's CPU. The lookup itself (two indexed probes) takes a few microseconds in WAL
+//! mode, less than the hand-off, so here it runs on the calling thread over a read-only
+//! connection that each runtime thread opens once and keeps. WAL readers do not wait for
+//! the writer, and each statement sees the last committed state, as through the pool.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use super::{LicenseAndActivation, LicenseRow};
+
+/// Connections one thread keeps (more than one only when a process opens several
+/// databases, as the test suite does).
+const PER_THREAD: usize = 4;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    static CONNECTIONS: RefCell<Vec<(u64, Connection)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Read-only native access to one SQLite database file.
+#[derive(Debug)]
+pub struct SqliteReads {
+    id: u64,
+    path: PathBuf,
+    closed: AtomicBool,
+}
+
+const LICENSE_WITH_ACTIVATION: &str = "SELECT l.id, l.license_key, l.product_id, l.email, l.status, \
+     l.expires_at, l.max_activations, l.token_lifetime_secs, l.entitlements, l.created_at, \
+     l.updated_at, p.slug, p.max_activations, p.token_lifetime_secs, p.entitlements, \
+     (SELECT COUNT(*) FROM activations c WHERE c.license_id = l.id AND c.deactivated_at IS NULL), \
+     a.id, a.name, a.platform, a.first_seen_at, a.last_seen_at \
+     FROM licenses l JOIN products p ON p.id = l.product_id \
+     LEFT JOIN activations a ON a.license_id = l.id AND a.fingerprint = ?2 AND a.deactivated_at IS NULL \
+     WHERE l.license_key = ?1";
+
+impl SqliteReads {
+    /// Native reads of the database file at `path`.
+    pub fn new(path: &Path) -> Self {
+        Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            path: path.to_owned(),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Refuses every later read, like a closed pool (threads' connections are dropped as
+    /// they are replaced).
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    fn with_connection<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISUSE),
+                Some("the store is closed".into()),
+            ));
+        }
+        CONNECTIONS.with(|cell| {
+            let mut connections = cell.borrow_mut();
+            let index = match connections.iter().position(|(id, _)| *id == self.id) {
+                Some(i) => i,
+                None => {
+                    let conn = Connection::open_with_flags(
+                        &self.path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )?;
+                    conn.busy_timeout(Duration::from_secs(2))?;
+                    if connections.len() >= PER_THREAD {
+                        connections.remove(0);
+                    }
+                    connections.push((self.id, conn));
+                    connections.len() - 1
+                }
+            };
+            let (_, conn) = &connections[index];
+            f(conn)
+        })
+    }
+
+    /// [`super::Store::license_with_activation`], natively.
+    pub fn license_with_activation(
+        &self,
+        key: &str,
+        fingerprint: &str,
+    ) -> rusqlite::Result<Option<LicenseAndActivation>> {
+        self.with_connection(|conn| {
+            let mut stmt = conn.prepare_cached(LICENSE_WITH_ACTIVATION)?;
+            stmt.query_row((key, fingerprint), |r| {
+                Ok(LicenseAndActivation {
+                    license: LicenseRow {
+                        id: r.get(0)?,
+                        license_key: r.get(1)?,
+                        product_id: r.get(2)?,
+                        email: r.get(3)?,
+                        status: r.get(4)?,
+                        expires_at: r.get(5)?,
+                        max_activations: r.get(6)?,
+                        token_lifetime_secs: r.get(7)?,
+                        entitlements: r.get(8)?,
+                        created_at: r.get(9)?,
+                        updated_at: r.get(10)?,
+                        product_slug: r.get(11)?,
+                        product_max_activations: r.get(12)?,
+                        product_token_lifetime_secs: r.get(13)?,
+                        product_entitlements: r.get(14)?,
+                        active_count: r.get(15)?,
+                    },
+                    act_id: r.get(16)?,
+                    act_name: r.get(17)?,
+                    act_platform: r.get(18)?,
+                    act_first_seen_at: r.get(19)?,
+                    act_last_seen_at: r.get(20)?,
+                })
+            })
+            .optional()
+        })
+    }
+}
