@@ -61,8 +61,10 @@ def peak_rss_mib(pid):
     return 0.0
 
 
-def start_licet(backend, port, data_dir, db_connections=None):
-    env = {**os.environ, **({"LICET_DB_MAX_CONNECTIONS": str(db_connections)} if db_connections else {}), "LICET_RATE_LIMIT_PER_IP": "0", "LICET_RATE_LIMIT_PER_KEY": "0",
+def start_licet(backend, port, data_dir, db_connections=None, signature_cache=None):
+    env = {**os.environ, **({"LICET_DB_MAX_CONNECTIONS": str(db_connections)} if db_connections else {}),
+           **({"LICET_SIGNATURE_CACHE_ENTRIES": str(signature_cache)} if signature_cache is not None else {}),
+           "LICET_RATE_LIMIT_PER_IP": "0", "LICET_RATE_LIMIT_PER_KEY": "0",
            "LICET_ADMIN_TOKEN": "lct_admin_bench", "LICET_LOG": "warn"}
     args = [BIN, "--data-dir", data_dir, "--listen", f"127.0.0.1:{port}"]
     if backend == "postgres":
@@ -98,6 +100,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--licenses", type=int, default=500)
     ap.add_argument("--db-connections", type=int, default=None, help="LICET_DB_MAX_CONNECTIONS for the server")
+    ap.add_argument("--signature-cache", type=int, default=None,
+                    help="LICET_SIGNATURE_CACHE_ENTRIES for the server (0: sign every lease)")
     a = ap.parse_args()
     for exe in (BIN, ECHO):
         if not os.path.exists(exe):
@@ -111,7 +115,7 @@ def main():
         for backend in backends:
             with tempfile.TemporaryDirectory() as data_dir:
                 port = 18787
-                proc = start_licet(backend, port, data_dir, a.db_connections)
+                proc = start_licet(backend, port, data_dir, a.db_connections, a.signature_cache)
                 base = f"http://127.0.0.1:{port}"
                 try:
                     validate_keys, activate_keys = seed(base, a.licenses)

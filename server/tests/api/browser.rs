@@ -7,6 +7,7 @@
 //! are skipped with a notice, except under `CI=true`, where they fail.
 
 use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -25,7 +26,11 @@ struct Browser {
 }
 
 impl Drop for Browser {
+    /// Ends chromedriver and every Chromium process it started: they share its process
+    /// group, so a failing test leaves no browser behind either.
     fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -62,6 +67,7 @@ async fn launch() -> Option<Browser> {
         l.local_addr().expect("addr").port()
     };
     let mut child = Command::new(driver)
+        .process_group(0)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
