@@ -1,8 +1,10 @@
 //! Where activation, validation and deactivation are decided. No HTTP, no SQL strings.
 //!
 //! The seat limit is enforced inside one write transaction that first takes the license's
-//! lock (`BEGIN IMMEDIATE` on SQLite, `SELECT … FOR UPDATE` on PostgreSQL), then counts live
-//! activations and inserts: two requests for the last seat cannot both see it free.
+//! lock, then counts live activations and inserts: two requests for the last seat cannot
+//! both see it free. On PostgreSQL the lock is the license row's (`SELECT … FOR UPDATE`); on
+//! SQLite the activation is a job of the native writer's group commit
+//! (`store::SqliteWrites`), whose jobs run one after another inside `BEGIN IMMEDIATE`.
 
 use licet_proto::api::{
     ActivateRequest, DeactivateResponse, KeyAndFingerprint, LeaseResponse, MAX_FINGERPRINT_LEN,
@@ -15,7 +17,7 @@ use crate::app::App;
 use crate::crypto::{hex, new_id};
 use crate::error::{Error, Result};
 use crate::metrics::Event;
-use crate::store::{ActivationRow, LicenseRow, audit};
+use crate::store::{ActivationRow, LicenseRow, NativeTx, Writes, audit};
 use sha2::Digest;
 
 /// How stale `last_seen_at` may get before a validation writes it again. Keeps validation
@@ -40,66 +42,141 @@ pub async fn activate(app: &App, caller: &Caller, req: ActivateRequest) -> Resul
         None => None,
     };
 
-    let mut tx = app.store.begin_write().await?;
-    app.store.lock_license(&mut tx, &key).await?;
-    let (mut license, existing) = app
-        .store
-        .license_with_activation(&mut *tx, &key, &req.fingerprint)
-        .await?
-        .ok_or_else(not_found)?
-        .split(&req.fingerprint);
-    ensure_usable(&license, now)?;
-
-    let activation = match existing {
-        Some(mut a) => {
-            // Same machine again: a fresh lease on the seat it already holds.
-            a.last_seen_at = now;
-            a.name = name.or(a.name);
-            a.platform = platform.or(a.platform);
-            a.machine = machine;
-            a.ip = Some(caller.ip.clone());
-            app.store.touch_activation(&mut *tx, &a).await?;
-            a
+    let new = NewActivation {
+        fingerprint: req.fingerprint,
+        name,
+        platform,
+        machine,
+        ip: caller.ip.clone(),
+        now,
+    };
+    let (license, activation, created) = match app.store.sqlite_writes() {
+        // SQLite: one job of a group commit on the native writer.
+        Some(writes) => {
+            writes
+                .write(move |tx: &NativeTx<'_>| {
+                    let Some(found) = tx.license_with_activation(&key, &new.fingerprint)? else {
+                        return Ok(Writes::Undo(Err(not_found())));
+                    };
+                    let (license, existing) = found.split(&new.fingerprint);
+                    match decide(&license, existing, &new) {
+                        Err(e) => Ok(Writes::Undo(Err(e))),
+                        Ok(Seat::Held(a)) => {
+                            tx.touch_activation(&a)?;
+                            Ok(Writes::Keep(Ok((license, a, false))))
+                        }
+                        Ok(Seat::New(a)) => {
+                            tx.insert_activation(&a)?;
+                            let (action, subject, details) = created_audit(&license, &a);
+                            tx.audit(new.now, "public", action, subject, &details)?;
+                            Ok(Writes::Keep(Ok((license, a, true))))
+                        }
+                    }
+                })
+                .await??
         }
+        // PostgreSQL: a transaction holding the license's row lock.
         None => {
-            if license.active() >= license.effective_max_activations() {
-                return Err(Error::new(
-                    ErrorCode::ActivationLimitReached,
-                    format!(
-                        "all {} seats of this license are in use; deactivate another machine first",
-                        license.effective_max_activations()
-                    ),
-                ));
-            }
-            let a = ActivationRow {
-                id: new_id("act"),
-                license_id: license.id.clone(),
-                fingerprint: req.fingerprint.clone(),
-                name,
-                platform,
-                machine,
-                ip: Some(caller.ip.clone()),
-                first_seen_at: now,
-                last_seen_at: now,
-                deactivated_at: None,
+            let mut tx = app.store.begin_write().await?;
+            app.store.lock_license(&mut tx, &key).await?;
+            let (license, existing) = app
+                .store
+                .license_with_activation(&mut *tx, &key, &new.fingerprint)
+                .await?
+                .ok_or_else(not_found)?
+                .split(&new.fingerprint);
+            let outcome = match decide(&license, existing, &new)? {
+                Seat::Held(a) => {
+                    app.store.touch_activation(&mut *tx, &a).await?;
+                    (license, a, false)
+                }
+                Seat::New(a) => {
+                    app.store.insert_activation(&mut tx, &a).await?;
+                    let (action, subject, details) = created_audit(&license, &a);
+                    audit::record(&mut *tx, now, "public", action, subject, &details).await?;
+                    (license, a, true)
+                }
             };
-            app.store.insert_activation(&mut tx, &a).await?;
-            audit::record(
-                &mut *tx,
-                now,
-                "public",
-                "activation.created",
-                ("activation", &a.id),
-                &serde_json::json!({ "license_id": license.id, "name": a.name, "platform": a.platform }),
-            )
-            .await?;
-            license.active_count += 1;
-            app.metrics.event(Event::Activation);
-            a
+            tx.commit().await?;
+            outcome
         }
     };
-    tx.commit().await?;
+    let mut license = license;
+    if created {
+        license.active_count += 1;
+        app.metrics.event(Event::Activation);
+    }
     lease(app, &license, &activation, now)
+}
+
+/// An activation request, checked.
+struct NewActivation {
+    fingerprint: String,
+    name: Option<String>,
+    platform: Option<String>,
+    machine: Option<String>,
+    ip: String,
+    now: i64,
+}
+
+/// Where an activation lands.
+enum Seat {
+    /// The machine already holds a seat: refreshed.
+    Held(ActivationRow),
+    /// A new seat.
+    New(ActivationRow),
+}
+
+/// The activation decision, the same on both backends: a usable license, then the machine's
+/// own seat again or a free one.
+fn decide(
+    license: &LicenseRow,
+    existing: Option<ActivationRow>,
+    new: &NewActivation,
+) -> Result<Seat> {
+    ensure_usable(license, new.now)?;
+    if let Some(mut a) = existing {
+        // Same machine again: a fresh lease on the seat it already holds.
+        a.last_seen_at = new.now;
+        a.name = new.name.clone().or(a.name);
+        a.platform = new.platform.clone().or(a.platform);
+        a.machine = new.machine.clone();
+        a.ip = Some(new.ip.clone());
+        return Ok(Seat::Held(a));
+    }
+    if license.active() >= license.effective_max_activations() {
+        return Err(Error::new(
+            ErrorCode::ActivationLimitReached,
+            format!(
+                "all {} seats of this license are in use; deactivate another machine first",
+                license.effective_max_activations()
+            ),
+        ));
+    }
+    Ok(Seat::New(ActivationRow {
+        id: new_id("act"),
+        license_id: license.id.clone(),
+        fingerprint: new.fingerprint.clone(),
+        name: new.name.clone(),
+        platform: new.platform.clone(),
+        machine: new.machine.clone(),
+        ip: Some(new.ip.clone()),
+        first_seen_at: new.now,
+        last_seen_at: new.now,
+        deactivated_at: None,
+    }))
+}
+
+/// The audit entry of a new activation.
+fn created_audit<'a>(
+    license: &LicenseRow,
+    a: &'a ActivationRow,
+) -> (&'static str, (&'static str, &'a str), serde_json::Value) {
+    (
+        "activation.created",
+        ("activation", &a.id),
+        serde_json::json!({ "license_id": license.id, "name": a.name, "platform": a.platform }),
+    )
 }
 
 /// `POST /v1/licenses/validate`: the state of the license and a fresh lease.

@@ -16,6 +16,7 @@ mod rate_limits;
 mod settings;
 mod signing_keys;
 mod sqlite_reads;
+mod sqlite_writes;
 mod stats;
 mod web;
 
@@ -33,6 +34,7 @@ pub use outbox::OutboxRow;
 pub use products::ProductRow;
 pub use purchases::{PurchaseFilter, PurchaseRow};
 pub use signing_keys::SigningKeyRow;
+pub use sqlite_writes::{NativeTx, SqliteWrites, Writes};
 pub use stats::Totals;
 pub use web::SessionRow;
 
@@ -87,6 +89,8 @@ pub struct Store {
     backend: Backend,
     /// On SQLite, native reads on the calling thread for the validation hot path.
     reads: Option<std::sync::Arc<sqlite_reads::SqliteReads>>,
+    /// On SQLite, group commit of activations through a native write connection.
+    writes: Option<std::sync::Arc<SqliteWrites>>,
 }
 
 impl Store {
@@ -102,20 +106,29 @@ impl Store {
             Backend::Sqlite => Self::pool_options(backend, 1).connect_with(options).await?,
             Backend::Postgres => pool.clone(),
         };
-        let reads = match backend {
+        let (reads, writes) = match backend {
             Backend::Sqlite => {
                 let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
                 let file = options.get_filename();
-                (file != std::path::Path::new(":memory:") && !file.as_os_str().is_empty())
-                    .then(|| std::sync::Arc::new(sqlite_reads::SqliteReads::new(file)))
+                if file == std::path::Path::new(":memory:") || file.as_os_str().is_empty() {
+                    (None, None)
+                } else {
+                    let writes = SqliteWrites::start(file)
+                        .map_err(|e| sqlx::Error::Protocol(format!("sqlite writer: {e}")))?;
+                    (
+                        Some(std::sync::Arc::new(sqlite_reads::SqliteReads::new(file))),
+                        Some(std::sync::Arc::new(writes)),
+                    )
+                }
             }
-            Backend::Postgres => None,
+            Backend::Postgres => (None, None),
         };
         Ok(Self {
             pool,
             writer,
             backend,
             reads,
+            writes,
         })
     }
 
@@ -152,6 +165,11 @@ impl Store {
         self.backend
     }
 
+    /// The native SQLite writer (group commit), on SQLite.
+    pub fn sqlite_writes(&self) -> Option<&SqliteWrites> {
+        self.writes.as_deref()
+    }
+
     /// The pool for reads.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
@@ -184,6 +202,9 @@ impl Store {
     pub async fn close(&self) {
         if let Some(reads) = &self.reads {
             reads.close();
+        }
+        if let Some(writes) = &self.writes {
+            writes.close();
         }
         self.pool.close().await;
         self.writer.close().await;

@@ -98,36 +98,43 @@ impl SqliteReads {
         key: &str,
         fingerprint: &str,
     ) -> rusqlite::Result<Option<LicenseAndActivation>> {
-        self.with_connection(|conn| {
-            let mut stmt = conn.prepare_cached(LICENSE_WITH_ACTIVATION)?;
-            stmt.query_row((key, fingerprint), |r| {
-                Ok(LicenseAndActivation {
-                    license: LicenseRow {
-                        id: r.get(0)?,
-                        license_key: r.get(1)?,
-                        product_id: r.get(2)?,
-                        email: r.get(3)?,
-                        status: r.get(4)?,
-                        expires_at: r.get(5)?,
-                        max_activations: r.get(6)?,
-                        token_lifetime_secs: r.get(7)?,
-                        entitlements: r.get(8)?,
-                        created_at: r.get(9)?,
-                        updated_at: r.get(10)?,
-                        product_slug: r.get(11)?,
-                        product_max_activations: r.get(12)?,
-                        product_token_lifetime_secs: r.get(13)?,
-                        product_entitlements: r.get(14)?,
-                        active_count: r.get(15)?,
-                    },
-                    act_id: r.get(16)?,
-                    act_name: r.get(17)?,
-                    act_platform: r.get(18)?,
-                    act_first_seen_at: r.get(19)?,
-                    act_last_seen_at: r.get(20)?,
-                })
-            })
-            .optional()
-        })
+        self.with_connection(|conn| license_with_activation(conn, key, fingerprint))
     }
+}
+
+/// The license with this key and the live activation of `fingerprint` on it, on `conn`.
+pub(super) fn license_with_activation(
+    conn: &Connection,
+    key: &str,
+    fingerprint: &str,
+) -> rusqlite::Result<Option<LicenseAndActivation>> {
+    let mut stmt = conn.prepare_cached(LICENSE_WITH_ACTIVATION)?;
+    stmt.query_row((key, fingerprint), |r| {
+        Ok(LicenseAndActivation {
+            license: LicenseRow {
+                id: r.get(0)?,
+                license_key: r.get(1)?,
+                product_id: r.get(2)?,
+                email: r.get(3)?,
+                status: r.get(4)?,
+                expires_at: r.get(5)?,
+                max_activations: r.get(6)?,
+                token_lifetime_secs: r.get(7)?,
+                entitlements: r.get(8)?,
+                created_at: r.get(9)?,
+                updated_at: r.get(10)?,
+                product_slug: r.get(11)?,
+                product_max_activations: r.get(12)?,
+                product_token_lifetime_secs: r.get(13)?,
+                product_entitlements: r.get(14)?,
+                active_count: r.get(15)?,
+            },
+            act_id: r.get(16)?,
+            act_name: r.get(17)?,
+            act_platform: r.get(18)?,
+            act_first_seen_at: r.get(19)?,
+            act_last_seen_at: r.get(20)?,
+        })
+    })
+    .optional()
 }

@@ -6,8 +6,8 @@
 //! Needs `chromium` and `chromium-driver` (`.ci/run` installs them). Without them the tests
 //! are skipped with a notice, except under `CI=true`, where they fail.
 
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 

@@ -1,0 +1,229 @@
+//! Group commit of license writes on SQLite.
+//!
+//! SQLite admits one writer at a time, and through sqlx every statement of a transaction
+//! is a round trip to the connection's worker thread and back to a runtime thread: an
+//! activation (begin, read, two inserts, commit) spent about a millisecond holding the write
+//! lock, mostly waiting for threads to wake, which capped activations near a thousand a
+//! second. Here one thread owns a native write connection. It takes every job waiting,
+//! runs each inside its own savepoint of one `BEGIN IMMEDIATE` transaction (a job that
+//! fails or refuses rolls back to its savepoint without touching the others), commits once,
+//! and only then answers each job. A job sees the writes of the jobs before it, so a seat
+//! counted by one is counted by the next.
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use tokio::sync::oneshot;
+
+use super::{ActivationRow, LicenseAndActivation};
+
+/// Most jobs committed together.
+const MAX_BATCH: usize = 128;
+
+/// What a job asks for its writes: kept (released into the transaction) or undone.
+#[derive(Debug)]
+pub enum Writes<T> {
+    /// Keep this job's writes; `T` is answered once the transaction commits.
+    Keep(T),
+    /// Undo this job's writes (a refusal); `T` is answered after the commit all the same.
+    Undo(T),
+}
+
+/// A queued job: run once inside the transaction, answered once after it.
+trait Job: Send {
+    /// Runs the job; whether to keep its writes.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller with the job's value, or the commit's error.
+    fn answer(self: Box<Self>, committed: Result<(), String>);
+}
+
+struct Pending<T, F> {
+    job: Option<F>,
+    value: Option<Result<T, String>>,
+    reply: oneshot::Sender<Result<T, String>>,
+}
+
+impl<T, F> Job for Pending<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&NativeTx<'_>) -> rusqlite::Result<Writes<T>> + Send + 'static,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(job) = self.job.take() else {
+            return false;
+        };
+        let (keep, value) = match job(&NativeTx(conn)) {
+            Ok(Writes::Keep(v)) => (true, Ok(v)),
+            Ok(Writes::Undo(v)) => (false, Ok(v)),
+            Err(e) => (false, Err(e.to_string())),
+        };
+        self.value = Some(value);
+        keep
+    }
+
+    fn answer(self: Box<Self>, committed: Result<(), String>) {
+        let value = self
+            .value
+            .unwrap_or_else(|| Err("the batch was not committed".into()));
+        let _ = self.reply.send(committed.and(value));
+    }
+}
+
+/// The handle to the writer thread.
+#[derive(Debug)]
+pub struct SqliteWrites {
+    jobs: mpsc::Sender<Box<dyn Job>>,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl SqliteWrites {
+    /// Opens the write connection to `path` and starts the writer thread.
+    pub fn start(path: &Path) -> rusqlite::Result<Self> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        )?;
+        let (jobs, inbox) = mpsc::channel::<Box<dyn Job>>();
+        std::thread::Builder::new()
+            .name("licet-sqlite-writer".into())
+            .spawn(move || run(conn, inbox))
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        Ok(Self {
+            jobs,
+            closed: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Refuses every later job, like a closed pool.
+    pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Runs `job` in the next group commit; its answer once the transaction has committed
+    /// (or the commit's error).
+    pub async fn write<T, F>(&self, job: F) -> Result<T, sqlx::Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&NativeTx<'_>) -> rusqlite::Result<Writes<T>> + Send + 'static,
+    {
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(sqlx::Error::PoolClosed);
+        }
+        let (reply, rx) = oneshot::channel::<Result<T, String>>();
+        let pending: Box<dyn Job> = Box::new(Pending {
+            job: Some(job),
+            value: None,
+            reply,
+        });
+        self.jobs
+            .send(pending)
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        rx.await
+            .map_err(|_| sqlx::Error::PoolClosed)?
+            .map_err(|e| sqlx::Error::Protocol(format!("sqlite write: {e}")))
+    }
+}
+
+fn run(mut conn: Connection, inbox: mpsc::Receiver<Box<dyn Job>>) {
+    while let Ok(first) = inbox.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match inbox.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let committed = (|| -> rusqlite::Result<()> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for job in batch.iter_mut() {
+                tx.execute_batch("SAVEPOINT job")?;
+                if !job.run(&tx) {
+                    tx.execute_batch("ROLLBACK TO job")?;
+                }
+                tx.execute_batch("RELEASE job")?;
+            }
+            tx.commit()
+        })()
+        .map_err(|e| e.to_string());
+        for job in batch {
+            job.answer(committed.clone());
+        }
+    }
+}
+
+/// A job's view of the write transaction: the statements license writes need.
+pub struct NativeTx<'c>(&'c Connection);
+
+impl NativeTx<'_> {
+    /// The license with this key and the live activation of `fingerprint` on it.
+    pub fn license_with_activation(
+        &self,
+        key: &str,
+        fingerprint: &str,
+    ) -> rusqlite::Result<Option<LicenseAndActivation>> {
+        super::sqlite_reads::license_with_activation(self.0, key, fingerprint)
+    }
+
+    /// Inserts a live activation.
+    pub fn insert_activation(&self, a: &ActivationRow) -> rusqlite::Result<()> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO activations (id, license_id, fingerprint, name, platform, machine, ip, \
+                 first_seen_at, last_seen_at, deactivated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL)",
+            )?
+            .execute((
+                &a.id,
+                &a.license_id,
+                &a.fingerprint,
+                &a.name,
+                &a.platform,
+                &a.machine,
+                &a.ip,
+                a.first_seen_at,
+                a.last_seen_at,
+            ))
+            .map(|_| ())
+    }
+
+    /// Refreshes last-seen and the descriptive fields (machine facts only when given).
+    pub fn touch_activation(&self, a: &ActivationRow) -> rusqlite::Result<()> {
+        self.0
+            .prepare_cached(
+                "UPDATE activations SET last_seen_at = ?2, name = ?3, platform = ?4, \
+                 machine = COALESCE(?5, machine), ip = ?6 WHERE id = ?1",
+            )?
+            .execute((
+                &a.id,
+                a.last_seen_at,
+                &a.name,
+                &a.platform,
+                &a.machine,
+                &a.ip,
+            ))
+            .map(|_| ())
+    }
+
+    /// Appends to the audit log (see [`super::audit::record`]).
+    pub fn audit(
+        &self,
+        at: i64,
+        actor: &str,
+        action: &str,
+        subject: (&str, &str),
+        details: &serde_json::Value,
+    ) -> rusqlite::Result<()> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO audit_log (at, actor, action, subject_type, subject_id, details) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute((at, actor, action, subject.0, subject.1, details.to_string()))
+            .map(|_| ())
+    }
+}
