@@ -227,3 +227,55 @@ impl NativeTx<'_> {
             .map(|_| ())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_job_keeps_or_undoes_only_its_own_writes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("t.db");
+        Connection::open(&path)
+            .and_then(|c| c.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)"))
+            .expect("schema");
+        let writes = std::sync::Arc::new(SqliteWrites::start(&path).expect("writer"));
+        let mut tasks = Vec::new();
+        for n in 0..60i64 {
+            let writes = writes.clone();
+            tasks.push(tokio::spawn(async move {
+                writes
+                    .write(move |tx: &NativeTx<'_>| {
+                        tx.0.execute("INSERT INTO t (n) VALUES (?1)", [n])?;
+                        match n % 3 {
+                            0 => Ok(Writes::Keep(n)),
+                            1 => Ok(Writes::Undo(n)),
+                            // A failing statement after a write: the job's write is undone.
+                            _ => {
+                                tx.0.execute("INSERT INTO t (n) VALUES (?1)", [n])
+                                    .map(|_| Writes::Keep(n))
+                            }
+                        }
+                    })
+                    .await
+            }));
+        }
+        let mut failed = 0;
+        for (n, t) in tasks.into_iter().enumerate() {
+            match t.await.expect("task") {
+                Ok(v) => assert_eq!(v, n as i64),
+                Err(_) => {
+                    assert_eq!(n % 3, 2);
+                    failed += 1;
+                }
+            }
+        }
+        assert_eq!(failed, 20);
+        let kept: Vec<i64> = Connection::open(&path)
+            .expect("open")
+            .prepare("SELECT n FROM t ORDER BY n")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .expect("rows");
+        assert_eq!(kept, (0..60).filter(|n| n % 3 == 0).collect::<Vec<_>>());
+    }
+}
