@@ -22,7 +22,6 @@ use super::{body, client, query, with_app};
 use crate::admin_auth;
 use crate::app::App;
 use crate::catalogue::{self, StatusChange};
-use crate::crypto::random_secret;
 use crate::error::{Error, Result};
 use crate::licensing::Caller;
 use crate::sessions::{self, CSRF_COOKIE, Kind};
@@ -98,15 +97,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .then(|cx: Ctx, headers: HeaderMap| async move {
             match &cx.session {
                 Ok(Some(_)) => view(cx, |app, s| async move { overview(&app, &s).await }).await,
-                Ok(None) => {
-                    let token = cookie(&headers, CSRF_COOKIE)
-                        .filter(|t| t.len() <= 100)
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| random_secret("").to_string());
-                    let mut res = page(StatusCode::OK, sign_in_page(&token, None));
-                    web::set_cookie(&mut res, &cx.app, CSRF_COOKIE, &token, 3600);
-                    res
-                }
+                Ok(None) => web::sign_in_form(&cx.app, &headers, |csrf| sign_in_page(csrf, None)),
                 Err(e) => error_page(e),
             }
         });

@@ -13,7 +13,6 @@ use warp::reply::Response;
 use super::web::{self, cookie, copy_button, date, layout, page, redirect};
 use super::{body, client, with_app};
 use crate::app::App;
-use crate::crypto::random_secret;
 use crate::error::{Error, Result};
 use crate::licensing::Caller;
 use crate::portal;
@@ -37,15 +36,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .then(|app: Arc<App>, headers: HeaderMap| async move {
             match portal::session(&app, cookie(&headers, Kind::Customer.cookie())).await {
                 Ok(Some(_)) => redirect("/portal/purchases"),
-                Ok(None) => {
-                    let token = cookie(&headers, CSRF_COOKIE)
-                        .filter(|t| t.len() <= 100)
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| random_secret("").to_string());
-                    let mut res = page(StatusCode::OK, sign_in_page(&token, "", None));
-                    web::set_cookie(&mut res, &app, CSRF_COOKIE, &token, 3600);
-                    res
-                }
+                Ok(None) => web::sign_in_form(&app, &headers, |csrf| sign_in_page(csrf, "", None)),
                 Err(e) => error_page(&e),
             }
         });

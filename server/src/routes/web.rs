@@ -45,6 +45,18 @@ pub fn clear_cookie(res: &mut Response, app: &App, name: &str) {
     set_cookie(res, app, name, "", 0);
 }
 
+/// A sign-in form page: the form gets the browser's pre-session CSRF token (a new one when
+/// it has none), which also goes into a cookie the form's post is checked against.
+pub fn sign_in_form(app: &App, headers: &HeaderMap, form: impl FnOnce(&str) -> Markup) -> Response {
+    let token = cookie(headers, crate::sessions::CSRF_COOKIE)
+        .filter(|t| !t.is_empty() && t.len() <= 100)
+        .map(str::to_owned)
+        .unwrap_or_else(|| crate::crypto::random_secret("").to_string());
+    let mut res = page(StatusCode::OK, form(&token));
+    set_cookie(&mut res, app, crate::sessions::CSRF_COOKIE, &token, 3600);
+    res
+}
+
 /// `303 See Other` to a path of this server.
 pub fn redirect(to: &str) -> Response {
     let mut res = Response::new(Default::default());

@@ -198,6 +198,20 @@ impl Browser {
             .unwrap_or_else(|e| panic!("a button '{text}': {e}"))
     }
 
+    async fn click(&self, text: &str) {
+        self.button(text).await.click().await.expect("click");
+    }
+
+    /// Waits (10 s at most) for an element; `what` names it in the failure.
+    async fn wait_for(&self, locator: Locator<'_>, what: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(locator)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"))
+    }
+
     async fn fill(&self, id: &str, text: &str) {
         let field = self
             .client
@@ -238,24 +252,9 @@ async fn a_customer_signs_in_from_the_email_downloads_the_file_and_frees_a_machi
     };
     let api = Api::start().await;
     api.product("photo", 2).await;
-    api.admin_post(
-        "/v1/admin/products",
-        json!({ "slug": "extras", "name": "Photo Extras", "kind": "download", "max_activations": 1 }),
-    )
-    .await;
     let installer: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
-    let res = api
-        .http
-        .post(
-            api.server
-                .url("/v1/admin/products/extras/files?name=extras.zip"),
-        )
-        .bearer_auth(&api.server.admin_token)
-        .body(installer.clone())
-        .send()
-        .await
-        .expect("upload");
-    assert_eq!(res.status(), StatusCode::CREATED);
+    api.download_product("extras", "Photo Extras", "extras.zip", &installer)
+        .await;
     let (_, purchase) = api
         .admin_post(
             "/v1/admin/purchases",
@@ -278,12 +277,7 @@ async fn a_customer_signs_in_from_the_email_downloads_the_file_and_frees_a_machi
     browser.goto(&api.server.url("/portal")).await;
     browser.shoot("portal-sign-in").await;
     browser.fill("email", "ada@example.com").await;
-    browser
-        .button("Email me a sign-in link")
-        .await
-        .click()
-        .await
-        .expect("click");
+    browser.click("Email me a sign-in link").await;
     browser.wait_title("Check your email").await;
     let link = sign_in_link(&api, "ada@example.com")
         .await
@@ -317,19 +311,10 @@ async fn a_customer_signs_in_from_the_email_downloads_the_file_and_frees_a_machi
     browser.shoot("portal-purchase").await;
 
     // Generate a download link and download the file in the browser.
-    browser
-        .button("Generate download link")
-        .await
-        .click()
-        .await
-        .expect("click");
+    browser.click("Generate download link").await;
     let download = browser
-        .client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::LinkText("Download extras.zip"))
-        .await
-        .expect("a download link");
+        .wait_for(Locator::LinkText("Download extras.zip"), "a download link")
+        .await;
     browser.shoot("portal-download-link").await;
     download.click().await.expect("click");
     let saved = browser.downloads.path().join("extras.zip");
@@ -352,19 +337,13 @@ async fn a_customer_signs_in_from_the_email_downloads_the_file_and_frees_a_machi
                 .url(&format!("/portal/purchases/{}", str_of(&purchase, "id"))),
         )
         .await;
+    browser.click("Deactivate this machine").await;
     browser
-        .button("Deactivate this machine")
-        .await
-        .click()
-        .await
-        .expect("click");
-    browser
-        .client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::XPath("//p[contains(., '0 of 2 machines in use')]"))
-        .await
-        .expect("the machine is gone");
+        .wait_for(
+            Locator::XPath("//p[contains(., '0 of 2 machines in use')]"),
+            "the machine is gone",
+        )
+        .await;
     browser.shoot("portal-machine-freed").await;
     let (status, body) = api.validate(&key, "v1:old-laptop").await;
     assert_error(status, &body, 404, "NOT_ACTIVATED");
@@ -410,21 +389,11 @@ async fn a_vendor_signs_in_creates_a_product_and_issues_and_revokes_a_license() 
     browser.wait_title("Licet dashboard").await;
     browser.shoot("dashboard-sign-in").await;
     browser.fill("secret", "not-the-token").await;
-    browser
-        .button("Sign in")
-        .await
-        .click()
-        .await
-        .expect("click");
+    browser.click("Sign in").await;
     browser.wait_title("Licet dashboard").await;
     assert!(browser.text().await.contains("not right"));
     browser.fill("secret", &api.server.admin_token).await;
-    browser
-        .button("Sign in")
-        .await
-        .click()
-        .await
-        .expect("click");
+    browser.click("Sign in").await;
     browser.wait_title("Overview").await;
     let charts = browser
         .client
@@ -440,12 +409,7 @@ async fn a_vendor_signs_in_creates_a_product_and_issues_and_revokes_a_license() 
     browser.fill("name", "Video Pro").await;
     browser.fill("max_activations", "two").await;
     browser.fill("entitlements", "export, 4k").await;
-    browser
-        .button("Create product")
-        .await
-        .click()
-        .await
-        .expect("click");
+    browser.click("Create product").await;
     browser.wait_title("New product").await;
     assert!(browser.text().await.contains("must be a whole number"));
     let slug = browser
@@ -459,12 +423,7 @@ async fn a_vendor_signs_in_creates_a_product_and_issues_and_revokes_a_license() 
     );
     browser.shoot("dashboard-product-error").await;
     browser.fill("max_activations", "2").await;
-    browser
-        .button("Create product")
-        .await
-        .click()
-        .await
-        .expect("click");
+    browser.click("Create product").await;
     browser.wait_title("Video Pro").await;
     browser.shoot("dashboard-product").await;
     let (_, p) = api.admin_get("/v1/admin/products/video-pro").await;
@@ -483,12 +442,7 @@ async fn a_vendor_signs_in_creates_a_product_and_issues_and_revokes_a_license() 
         .await
         .expect("select");
     browser.fill("issue-email", "dora@example.com").await;
-    browser
-        .button("Issue license")
-        .await
-        .click()
-        .await
-        .expect("click");
+    browser.click("Issue license").await;
     browser.wait_title("License").await;
     let key = browser
         .client
@@ -502,14 +456,10 @@ async fn a_vendor_signs_in_creates_a_product_and_issues_and_revokes_a_license() 
     browser.client.refresh().await.expect("reload");
     browser.wait_title("License").await;
     browser.shoot("dashboard-license").await;
-    browser.button("Revoke").await.click().await.expect("click");
+    browser.click("Revoke").await;
     browser
-        .client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(".status-REVOKED"))
-        .await
-        .expect("revoked");
+        .wait_for(Locator::Css(".status-REVOKED"), "revoked")
+        .await;
     browser.shoot("dashboard-license-revoked").await;
     let (status, body) = api.validate(&key, "v1:dora-pc").await;
     assert_error(status, &body, 403, "LICENSE_REVOKED");

@@ -174,15 +174,7 @@ async fn dashboard_sign_in_attempts_are_rate_limited() {
     let b = browser();
     let (_, html) = get(&b, &api, "/admin").await;
     let csrf = hidden_csrf(&html);
-    // Start at a window boundary so the attempts cannot straddle two windows.
-    let now = api.server.clock_now();
-    let into_window = now.rem_euclid(licet_server::rate_limit::WINDOW_SECS);
-    if into_window > 45 {
-        tokio::time::sleep(std::time::Duration::from_secs(
-            (licet_server::rate_limit::WINDOW_SECS - into_window + 1) as u64,
-        ))
-        .await;
-    }
+    api.start_rate_window();
     let mut statuses = Vec::new();
     for _ in 0..=licet_server::rate_limit::SIGN_IN_PER_IP {
         let (status, _, _) = post(

@@ -199,8 +199,7 @@ async fn rate_limits_apply_per_key_and_per_ip_with_retry_after() {
     .expect("server");
     let api = Api::with(server);
     // Start at the beginning of a one-minute window, so the requests below share one.
-    let into_window = api.server.clock_now().rem_euclid(60);
-    api.server.clock.advance(60 - into_window);
+    api.start_rate_window();
     let (_, key) = api.seeded(5).await;
     for _ in 0..3 {
         assert_eq!(api.validate(&key, "v1:none").await.0, StatusCode::NOT_FOUND);

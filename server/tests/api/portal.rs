@@ -388,14 +388,7 @@ async fn asking_for_sign_in_links_is_rate_limited() {
         .await
         .expect("portal");
     let csrf = hidden_csrf(&form.text().await.expect("html"));
-    let now = api.server.clock_now();
-    let into_window = now.rem_euclid(licet_server::rate_limit::WINDOW_SECS);
-    if into_window > 45 {
-        tokio::time::sleep(std::time::Duration::from_secs(
-            (licet_server::rate_limit::WINDOW_SECS - into_window + 1) as u64,
-        ))
-        .await;
-    }
+    api.start_rate_window();
     let mut last = StatusCode::OK;
     for _ in 0..=licet_server::rate_limit::SIGN_IN_PER_IP {
         last = b

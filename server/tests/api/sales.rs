@@ -451,24 +451,9 @@ async fn a_manual_grant_is_fulfilled_like_a_payment_including_access_products() 
 #[tokio::test]
 async fn from_a_signed_webhook_to_the_email_to_the_download_to_an_activated_key() {
     let api = shop().await;
-    api.admin_post(
-        "/v1/admin/products",
-        json!({ "slug": "app", "name": "Photo installer", "kind": "download", "max_activations": 1 }),
-    )
-    .await;
     let installer: Vec<u8> = (0..50_000u32).map(|i| (i % 199) as u8).collect();
-    let res = api
-        .http
-        .post(
-            api.server
-                .url("/v1/admin/products/app/files?name=photo-setup.exe"),
-        )
-        .bearer_auth(&api.server.admin_token)
-        .body(installer.clone())
-        .send()
-        .await
-        .expect("upload");
-    assert_eq!(res.status(), StatusCode::CREATED);
+    api.download_product("app", "Photo installer", "photo-setup.exe", &installer)
+        .await;
     let body = event(
         "checkout.session.completed",
         "evt_full",

@@ -114,6 +114,37 @@ impl Api {
         .await
     }
 
+    /// A download product `slug` with one file `file_name` holding `bytes`.
+    pub async fn download_product(&self, slug: &str, name: &str, file_name: &str, bytes: &[u8]) {
+        let (status, body) = self
+            .admin_post(
+                "/v1/admin/products",
+                json!({ "slug": slug, "name": name, "kind": "download", "max_activations": 1 }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let res = self
+            .http
+            .post(
+                self.server
+                    .url(&format!("/v1/admin/products/{slug}/files?name={file_name}")),
+            )
+            .bearer_auth(&self.server.admin_token)
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+
+    /// Moves the server's clock to the start of a rate-limit window, so a test that counts
+    /// requests cannot straddle two windows.
+    pub fn start_rate_window(&self) {
+        let window = licet_server::rate_limit::WINDOW_SECS;
+        let into = self.server.clock_now().rem_euclid(window);
+        self.server.clock.advance(window - into);
+    }
+
     pub async fn jwks(&self) -> Value {
         let res = self
             .http
