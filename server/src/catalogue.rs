@@ -434,6 +434,10 @@ fn check_slug(slug: &str) -> Result<()> {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !slug.starts_with('-');
+    if slug == "new" {
+        // `/admin/products/new` is the dashboard's create form.
+        return Err(Error::invalid("the slug \"new\" is reserved; choose another"));
+    }
     if ok {
         Ok(())
     } else {

@@ -280,8 +280,12 @@ async fn open(config: Config) -> Result<Arc<App>> {
     if let Some(token) = &opened.new_admin_token {
         // Printed to stdout once, never logged; only its hash is stored.
         println!(
-            "\nAdmin token (shown once; store it now):\n\n    {}\n",
-            token.as_str()
+            "\nAdmin token (shown once; store it now):\n\n    {}\n\n\
+             Sign in to the dashboard with it at {}/admin (or set a password with\n\
+             `licet-server admin-password`). Customers sign in at {}/portal.\n",
+            token.as_str(),
+            opened.app.config.public_url,
+            opened.app.config.public_url
         );
     }
     Ok(opened.app)

@@ -249,6 +249,13 @@ async fn a_vendor_creates_and_edits_a_product_and_a_refused_form_keeps_its_input
     assert_eq!(p["entitlements"], json!(["export", "raw"]));
     assert_eq!(p["license_duration_secs"], json!(null));
 
+    // "new" names the create form, so it is no product's slug.
+    let mut reserved = form.clone();
+    reserved[1] = ("slug", "new");
+    let (status, html, _) = post(&b, &api, "/admin/products", &reserved).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("reserved"), "{html}");
+
     // The same slug again is refused with the domain's message.
     let (status, html, _) = post(&b, &api, "/admin/products", &form).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
