@@ -436,7 +436,9 @@ fn check_slug(slug: &str) -> Result<()> {
         && !slug.starts_with('-');
     if slug == "new" {
         // `/admin/products/new` is the dashboard's create form.
-        return Err(Error::invalid("the slug \"new\" is reserved; choose another"));
+        return Err(Error::invalid(
+            "the slug \"new\" is reserved; choose another",
+        ));
     }
     if ok {
         Ok(())
