@@ -251,6 +251,21 @@ pub async fn show_license(app: &App, id_or_key: &str) -> Result<License> {
     Ok(row.admin_view(Some(activations.iter().map(|a| a.info()).collect())))
 }
 
+/// The licenses a purchase minted, each with its activations.
+pub async fn licenses_of_purchase(app: &App, purchase_id: &str) -> Result<Vec<License>> {
+    let mut conn = app.store.pool().acquire().await?;
+    let ids = app
+        .store
+        .licenses_of_purchase(&mut conn, purchase_id)
+        .await?;
+    drop(conn);
+    let mut licenses = Vec::with_capacity(ids.len());
+    for (id, _) in ids {
+        licenses.push(show_license(app, &id).await?);
+    }
+    Ok(licenses)
+}
+
 /// Licenses matching a filter.
 pub async fn list_licenses(app: &App, filter: LicenseFilter) -> Result<Vec<License>> {
     let rows = app.store.licenses(&filter).await?;

@@ -89,15 +89,7 @@ pub async fn purchase(app: &App, email: &str, id: &str) -> Result<PurchaseView> 
         .await?
         .filter(|p| p.email.eq_ignore_ascii_case(email))
         .ok_or_else(not_found)?;
-    let mut conn = app.store.pool().acquire().await?;
-    let mut licenses = Vec::new();
-    for (license_id, _) in app
-        .store
-        .licenses_of_purchase(&mut conn, &purchase.id)
-        .await?
-    {
-        licenses.push(crate::catalogue::show_license(app, &license_id).await?);
-    }
+    let licenses = crate::catalogue::licenses_of_purchase(app, &purchase.id).await?;
     let mut has_files = false;
     let mut access = Vec::new();
     for slug in crate::store::parse_list(&purchase.products) {

@@ -296,11 +296,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
                     .purchase(app.store.pool(), &id)
                     .await?
                     .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such purchase"))?;
-                let shown = crate::sales::show(&app, &id).await?;
-                let mut licenses = Vec::new();
-                for lic in &shown.licenses {
-                    licenses.push(catalogue::show_license(&app, lic).await?);
-                }
+                let licenses = catalogue::licenses_of_purchase(&app, &row.id).await?;
                 Ok(purchase_page(&s, &row, &licenses))
             })
             .await

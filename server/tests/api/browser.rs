@@ -255,12 +255,7 @@ async fn a_customer_signs_in_from_the_email_downloads_the_file_and_frees_a_machi
     let installer: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
     api.download_product("extras", "Photo Extras", "extras.zip", &installer)
         .await;
-    let (_, purchase) = api
-        .admin_post(
-            "/v1/admin/purchases",
-            json!({ "email": "ada@example.com", "products": ["photo", "extras"] }),
-        )
-        .await;
+    let purchase = api.grant("ada@example.com", &["photo", "extras"]).await;
     let license_id = purchase["licenses"][0]
         .as_str()
         .expect("license")

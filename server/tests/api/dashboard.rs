@@ -584,11 +584,7 @@ async fn the_overview_draws_sales_activations_and_licenses_by_product_as_svg() {
     api.product("photo", 3).await;
     let (_, key) = api.license("photo").await;
     assert_eq!(api.activate(&key, "v1:fpr-a").await.0, StatusCode::OK);
-    api.admin_post(
-        "/v1/admin/purchases",
-        json!({ "email": "ada@example.com", "products": ["photo"] }),
-    )
-    .await;
+    api.grant("ada@example.com", &["photo"]).await;
     let (b, _) = signed_in(&api).await;
     let (_, html) = get(&b, &api, "/admin").await;
     assert_eq!(html.matches("<svg").count(), 3, "{html}");

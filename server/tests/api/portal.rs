@@ -24,16 +24,8 @@ pub async fn sign_in_link(api: &Api, email: &str) -> Option<String> {
 async fn a_customer_signs_in_by_email_link_and_sees_only_their_purchases() {
     let api = Api::start().await;
     api.product("photo", 1).await;
-    api.admin_post(
-        "/v1/admin/purchases",
-        json!({ "email": "ada@example.com", "products": ["photo"] }),
-    )
-    .await;
-    api.admin_post(
-        "/v1/admin/purchases",
-        json!({ "email": "bob@example.com", "products": ["photo"] }),
-    )
-    .await;
+    api.grant("ada@example.com", &["photo"]).await;
+    api.grant("bob@example.com", &["photo"]).await;
 
     let b = browser();
     let form = b
@@ -204,18 +196,8 @@ async fn a_customer_frees_a_seat_and_gets_download_links_but_never_sees_another_
         .send()
         .await
         .expect("upload");
-    let (_, mine) = api
-        .admin_post(
-            "/v1/admin/purchases",
-            json!({ "email": "ada@example.com", "products": ["photo", "app"] }),
-        )
-        .await;
-    let (_, theirs) = api
-        .admin_post(
-            "/v1/admin/purchases",
-            json!({ "email": "bob@example.com", "products": ["photo"] }),
-        )
-        .await;
+    let mine = api.grant("ada@example.com", &["photo", "app"]).await;
+    let theirs = api.grant("bob@example.com", &["photo"]).await;
     let license = api
         .admin_get(&format!(
             "/v1/admin/licenses/{}",
@@ -313,12 +295,7 @@ async fn access_products_show_their_link_and_refunded_purchases_show_no_working_
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (_, kept) = api
-        .admin_post(
-            "/v1/admin/purchases",
-            json!({ "email": "ada@example.com", "products": ["course", "photo"] }),
-        )
-        .await;
+    let kept = api.grant("ada@example.com", &["course", "photo"]).await;
     let (_, refunded) = api
         .admin_post(
             "/v1/admin/purchases",

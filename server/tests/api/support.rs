@@ -114,6 +114,18 @@ impl Api {
         .await
     }
 
+    /// A completed purchase of `products` by `email`, granted by hand and fulfilled.
+    pub async fn grant(&self, email: &str, products: &[&str]) -> Value {
+        let (status, body) = self
+            .admin_post(
+                "/v1/admin/purchases",
+                json!({ "email": email, "products": products }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
     /// A download product `slug` with one file `file_name` holding `bytes`.
     pub async fn download_product(&self, slug: &str, name: &str, file_name: &str, bytes: &[u8]) {
         let (status, body) = self
