@@ -9,7 +9,6 @@
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use reqwest::StatusCode;
@@ -75,19 +74,15 @@ async fn launch() -> Option<Browser> {
         .expect("chromedriver starts");
     let url = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..100 {
-        if http
-            .get(format!("{url}/status"))
+    let ready = eventually(async || {
+        http.get(format!("{url}/status"))
             .send()
             .await
             .is_ok_and(|r| r.status().is_success())
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            .then_some(())
+    })
+    .await
+    .is_some();
     if !ready {
         let _ = child.kill();
         panic!("chromedriver did not start");
@@ -190,7 +185,7 @@ impl Browser {
     async fn button(&self, text: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
-            .at_most(Duration::from_secs(10))
+            .at_most(PATIENCE)
             .for_element(Locator::XPath(&format!(
                 "//button[normalize-space()='{text}']"
             )))
@@ -206,7 +201,7 @@ impl Browser {
     async fn wait_for(&self, locator: Locator<'_>, what: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
-            .at_most(Duration::from_secs(10))
+            .at_most(PATIENCE)
             .for_element(locator)
             .await
             .unwrap_or_else(|e| panic!("{what}: {e}"))
@@ -226,7 +221,7 @@ impl Browser {
     async fn wait_title(&self, title: &str) {
         self.client
             .wait()
-            .at_most(Duration::from_secs(10))
+            .at_most(PATIENCE)
             .for_element(Locator::XPath(&format!(
                 "//h1[normalize-space()=\"{title}\"]"
             )))
@@ -313,16 +308,12 @@ async fn a_customer_signs_in_from_the_email_downloads_the_file_and_frees_a_machi
     browser.shoot("portal-download-link").await;
     download.click().await.expect("click");
     let saved = browser.downloads.path().join("extras.zip");
-    let mut got = None;
-    for _ in 0..100 {
-        if let Ok(bytes) = std::fs::read(&saved)
-            && bytes.len() == installer.len()
-        {
-            got = Some(bytes);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let got = eventually(async || {
+        std::fs::read(&saved)
+            .ok()
+            .filter(|bytes| bytes.len() == installer.len())
+    })
+    .await;
     assert!(got == Some(installer), "the browser saved the file intact");
 
     // Free the old machine's seat.

@@ -98,20 +98,18 @@ async fn a_link_downloads_the_file_with_the_headers_a_download_needs() {
     assert_eq!(res.bytes().await.expect("body").as_ref(), bytes.as_slice());
     assert_eq!(downloads_used(&api, &purchase).await, 1);
     // The client's IP and user agent are recorded (the log is written in the background).
-    let mut log = Vec::new();
-    for _ in 0..100 {
-        log = api
+    let log = eventually(async || {
+        let log = api
             .server
             .app
             .store
             .downloads_of(&purchase)
             .await
             .expect("log");
-        if !log.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+        (!log.is_empty()).then_some(log)
+    })
+    .await
+    .unwrap_or_default();
     assert_eq!(
         log,
         vec![(
@@ -274,20 +272,7 @@ async fn uploads_refuse_unsafe_names_and_need_the_admin_token() {
 async fn the_delivery_email_carries_working_download_links() {
     let api = Api::start().await;
     let (_, _, bytes) = bought(&api).await;
-    let dir = api.server.data_dir().join("mail");
-    let mut mail = String::new();
-    for _ in 0..100 {
-        if let Some(text) = std::fs::read_dir(&dir)
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| e.ok())
-            .and_then(|e| std::fs::read_to_string(e.path()).ok())
-        {
-            mail = text;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let mail = api.mails(1).await.pop().unwrap_or_default();
     let url = url_in(&mail, "/v1/downloads/").expect("a download link in the email");
     let res = get(&api, &url, None).await;
     assert_eq!(res.status(), StatusCode::OK);

@@ -5,19 +5,17 @@ use serde_json::json;
 
 use crate::support::*;
 
+/// The sign-in link of the email sent to `email` (waits for the outbox).
 pub async fn sign_in_link(api: &Api, email: &str) -> Option<String> {
-    for _ in 0..60 {
+    eventually(async || {
         let mails = api.server.app.store.mail_to(email).await.expect("outbox");
-        if let Some(m) = mails.iter().find(|m| m.subject == "Your sign-in link") {
-            // Read from the written file: the stored body is dropped once sent.
-            let dir = api.server.data_dir().join("mail");
-            if let Ok(text) = std::fs::read_to_string(dir.join(format!("{}.eml", m.id))) {
-                return url_in(&text, "/portal/auth/");
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    None
+        let m = mails.iter().find(|m| m.subject == "Your sign-in link")?;
+        // Read from the written file: the stored body is dropped once sent.
+        let dir = api.server.data_dir().join("mail");
+        let text = std::fs::read_to_string(dir.join(format!("{}.eml", m.id))).ok()?;
+        url_in(&text, "/portal/auth/")
+    })
+    .await
 }
 
 #[tokio::test]

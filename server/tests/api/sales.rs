@@ -61,27 +61,6 @@ impl Api {
     async fn purchase(&self, id: &str) -> Value {
         self.admin_get(&format!("/v1/admin/purchases/{id}")).await.1
     }
-
-    /// The delivery emails written by the file transport (waits for the outbox).
-    async fn mails(&self, at_least: usize) -> Vec<String> {
-        let dir = self.server.data_dir().join("mail");
-        for _ in 0..100 {
-            let mut found: Vec<String> = std::fs::read_dir(&dir)
-                .map(|d| {
-                    d.filter_map(|e| e.ok())
-                        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-                        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-                        .collect()
-                })
-                .unwrap_or_default();
-            if found.len() >= at_least {
-                found.sort();
-                return found;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        Vec::new()
-    }
 }
 
 fn key_in(mail: &str) -> String {

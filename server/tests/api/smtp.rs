@@ -83,14 +83,8 @@ impl Smtp {
     }
 
     async fn wait_for(&self, n: usize) -> Vec<String> {
-        for _ in 0..200 {
-            let got = self.received();
-            if got.len() >= n {
-                return got;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        self.received()
+        let enough = eventually(async || Some(self.received()).filter(|got| got.len() >= n)).await;
+        enough.unwrap_or_else(|| self.received())
     }
 }
 
@@ -148,8 +142,7 @@ async fn a_mail_server_that_is_down_is_retried_until_it_accepts() {
         json!({ "email": "ada@example.com", "products": ["photo"] }),
     )
     .await;
-    let mut failed = false;
-    for _ in 0..100 {
+    let failed = eventually(async || {
         let queued = api
             .server
             .app
@@ -157,15 +150,13 @@ async fn a_mail_server_that_is_down_is_retried_until_it_accepts() {
             .mail_to("ada@example.com")
             .await
             .expect("outbox");
-        if queued
+        queued
             .first()
             .is_some_and(|m| m.last_error.is_some() && m.sent_at.is_none())
-        {
-            failed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            .then_some(())
+    })
+    .await
+    .is_some();
     assert!(failed, "the first attempt fails and is recorded");
     let Some(smtp) = smtp_on(port) else { return };
     // Past the back-off, the worker tries again.
@@ -173,8 +164,7 @@ async fn a_mail_server_that_is_down_is_retried_until_it_accepts() {
     let mails = smtp.wait_for(1).await;
     assert_eq!(mails.len(), 1);
     // The server marks it sent right after the mail server accepts it.
-    let mut sent = false;
-    for _ in 0..100 {
+    let sent = eventually(async || {
         let queued = api
             .server
             .app
@@ -182,11 +172,12 @@ async fn a_mail_server_that_is_down_is_retried_until_it_accepts() {
             .mail_to("ada@example.com")
             .await
             .expect("outbox");
-        if queued.first().is_some_and(|m| m.sent_at.is_some()) {
-            sent = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        queued
+            .first()
+            .is_some_and(|m| m.sent_at.is_some())
+            .then_some(())
+    })
+    .await
+    .is_some();
     assert!(sent, "the message is marked sent");
 }

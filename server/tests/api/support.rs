@@ -54,6 +54,26 @@ impl Api {
         decode(req.send().await.expect("request")).await
     }
 
+    /// The emails the file transport has written (only finished `.eml` files, never one
+    /// still being written), sorted; waits for at least `at_least` of them.
+    pub async fn mails(&self, at_least: usize) -> Vec<String> {
+        let dir = self.server.data_dir().join("mail");
+        let read = || {
+            let mut found: Vec<String> = std::fs::read_dir(&dir)
+                .map(|d| {
+                    d.filter_map(|e| e.ok())
+                        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            found.sort();
+            found
+        };
+        let enough = eventually(async || Some(read()).filter(|f| f.len() >= at_least)).await;
+        enough.unwrap_or_else(read)
+    }
+
     pub async fn admin_post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.admin(reqwest::Method::POST, path, Some(body)).await
     }
@@ -232,6 +252,24 @@ pub fn url_in(mail: &str, marker: &str) -> Option<String> {
             w.trim_matches(|c| c == '<' || c == '>' || c == '"')
                 .to_owned()
         })
+}
+
+/// How long a test waits for background work (the outbox, the download log) before it
+/// gives up. Generous: CI runs these tests next to a browser on two cores.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Polls `check` every 50 ms until it yields a value, or [`PATIENCE`] runs out.
+pub async fn eventually<T>(mut check: impl AsyncFnMut() -> Option<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(found) = check().await {
+            return Some(found);
+        }
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// A browser-like client: keeps cookies, does not follow redirects.
