@@ -138,3 +138,44 @@ pub(super) fn license_with_activation(
     })
     .optional()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan of the hottest query, on a database migrated like the server's.
+    fn plan_of(sql: &str) -> Vec<String> {
+        let conn = Connection::open_in_memory().expect("open");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .expect("migrations")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        files.sort();
+        for f in files {
+            conn.execute_batch(&std::fs::read_to_string(f).expect("read"))
+                .expect("migrate");
+        }
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("explain");
+        stmt.query_map(("K", "F"), |r| r.get::<_, String>(3))
+            .expect("plan")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows")
+    }
+
+    #[test]
+    fn the_lookup_probes_indexes_and_counts_seats_from_one_index_alone() {
+        let plan = plan_of(LICENSE_WITH_ACTIVATION);
+        assert!(
+            plan.iter().all(|step| !step.starts_with("SCAN")),
+            "no table scan: {plan:?}"
+        );
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("COVERING INDEX activations_seats")),
+            "live seats are counted without reading activation rows: {plan:?}"
+        );
+    }
+}
