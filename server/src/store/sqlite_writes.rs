@@ -239,14 +239,27 @@ impl NativeTx<'_> {
 mod tests {
     use super::*;
 
+    /// A writer on a fresh database file in `dir` holding one table `t` of `columns`.
+    fn writer_with_table(
+        dir: &tempfile::TempDir,
+        columns: &str,
+    ) -> (std::path::PathBuf, std::sync::Arc<SqliteWrites>) {
+        let path = dir.path().join("t.db");
+        Connection::open(&path)
+            .and_then(|c| {
+                c.execute_batch(&format!(
+                    "PRAGMA journal_mode = WAL; CREATE TABLE t ({columns})"
+                ))
+            })
+            .expect("schema");
+        let writes = SqliteWrites::start(&path).expect("writer");
+        (path, std::sync::Arc::new(writes))
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_wal_stays_bounded_under_a_steady_stream_of_commits() {
         let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("t.db");
-        Connection::open(&path)
-            .and_then(|c| c.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (b BLOB)"))
-            .expect("schema");
-        let writes = std::sync::Arc::new(SqliteWrites::start(&path).expect("writer"));
+        let (_, writes) = writer_with_table(&dir, "b BLOB");
         // 48 MiB of rows from 8 writers that never pause: twelve times the checkpoint threshold.
         let mut tasks = Vec::new();
         for _ in 0..8 {
@@ -277,11 +290,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn each_job_keeps_or_undoes_only_its_own_writes() {
         let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("t.db");
-        Connection::open(&path)
-            .and_then(|c| c.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)"))
-            .expect("schema");
-        let writes = std::sync::Arc::new(SqliteWrites::start(&path).expect("writer"));
+        let (path, writes) = writer_with_table(&dir, "n INTEGER PRIMARY KEY");
         let mut tasks = Vec::new();
         for n in 0..60i64 {
             let writes = writes.clone();
