@@ -37,6 +37,16 @@ macro_rules! select_activation {
     };
 }
 
+/// Inserts a live activation: `$1` id … `$9` last seen (also run natively by `SqliteWrites`).
+pub(super) const INSERT_ACTIVATION: &str = "INSERT INTO activations \
+     (id, license_id, fingerprint, name, platform, machine, ip, first_seen_at, last_seen_at, \
+     deactivated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)";
+
+/// Refreshes an activation `$1`: last seen, name, platform, machine facts (only when given),
+/// IP (also run natively by `SqliteWrites`).
+pub(super) const TOUCH_ACTIVATION: &str = "UPDATE activations SET last_seen_at = $2, \
+     name = $3, platform = $4, machine = COALESCE($5, machine), ip = $6 WHERE id = $1";
+
 impl Store {
     /// One activation of a license by id.
     pub async fn activation_in(
@@ -71,23 +81,19 @@ impl Store {
         tx: &mut sqlx::AnyConnection,
         a: &ActivationRow,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO activations (id, license_id, fingerprint, name, platform, machine, ip, \
-             first_seen_at, last_seen_at, deactivated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
-        )
-        .bind(&a.id)
-        .bind(&a.license_id)
-        .bind(&a.fingerprint)
-        .bind(a.name.as_deref())
-        .bind(a.platform.as_deref())
-        .bind(a.machine.as_deref())
-        .bind(a.ip.as_deref())
-        .bind(a.first_seen_at)
-        .bind(a.last_seen_at)
-        .execute(&mut *tx)
-        .await
-        .map(|_| ())
+        sqlx::query(INSERT_ACTIVATION)
+            .bind(&a.id)
+            .bind(&a.license_id)
+            .bind(&a.fingerprint)
+            .bind(a.name.as_deref())
+            .bind(a.platform.as_deref())
+            .bind(a.machine.as_deref())
+            .bind(a.ip.as_deref())
+            .bind(a.first_seen_at)
+            .bind(a.last_seen_at)
+            .execute(&mut *tx)
+            .await
+            .map(|_| ())
     }
 
     /// Refreshes last-seen and the descriptive fields (machine facts only when given).
@@ -99,19 +105,16 @@ impl Store {
     where
         E: sqlx::Executor<'e, Database = sqlx::Any>,
     {
-        sqlx::query(
-            "UPDATE activations SET last_seen_at = $2, name = $3, platform = $4, \
-             machine = COALESCE($5, machine), ip = $6 WHERE id = $1",
-        )
-        .bind(&a.id)
-        .bind(a.last_seen_at)
-        .bind(a.name.as_deref())
-        .bind(a.platform.as_deref())
-        .bind(a.machine.as_deref())
-        .bind(a.ip.as_deref())
-        .execute(executor)
-        .await
-        .map(|_| ())
+        sqlx::query(TOUCH_ACTIVATION)
+            .bind(&a.id)
+            .bind(a.last_seen_at)
+            .bind(a.name.as_deref())
+            .bind(a.platform.as_deref())
+            .bind(a.machine.as_deref())
+            .bind(a.ip.as_deref())
+            .execute(executor)
+            .await
+            .map(|_| ())
     }
 
     /// Records that an activation was seen now, from `ip`.

@@ -23,6 +23,10 @@ pub struct AuditRecord {
     pub details: String,
 }
 
+/// The one statement that appends to the audit log (also run natively by `SqliteWrites`).
+pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit_log \
+     (at, actor, action, subject_type, subject_id, details) VALUES ($1, $2, $3, $4, $5, $6)";
+
 /// Appends an entry inside the caller's transaction (or on the pool).
 pub async fn record<'e, E>(
     executor: E,
@@ -35,19 +39,16 @@ pub async fn record<'e, E>(
 where
     E: Executor<'e, Database = Any>,
 {
-    sqlx::query(
-        "INSERT INTO audit_log (at, actor, action, subject_type, subject_id, details) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(at)
-    .bind(actor)
-    .bind(action)
-    .bind(subject.0)
-    .bind(subject.1)
-    .bind(details.to_string())
-    .execute(executor)
-    .await
-    .map(|_| ())
+    sqlx::query(INSERT_AUDIT)
+        .bind(at)
+        .bind(actor)
+        .bind(action)
+        .bind(subject.0)
+        .bind(subject.1)
+        .bind(details.to_string())
+        .execute(executor)
+        .await
+        .map(|_| ())
 }
 
 impl Store {

@@ -96,6 +96,23 @@ macro_rules! select_license {
     };
 }
 
+/// The license with key `$1`, its policy and seat count, and the live activation of
+/// fingerprint `$2` on it (`act_*`, null without one). Also run natively by `sqlite_reads`,
+/// which reads the columns by position.
+pub(super) const LICENSE_WITH_ACTIVATION: &str = "SELECT l.id, l.license_key, l.product_id, l.email, l.status, l.expires_at, \
+             l.max_activations, l.token_lifetime_secs, l.entitlements, l.created_at, l.updated_at, \
+             p.slug AS product_slug, p.max_activations AS product_max_activations, \
+             p.token_lifetime_secs AS product_token_lifetime_secs, \
+             p.entitlements AS product_entitlements, \
+             (SELECT COUNT(*) FROM activations c WHERE c.license_id = l.id \
+              AND c.deactivated_at IS NULL) AS active_count, \
+             a.id AS act_id, a.name AS act_name, a.platform AS act_platform, \
+             a.first_seen_at AS act_first_seen_at, a.last_seen_at AS act_last_seen_at \
+             FROM licenses l JOIN products p ON p.id = l.product_id \
+             LEFT JOIN activations a ON a.license_id = l.id AND a.fingerprint = $2 \
+             AND a.deactivated_at IS NULL \
+             WHERE l.license_key = $1";
+
 /// A license to insert.
 #[derive(Debug, Clone)]
 pub struct NewLicense<'a> {
@@ -147,25 +164,11 @@ impl Store {
     where
         E: sqlx::Executor<'e, Database = sqlx::Any>,
     {
-        sqlx::query_as(
-            "SELECT l.id, l.license_key, l.product_id, l.email, l.status, l.expires_at, \
-             l.max_activations, l.token_lifetime_secs, l.entitlements, l.created_at, l.updated_at, \
-             p.slug AS product_slug, p.max_activations AS product_max_activations, \
-             p.token_lifetime_secs AS product_token_lifetime_secs, \
-             p.entitlements AS product_entitlements, \
-             (SELECT COUNT(*) FROM activations c WHERE c.license_id = l.id \
-              AND c.deactivated_at IS NULL) AS active_count, \
-             a.id AS act_id, a.name AS act_name, a.platform AS act_platform, \
-             a.first_seen_at AS act_first_seen_at, a.last_seen_at AS act_last_seen_at \
-             FROM licenses l JOIN products p ON p.id = l.product_id \
-             LEFT JOIN activations a ON a.license_id = l.id AND a.fingerprint = $2 \
-             AND a.deactivated_at IS NULL \
-             WHERE l.license_key = $1",
-        )
-        .bind(key)
-        .bind(fingerprint)
-        .fetch_optional(executor)
-        .await
+        sqlx::query_as(LICENSE_WITH_ACTIVATION)
+            .bind(key)
+            .bind(fingerprint)
+            .fetch_optional(executor)
+            .await
     }
 
     /// [`Store::license_with_activation`] outside any transaction, for validation: natively

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
+use super::licenses::LICENSE_WITH_ACTIVATION;
 use super::{LicenseAndActivation, LicenseRow};
 
 /// Connections one thread keeps (more than one only when a process opens several
@@ -34,15 +35,6 @@ pub struct SqliteReads {
     path: PathBuf,
     closed: AtomicBool,
 }
-
-const LICENSE_WITH_ACTIVATION: &str = "SELECT l.id, l.license_key, l.product_id, l.email, l.status, \
-     l.expires_at, l.max_activations, l.token_lifetime_secs, l.entitlements, l.created_at, \
-     l.updated_at, p.slug, p.max_activations, p.token_lifetime_secs, p.entitlements, \
-     (SELECT COUNT(*) FROM activations c WHERE c.license_id = l.id AND c.deactivated_at IS NULL), \
-     a.id, a.name, a.platform, a.first_seen_at, a.last_seen_at \
-     FROM licenses l JOIN products p ON p.id = l.product_id \
-     LEFT JOIN activations a ON a.license_id = l.id AND a.fingerprint = ?2 AND a.deactivated_at IS NULL \
-     WHERE l.license_key = ?1";
 
 impl SqliteReads {
     /// Native reads of the database file at `path`.
@@ -109,33 +101,37 @@ pub(super) fn license_with_activation(
     fingerprint: &str,
 ) -> rusqlite::Result<Option<LicenseAndActivation>> {
     let mut stmt = conn.prepare_cached(LICENSE_WITH_ACTIVATION)?;
-    stmt.query_row((key, fingerprint), |r| {
-        Ok(LicenseAndActivation {
-            license: LicenseRow {
-                id: r.get(0)?,
-                license_key: r.get(1)?,
-                product_id: r.get(2)?,
-                email: r.get(3)?,
-                status: r.get(4)?,
-                expires_at: r.get(5)?,
-                max_activations: r.get(6)?,
-                token_lifetime_secs: r.get(7)?,
-                entitlements: r.get(8)?,
-                created_at: r.get(9)?,
-                updated_at: r.get(10)?,
-                product_slug: r.get(11)?,
-                product_max_activations: r.get(12)?,
-                product_token_lifetime_secs: r.get(13)?,
-                product_entitlements: r.get(14)?,
-                active_count: r.get(15)?,
-            },
-            act_id: r.get(16)?,
-            act_name: r.get(17)?,
-            act_platform: r.get(18)?,
-            act_first_seen_at: r.get(19)?,
-            act_last_seen_at: r.get(20)?,
-        })
-    })
+    // By name: SQLite numbers `$n` parameters in order of appearance, not by `n`.
+    stmt.query_row(
+        rusqlite::named_params! { "$1": key, "$2": fingerprint },
+        |r| {
+            Ok(LicenseAndActivation {
+                license: LicenseRow {
+                    id: r.get(0)?,
+                    license_key: r.get(1)?,
+                    product_id: r.get(2)?,
+                    email: r.get(3)?,
+                    status: r.get(4)?,
+                    expires_at: r.get(5)?,
+                    max_activations: r.get(6)?,
+                    token_lifetime_secs: r.get(7)?,
+                    entitlements: r.get(8)?,
+                    created_at: r.get(9)?,
+                    updated_at: r.get(10)?,
+                    product_slug: r.get(11)?,
+                    product_max_activations: r.get(12)?,
+                    product_token_lifetime_secs: r.get(13)?,
+                    product_entitlements: r.get(14)?,
+                    active_count: r.get(15)?,
+                },
+                act_id: r.get(16)?,
+                act_name: r.get(17)?,
+                act_platform: r.get(18)?,
+                act_first_seen_at: r.get(19)?,
+                act_last_seen_at: r.get(20)?,
+            })
+        },
+    )
     .optional()
 }
 
@@ -159,10 +155,12 @@ mod tests {
         let mut stmt = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
             .expect("explain");
-        stmt.query_map(("K", "F"), |r| r.get::<_, String>(3))
-            .expect("plan")
-            .collect::<rusqlite::Result<_>>()
-            .expect("rows")
+        stmt.query_map(rusqlite::named_params! { "$1": "K", "$2": "F" }, |r| {
+            r.get::<_, String>(3)
+        })
+        .expect("plan")
+        .collect::<rusqlite::Result<_>>()
+        .expect("rows")
     }
 
     #[test]

@@ -180,39 +180,33 @@ impl NativeTx<'_> {
     /// Inserts a live activation.
     pub fn insert_activation(&self, a: &ActivationRow) -> rusqlite::Result<()> {
         self.0
-            .prepare_cached(
-                "INSERT INTO activations (id, license_id, fingerprint, name, platform, machine, ip, \
-                 first_seen_at, last_seen_at, deactivated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL)",
-            )?
-            .execute((
-                &a.id,
-                &a.license_id,
-                &a.fingerprint,
-                &a.name,
-                &a.platform,
-                &a.machine,
-                &a.ip,
-                a.first_seen_at,
-                a.last_seen_at,
-            ))
+            .prepare_cached(super::activations::INSERT_ACTIVATION)?
+            .execute(rusqlite::named_params! {
+                "$1": a.id,
+                "$2": a.license_id,
+                "$3": a.fingerprint,
+                "$4": a.name,
+                "$5": a.platform,
+                "$6": a.machine,
+                "$7": a.ip,
+                "$8": a.first_seen_at,
+                "$9": a.last_seen_at,
+            })
             .map(|_| ())
     }
 
     /// Refreshes last-seen and the descriptive fields (machine facts only when given).
     pub fn touch_activation(&self, a: &ActivationRow) -> rusqlite::Result<()> {
         self.0
-            .prepare_cached(
-                "UPDATE activations SET last_seen_at = ?2, name = ?3, platform = ?4, \
-                 machine = COALESCE(?5, machine), ip = ?6 WHERE id = ?1",
-            )?
-            .execute((
-                &a.id,
-                a.last_seen_at,
-                &a.name,
-                &a.platform,
-                &a.machine,
-                &a.ip,
-            ))
+            .prepare_cached(super::activations::TOUCH_ACTIVATION)?
+            .execute(rusqlite::named_params! {
+                "$1": a.id,
+                "$2": a.last_seen_at,
+                "$3": a.name,
+                "$4": a.platform,
+                "$5": a.machine,
+                "$6": a.ip,
+            })
             .map(|_| ())
     }
 
@@ -226,11 +220,15 @@ impl NativeTx<'_> {
         details: &serde_json::Value,
     ) -> rusqlite::Result<()> {
         self.0
-            .prepare_cached(
-                "INSERT INTO audit_log (at, actor, action, subject_type, subject_id, details) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute((at, actor, action, subject.0, subject.1, details.to_string()))
+            .prepare_cached(super::audit::INSERT_AUDIT)?
+            .execute(rusqlite::named_params! {
+                "$1": at,
+                "$2": actor,
+                "$3": action,
+                "$4": subject.0,
+                "$5": subject.1,
+                "$6": details.to_string(),
+            })
             .map(|_| ())
     }
 }

@@ -241,18 +241,7 @@ async fn uploads_refuse_unsafe_names_and_need_the_admin_token() {
     )
     .await;
     for name in ["..%2Fescape", "a%2Fb", "%2E%2E", ""] {
-        let res = api
-            .http
-            .post(
-                api.server
-                    .url(&format!("/v1/admin/products/app/files?name={name}")),
-            )
-            .bearer_auth(&api.server.admin_token)
-            .body("x")
-            .send()
-            .await
-            .expect("upload");
-        let (status, body) = decode(res).await;
+        let (status, body) = api.upload("app", name, "x").await;
         assert_error(status, &body, 400, "INVALID_REQUEST");
     }
     let res = api

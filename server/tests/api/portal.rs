@@ -182,18 +182,8 @@ async fn signed_in_browser(api: &Api, email: &str) -> reqwest::Client {
 async fn a_customer_frees_a_seat_and_gets_download_links_but_never_sees_another_purchase() {
     let api = Api::start().await;
     api.product("photo", 1).await;
-    api.admin_post(
-        "/v1/admin/products",
-        json!({ "slug": "app", "name": "App", "kind": "download", "max_activations": 1 }),
-    )
-    .await;
-    api.http
-        .post(api.server.url("/v1/admin/products/app/files?name=app.zip"))
-        .bearer_auth(&api.server.admin_token)
-        .body(vec![7u8; 1000])
-        .send()
-        .await
-        .expect("upload");
+    api.download_product("app", "App", "app.zip", &[7u8; 1000])
+        .await;
     let mine = api.grant("ada@example.com", &["photo", "app"]).await;
     let theirs = api.grant("bob@example.com", &["photo"]).await;
     let license = api

@@ -97,18 +97,7 @@ async fn with_s3_downloads_redirect_to_presigned_urls_and_count_the_same() {
     .await;
     // Larger than one multipart part, to exercise the streamed upload.
     let bytes: Vec<u8> = (0..6_000_000u32).map(|i| (i % 253) as u8).collect();
-    let res = api
-        .http
-        .post(
-            api.server
-                .url("/v1/admin/products/app/files?name=App%20Setup.exe"),
-        )
-        .bearer_auth(&api.server.admin_token)
-        .body(bytes.clone())
-        .send()
-        .await
-        .expect("upload");
-    let (status, file) = decode(res).await;
+    let (status, file) = api.upload("app", "App%20Setup.exe", bytes.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{file}");
     let (_, purchase) = api
         .admin_post(

@@ -155,18 +155,29 @@ impl Api {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, file) = self.upload(slug, file_name, bytes.to_vec()).await;
+        assert_eq!(status, StatusCode::CREATED, "{file}");
+    }
+
+    /// Uploads `body` as the file `name` (already URL-encoded) of product `slug`.
+    pub async fn upload(
+        &self,
+        slug: &str,
+        name: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, Value) {
         let res = self
             .http
             .post(
                 self.server
-                    .url(&format!("/v1/admin/products/{slug}/files?name={file_name}")),
+                    .url(&format!("/v1/admin/products/{slug}/files?name={name}")),
             )
             .bearer_auth(&self.server.admin_token)
-            .body(bytes.to_vec())
+            .body(body)
             .send()
             .await
             .expect("upload");
-        assert_eq!(res.status(), StatusCode::CREATED);
+        decode(res).await
     }
 
     /// Moves the server's clock to the start of a rate-limit window, so a test that counts
