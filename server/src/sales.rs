@@ -5,7 +5,8 @@
 //! is fulfilled already (idempotence) or not paid, stop if its payment was refunded before
 //! (a refund can arrive first), mint a license per license product (unique per purchase
 //! and product), grant access per access product, queue the delivery email in the outbox
-//! (unique per purchase), mark the purchase fulfilled. A crash anywhere loses nothing: the
+//! (unique per purchase), mark the purchase fulfilled, and, when a dispute of the payment
+//! opened first and is still open, mark it disputed with its licenses suspended. A crash anywhere loses nothing: the
 //! transaction either happened or not, and the outbox worker sends what was queued.
 
 use licet_proto::ErrorCode;
@@ -17,7 +18,9 @@ use crate::crypto::new_id;
 use crate::downloads;
 use crate::error::{Error, Result};
 use crate::mail;
-use crate::store::{ProductRow, PurchaseFilter, PurchaseRow, audit, json_list, parse_list};
+use crate::store::{
+    DisputeStatus, ProductRow, PurchaseFilter, PurchaseRow, audit, json_list, parse_list,
+};
 
 /// A purchase as a provider announced it.
 #[derive(Debug, Clone)]
@@ -176,16 +179,15 @@ async fn fulfil_once(app: &App, actor: &str, purchase_id: &str) -> Result<Fulfil
     if purchase.status != PurchaseStatus::Completed.as_str() {
         return Ok(Fulfilment::NotPaid);
     }
-    let refunded_before = match &purchase.provider_payment_id {
-        Some(payment) => matches!(
+    let flags = match &purchase.provider_payment_id {
+        Some(payment) => {
             app.store
                 .payment_flags(&mut tx, &purchase.provider, payment)
-                .await?,
-            Some((Some(_), _))
-        ),
-        None => false,
+                .await?
+        }
+        None => None,
     };
-    if refunded_before {
+    if flags.is_some_and(|f| f.refunded_at.is_some()) {
         app.store
             .set_purchase_status(
                 &mut tx,
@@ -262,6 +264,33 @@ async fn fulfil_once(app: &App, actor: &str, purchase_id: &str) -> Result<Fulfil
     let message = mail::delivery(app, &purchase, &products, &keys, &links, now);
     app.store.enqueue_mail(&mut tx, &message).await?;
     app.store.mark_fulfilled(&mut tx, &purchase.id, now).await?;
+    if flags.is_some_and(|f| f.dispute == Some(DisputeStatus::Open)) {
+        // The dispute arrived first: the purchase starts out as it would be had the dispute
+        // come after it (disputed, licenses suspended, downloads closed), and a dispute
+        // closed in the vendor's favour reinstates it the usual way.
+        app.store
+            .set_purchase_status(
+                &mut tx,
+                &purchase.id,
+                PurchaseStatus::Disputed.as_str(),
+                None,
+                now,
+            )
+            .await?;
+        let suspended = app
+            .store
+            .set_purchase_license_status(&mut tx, &purchase.id, &["ACTIVE"], "SUSPENDED", now)
+            .await?;
+        audit::record(
+            &mut *tx,
+            now,
+            actor,
+            "purchase.disputed_before_fulfilment",
+            ("purchase", &purchase.id),
+            &serde_json::json!({ "suspended_licenses": suspended }),
+        )
+        .await?;
+    }
     audit::record(
         &mut *tx,
         now,
@@ -416,10 +445,22 @@ pub async fn dispute_opened(
     let now = app.now();
     let mut tx = app.store.begin_write().await?;
     app.store
-        .flag_payment(&mut tx, provider, payment_id, None, Some((now, "open")))
+        .flag_payment(
+            &mut tx,
+            provider,
+            payment_id,
+            None,
+            Some((now, DisputeStatus::Open)),
+        )
         .await?;
-    if let Some(p) = locked_purchase_of_payment(app, &mut tx, provider, payment_id).await?
-        && p.status != PurchaseStatus::Refunded.as_str()
+    let still_open = app
+        .store
+        .payment_flags(&mut tx, provider, payment_id)
+        .await?
+        .is_some_and(|f| f.dispute == Some(DisputeStatus::Open));
+    if still_open
+        && let Some(p) = locked_purchase_of_payment(app, &mut tx, provider, payment_id).await?
+        && p.status == PurchaseStatus::Completed.as_str()
     {
         app.store
             .set_purchase_status(&mut tx, &p.id, PurchaseStatus::Disputed.as_str(), None, now)
@@ -450,14 +491,20 @@ pub async fn dispute_closed(
     payment_id: &str,
     won: bool,
 ) -> Result<()> {
-    if !won {
-        return refund(app, actor, provider, payment_id).await;
-    }
     let now = app.now();
+    let status = if won {
+        DisputeStatus::Won
+    } else {
+        DisputeStatus::Lost
+    };
     let mut tx = app.store.begin_write().await?;
     app.store
-        .flag_payment(&mut tx, provider, payment_id, None, Some((now, "won")))
+        .flag_payment(&mut tx, provider, payment_id, None, Some((now, status)))
         .await?;
+    if !won {
+        tx.commit().await?;
+        return refund(app, actor, provider, payment_id).await;
+    }
     if let Some(p) = locked_purchase_of_payment(app, &mut tx, provider, payment_id).await?
         && p.status == PurchaseStatus::Disputed.as_str()
     {

@@ -32,7 +32,7 @@ pub use files::{DownloadRecord, FileRow, LinkRow};
 pub use licenses::{LicenseAndActivation, LicenseFilter, LicenseRow, NewLicense};
 pub use outbox::OutboxRow;
 pub use products::ProductRow;
-pub use purchases::{PurchaseFilter, PurchaseRow};
+pub use purchases::{DisputeStatus, PaymentFlags, PurchaseFilter, PurchaseRow};
 pub use signing_keys::SigningKeyRow;
 pub use sqlite_writes::{NativeTx, SqliteWrites, Writes};
 pub use stats::Totals;

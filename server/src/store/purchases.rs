@@ -71,6 +71,48 @@ pub struct PurchaseFilter {
     pub offset: i64,
 }
 
+/// Where a payment's dispute stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisputeStatus {
+    /// Opened by the cardholder's bank; undecided.
+    Open,
+    /// Closed in the vendor's favour.
+    Won,
+    /// Closed in the cardholder's favour (the money is gone, as with a refund).
+    Lost,
+}
+
+impl DisputeStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Won => "won",
+            Self::Lost => "lost",
+        }
+    }
+
+    /// Decodes a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open" => Some(Self::Open),
+            "won" => Some(Self::Won),
+            "lost" => Some(Self::Lost),
+            _ => None,
+        }
+    }
+}
+
+/// What is known of a payment apart from its purchase: refunds and disputes can arrive
+/// before the completion they concern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaymentFlags {
+    /// When it was refunded in full.
+    pub refunded_at: Option<i64>,
+    /// Its dispute, if one was opened.
+    pub dispute: Option<DisputeStatus>,
+}
+
 impl Store {
     /// Inserts a purchase unless one exists for the same provider session or payment;
     /// returns the purchase now stored for those keys.
@@ -238,44 +280,53 @@ impl Store {
             .map(|_| ())
     }
 
-    /// Notes a refund or dispute of a payment, whether or not its purchase exists yet.
+    /// Notes a refund or dispute of a payment, whether or not its purchase exists yet. A
+    /// dispute that has closed stays closed: a late, out-of-order "opened" does not reopen it.
     pub async fn flag_payment(
         &self,
         tx: &mut sqlx::AnyConnection,
         provider: &str,
         payment_id: &str,
         refunded_at: Option<i64>,
-        dispute: Option<(i64, &str)>,
+        dispute: Option<(i64, DisputeStatus)>,
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO payment_flags (provider, payment_id, refunded_at, disputed_at, dispute_status) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (provider, payment_id) DO UPDATE SET \
              refunded_at = COALESCE(payment_flags.refunded_at, excluded.refunded_at), \
              disputed_at = COALESCE(payment_flags.disputed_at, excluded.disputed_at), \
-             dispute_status = COALESCE(excluded.dispute_status, payment_flags.dispute_status)",
+             dispute_status = CASE WHEN excluded.dispute_status = 'open' \
+             AND payment_flags.dispute_status IN ('won', 'lost') THEN payment_flags.dispute_status \
+             ELSE COALESCE(excluded.dispute_status, payment_flags.dispute_status) END",
         )
         .bind(provider)
         .bind(payment_id)
         .bind(refunded_at)
         .bind(dispute.map(|d| d.0))
-        .bind(dispute.map(|d| d.1))
+        .bind(dispute.map(|d| d.1.as_str()))
         .execute(&mut *tx)
         .await
         .map(|_| ())
     }
 
-    /// `(refunded_at, dispute_status)` of a payment.
+    /// What is known of a payment's refund and dispute, if anything.
     pub async fn payment_flags(
         &self,
         tx: &mut sqlx::AnyConnection,
         provider: &str,
         payment_id: &str,
-    ) -> Result<Option<(Option<i64>, Option<String>)>, sqlx::Error> {
-        sqlx::query_as("SELECT refunded_at, dispute_status FROM payment_flags WHERE provider = $1 AND payment_id = $2")
-            .bind(provider)
-            .bind(payment_id)
-            .fetch_optional(&mut *tx)
-            .await
+    ) -> Result<Option<PaymentFlags>, sqlx::Error> {
+        let row: Option<(Option<i64>, Option<String>)> = sqlx::query_as(
+            "SELECT refunded_at, dispute_status FROM payment_flags WHERE provider = $1 AND payment_id = $2",
+        )
+        .bind(provider)
+        .bind(payment_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        Ok(row.map(|(refunded_at, dispute)| PaymentFlags {
+            refunded_at,
+            dispute: dispute.as_deref().and_then(DisputeStatus::parse),
+        }))
     }
 
     /// Stores a provider event once; `Ok(true)` if it was new.

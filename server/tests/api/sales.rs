@@ -286,6 +286,68 @@ async fn disputes_suspend_then_reinstate_when_won_or_revoke_when_lost() {
     assert_error(status, &body, 403, "LICENSE_REVOKED");
 }
 
+/// A dispute can reach Licet before the checkout it disputes (events arrive out of order).
+/// If this fails, a cardholder who disputes at once gets a working license anyway.
+#[tokio::test]
+async fn a_dispute_before_the_completion_grants_suspended_licenses_until_it_is_won() {
+    let api = shop().await;
+    let pi = json!({ "payment_intent": "pi_disputed_early" });
+    let (status, _) = api
+        .stripe(&event("charge.dispute.created", "evt_d1", pi.clone()))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let session = json!({ "id": "cs_test_disputed", "payment_intent": "pi_disputed_early" });
+    api.stripe(&event("checkout.session.completed", "evt_c1", session))
+        .await;
+    let purchase = &api.purchases("").await[0];
+    assert_eq!(purchase["status"], "DISPUTED", "{purchase}");
+    let id = str_of(purchase, "id");
+    let licenses = api.purchase(&id).await["licenses"].clone();
+    assert_eq!(licenses.as_array().map(Vec::len), Some(1), "{licenses}");
+    let key = key_in(&api.mails(1).await[0]);
+    let (status, body) = api.activate(&key, "v1:m").await;
+    assert_error(status, &body, 403, "LICENSE_SUSPENDED");
+
+    // Closed in the vendor's favour: the license works, the purchase is complete.
+    let mut won = json!({ "status": "won" });
+    won["payment_intent"] = "pi_disputed_early".into();
+    api.stripe(&event("charge.dispute.closed", "evt_d2", won))
+        .await;
+    assert_eq!(api.purchase(&id).await["status"], "COMPLETED");
+    assert_eq!(api.activate(&key, "v1:m").await.0, StatusCode::OK);
+
+    // A late, out-of-order copy of "dispute created" does not reopen a closed dispute.
+    api.stripe(&event("charge.dispute.created", "evt_d3", pi))
+        .await;
+    assert_eq!(api.validate(&key, "v1:m").await.0, StatusCode::OK);
+    assert_eq!(api.purchase(&id).await["status"], "COMPLETED");
+}
+
+/// Lost before the completion arrives: the money is gone, nothing is granted.
+#[tokio::test]
+async fn a_dispute_lost_before_the_completion_grants_nothing() {
+    let api = shop().await;
+    let mut lost = json!({ "status": "lost" });
+    lost["payment_intent"] = "pi_lost_early".into();
+    api.stripe(&event(
+        "charge.dispute.created",
+        "evt_d1",
+        json!({ "payment_intent": "pi_lost_early" }),
+    ))
+    .await;
+    api.stripe(&event("charge.dispute.closed", "evt_d2", lost))
+        .await;
+    let session = json!({ "id": "cs_test_lost", "payment_intent": "pi_lost_early" });
+    api.stripe(&event("checkout.session.completed", "evt_c1", session))
+        .await;
+    let purchase = &api.purchases("").await[0];
+    assert_eq!(purchase["status"], "REFUNDED", "{purchase}");
+    assert_eq!(
+        api.purchase(&str_of(purchase, "id")).await["licenses"],
+        json!([])
+    );
+}
+
 #[tokio::test]
 async fn delayed_payments_are_fulfilled_when_they_succeed_and_not_when_they_fail() {
     let api = shop().await;
