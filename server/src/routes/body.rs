@@ -12,7 +12,8 @@ use crate::error::Error;
 
 /// Extracts the body parsed as `T`, or the error to answer with: `PAYLOAD_TOO_LARGE` when
 /// the declared or actual size exceeds `limit` (the stream is cut off there, so a chunked
-/// body cannot get around it), `UNSUPPORTED_MEDIA_TYPE` for a non-JSON content type,
+/// body cannot get around it), `UNSUPPORTED_MEDIA_TYPE` unless the `Content-Type` is
+/// `application/json` (parameters such as `charset` allowed; missing is refused),
 /// `INVALID_REQUEST` for malformed JSON, unknown fields or wrong types.
 pub fn json<T>(
     limit: usize,
@@ -68,14 +69,14 @@ where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
-    if let Some(ct) = headers.get(warp::http::header::CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
-        if !ct.starts_with(media_type) {
-            return Err(Error::new(
-                ErrorCode::UnsupportedMediaType,
-                format!("send the body as {media_type}"),
-            ));
-        }
+    let declared_type = headers
+        .get(warp::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if !is_media_type(declared_type, media_type) {
+        return Err(Error::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("send the body as {media_type} (with a Content-Type header saying so)"),
+        ));
     }
     let too_large = || {
         Error::new(
@@ -105,4 +106,46 @@ where
         }
     }
     Ok(buf)
+}
+
+/// Whether a `Content-Type` value names exactly `expected`, parameters allowed
+/// (`application/json; charset=utf-8`), case-insensitively. A missing header or a type that
+/// merely starts the same (`application/jsonp`) does not.
+fn is_media_type(declared: Option<&str>, expected: &str) -> bool {
+    declared
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(expected))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_media_type;
+
+    #[test]
+    fn only_the_exact_media_type_with_optional_parameters_is_json() {
+        let json = "application/json";
+        for ok in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            " application/json ;charset=UTF-8",
+        ] {
+            assert!(is_media_type(Some(ok), json), "{ok}");
+        }
+        for refused in [
+            "application/jsonp",
+            "application/json-seq",
+            "application/x-json",
+            "text/json",
+            "text/plain",
+            "",
+            "application/json,text/plain",
+        ] {
+            assert!(!is_media_type(Some(refused), json), "{refused}");
+        }
+        assert!(
+            !is_media_type(None, json),
+            "a missing Content-Type is refused"
+        );
+    }
 }

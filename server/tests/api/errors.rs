@@ -47,19 +47,40 @@ async fn malformed_bodies_are_invalid_requests() {
     );
 }
 
+/// Only `application/json` (parameters allowed) is JSON. A missing header or a look-alike
+/// such as `application/jsonp` used to be parsed anyway; a body no client labelled as JSON
+/// must not take a seat.
 #[tokio::test]
-async fn a_non_json_content_type_is_refused() {
+async fn a_body_not_labelled_application_json_is_refused_and_changes_nothing() {
     let api = Api::start().await;
+    let (id, key) = api.seeded(3).await;
+    let body = json!({ "key": key, "fingerprint": "v1:m" }).to_string();
+    for content_type in [
+        Some("text/plain"),
+        Some("application/jsonp"),
+        Some("application/json-patch+json"),
+        None,
+    ] {
+        let mut req = api
+            .http
+            .post(api.server.url("/v1/licenses/activate"))
+            .body(body.clone());
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let (status, answer) = decode(req.send().await.expect("request")).await;
+        assert_error(status, &answer, 415, "UNSUPPORTED_MEDIA_TYPE");
+    }
+    assert_eq!(live_seats(&api, &id).await, 0, "nothing was activated");
     let res = api
         .http
-        .post(api.server.url("/v1/licenses/validate"))
-        .header("content-type", "text/plain")
-        .body("{}")
+        .post(api.server.url("/v1/licenses/activate"))
+        .header("content-type", "Application/JSON; charset=utf-8")
+        .body(body)
         .send()
         .await
         .expect("request");
-    let (status, body) = decode(res).await;
-    assert_error(status, &body, 415, "UNSUPPORTED_MEDIA_TYPE");
+    assert_eq!(res.status(), StatusCode::OK, "parameters and case are fine");
 }
 
 #[tokio::test]
