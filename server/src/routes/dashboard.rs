@@ -639,9 +639,12 @@ async fn overview(app: &App, s: &SessionRow) -> Result<Markup> {
     ))
 }
 
-fn money(amount: i64, currency: &str) -> String {
+/// An amount in a currency's smallest unit, shown with two decimals (`-0.50 EUR`).
+fn money(amount: i128, currency: &str) -> String {
     let cur = currency.to_uppercase();
-    format!("{}.{:02} {cur}", amount / 100, (amount % 100).abs())
+    let sign = if amount < 0 { "-" } else { "" };
+    let abs = amount.unsigned_abs();
+    format!("{sign}{}.{:02} {cur}", abs / 100, abs % 100)
 }
 
 // ----- forms and queries -----
@@ -1115,7 +1118,7 @@ fn purchases_page(s: &SessionRow, q: &PurchaseQuery, rows: &[PurchaseRow]) -> Ma
                         td { a href={"/admin/purchases/" (p.id)} { (date_time(p.created_at)) } }
                         td { (p.email) }
                         td { (parse_list(&p.products).join(", ")) }
-                        td { @if let Some(a) = p.amount { (money(a, p.currency.as_deref().unwrap_or(""))) } }
+                        td { @if let Some(a) = p.amount { (money(a.into(), p.currency.as_deref().unwrap_or(""))) } }
                         td { (status_badge(&p.status)) }
                         td { (fulfilment_state(p)) }
                     } } }
@@ -1150,7 +1153,7 @@ fn purchase_page(s: &SessionRow, p: &PurchaseRow, licenses: &[License]) -> Marku
                     tr { th scope="row" { "Email" } td { (p.email) } }
                     tr { th scope="row" { "Products" } td { (parse_list(&p.products).join(", ")) } }
                     tr { th scope="row" { "Date" } td { (date_time(p.created_at)) } }
-                    tr { th scope="row" { "Amount" } td { @if let Some(a) = p.amount { (money(a, p.currency.as_deref().unwrap_or(""))) } } }
+                    tr { th scope="row" { "Amount" } td { @if let Some(a) = p.amount { (money(a.into(), p.currency.as_deref().unwrap_or(""))) } } }
                     tr { th scope="row" { "Provider" } td { (p.provider) " " @if let Some(pi) = &p.provider_payment_id { code { (pi) } } } }
                     tr { th scope="row" { "Status" } td { (status_badge(&p.status))
                         @if p.status == "REFUNDED" { " — licenses revoked, downloads and access ended" } } }
@@ -1298,4 +1301,18 @@ fn license_page(s: &SessionRow, l: &License, extend_error: Option<(&str, &str)>)
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::money;
+
+    #[test]
+    fn money_shows_two_decimals_and_the_sign_of_any_amount() {
+        assert_eq!(money(0, "usd"), "0.00 USD");
+        assert_eq!(money(1999, "eur"), "19.99 EUR");
+        assert_eq!(money(-50, "eur"), "-0.50 EUR");
+        assert_eq!(money(-150, "eur"), "-1.50 EUR");
+        assert_eq!(money(i128::from(i64::MIN), ""), "-92233720368547758.08 ");
+    }
 }

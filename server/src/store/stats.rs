@@ -32,16 +32,25 @@ impl Store {
         .await
     }
 
-    /// `(currency, amount in its smallest unit)` of completed sales from `since` on.
-    pub async fn revenue_since(&self, since: i64) -> Result<Vec<(String, i64)>, sqlx::Error> {
-        sqlx::query_as(
-            "SELECT COALESCE(currency, ''), CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM purchases \
+    /// `(currency, amount in its smallest unit)` of completed sales from `since` on. Exact
+    /// and overflow-free however large the amounts: the database sums the high and the low
+    /// 32 bits of each amount separately (each sum fits 64 bits for up to 2^31 rows) and
+    /// they are joined here in 128 bits, where SQLite's `SUM` would fail with "integer
+    /// overflow" and PostgreSQL's cast back to `BIGINT` with "out of range".
+    pub async fn revenue_since(&self, since: i64) -> Result<Vec<(String, i128)>, sqlx::Error> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT COALESCE(currency, ''), CAST(COALESCE(SUM(amount >> 32), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(amount & 4294967295), 0) AS BIGINT) FROM purchases \
              WHERE created_at >= $1 AND status = 'COMPLETED' AND amount IS NOT NULL \
              GROUP BY COALESCE(currency, '') ORDER BY 1",
         )
         .bind(since)
         .fetch_all(self.pool())
-        .await
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(currency, high, low)| (currency, (i128::from(high) << 32) + i128::from(low)))
+            .collect())
     }
 
     /// `(day number since the epoch, new activations)` from `since` on.

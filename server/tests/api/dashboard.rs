@@ -602,3 +602,28 @@ async fn the_overview_draws_sales_activations_and_licenses_by_product_as_svg() {
         "{html}"
     );
 }
+
+/// Amounts are whatever a provider or a vendor sends, up to `i64::MAX` each; their sum used
+/// to overflow in the database and turn the overview into a 500 for good.
+#[tokio::test]
+async fn the_overview_sums_revenue_without_overflow_however_large_the_amounts() {
+    let api = Api::start().await;
+    api.product("photo", 3).await;
+    for amount in [i64::MAX, i64::MAX, 1] {
+        let (status, body) = api
+            .admin_post(
+                "/v1/admin/purchases",
+                json!({ "email": "big@example.com", "products": ["photo"], "amount": amount, "currency": "usd" }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (b, _) = signed_in(&api).await;
+    let (status, html) = get(&b, &api, "/admin").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    // 2 × (2^63 − 1) + 1 = 2^64 − 1 = 18446744073709551615 cents.
+    assert!(
+        html.contains("184467440737095516.15 USD in the last 30 days"),
+        "{html}"
+    );
+}
