@@ -12,8 +12,9 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use licet_proto::ErrorCode;
 
 use crate::app::App;
-use crate::crypto::{ct_eq, sha256_hex};
+use crate::crypto::{ct_eq, hex, hmac_sha256, random_bytes, sha256_hex};
 use crate::error::{Error, Result};
+use crate::rate_limit::{self, Limit};
 use crate::sessions::{self, Kind, NewSession};
 use crate::store::SessionRow;
 
@@ -98,33 +99,146 @@ async fn password_matches(app: &App, password: &str) -> Result<bool> {
     .map_err(|e| Error::Internal(format!("password check stopped: {e}")))
 }
 
-/// Signs in to the dashboard with an admin token or the dashboard password. Attempts are
-/// rate-limited per IP and for the dashboard as a whole.
-pub async fn sign_in(app: &App, ip: &str, secret: &str) -> Result<NewSession> {
-    app.limiter
-        .check_sign_in(&app.store, app.now(), ip, "admin-dashboard")
-        .await?;
+/// A dashboard sign-in that succeeded.
+#[derive(Debug)]
+pub struct SignedIn {
+    /// The session.
+    pub session: NewSession,
+    /// The browser's device cookie value (new, or the one it presented), kept for
+    /// [`DEVICE_COOKIE_SECS`]: it marks a browser that has signed in before.
+    pub device: String,
+}
+
+/// The cookie marking a browser that has signed in to the dashboard before.
+pub const DEVICE_COOKIE: &str = "licet_device";
+/// How long a browser stays known.
+pub const DEVICE_COOKIE_SECS: i64 = 180 * 86_400;
+
+/// Signs in to the dashboard with an admin token or the dashboard password.
+///
+/// Failures are limited so that nobody elsewhere can lock the vendor out (OWASP's "device
+/// cookie" scheme): a browser that signed in before (a valid `device` cookie) is limited
+/// only by its own failures; any other browser by the failures of its IP, and, while
+/// browsers never seen before fail too often altogether, such browsers are asked for an
+/// admin token, which cannot be guessed, instead of the password. The correct password
+/// from a known browser and a correct admin token from any IP that is not itself failing
+/// always sign in.
+pub async fn sign_in(app: &App, ip: &str, device: Option<&str>, secret: &str) -> Result<SignedIn> {
+    let now = app.now();
+    let known = device.filter(|d| device_is_genuine(app, d));
+    let own: Vec<(String, Limit)> = match known {
+        Some(d) => vec![(
+            format!("dash-fail-device:{}", rate_limit::hashed(d)),
+            rate_limit::DASHBOARD_FAILURES_PER_DEVICE,
+        )],
+        None => vec![(
+            format!("dash-fail-ip:{}", rate_limit::ip_group(ip)),
+            rate_limit::DASHBOARD_FAILURES_PER_IP,
+        )],
+    };
+    let strangers = [(
+        "dash-fail-unknown-browsers".to_owned(),
+        rate_limit::DASHBOARD_FAILURES_UNKNOWN_BROWSERS,
+    )];
+    app.limiter.check_failures(&app.store, now, &own).await?;
     let actor = match actor_for_token(app, secret).await? {
-        Some(actor) => actor,
-        None if password_matches(app, secret).await? => "admin:password".to_owned(),
+        Some(actor) => Some(actor),
         None => {
-            tracing::warn!(ip, "dashboard sign-in refused");
-            return Err(Error::new(
-                ErrorCode::Unauthorized,
-                "that admin token or password is not right",
-            ));
+            if known.is_none()
+                && app
+                    .limiter
+                    .check_failures(&app.store, now, &strangers)
+                    .await
+                    .is_err()
+            {
+                return Err(Error::new(
+                    ErrorCode::RateLimited,
+                    "too many failed sign-ins from new browsers: sign in with an admin token \
+                     (licet-server token create), or from a browser that has signed in before",
+                ));
+            }
+            password_matches(app, secret)
+                .await?
+                .then(|| "admin:password".to_owned())
         }
+    };
+    let Some(actor) = actor else {
+        let mut failed = own;
+        if known.is_none() {
+            failed.extend(strangers);
+        }
+        app.limiter
+            .record_failures(&app.store, now, &failed)
+            .await?;
+        tracing::warn!(
+            ip,
+            known_browser = known.is_some(),
+            "dashboard sign-in refused"
+        );
+        return Err(Error::new(
+            ErrorCode::Unauthorized,
+            "that admin token or password is not right",
+        ));
     };
     crate::store::audit::record(
         app.store.writer(),
-        app.now(),
+        now,
         &actor,
         "admin.signed_in",
         ("dashboard", "session"),
-        &serde_json::json!({ "ip": ip }),
+        &serde_json::json!({ "ip": ip, "known_browser": known.is_some() }),
     )
     .await?;
-    sessions::start(app, Kind::Admin, &actor, SESSION_SECS).await
+    let session = sessions::start(app, Kind::Admin, &actor, SESSION_SECS).await?;
+    Ok(SignedIn {
+        session,
+        device: known.map_or_else(|| new_device(app), str::to_owned),
+    })
+}
+
+/// A new device cookie value: a random id and its MAC under a key derived from the master
+/// key, so a browser cannot make one up.
+fn new_device(app: &App) -> String {
+    let id = hex(&random_bytes::<16>());
+    let mac = device_mac(app, &id);
+    format!("{id}.{mac}")
+}
+
+fn device_mac(app: &App, id: &str) -> String {
+    let key = app.master.derive("dashboard device cookie v1");
+    hex(&hmac_sha256(key.as_ref(), id.as_bytes())[..16])
+}
+
+/// Whether a device cookie value was made by this deployment.
+fn device_is_genuine(app: &App, value: &str) -> bool {
+    match value.split_once('.') {
+        Some((id, mac)) if id.len() == 32 && mac.len() == 32 => {
+            ct_eq(device_mac(app, id).as_bytes(), mac.as_bytes())
+        }
+        _ => false,
+    }
+}
+
+/// The admin-API caller behind a bearer token, with failures limited per client IP (one
+/// /64 for IPv6): past [`rate_limit::ADMIN_TOKEN_FAILURES_PER_IP`] that IP is refused with
+/// `RATE_LIMITED` before its token is even looked at, so the limit is no oracle.
+pub async fn authorize_bearer(app: &App, ip: &str, presented: &str) -> Result<String> {
+    let now = app.now();
+    let own = [(
+        format!("admin-fail-ip:{}", rate_limit::ip_group(ip)),
+        rate_limit::ADMIN_TOKEN_FAILURES_PER_IP,
+    )];
+    app.limiter.check_failures(&app.store, now, &own).await?;
+    match actor_for_token(app, presented).await? {
+        Some(actor) => Ok(actor),
+        None => {
+            app.limiter.record_failures(&app.store, now, &own).await?;
+            Err(Error::new(
+                ErrorCode::Unauthorized,
+                "a valid admin token is required",
+            ))
+        }
+    }
 }
 
 /// The live dashboard session behind a cookie value.

@@ -222,12 +222,12 @@ impl Config {
                 .filter(|v| !v.trim().is_empty())
                 .map(Secret::new)
         };
-        let mut config = Self::resolve(
-            file_cfg,
-            flags,
-            env_secret("LICET_ADMIN_TOKEN"),
-            env_secret("LICET_MASTER_KEY"),
-        )?;
+        let admin_token = env_secret("LICET_ADMIN_TOKEN");
+        if let Some(token) = &admin_token {
+            check_admin_token(token.expose())?;
+        }
+        let mut config =
+            Self::resolve(file_cfg, flags, admin_token, env_secret("LICET_MASTER_KEY"))?;
         if let Some(url) = env_secret("LICET_SMTP_URL") {
             config.smtp_url = Some(url);
         }
@@ -334,6 +334,24 @@ impl Config {
     }
 }
 
+/// Shortest `LICET_ADMIN_TOKEN` accepted: it opens the admin API and the dashboard, so it
+/// must be as unguessable as a generated token (`licet-server token create` makes 256-bit
+/// ones).
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
+/// Refuses an admin token from the environment that is too short to be a secret.
+pub fn check_admin_token(token: &str) -> Result<()> {
+    let chars = token.trim().chars().count();
+    if chars < MIN_ADMIN_TOKEN_CHARS {
+        return Err(Error::Internal(format!(
+            "LICET_ADMIN_TOKEN is {chars} characters long; use at least {MIN_ADMIN_TOKEN_CHARS} \
+             random characters (e.g. the output of `openssl rand -base64 32`), or unset it and \
+             use the token printed at first start"
+        )));
+    }
+    Ok(())
+}
+
 /// Parses `LICET_STRIPE_WEBHOOK_SECRET`: one or more `whsec_…` secrets, comma-separated.
 /// An empty entry is an error (a blank secret must never verify anything).
 pub fn parse_webhook_secrets(text: &str) -> Result<Vec<Secret>> {
@@ -372,6 +390,14 @@ mod tests {
         assert_eq!(c.rate_limit_per_key, 30);
         assert_eq!(c.public_url, "https://l.example");
         assert!(c.database_url.starts_with("sqlite://./licet-data/"));
+    }
+
+    #[test]
+    fn an_admin_token_from_the_environment_must_be_long_enough_to_be_a_secret() {
+        let err = check_admin_token("hunter2").expect_err("short");
+        assert!(err.to_string().contains("at least 32"), "{err}");
+        assert!(check_admin_token(&"x".repeat(31)).is_err());
+        assert!(check_admin_token(&"x".repeat(32)).is_ok());
     }
 
     #[test]

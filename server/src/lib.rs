@@ -81,8 +81,7 @@ async fn background(app: Arc<App>) {
         if let Err(e) = app.keys.reload(&app.store, &app.master).await {
             tracing::warn!(error = %e, "reloading signing keys failed; keeping the ones loaded");
         }
-        let cutoff = app.now() - 2 * rate_limit::WINDOW_SECS;
-        if let Err(e) = app.store.prune_rate_limits(cutoff).await {
+        if let Err(e) = app.store.prune_rate_limits(app.now()).await {
             tracing::warn!(error = %e, "pruning rate-limit windows failed");
         }
         if let Err(e) = app.store.prune_sessions(app.now()).await {

@@ -271,7 +271,7 @@ fn a_crash_between_commit_and_email_loses_nothing_and_sends_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Port 1: nothing listens there, so every attempt is refused at once.
     let dead_smtp = "smtp://127.0.0.1:1".to_owned();
-    let token = "lct_admin_crash_test";
+    let token = "lct_admin_crash_test_0123456789abcdef";
     let (mut child, url, _) = serve_with(
         dir.path(),
         &[("LICET_ADMIN_TOKEN", token), ("LICET_SMTP_URL", &dead_smtp)],
@@ -314,4 +314,23 @@ fn a_crash_between_commit_and_email_loses_nothing_and_sends_once() {
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(mail_files(dir.path()), 1, "not again after another restart");
     stop(child);
+}
+
+/// An admin token set in the environment opens everything; a short one is refused at start
+/// with a message that says why, instead of quietly guarding the dashboard with "hunter2".
+#[test]
+fn a_short_admin_token_in_the_environment_is_refused_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = bin()
+        .env("LICET_ADMIN_TOKEN", "hunter2")
+        .args(database_args(dir.path()))
+        .args(["--listen", "127.0.0.1:0", "serve"])
+        .output()
+        .expect("run licet-server");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("LICET_ADMIN_TOKEN") && stderr.contains("at least 32"),
+        "{stderr}"
+    );
 }

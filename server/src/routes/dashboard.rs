@@ -114,18 +114,26 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
                 let r = async {
                     let form = form?;
                     sessions::check_csrf(expected, &form.csrf)?;
-                    admin_auth::sign_in(&app, &caller.ip, &form.secret).await
+                    let device = cookie(&headers, admin_auth::DEVICE_COOKIE);
+                    admin_auth::sign_in(&app, &caller.ip, device, &form.secret).await
                 }
                 .await;
                 match r {
-                    Ok(session) => {
+                    Ok(signed_in) => {
                         let mut res = redirect("/admin");
                         web::set_cookie(
                             &mut res,
                             &app,
                             Kind::Admin.cookie(),
-                            &session.cookie,
+                            &signed_in.session.cookie,
                             admin_auth::SESSION_SECS,
+                        );
+                        web::set_cookie(
+                            &mut res,
+                            &app,
+                            admin_auth::DEVICE_COOKIE,
+                            &signed_in.device,
+                            admin_auth::DEVICE_COOKIE_SECS,
                         );
                         res
                     }

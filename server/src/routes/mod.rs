@@ -22,7 +22,6 @@ use crate::app::App;
 use crate::error::{Error, Result};
 use crate::licensing::Caller;
 use crate::metrics::route_label;
-use licet_proto::ErrorCode;
 
 /// Every route, with JSON errors for unmatched requests and request metrics.
 pub fn routes(
@@ -74,7 +73,8 @@ fn with_app(app: Arc<App>) -> impl Filter<Extract = (Arc<App>,), Error = Infalli
     warp::any().map(move || app.clone())
 }
 
-/// The caller's IP: the socket peer, or the last `X-Forwarded-For` hop when configured.
+/// The caller's IP: the socket peer, or, behind a trusted reverse proxy
+/// (`LICET_TRUST_FORWARDED_FOR`), the address that proxy appended to `X-Forwarded-For`.
 fn client(app: Arc<App>) -> impl Filter<Extract = (Caller,), Error = Infallible> + Clone {
     warp::addr::remote()
         .and(warp::header::headers_cloned())
@@ -82,17 +82,29 @@ fn client(app: Arc<App>) -> impl Filter<Extract = (Caller,), Error = Infallible>
             let forwarded = app
                 .config
                 .trust_forwarded_for
-                .then(|| headers.get("x-forwarded-for"))
-                .flatten()
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.rsplit(',').next())
-                .map(|v| v.trim().to_owned())
-                .filter(|v| v.parse::<std::net::IpAddr>().is_ok());
+                .then(|| forwarded_client(&headers))
+                .flatten();
             let ip = forwarded
                 .or_else(|| peer.map(|p| p.ip().to_string()))
                 .unwrap_or_else(|| "unknown".into());
             Caller { ip }
         })
+}
+
+/// The client address a trusted proxy added to `X-Forwarded-For`: the last value of the
+/// last header line. Everything before it came from the client (which can send its own
+/// header, or several) and proves nothing; a proxy appends its peer at the very end, on
+/// the same line or on a line of its own. `None` when that value is not an IP address.
+pub(crate) fn forwarded_client(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .next_back()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .map(str::trim)
+        .and_then(|v| v.parse::<std::net::IpAddr>().ok())
+        .map(|ip| ip.to_string())
 }
 
 /// The query string parsed as `T` (an empty query is all defaults), errors as values.
@@ -110,23 +122,61 @@ where
         })
 }
 
-/// Resolves the bearer token to an audit actor (`admin:<token id>`), or `UNAUTHORIZED`.
+/// Resolves the bearer token to an audit actor (`admin:<token id>`), or `UNAUTHORIZED`;
+/// failed tokens are rate-limited per client IP.
 fn authorized(
     app: Arc<App>,
 ) -> impl Filter<Extract = (Result<String>,), Error = std::convert::Infallible> + Clone {
-    warp::header::headers_cloned().then(move |headers: HeaderMap| {
-        let app = app.clone();
-        async move { authorize(&app, &headers).await }
-    })
+    client(app.clone())
+        .and(warp::header::headers_cloned())
+        .then(move |caller: Caller, headers: HeaderMap| {
+            let app = app.clone();
+            async move {
+                let presented = headers
+                    .get(warp::http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .unwrap_or_default();
+                crate::admin_auth::authorize_bearer(&app, &caller.ip, presented).await
+            }
+        })
 }
 
-async fn authorize(app: &App, headers: &HeaderMap) -> Result<String> {
-    let presented = headers
-        .get(warp::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    crate::admin_auth::actor_for_token(app, presented)
-        .await?
-        .ok_or_else(|| Error::new(ErrorCode::Unauthorized, "a valid admin token is required"))
+#[cfg(test)]
+mod tests {
+    use super::forwarded_client;
+    use warp::http::{HeaderMap, HeaderValue};
+
+    fn headers(lines: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for l in lines {
+            h.append("x-forwarded-for", HeaderValue::from_str(l).expect("header"));
+        }
+        h
+    }
+
+    #[test]
+    fn the_client_is_the_last_address_the_trusted_proxy_appended() {
+        let cases: [(&[&str], Option<&str>); 7] = [
+            (&["203.0.113.9"], Some("203.0.113.9")),
+            // A client's own header, then the address the proxy appended on the same line.
+            (&["1.2.3.4, 203.0.113.9"], Some("203.0.113.9")),
+            // A client's own header line, then a line the proxy added.
+            (&["1.2.3.4", "203.0.113.9"], Some("203.0.113.9")),
+            (
+                &["1.2.3.4, 5.6.7.8", "10.0.0.1, 203.0.113.9"],
+                Some("203.0.113.9"),
+            ),
+            (&["2001:db8::1"], Some("2001:db8::1")),
+            (&["1.2.3.4", "not-an-ip"], None),
+            (&[], None),
+        ];
+        for (lines, want) in cases {
+            assert_eq!(
+                forwarded_client(&headers(lines)).as_deref(),
+                want,
+                "{lines:?}"
+            );
+        }
+    }
 }

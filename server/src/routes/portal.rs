@@ -57,7 +57,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
                 let r = async {
                     sessions::check_csrf(expected, &form.csrf)?;
                     app.limiter
-                        .check_sign_in(&app.store, app.now(), &caller.ip, &form.email)
+                        .check_sign_in_link(&app.store, app.now(), &caller.ip, &form.email)
                         .await?;
                     portal::request_sign_in(&app, &form.email).await
                 }

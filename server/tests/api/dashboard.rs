@@ -627,3 +627,115 @@ async fn the_overview_sums_revenue_without_overflow_however_large_the_amounts() 
         "{html}"
     );
 }
+
+/// A browser-like client whose requests come, through the trusted proxy, from `ip`.
+fn browser_from(ip: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "x-forwarded-for",
+        reqwest::header::HeaderValue::from_str(ip).expect("ip"),
+    );
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
+
+/// One sign-in attempt from browser `b` (which fetches the form first, for its CSRF token).
+async fn try_sign_in(b: &reqwest::Client, api: &Api, secret: &str) -> (StatusCode, String) {
+    let (_, html) = get(b, api, "/admin").await;
+    let csrf = hidden_csrf(&html);
+    let (status, html, _) = post(
+        b,
+        api,
+        "/admin/sign-in",
+        &[("secret", secret), ("csrf", &csrf)],
+    )
+    .await;
+    (status, html)
+}
+
+/// Failures elsewhere never lock the vendor out. A botnet guessing the password from many
+/// IPs used to trip one global limit that also refused the real admin; now each IP is
+/// limited by its own failures, a browser that signed in before by its own, and when new
+/// browsers fail too often overall they are asked for an admin token (unguessable) while
+/// known browsers keep signing in with the password.
+#[tokio::test]
+async fn failed_sign_ins_from_elsewhere_never_lock_out_the_vendor() {
+    let server = TestServer::start_with(|c| {
+        c.rate_limit_per_ip = 1000;
+        c.trust_forwarded_for = true;
+    })
+    .await
+    .expect("server");
+    let api = Api::with(server);
+    let password = "correct horse battery staple";
+    licet_server::admin_auth::set_password(&api.server.app, "test", password)
+        .await
+        .expect("password");
+    // The vendor's own browser has signed in before: it holds a device cookie.
+    let vendor = browser_from("198.51.100.1");
+    assert_eq!(
+        try_sign_in(&vendor, &api, password).await.0,
+        StatusCode::SEE_OTHER
+    );
+
+    // Attackers: many IPs, a few guesses each (under the per-IP limit), 40 in all.
+    for n in 0..40 {
+        let attacker = browser_from(&format!("203.0.113.{}", n / 4));
+        let (status, _) = try_sign_in(&attacker, &api, "guess-guess-guess").await;
+        assert!(
+            status == StatusCode::UNAUTHORIZED || status == StatusCode::TOO_MANY_REQUESTS,
+            "{status}"
+        );
+    }
+    // A new browser is now refused the password, however right, with a way out…
+    let stranger = browser_from("192.0.2.77");
+    let (status, html) = try_sign_in(&stranger, &api, password).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{html}");
+    assert!(html.contains("admin token"), "{html}");
+    // …which works: an admin token cannot be guessed, so it passes the lock.
+    let (status, _) = try_sign_in(&stranger, &api, &api.server.admin_token).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    // And the vendor's known browser signs in with the password as always.
+    let vendor_again = vendor.clone();
+    let (_, html) = get(&vendor_again, &api, "/admin").await;
+    let csrf = hidden_csrf(&html);
+    let (status, _, _) = post(&vendor_again, &api, "/admin/sign-out", &[("csrf", &csrf)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        try_sign_in(&vendor, &api, password).await.0,
+        StatusCode::SEE_OTHER
+    );
+}
+
+/// One IP's failures limit that IP only: another IP signs in at once.
+#[tokio::test]
+async fn dashboard_failures_are_limited_per_ip() {
+    let server = TestServer::start_with(|c| {
+        c.rate_limit_per_ip = 1000;
+        c.trust_forwarded_for = true;
+    })
+    .await
+    .expect("server");
+    let api = Api::with(server);
+    let noisy = browser_from("203.0.113.50");
+    let max = licet_server::rate_limit::DASHBOARD_FAILURES_PER_IP.max;
+    for _ in 0..max {
+        assert_eq!(
+            try_sign_in(&noisy, &api, "guess-guess-guess").await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        try_sign_in(&noisy, &api, "guess-guess-guess").await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let other = browser_from("198.51.100.2");
+    assert_eq!(
+        try_sign_in(&other, &api, &api.server.admin_token).await.0,
+        StatusCode::SEE_OTHER
+    );
+}

@@ -323,3 +323,146 @@ async fn invalid_admin_input_writes_nothing() {
         "{actions:?}"
     );
 }
+
+/// A request from `ip` through the trusted proxy.
+fn from_ip(api: &Api, method: reqwest::Method, path: &str, ip: &str) -> reqwest::RequestBuilder {
+    api.http
+        .request(method, api.server.url(path))
+        .header("x-forwarded-for", ip)
+}
+
+/// Admin tokens are 256-bit and cannot be guessed, but failed ones are still limited per
+/// IP: past the limit that IP is refused before its token is looked at (so the limit is no
+/// oracle), while other IPs are not affected.
+#[tokio::test]
+async fn failed_admin_tokens_are_rate_limited_per_ip() {
+    let server = TestServer::start_with(|c| {
+        c.rate_limit_per_ip = 1000;
+        c.trust_forwarded_for = true;
+    })
+    .await
+    .expect("server");
+    let api = Api::with(server);
+    let max = licet_server::rate_limit::ADMIN_TOKEN_FAILURES_PER_IP.max;
+    for _ in 0..max {
+        let res = from_ip(
+            &api,
+            reqwest::Method::GET,
+            "/v1/admin/products",
+            "203.0.113.9",
+        )
+        .bearer_auth("lct_admin_guess")
+        .send()
+        .await
+        .expect("request");
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = from_ip(
+        &api,
+        reqwest::Method::GET,
+        "/v1/admin/products",
+        "203.0.113.9",
+    )
+    .bearer_auth(&api.server.admin_token)
+    .send()
+    .await
+    .expect("request");
+    assert!(res.headers().contains_key("retry-after"));
+    let (status, body) = decode(res).await;
+    assert_error(status, &body, 429, "RATE_LIMITED");
+    let res = from_ip(
+        &api,
+        reqwest::Method::GET,
+        "/v1/admin/products",
+        "198.51.100.3",
+    )
+    .bearer_auth(&api.server.admin_token)
+    .send()
+    .await
+    .expect("request");
+    assert_eq!(res.status(), StatusCode::OK, "another IP is not affected");
+}
+
+/// Once a replica knows a bucket is over its limit, it refuses from memory: a flood of
+/// refused requests used to cost a database write each and slowed every honest request.
+#[tokio::test]
+async fn refused_requests_are_not_written_to_the_database() {
+    let server = TestServer::start_with(|c| {
+        c.rate_limit_per_ip = 5;
+        c.rate_limit_per_key = 0;
+    })
+    .await
+    .expect("server");
+    let api = Api::with(server);
+    api.start_rate_window();
+    let (_, key) = api.seeded(1).await;
+    let mut refused = 0;
+    for _ in 0..50 {
+        if api.validate(&key, "v1:none").await.0 == StatusCode::TOO_MANY_REQUESTS {
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 45);
+    let now = api.server.clock_now();
+    let window = now - now.rem_euclid(licet_server::rate_limit::WINDOW_SECS);
+    let hits = api
+        .server
+        .app
+        .store
+        .rate_hits(&[("ip:127.0.0.1", window)])
+        .await
+        .expect("hits");
+    assert_eq!(
+        hits,
+        vec![6],
+        "the five allowed and the first refusal, nothing more"
+    );
+}
+
+/// Behind a trusted proxy the client is the address the proxy appended, not whatever the
+/// client put first: a client that rotates a fake first `X-Forwarded-For` line, or IPv6
+/// addresses within its /64, is still one client to the rate limits.
+#[tokio::test]
+async fn spoofed_forwarded_for_lines_and_ipv6_rotation_do_not_escape_the_limits() {
+    let server = TestServer::start_with(|c| {
+        c.rate_limit_per_ip = 3;
+        c.rate_limit_per_key = 0;
+        c.trust_forwarded_for = true;
+    })
+    .await
+    .expect("server");
+    let api = Api::with(server);
+    api.start_rate_window();
+    let (_, key) = api.seeded(1).await;
+    let body = json!({ "key": key, "fingerprint": "v1:none" });
+    let mut last = StatusCode::OK;
+    for n in 0..4 {
+        last = api
+            .http
+            .post(api.server.url("/v1/licenses/validate"))
+            .header("x-forwarded-for", format!("10.9.8.{n}"))
+            .header("x-forwarded-for", "203.0.113.20")
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+            .status();
+    }
+    assert_eq!(
+        last,
+        StatusCode::TOO_MANY_REQUESTS,
+        "one client despite four first lines"
+    );
+    for n in 0..4 {
+        last = api
+            .http
+            .post(api.server.url("/v1/licenses/validate"))
+            .header("x-forwarded-for", format!("2001:db8:aa:bb::{n:x}"))
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+            .status();
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS, "one /64, one client");
+}

@@ -366,3 +366,43 @@ async fn asking_for_sign_in_links_is_rate_limited() {
     }
     assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// One address used to receive 30 sign-in emails a minute from rotating IPs. Requests for
+/// one recipient are now limited whoever asks (and counted whether or not the address has
+/// purchases, so the limit tells nothing about who bought).
+#[tokio::test]
+async fn sign_in_emails_to_one_address_are_limited_whoever_asks() {
+    let server = licet_server::testkit::TestServer::start_with(|c| {
+        c.rate_limit_per_ip = 1000;
+        c.trust_forwarded_for = true;
+    })
+    .await
+    .expect("server");
+    let api = Api::with(server);
+    let b = browser();
+    let form = b
+        .get(api.server.url("/portal"))
+        .send()
+        .await
+        .expect("portal");
+    let csrf = hidden_csrf(&form.text().await.expect("html"));
+    let max = licet_server::rate_limit::SIGN_IN_LINKS_PER_RECIPIENT;
+    let into = api.server.clock_now().rem_euclid(max.window);
+    api.server.clock.advance(max.window - into);
+    let ask = async |ip: String| {
+        b.post(api.server.url("/portal/sign-in"))
+            .header("x-forwarded-for", ip)
+            .form(&[("email", "victim@example.com"), ("csrf", csrf.as_str())])
+            .send()
+            .await
+            .expect("sign-in")
+            .status()
+    };
+    for n in 0..max.max {
+        assert_eq!(ask(format!("203.0.113.{n}")).await, StatusCode::OK);
+    }
+    assert_eq!(
+        ask("198.51.100.200".into()).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
