@@ -1,10 +1,13 @@
 //! Download products: files, links, and the rules of a download.
 //!
 //! A link is a 256-bit random token; only its SHA-256 is stored. A link expires (24 h by
-//! default) and draws on its purchase's download budget (5 by default): a request without
-//! `Range`, or with a range from byte 0, takes one download, atomically; a range from a later
-//! byte resumes without taking one; `HEAD` never takes one (link scanners cannot burn
-//! downloads). Refunded or disputed purchases download nothing.
+//! default) and draws on its purchase's download budget (5 by default): a request takes one
+//! download, atomically, unless it is free. `HEAD` is free (link scanners cannot burn
+//! downloads). A range from a later byte is free only as the resume of a counted download:
+//! same link, same client (network and user agent), within [`RESUME_WINDOW_SECS`] of it and
+//! [`RESUME_BYTES_PER_FILE`] file sizes in all; any other range counts like a whole download,
+//! so `Range: bytes=1-` cannot fetch a file for nothing. Refunded or disputed purchases
+//! download nothing.
 
 use licet_proto::ErrorCode;
 use serde::Serialize;
@@ -13,7 +16,7 @@ use crate::app::App;
 use crate::blobs::Location;
 use crate::crypto::{new_id, random_secret, sha256_hex};
 use crate::error::{Error, Result};
-use crate::store::{DownloadRecord, FileRow, PurchaseRow, parse_list};
+use crate::store::{DownloadRecord, FileRow, PurchaseRow, ResumeWindow, parse_list};
 
 /// The download log, written in batches by a background task so that logging costs a
 /// download request no database round trip. Entries not yet written when the process stops
@@ -300,7 +303,28 @@ pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<ByteRange>>
     Ok(Some(ByteRange { start, end }))
 }
 
-/// Checks a download request and, for a counted one, takes a download from the budget.
+/// How long after a counted download its client may resume it for free.
+pub const RESUME_WINDOW_SECS: i64 = 6 * 3600;
+/// How much resumes of one counted download may fetch in all, in multiples of the file's
+/// size (a segmented download manager asks for overlapping open-ended ranges).
+pub const RESUME_BYTES_PER_FILE: i64 = 2;
+
+/// Who may resume a counted download: the client's network (its IPv4 address, its IPv6
+/// /64) and user agent, as a digest. A download manager keeps both across its requests; a
+/// link passed to someone else does not.
+fn resume_client(ip: &str, user_agent: Option<&str>) -> String {
+    let who = format!(
+        "{}|{}",
+        crate::rate_limit::ip_group(ip),
+        user_agent.unwrap_or("")
+    );
+    sha256_hex(who.as_bytes())[..32].to_owned()
+}
+
+/// Checks a download request and takes a download from the budget unless it is free: a
+/// `HEAD`, or a range resuming a counted download of this link by the same client within
+/// its resume window and byte budget. Any other request counts, ranges included, and is
+/// refused once the purchase's downloads are used up.
 pub async fn open(
     app: &App,
     token: &str,
@@ -337,21 +361,41 @@ pub async fn open(
     }
     let size = u64::try_from(link.file.size).unwrap_or(0);
     let range = parse_range(range, size)?;
-    let counted = !head && range.is_none_or(|r| r.start == 0);
-    if counted {
-        if !app.store.take_download(&link.purchase_id).await? {
-            return Err(Error::new(
-                ErrorCode::DownloadLimitReached,
-                "this purchase has no downloads left",
-            ));
+    let counted = if head {
+        // HEAD takes nothing: link scanners and download managers probing the size cannot
+        // burn downloads.
+        false
+    } else {
+        let token_hash = sha256_hex(token.as_bytes());
+        let client = resume_client(ip, user_agent);
+        let resumed = match range {
+            Some(r) if r.start > 0 => {
+                let len = i64::try_from(r.end - r.start + 1).unwrap_or(i64::MAX);
+                app.store
+                    .take_resume(&token_hash, &client, now, len)
+                    .await?
+            }
+            _ => false,
+        };
+        if !resumed {
+            let window = ResumeWindow {
+                client: &client,
+                until: (now + RESUME_WINDOW_SECS).min(link.expires_at),
+                bytes: link.file.size.saturating_mul(RESUME_BYTES_PER_FILE),
+            };
+            if !app
+                .store
+                .take_download(&link.purchase_id, &token_hash, &window)
+                .await?
+            {
+                return Err(Error::new(
+                    ErrorCode::DownloadLimitReached,
+                    "this purchase has no downloads left",
+                ));
+            }
         }
-    } else if !head && link.download_count == 0 {
-        // Resuming needs a download that was started.
-        return Err(Error::new(
-            ErrorCode::DownloadLimitReached,
-            "start the download from the beginning",
-        ));
-    }
+        !resumed
+    };
     if !head {
         app.download_log.record(DownloadRecord {
             id: new_id("dl"),

@@ -4,3 +4,9 @@
 -- sign-in emails per recipient): each row says when it can go.
 ALTER TABLE rate_limits ADD COLUMN expires_at BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX rate_limits_expiry ON rate_limits(expires_at);
+
+-- Download resumes are free only within the resume window of a counted download on the same
+-- link, for the same client, up to a byte budget.
+ALTER TABLE download_links ADD COLUMN resume_client TEXT;
+ALTER TABLE download_links ADD COLUMN resume_until BIGINT;
+ALTER TABLE download_links ADD COLUMN resume_bytes_left BIGINT;

@@ -42,6 +42,17 @@ pub struct DownloadRecord {
     pub counted: bool,
 }
 
+/// The resume window a counted download opens on its link.
+#[derive(Debug, Clone, Copy)]
+pub struct ResumeWindow<'a> {
+    /// Who may resume (a digest of the client's network and user agent).
+    pub client: &'a str,
+    /// Unix seconds; resumes after it count again.
+    pub until: i64,
+    /// Bytes that resumes may fetch in all.
+    pub bytes: i64,
+}
+
 /// A download link resolved to its file and purchase.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LinkRow {
@@ -153,15 +164,58 @@ impl Store {
         .await
     }
 
-    /// Takes one download from a completed purchase's budget, atomically: two simultaneous
-    /// requests for the last download cannot both get it. `Ok(false)` when none is left or
-    /// the purchase is not completed.
-    pub async fn take_download(&self, purchase_id: &str) -> Result<bool, sqlx::Error> {
+    /// Takes one download from a completed purchase's budget and opens the link's resume
+    /// window for `client`, atomically: two simultaneous requests for the last download
+    /// cannot both get it. `Ok(false)` when none is left or the purchase is not completed.
+    pub async fn take_download(
+        &self,
+        purchase_id: &str,
+        token_hash: &str,
+        resume: &ResumeWindow<'_>,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE purchases SET download_count = download_count + 1 \
              WHERE id = $1 AND status = 'COMPLETED' AND download_count < download_limit",
         )
         .bind(purchase_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE download_links SET resume_client = $2, resume_until = $3, \
+             resume_bytes_left = $4 WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .bind(resume.client)
+        .bind(resume.until)
+        .bind(resume.bytes)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Draws `bytes` from the link's resume window if `client` holds it, it has not ended
+    /// and enough of its byte budget is left; `Ok(false)` otherwise.
+    pub async fn take_resume(
+        &self,
+        token_hash: &str,
+        client: &str,
+        now: i64,
+        bytes: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE download_links SET resume_bytes_left = resume_bytes_left - $4 \
+             WHERE token_hash = $1 AND resume_client = $2 AND resume_until > $3 \
+             AND resume_bytes_left >= $4",
+        )
+        .bind(token_hash)
+        .bind(client)
+        .bind(now)
+        .bind(bytes)
         .execute(self.writer())
         .await?;
         Ok(done.rows_affected() == 1)

@@ -28,7 +28,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use activations::ActivationRow;
 pub use audit::AuditRecord;
-pub use files::{DownloadRecord, FileRow, LinkRow};
+pub use files::{DownloadRecord, FileRow, LinkRow, ResumeWindow};
 pub use licenses::{LicenseAndActivation, LicenseFilter, LicenseRow, NewLicense};
 pub use outbox::OutboxRow;
 pub use products::ProductRow;

@@ -129,11 +129,6 @@ async fn head_and_resumed_ranges_take_no_download_and_the_limit_holds() {
     assert_eq!(head.status(), StatusCode::OK);
     assert_eq!(head.headers()["content-length"], "300000");
     assert_eq!(downloads_used(&api, &purchase).await, 0);
-    // Resuming before any download was started is refused.
-    assert_eq!(
-        get(&api, &url, Some("bytes=1000-")).await.status(),
-        StatusCode::FORBIDDEN
-    );
 
     let first = get(&api, &url, Some("bytes=0-999")).await;
     assert_eq!(first.status(), StatusCode::PARTIAL_CONTENT);
@@ -150,7 +145,7 @@ async fn head_and_resumed_ranges_take_no_download_and_the_limit_holds() {
     assert_eq!(
         downloads_used(&api, &purchase).await,
         1,
-        "resuming does not count"
+        "the same client resuming does not count"
     );
     let res = get(&api, &url, Some("bytes=400000-")).await;
     let (status, body) = decode(res).await;
@@ -163,6 +158,80 @@ async fn head_and_resumed_ranges_take_no_download_and_the_limit_holds() {
         .admin_post(&format!("/v1/admin/purchases/{purchase}/links"), json!({}))
         .await;
     assert_error(status, &body, 403, "DOWNLOAD_LIMIT_REACHED");
+}
+
+/// `GET` with a user agent of our choosing (a different "client" to the resume rules).
+async fn get_as(api: &Api, url: &str, agent: &str, range: &str) -> reqwest::Response {
+    api.http
+        .get(url)
+        .header("user-agent", agent)
+        .header("range", range)
+        .send()
+        .await
+        .expect("download")
+}
+
+/// The attack: once a purchase had one download, `Range: bytes=1-` used to serve the file
+/// (minus a byte) for free, forever, to anyone holding a link. A range with no counted
+/// download of the same client behind it now counts, and is refused once the budget is
+/// spent.
+#[tokio::test]
+async fn a_range_without_a_counted_download_of_the_same_client_behind_it_counts() {
+    let api = Api::start().await;
+    let (purchase, url, bytes) = bought(&api).await;
+    // Ranges before any download count too (there is nothing to resume).
+    let res = get_as(&api, &url, "sharer", "bytes=1-").await;
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(res.bytes().await.expect("body").as_ref(), &bytes[1..]);
+    assert_eq!(downloads_used(&api, &purchase).await, 1);
+    // Another client (the link passed on) cannot ride on that download.
+    assert_eq!(
+        get_as(&api, &url, "someone-else", "bytes=1-")
+            .await
+            .status(),
+        StatusCode::PARTIAL_CONTENT
+    );
+    assert_eq!(downloads_used(&api, &purchase).await, 2, "it counted");
+    let (status, body) = decode(get_as(&api, &url, "third-party", "bytes=1-").await).await;
+    assert_error(status, &body, 403, "DOWNLOAD_LIMIT_REACHED");
+    // The same client after its resume window: counted again, so refused now.
+    api.server
+        .clock
+        .advance(licet_server::downloads::RESUME_WINDOW_SECS + 1);
+    let (status, body) = decode(get_as(&api, &url, "someone-else", "bytes=1000-").await).await;
+    assert_error(status, &body, 403, "DOWNLOAD_LIMIT_REACHED");
+    assert_eq!(downloads_used(&api, &purchase).await, 2);
+}
+
+/// A legitimate resume stays free: same link, same client, within the window, until the
+/// resumes have fetched the file's size twice over; past that a resume counts.
+#[tokio::test]
+async fn resumes_are_free_within_their_window_and_byte_budget() {
+    let api = Api::start().await;
+    let (purchase, url, bytes) = bought(&api).await;
+    let agent = "download-manager/1.0";
+    let first = get_as(&api, &url, agent, "bytes=0-").await;
+    assert_eq!(first.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(downloads_used(&api, &purchase).await, 1);
+    // Three interrupted tries resume from later and later bytes: 200,000 + 150,000 +
+    // 100,000 = 450,000 bytes, within twice the 300,000-byte file.
+    for start in [100_000usize, 150_000, 200_000] {
+        api.server.clock.advance(600);
+        let res = get_as(&api, &url, agent, &format!("bytes={start}-")).await;
+        assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+        assert_eq!(res.bytes().await.expect("body").as_ref(), &bytes[start..]);
+        assert_eq!(
+            downloads_used(&api, &purchase).await,
+            1,
+            "resume from {start} is free"
+        );
+    }
+    // 299,999 more bytes would pass the budget: this one counts.
+    assert_eq!(
+        get_as(&api, &url, agent, "bytes=1-").await.status(),
+        StatusCode::PARTIAL_CONTENT
+    );
+    assert_eq!(downloads_used(&api, &purchase).await, 2);
 }
 
 /// Two clicks on the last download at the same moment: one file, one refusal. If taking a
