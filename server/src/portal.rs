@@ -1,10 +1,15 @@
 //! The customer portal's sign-in: passwordless links by email, sessions, CSRF tokens.
 //!
 //! A customer asks for a link with their email; if the email has purchases, a single-use
-//! link (15 minutes) goes out through the outbox. The answer is the same either way, so the
-//! portal does not reveal who bought. Using the link starts a session (7 days) held in an
+//! link (15 minutes) goes out through the outbox. The answer is the same either way, and is
+//! given before that is decided, so the portal does not reveal who bought, not even by its
+//! timing. Opening the link shows a "Sign in" button; only its POST uses the link (mail
+//! scanners that prefetch links would otherwise burn them). Using the link starts a session
+//! (7 days) held in an
 //! `HttpOnly`, `SameSite=Lax` cookie (`Secure` when served over HTTPS); only hashes of link
 //! and session tokens are stored. Every form carries a CSRF token checked in constant time.
+
+use std::sync::Arc;
 
 use licet_proto::ErrorCode;
 
@@ -19,10 +24,24 @@ pub const SIGN_IN_LINK_SECS: i64 = 15 * 60;
 /// How long a session lasts.
 pub const SESSION_SECS: i64 = 7 * 24 * 3600;
 
-/// Sends a sign-in link if `email` has purchases; answers the same either way.
-pub async fn request_sign_in(app: &App, email: &str) -> Result<()> {
-    let email = email.trim();
-    crate::catalogue::check_email(email)?;
+/// Accepts a request for a sign-in link and answers at once; whether `email` has purchases,
+/// and so whether a link is made and mailed, is decided afterwards in the background. Both
+/// paths do the same work before the answer, so its timing says nothing about who bought
+/// (minting and queueing a link used to cost buyers two writes before the reply).
+pub fn request_sign_in(app: &Arc<App>, email: &str) -> Result<()> {
+    let email = email.trim().to_owned();
+    crate::catalogue::check_email(&email)?;
+    let app = app.clone();
+    tokio::spawn(async move {
+        if let Err(e) = send_sign_in_link(&app, &email).await {
+            tracing::warn!(error = %e, "a portal sign-in link could not be sent");
+        }
+    });
+    Ok(())
+}
+
+/// Mints a link and queues its email, if `email` has purchases.
+async fn send_sign_in_link(app: &App, email: &str) -> Result<()> {
     if !app.store.has_purchases(email).await? {
         return Ok(());
     }
@@ -39,6 +58,18 @@ pub async fn request_sign_in(app: &App, email: &str) -> Result<()> {
     tx.commit().await?;
     app.mail.wake();
     Ok(())
+}
+
+/// Whether a sign-in link can still be used, without using it (the page a link opens asks
+/// for a click first: mail scanners that fetch links must not burn them).
+pub async fn link_is_usable(app: &App, token: &str) -> Result<bool> {
+    if token.len() > 100 {
+        return Ok(false);
+    }
+    Ok(app
+        .store
+        .sign_in_link_usable(&sha256_hex(token.as_bytes()), app.now())
+        .await?)
 }
 
 /// Uses a sign-in link (once) and starts a customer session.

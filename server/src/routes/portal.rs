@@ -59,7 +59,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
                     app.limiter
                         .check_sign_in_link(&app.store, app.now(), &caller.ip, &form.email)
                         .await?;
-                    portal::request_sign_in(&app, &form.email).await
+                    portal::request_sign_in(&app, &form.email)
                 }
                 .await;
                 match r {
@@ -73,26 +73,56 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
                 }
             },
         );
-    // GET /portal/auth/{token}: use a sign-in link, start a session.
-    let auth = warp::path!("portal" / "auth" / String)
+    // GET /portal/auth/{token}: a "Sign in" button for the link. Fetching it uses nothing,
+    // so mail scanners that open links cannot burn them.
+    let confirm = warp::path!("portal" / "auth" / String)
         .and(warp::get())
         .and(with_app(app.clone()))
-        .then(|token: String, app: Arc<App>| async move {
-            match portal::redeem(&app, &token).await {
-                Ok(session) => {
-                    let mut res = redirect("/portal/purchases");
-                    web::set_cookie(
-                        &mut res,
-                        &app,
-                        Kind::Customer.cookie(),
-                        &session.cookie,
-                        portal::SESSION_SECS,
-                    );
-                    res
+        .and(warp::header::headers_cloned())
+        .then(
+            |token: String, app: Arc<App>, headers: HeaderMap| async move {
+                match portal::link_is_usable(&app, &token).await {
+                    Ok(true) => {
+                        web::sign_in_form(&app, &headers, |csrf| confirm_page(&token, csrf))
+                    }
+                    Ok(false) => {
+                        web::error_page(&link_refused(), ("/portal", "Ask for a new sign-in link"))
+                    }
+                    Err(e) => error_page(&e),
                 }
-                Err(e) => web::error_page(&e, ("/portal", "Ask for a new sign-in link")),
-            }
-        });
+            },
+        );
+    // POST /portal/auth/{token}: use the link (once), start a session.
+    let auth = warp::path!("portal" / "auth" / String)
+        .and(warp::post())
+        .and(with_app(app.clone()))
+        .and(warp::header::headers_cloned())
+        .and(body::form::<CsrfForm>(limit))
+        .then(
+            |token: String, app: Arc<App>, headers: HeaderMap, form: Result<CsrfForm>| async move {
+                let r = async {
+                    let form = form?;
+                    let expected = cookie(&headers, CSRF_COOKIE).unwrap_or_default();
+                    sessions::check_csrf(expected, &form.csrf)?;
+                    portal::redeem(&app, &token).await
+                }
+                .await;
+                match r {
+                    Ok(session) => {
+                        let mut res = redirect("/portal/purchases");
+                        web::set_cookie(
+                            &mut res,
+                            &app,
+                            Kind::Customer.cookie(),
+                            &session.cookie,
+                            portal::SESSION_SECS,
+                        );
+                        res
+                    }
+                    Err(e) => web::error_page(&e, ("/portal", "Ask for a new sign-in link")),
+                }
+            },
+        );
     // GET /portal/purchases: the signed-in customer's purchases.
     let purchases = warp::path!("portal" / "purchases")
         .and(warp::get())
@@ -199,6 +229,8 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         );
     home.or(sign_in)
         .unify()
+        .or(confirm)
+        .unify()
         .or(auth)
         .unify()
         .or(purchases)
@@ -279,6 +311,29 @@ fn sign_in_page(csrf: &str, email: &str, error: Option<&str>) -> Markup {
                 label for="email" { "Email" }
                 input type="email" id="email" name="email" required autocomplete="email" value=(email);
                 button type="submit" class="primary" { "Email me a sign-in link" }
+            }
+        },
+    )
+}
+
+/// What an unusable sign-in link answers.
+fn link_refused() -> Error {
+    Error::new(
+        licet_proto::ErrorCode::LinkExpired,
+        "this sign-in link was used or has expired; ask for a new one",
+    )
+}
+
+/// The page a sign-in link opens: one button that uses the link.
+fn confirm_page(token: &str, csrf: &str) -> Markup {
+    layout(
+        "Sign in",
+        None,
+        html! {
+            p { "Sign in to see your purchases, downloads and activated machines." }
+            form method="post" action={"/portal/auth/" (token)} {
+                input type="hidden" name="csrf" value=(csrf);
+                button type="submit" class="primary" { "Sign in" }
             }
         },
     )

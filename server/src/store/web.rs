@@ -106,6 +106,22 @@ impl Store {
             .map(|_| ())
     }
 
+    /// Whether a sign-in link exists, is unused and has not expired.
+    pub async fn sign_in_link_usable(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sign_in_links WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n > 0)
+    }
+
     /// Whether an email has any purchase.
     pub async fn has_purchases(&self, email: &str) -> Result<bool, sqlx::Error> {
         let n: i64 =

@@ -273,6 +273,8 @@ async fn a_customer_signs_in_from_the_email_downloads_the_file_and_frees_a_machi
         .await
         .expect("the emailed link");
     browser.goto(&link).await;
+    browser.wait_title("Sign in").await;
+    browser.click("Sign in").await;
     browser.wait_title("Your purchases").await;
     assert!(browser.text().await.contains("photo, extras"));
     browser.shoot("portal-purchases").await;

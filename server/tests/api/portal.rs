@@ -18,6 +18,20 @@ pub async fn sign_in_link(api: &Api, email: &str) -> Option<String> {
     .await
 }
 
+/// Opens a sign-in link in browser `b` and presses its "Sign in" button: the answer to the
+/// button's POST.
+pub async fn follow_sign_in_link(b: &reqwest::Client, link: &str) -> reqwest::Response {
+    let page = b.get(link).send().await.expect("the link's page");
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.expect("html");
+    assert!(html.contains(">Sign in</button>"), "{html}");
+    b.post(link)
+        .form(&[("csrf", hidden_csrf(&html).as_str())])
+        .send()
+        .await
+        .expect("sign in")
+}
+
 #[tokio::test]
 async fn a_customer_signs_in_by_email_link_and_sees_only_their_purchases() {
     let api = Api::start().await;
@@ -76,7 +90,7 @@ async fn a_customer_signs_in_by_email_link_and_sees_only_their_purchases() {
     let link = sign_in_link(&api, "ada@example.com")
         .await
         .expect("a sign-in email");
-    let signed_in = b.get(&link).send().await.expect("auth");
+    let signed_in = follow_sign_in_link(&b, &link).await;
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
     assert_eq!(signed_in.headers()["location"], "/portal/purchases");
     let page = b
@@ -92,9 +106,18 @@ async fn a_customer_signs_in_by_email_link_and_sees_only_their_purchases() {
     );
     assert!(!html.contains("bob@example.com"));
 
-    // The link works once.
+    // The link works once: afterwards even its page says so.
     let again = browser().get(&link).send().await.expect("auth");
     assert_eq!(again.status(), StatusCode::GONE);
+    let other = browser();
+    let res = other
+        .post(&link)
+        .form(&[("csrf", "x")])
+        .header("cookie", "licet_csrf=x")
+        .send()
+        .await
+        .expect("auth");
+    assert_eq!(res.status(), StatusCode::GONE);
 
     // Signing out needs the session's CSRF token, then ends the session.
     let forged = b
@@ -172,7 +195,7 @@ async fn signed_in_browser(api: &Api, email: &str) -> reqwest::Client {
         .expect("sign-in");
     let link = sign_in_link(api, email).await.expect("a sign-in email");
     assert_eq!(
-        b.get(&link).send().await.expect("auth").status(),
+        follow_sign_in_link(&b, &link).await.status(),
         StatusCode::SEE_OTHER
     );
     b
@@ -405,4 +428,85 @@ async fn sign_in_emails_to_one_address_are_limited_whoever_asks() {
         ask("198.51.100.200".into()).await,
         StatusCode::TOO_MANY_REQUESTS
     );
+}
+
+/// Mail scanners and link previews fetch links before the customer clicks. The link used to
+/// be spent by that GET; now the GET only shows a button, and using the link takes a POST
+/// carrying the page's form token (so another site cannot sign a browser in either).
+#[tokio::test]
+async fn opening_a_sign_in_link_uses_nothing_until_the_customer_presses_sign_in() {
+    let api = Api::start().await;
+    api.product("photo", 1).await;
+    api.grant("ada@example.com", &["photo"]).await;
+    let b = browser();
+    let form = b
+        .get(api.server.url("/portal"))
+        .send()
+        .await
+        .expect("portal");
+    let csrf = hidden_csrf(&form.text().await.expect("html"));
+    b.post(api.server.url("/portal/sign-in"))
+        .form(&[("email", "ada@example.com"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("sign-in");
+    let link = sign_in_link(&api, "ada@example.com").await.expect("a link");
+    // A scanner fetches it three times.
+    for _ in 0..3 {
+        let scanner = browser();
+        let res = scanner.get(&link).send().await.expect("prefetch");
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.headers().get("location").is_none());
+    }
+    // A post without the page's form token uses nothing either.
+    let forged = browser()
+        .post(&link)
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    // The customer's click still signs in.
+    let res = follow_sign_in_link(&b, &link).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()["location"], "/portal/purchases");
+}
+
+/// The answer to "email me a link" comes before the server looks up whether the address
+/// has purchases, so buyers and strangers wait the same (minting and queueing a buyer's
+/// link used to happen before the reply: a timing signal of who bought). Shown with the
+/// link table locked: the answer does not wait for it, and the email follows once the lock
+/// is gone.
+#[tokio::test]
+async fn the_sign_in_answer_does_not_wait_for_the_link_to_be_made() {
+    let api = Api::start().await;
+    api.product("photo", 1).await;
+    api.grant("ada@example.com", &["photo"]).await;
+    let b = browser();
+    let form = b
+        .get(api.server.url("/portal"))
+        .send()
+        .await
+        .expect("portal");
+    let csrf = hidden_csrf(&form.text().await.expect("html"));
+    let store = &api.server.app.store;
+    let mut lock = store.begin_write().await.expect("write lock");
+    if store.backend() == licet_server::store::Backend::Postgres {
+        sqlx::query("LOCK TABLE sign_in_links IN EXCLUSIVE MODE")
+            .execute(&mut *lock)
+            .await
+            .expect("lock");
+    }
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        b.post(api.server.url("/portal/sign-in"))
+            .form(&[("email", "ada@example.com"), ("csrf", csrf.as_str())])
+            .send(),
+    )
+    .await
+    .expect("answered while the link table is locked")
+    .expect("sign-in");
+    assert_eq!(answer.status(), StatusCode::OK);
+    lock.rollback().await.expect("unlock");
+    assert!(sign_in_link(&api, "ada@example.com").await.is_some());
 }
