@@ -2,9 +2,13 @@
 //!
 //! Messages are composed when a purchase is fulfilled and stored in the outbox in the same
 //! transaction. The worker sends what is due, retries failures with exponential back-off,
-//! and claims each message with a lease, so replicas never send one message twice at once.
-//! Once the mail server accepts a message it is marked sent; the file transport names each
-//! file after the message id, so a message written before a crash is not written twice.
+//! gives a message up (and shows it on the dashboard) when its retries run out, and claims
+//! each message with a lease, so replicas never send one message twice at once. Once the
+//! mail server accepts a message it is marked sent; the file transport names each file after
+//! the message id, so a message written before a crash is not written twice. Over SMTP
+//! delivery is at-least-once: a crash between the server's `250` and marking the message
+//! sent sends it again once the claim expires, with the same `Message-ID`, which mail
+//! systems use to drop the copy.
 //!
 //! Transports: files in `<data-dir>/mail/` (RFC 5322, the default, so the server runs
 //! without a mail server) or SMTP (`LICET_SMTP_URL`: `smtps://user:pass@host:465` for TLS,
@@ -25,9 +29,40 @@ use crate::error::{Error, Result};
 use crate::store::{OutboxRow, ProductRow, PurchaseRow};
 
 /// How long a worker holds a claimed message before another may take it.
-const CLAIM_SECS: i64 = 120;
+pub const CLAIM_SECS: i64 = 120;
 /// The longest wait between two attempts.
 const MAX_BACKOFF_SECS: i64 = 3600;
+/// Attempts before a message that keeps failing is given up: waits of 5 s doubling to an
+/// hour, about a day in all.
+pub const MAX_ATTEMPTS: i64 = 30;
+/// Attempts before a message the mail server refuses for good (a 5xx answer, such as an
+/// unknown recipient) is given up: a few, in case the refusal was a passing misconfiguration.
+pub const MAX_REFUSED_ATTEMPTS: i64 = 3;
+
+/// Why an attempt failed.
+#[derive(Debug)]
+pub struct SendError {
+    /// What went wrong (safe to store and show the vendor: no credentials).
+    pub message: String,
+    /// The mail server refused the message for good (SMTP 5xx), or it cannot be built.
+    pub permanent: bool,
+}
+
+impl SendError {
+    fn transient(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            permanent: false,
+        }
+    }
+
+    fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            permanent: true,
+        }
+    }
+}
 
 /// Where messages go.
 enum Transport {
@@ -101,11 +136,15 @@ impl Mailer {
         self.wake.notify_one();
     }
 
-    fn message(&self, row: &OutboxRow) -> Result<Message, String> {
+    /// The message of an outbox row. Its `Message-ID` is the row's id, the same on every
+    /// attempt: delivery over SMTP is at-least-once (a crash after the server's `250` and
+    /// before the row is marked sent sends it again), and mail systems drop a second copy
+    /// with a `Message-ID` they have seen.
+    fn message(&self, row: &OutboxRow) -> Result<Message, SendError> {
         let to: Mailbox = row
             .recipient
             .parse()
-            .map_err(|e| format!("bad recipient: {e}"))?;
+            .map_err(|e| SendError::permanent(format!("bad recipient: {e}")))?;
         Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -115,10 +154,11 @@ impl Mailer {
                 row.body_text.clone(),
                 row.body_html.clone(),
             ))
-            .map_err(|e| format!("cannot build the message: {e}"))
+            .map_err(|e| SendError::permanent(format!("cannot build the message: {e}")))
     }
 
-    async fn send(&self, row: &OutboxRow) -> Result<(), String> {
+    /// Hands a message to the transport once.
+    pub async fn send(&self, row: &OutboxRow) -> Result<(), SendError> {
         let message = self.message(row)?;
         match &self.transport {
             Transport::Files(dir) => {
@@ -131,13 +171,13 @@ impl Mailer {
                 let dir = dir.clone();
                 tokio::task::spawn_blocking(move || write_file(&dir, &path, &bytes))
                     .await
-                    .map_err(|e| e.to_string())?
+                    .map_err(|e| SendError::transient(e.to_string()))?
+                    .map_err(SendError::transient)
             }
-            Transport::Smtp(smtp) => smtp
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
+            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| SendError {
+                permanent: e.is_permanent(),
+                message: e.to_string(),
+            }),
         }
     }
 }
@@ -222,6 +262,7 @@ pub fn delivery(
         next_attempt_at: now,
         sent_at: None,
         last_error: None,
+        failed_at: None,
     }
 }
 
@@ -251,6 +292,7 @@ pub fn sign_in(app: &App, email: &str, url: &str, link_hash: &str, now: i64) -> 
         next_attempt_at: now,
         sent_at: None,
         last_error: None,
+        failed_at: None,
     }
 }
 
@@ -287,7 +329,10 @@ pub async fn run_outbox(app: Arc<App>) {
     }
 }
 
-/// One pass over the outbox: sends what is due.
+/// One pass over the outbox: sends what is due. A message is marked sent right after the
+/// mail server accepts it (the only window in which a crash sends it twice); a failure is
+/// retried with exponential back-off until [`MAX_ATTEMPTS`] (or [`MAX_REFUSED_ATTEMPTS`]
+/// for a refusal), then given up and shown on the dashboard.
 pub async fn deliver_due(app: &App) -> Result<usize> {
     let now = app.now();
     let mut sent = 0;
@@ -305,11 +350,24 @@ pub async fn deliver_due(app: &App) -> Result<usize> {
                 sent += 1;
             }
             Err(e) => {
-                let backoff = (5_i64 << row.attempts.clamp(0, 12)).min(MAX_BACKOFF_SECS);
-                tracing::warn!(message = %row.id, attempts = row.attempts + 1, error = %e, "sending mail failed; will retry");
-                app.store
-                    .mail_failed(&row.id, &e, app.now() + backoff)
-                    .await?;
+                let attempts = row.attempts + 1;
+                let limit = if e.permanent {
+                    MAX_REFUSED_ATTEMPTS
+                } else {
+                    MAX_ATTEMPTS
+                };
+                if attempts >= limit {
+                    tracing::error!(message = %row.id, attempts, error = %e.message, "sending mail failed; given up");
+                    app.store
+                        .mail_given_up(&row.id, &e.message, app.now())
+                        .await?;
+                } else {
+                    let backoff = (5_i64 << row.attempts.clamp(0, 12)).min(MAX_BACKOFF_SECS);
+                    tracing::warn!(message = %row.id, attempts, error = %e.message, "sending mail failed; will retry");
+                    app.store
+                        .mail_failed(&row.id, &e.message, app.now() + backoff)
+                        .await?;
+                }
             }
         }
     }

@@ -10,3 +10,8 @@ CREATE INDEX rate_limits_expiry ON rate_limits(expires_at);
 ALTER TABLE download_links ADD COLUMN resume_client TEXT;
 ALTER TABLE download_links ADD COLUMN resume_until BIGINT;
 ALTER TABLE download_links ADD COLUMN resume_bytes_left BIGINT;
+
+-- A message the mail server keeps refusing is given up after its retry schedule: failed,
+-- shown on the dashboard, sent again only when the vendor asks.
+ALTER TABLE outbox ADD COLUMN failed_at BIGINT;
+CREATE INDEX outbox_failed ON outbox(failed_at);

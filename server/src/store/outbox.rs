@@ -28,6 +28,9 @@ pub struct OutboxRow {
     pub sent_at: Option<i64>,
     /// The last failure.
     pub last_error: Option<String>,
+    /// When it was given up (the mail server kept refusing it); `None` while it is sent or
+    /// still being tried.
+    pub failed_at: Option<i64>,
 }
 
 impl Store {
@@ -57,7 +60,7 @@ impl Store {
     /// Ids of unsent messages that are due.
     pub async fn due_mail(&self, now: i64, limit: i64) -> Result<Vec<String>, sqlx::Error> {
         sqlx::query_scalar(
-            "SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 \
+            "SELECT id FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1 \
              AND (claimed_until IS NULL OR claimed_until < $1) ORDER BY next_attempt_at LIMIT $2",
         )
         .bind(now)
@@ -74,7 +77,7 @@ impl Store {
         lease: i64,
     ) -> Result<Option<OutboxRow>, sqlx::Error> {
         let claimed = sqlx::query(
-            "UPDATE outbox SET claimed_until = $3 WHERE id = $1 AND sent_at IS NULL \
+            "UPDATE outbox SET claimed_until = $3 WHERE id = $1 AND sent_at IS NULL AND failed_at IS NULL \
              AND (claimed_until IS NULL OR claimed_until < $2)",
         )
         .bind(id)
@@ -87,7 +90,7 @@ impl Store {
         }
         sqlx::query_as(
             "SELECT id, dedupe_key, recipient, subject, body_text, body_html, created_at, attempts, \
-             next_attempt_at, sent_at, last_error FROM outbox WHERE id = $1",
+             next_attempt_at, sent_at, last_error, failed_at FROM outbox WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(self.pool())
@@ -127,11 +130,52 @@ impl Store {
         .map(|_| ())
     }
 
+    /// Gives a message up after its last failed attempt: it stays unsent, is no longer
+    /// tried, and is listed among the failed messages.
+    pub async fn mail_given_up(&self, id: &str, error: &str, now: i64) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $2, failed_at = $3, \
+             claimed_until = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(error)
+        .bind(now)
+        .execute(self.writer())
+        .await
+        .map(|_| ())
+    }
+
+    /// Messages given up, newest first.
+    pub async fn failed_mail(&self, limit: i64) -> Result<Vec<OutboxRow>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT id, dedupe_key, recipient, subject, body_text, body_html, created_at, attempts, \
+             next_attempt_at, sent_at, last_error, failed_at FROM outbox WHERE failed_at IS NOT NULL \
+             ORDER BY failed_at DESC, id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    /// Puts a given-up message back in the queue with a fresh retry schedule; `Ok(false)`
+    /// when it is not a failed message.
+    pub async fn retry_mail(&self, id: &str, now: i64) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE outbox SET failed_at = NULL, attempts = 0, next_attempt_at = $2 \
+             WHERE id = $1 AND failed_at IS NOT NULL AND sent_at IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Every message to one recipient, newest first (admin and tests).
     pub async fn mail_to(&self, recipient: &str) -> Result<Vec<OutboxRow>, sqlx::Error> {
         sqlx::query_as(
             "SELECT id, dedupe_key, recipient, subject, body_text, body_html, created_at, attempts, \
-             next_attempt_at, sent_at, last_error FROM outbox WHERE lower(recipient) = lower($1) \
+             next_attempt_at, sent_at, last_error, failed_at FROM outbox WHERE lower(recipient) = lower($1) \
              ORDER BY created_at DESC",
         )
         .bind(recipient)

@@ -17,6 +17,8 @@ pub struct Totals {
     pub purchases: i64,
     /// Purchases whose fulfilment failed and waits for a retry.
     pub failed_fulfilments: i64,
+    /// Emails given up after their retry schedule.
+    pub failed_mail: i64,
 }
 
 impl Store {
@@ -81,12 +83,13 @@ impl Store {
 
     /// The overview's counts.
     pub async fn totals(&self, now: i64) -> Result<Totals, sqlx::Error> {
-        let row: (i64, i64, i64, i64, i64, i64) = sqlx::query_as(
+        let row: (i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(
             "SELECT (SELECT COUNT(*) FROM products), (SELECT COUNT(*) FROM licenses), \
              (SELECT COUNT(*) FROM licenses WHERE status = 'ACTIVE' AND (expires_at IS NULL OR expires_at > $1)), \
              (SELECT COUNT(*) FROM activations WHERE deactivated_at IS NULL), \
              (SELECT COUNT(*) FROM purchases), \
-             (SELECT COUNT(*) FROM purchases WHERE fulfilment_error IS NOT NULL)",
+             (SELECT COUNT(*) FROM purchases WHERE fulfilment_error IS NOT NULL), \
+             (SELECT COUNT(*) FROM outbox WHERE failed_at IS NOT NULL)",
         )
         .bind(now)
         .fetch_one(self.pool())
@@ -98,6 +101,7 @@ impl Store {
             active_machines: row.3,
             purchases: row.4,
             failed_fulfilments: row.5,
+            failed_mail: row.6,
         })
     }
 }

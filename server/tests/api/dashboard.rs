@@ -78,6 +78,7 @@ async fn every_dashboard_page_needs_an_admin_session() {
         "/admin/purchases/pur_x",
         "/admin/licenses",
         "/admin/licenses/lic_x",
+        "/admin/emails",
     ] {
         let res = b.get(api.server.url(path)).send().await.expect("get");
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "{path}");
@@ -88,6 +89,7 @@ async fn every_dashboard_page_needs_an_admin_session() {
         "/admin/licenses",
         "/admin/licenses/lic_x/revoke",
         "/admin/purchases/pur_x/fulfil",
+        "/admin/emails/msg_x/retry",
     ] {
         let (status, html, _) = post(&b, &api, path, &[("csrf", "x")]).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {html}");

@@ -30,8 +30,8 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// Starts aiosmtpd on `port`; `None` (test skipped) only outside CI when it is missing.
-fn smtp_on(port: u16) -> Option<Smtp> {
+/// Whether aiosmtpd can run; outside CI a missing one skips the test, in CI it fails.
+fn aiosmtpd_available() -> bool {
     let available = Command::new("python3")
         .args(["-c", "import aiosmtpd"])
         .status()
@@ -42,6 +42,13 @@ fn smtp_on(port: u16) -> Option<Smtp> {
             "CI must have aiosmtpd (pip install aiosmtpd)"
         );
         eprintln!("aiosmtpd is not installed; skipping");
+    }
+    available
+}
+
+/// Starts aiosmtpd on `port`; `None` (test skipped) only outside CI when it is missing.
+fn smtp_on(port: u16) -> Option<Smtp> {
+    if !aiosmtpd_available() {
         return None;
     }
     let maildir = tempfile::tempdir().expect("maildir");
@@ -68,6 +75,49 @@ fn smtp_on(port: u16) -> Option<Smtp> {
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("aiosmtpd did not listen on {port}");
+}
+
+/// An aiosmtpd server on `port` that refuses every recipient whose address starts with
+/// "refused" (`550 5.1.1`), and stores the rest in a Maildir like [`smtp_on`].
+fn refusing_smtp_on(port: u16) -> Option<Smtp> {
+    if !aiosmtpd_available() {
+        return None;
+    }
+    let maildir = tempfile::tempdir().expect("maildir");
+    let script = r#"
+import sys, time, mailbox
+from aiosmtpd.controller import Controller
+class Handler:
+    def __init__(self, path):
+        self.box = mailbox.Maildir(path, create=True)
+    async def handle_RCPT(self, server, session, envelope, address, options):
+        if address.startswith("refused"):
+            return "550 5.1.1 no such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+    async def handle_DATA(self, server, session, envelope):
+        self.box.add(envelope.original_content)
+        return "250 OK"
+c = Controller(Handler(sys.argv[2]), hostname="127.0.0.1", port=int(sys.argv[1]))
+c.start()
+while True:
+    time.sleep(3600)
+"#;
+    let child = Command::new("python3")
+        .args(["-c", script, &port.to_string()])
+        .arg(maildir.path().join("box"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the refusing SMTP server starts");
+    let smtp = Smtp { child, maildir };
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(smtp);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the refusing SMTP server did not listen on {port}");
 }
 
 impl Smtp {
@@ -183,4 +233,171 @@ async fn a_mail_server_that_is_down_is_retried_until_it_accepts() {
     .await
     .is_some();
     assert!(sent, "the message is marked sent");
+}
+
+fn message_id(mail: &str) -> String {
+    mail.lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("message-id:"))
+        .map(|l| l[11..].trim().to_owned())
+        .unwrap_or_else(|| panic!("no Message-ID in {mail}"))
+}
+
+/// Delivery over SMTP is at-least-once: the process can die after the mail server's `250`
+/// and before the message is marked sent. Then it goes out again once its claim expires,
+/// with the same `Message-ID`, so mail systems drop the copy. If the id changed per attempt,
+/// the customer would see the email twice.
+#[tokio::test]
+async fn a_crash_after_the_server_accepted_a_message_resends_it_with_the_same_message_id() {
+    let port = free_port();
+    let Some(smtp) = smtp_on(port) else { return };
+    let api = shop_over_smtp(port).await;
+    let app = &api.server.app;
+    // A message not due for an hour, so the worker leaves it alone while this test plays
+    // the part of the worker that crashes.
+    let due = api.server.clock_now() + 3600;
+    let row = licet_server::store::OutboxRow {
+        id: "msg_crash_window".into(),
+        dedupe_key: "test:crash-window".into(),
+        recipient: "ada@example.com".into(),
+        subject: "Your purchase".into(),
+        body_text: "text".into(),
+        body_html: "<p>html</p>".into(),
+        created_at: due,
+        attempts: 0,
+        next_attempt_at: due,
+        sent_at: None,
+        last_error: None,
+        failed_at: None,
+    };
+    let mut tx = app.store.begin_write().await.expect("tx");
+    app.store.enqueue_mail(&mut tx, &row).await.expect("queued");
+    tx.commit().await.expect("commit");
+    let claimed = app
+        .store
+        .claim_mail(&row.id, due, licet_server::mail::CLAIM_SECS)
+        .await
+        .expect("claim")
+        .expect("claimed");
+    app.mail.send(&claimed).await.expect("accepted");
+    // …and the process dies here, before marking it sent.
+    assert_eq!(smtp.wait_for(1).await.len(), 1);
+
+    // A replica (or the restarted process) takes it up once the claim has expired.
+    api.server
+        .clock
+        .advance(3600 + licet_server::mail::CLAIM_SECS + 1);
+    let mails = smtp.wait_for(2).await;
+    assert_eq!(mails.len(), 2, "sent again: at-least-once");
+    assert_eq!(message_id(&mails[0]), message_id(&mails[1]));
+    assert!(message_id(&mails[0]).starts_with("<msg_crash_window@"));
+    let sent = eventually(async || {
+        let rows = app.store.mail_to("ada@example.com").await.expect("outbox");
+        rows.iter()
+            .any(|m| m.id == row.id && m.sent_at.is_some())
+            .then_some(())
+    })
+    .await;
+    assert!(sent.is_some(), "and marked sent, so not a third time");
+}
+
+/// A recipient the mail server refuses used to be retried forever. It is given up after a
+/// few attempts, shown to the vendor on the dashboard, and sent again on request.
+#[tokio::test]
+async fn a_recipient_the_mail_server_refuses_is_given_up_and_shown_on_the_dashboard() {
+    let port = free_port();
+    let Some(_smtp) = refusing_smtp_on(port) else {
+        return;
+    };
+    let api = shop_over_smtp(port).await;
+    api.admin_post(
+        "/v1/admin/purchases",
+        json!({ "email": "refused@example.com", "products": ["photo"] }),
+    )
+    .await;
+    let given_up = eventually(async || {
+        api.server.clock.advance(60);
+        let rows = api
+            .server
+            .app
+            .store
+            .mail_to("refused@example.com")
+            .await
+            .expect("outbox");
+        rows.into_iter().find(|m| m.failed_at.is_some())
+    })
+    .await
+    .expect("given up");
+    assert_eq!(given_up.attempts, licet_server::mail::MAX_REFUSED_ATTEMPTS);
+    assert!(given_up.sent_at.is_none());
+    assert!(
+        given_up
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("550")),
+        "{given_up:?}"
+    );
+    // No further attempts once given up.
+    api.server.clock.advance(7200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let rows = api
+        .server
+        .app
+        .store
+        .mail_to("refused@example.com")
+        .await
+        .expect("outbox");
+    assert_eq!(rows[0].attempts, licet_server::mail::MAX_REFUSED_ATTEMPTS);
+
+    // The vendor sees it and can send it again.
+    let b = browser();
+    let (_, html) = {
+        let res = b.get(api.server.url("/admin")).send().await.expect("form");
+        (res.status(), res.text().await.expect("html"))
+    };
+    let csrf = hidden_csrf(&html);
+    b.post(api.server.url("/admin/sign-in"))
+        .form(&[
+            ("secret", api.server.admin_token.as_str()),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .expect("sign in");
+    let overview = b
+        .get(api.server.url("/admin"))
+        .send()
+        .await
+        .expect("overview");
+    let html = overview.text().await.expect("html");
+    assert!(html.contains("1 undelivered emails"), "{html}");
+    let list = b
+        .get(api.server.url("/admin/emails"))
+        .send()
+        .await
+        .expect("emails")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        list.contains("refused@example.com") && list.contains("550"),
+        "{list}"
+    );
+    let res = b
+        .post(
+            api.server
+                .url(&format!("/admin/emails/{}/retry", given_up.id)),
+        )
+        .form(&[("csrf", hidden_csrf(&list).as_str())])
+        .send()
+        .await
+        .expect("retry");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let retried = api
+        .server
+        .app
+        .store
+        .mail_to("refused@example.com")
+        .await
+        .expect("outbox");
+    assert!(retried[0].failed_at.is_none(), "queued again");
 }

@@ -1,6 +1,8 @@
 //! The vendor dashboard (`/admin`): server-rendered pages over the same domain operations
 //! as the admin API. Every page needs an admin session; every form carries its CSRF token.
 
+mod mail;
+
 use std::future::Future;
 use std::sync::Arc;
 
@@ -503,6 +505,8 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(purchases.or(purchase).unify().or(fulfil).unify().boxed())
         .unify()
+        .or(mail::routes(app.clone()))
+        .unify()
         .or(licenses
             .or(issue)
             .unify()
@@ -627,6 +631,10 @@ async fn overview(app: &App, s: &SessionRow) -> Result<Markup> {
                     @if totals.failed_fulfilments > 0 {
                         a href="/admin/purchases?failed=1" role="alert" { (totals.failed_fulfilments) " failed fulfilments" }
                     } @else { span class="ok" { "No failed fulfilments" } }
+                    @if totals.failed_mail > 0 {
+                        br;
+                        a href="/admin/emails" role="alert" { (totals.failed_mail) " undelivered emails" }
+                    }
                 }
             }
             div class="cards" {
