@@ -70,6 +70,8 @@ pub struct Config {
     pub key_refresh_secs: u64,
     /// Lease signatures remembered for repeated validations in the same minute (0: none).
     pub signature_cache_entries: usize,
+    /// Days the audit log keeps an entry (0: forever).
+    pub audit_retention_days: u32,
     /// Log format.
     pub log_format: LogFormat,
     /// Sender of customer emails, e.g. `Photo Pro <sales@example.com>`.
@@ -144,6 +146,7 @@ pub struct FileConfig {
     trust_forwarded_for: Option<bool>,
     key_refresh_secs: Option<u64>,
     signature_cache_entries: Option<usize>,
+    audit_retention_days: Option<u32>,
     log_format: Option<LogFormat>,
     mail_from: Option<String>,
     support_email: Option<String>,
@@ -192,6 +195,10 @@ pub struct Overrides {
     /// minute; 0 signs every lease afresh [default: 65536, about 6 MiB].
     #[arg(long, env = "LICET_SIGNATURE_CACHE_ENTRIES", global = true)]
     pub signature_cache_entries: Option<usize>,
+    /// Days the audit log keeps an entry; older ones are deleted in the background; 0 keeps
+    /// everything forever [default: 400].
+    #[arg(long, env = "LICET_AUDIT_RETENTION_DAYS", global = true)]
+    pub audit_retention_days: Option<u32>,
     /// Log format [default: text].
     #[arg(long, env = "LICET_LOG_FORMAT", global = true)]
     pub log_format: Option<LogFormat>,
@@ -305,6 +312,10 @@ impl Config {
                 .signature_cache_entries
                 .or(file.signature_cache_entries)
                 .unwrap_or(65_536),
+            audit_retention_days: flags
+                .audit_retention_days
+                .or(file.audit_retention_days)
+                .unwrap_or(DEFAULT_AUDIT_RETENTION_DAYS),
             log_format: flags.log_format.or(file.log_format).unwrap_or_default(),
             mail_from: flags
                 .mail_from
@@ -333,6 +344,10 @@ impl Config {
         }
     }
 }
+
+/// How long the audit log keeps an entry by default: a year and a bit, enough for a yearly
+/// review or a chargeback months after a sale.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 400;
 
 /// Shortest `LICET_ADMIN_TOKEN` accepted: it opens the admin API and the dashboard, so it
 /// must be as unguessable as a generated token (`licet-server token create` makes 256-bit

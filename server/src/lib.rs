@@ -87,5 +87,20 @@ async fn background(app: Arc<App>) {
         if let Err(e) = app.store.prune_sessions(app.now()).await {
             tracing::warn!(error = %e, "pruning expired sessions and sign-in links failed");
         }
+        if let Err(e) = prune_audit(&app).await {
+            tracing::warn!(error = %e, "pruning the audit log failed");
+        }
     }
+}
+
+/// Deletes audit entries older than the configured retention, a batch per pass.
+async fn prune_audit(app: &App) -> Result<u64> {
+    let days = i64::from(app.config.audit_retention_days);
+    if days == 0 {
+        return Ok(0);
+    }
+    Ok(app
+        .store
+        .prune_audit(app.now() - days * 86_400, 10_000)
+        .await?)
 }

@@ -65,9 +65,9 @@ pub async fn activate(app: &App, caller: &Caller, req: ActivateRequest) -> Resul
                             tx.touch_activation(&a)?;
                             Ok(Writes::Keep(Ok((license, a, false))))
                         }
-                        Ok(Seat::New(a)) => {
-                            tx.insert_activation(&a)?;
-                            let (action, subject, details) = created_audit(&license, &a);
+                        Ok(Seat::New(mut a)) => {
+                            let revived = tx.seat_activation(&mut a)?;
+                            let (action, subject, details) = seated_audit(&license, &a, revived);
                             tx.audit(new.now, "public", action, subject, &details)?;
                             Ok(Writes::Keep(Ok((license, a, true))))
                         }
@@ -90,9 +90,9 @@ pub async fn activate(app: &App, caller: &Caller, req: ActivateRequest) -> Resul
                     app.store.touch_activation(&mut *tx, &a).await?;
                     (license, a, false)
                 }
-                Seat::New(a) => {
-                    app.store.insert_activation(&mut tx, &a).await?;
-                    let (action, subject, details) = created_audit(&license, &a);
+                Seat::New(mut a) => {
+                    let revived = app.store.seat_activation(&mut tx, &mut a).await?;
+                    let (action, subject, details) = seated_audit(&license, &a, revived);
                     audit::record(&mut *tx, now, "public", action, subject, &details).await?;
                     (license, a, true)
                 }
@@ -167,13 +167,20 @@ fn decide(
     }))
 }
 
-/// The audit entry of a new activation.
-fn created_audit<'a>(
+/// The audit entry of a seat taken: a new activation, or a machine activating again on
+/// its own earlier (deactivated) row.
+fn seated_audit<'a>(
     license: &LicenseRow,
     a: &'a ActivationRow,
+    revived: bool,
 ) -> (&'static str, (&'static str, &'a str), serde_json::Value) {
+    let action = if revived {
+        "activation.reactivated"
+    } else {
+        "activation.created"
+    };
     (
-        "activation.created",
+        action,
         ("activation", &a.id),
         serde_json::json!({ "license_id": license.id, "name": a.name, "platform": a.platform }),
     )

@@ -15,3 +15,6 @@ ALTER TABLE download_links ADD COLUMN resume_bytes_left BIGINT;
 -- shown on the dashboard, sent again only when the vendor asks.
 ALTER TABLE outbox ADD COLUMN failed_at BIGINT;
 CREATE INDEX outbox_failed ON outbox(failed_at);
+
+-- The audit log is kept for LICET_AUDIT_RETENTION_DAYS and pruned by age.
+CREATE INDEX audit_at ON audit_log(at);

@@ -47,7 +47,49 @@ pub(super) const INSERT_ACTIVATION: &str = "INSERT INTO activations \
 pub(super) const TOUCH_ACTIVATION: &str = "UPDATE activations SET last_seen_at = $2, \
      name = $3, platform = $4, machine = COALESCE($5, machine), ip = $6 WHERE id = $1";
 
+/// Brings back the latest deactivated activation of license `$1` on fingerprint `$2` for a
+/// machine activating again: last seen `$3`, name `$4`, platform `$5`, machine facts `$6`
+/// (only when given), IP `$7`; answers its id and first-seen time (no row: there was none).
+/// A machine that deactivates and activates again, however often, keeps one row (also run
+/// natively by `SqliteWrites`).
+pub(super) const REVIVE_ACTIVATION: &str = "UPDATE activations SET deactivated_at = NULL, \
+     last_seen_at = $3, name = $4, platform = $5, machine = COALESCE($6, machine), ip = $7 \
+     WHERE id = (SELECT id FROM activations WHERE license_id = $1 AND fingerprint = $2 \
+     AND deactivated_at IS NOT NULL ORDER BY deactivated_at DESC, id DESC LIMIT 1) \
+     RETURNING id, first_seen_at";
+
 impl Store {
+    /// Takes a seat for `a`: the machine's own deactivated row brought back when it has
+    /// one (its id and first-seen time are then `a`'s), a new row otherwise. `Ok(true)`
+    /// when a row was brought back.
+    pub async fn seat_activation(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        a: &mut ActivationRow,
+    ) -> Result<bool, sqlx::Error> {
+        let revived: Option<(String, i64)> = sqlx::query_as(REVIVE_ACTIVATION)
+            .bind(&a.license_id)
+            .bind(&a.fingerprint)
+            .bind(a.last_seen_at)
+            .bind(a.name.as_deref())
+            .bind(a.platform.as_deref())
+            .bind(a.machine.as_deref())
+            .bind(a.ip.as_deref())
+            .fetch_optional(&mut *tx)
+            .await?;
+        match revived {
+            Some((id, first_seen_at)) => {
+                a.id = id;
+                a.first_seen_at = first_seen_at;
+                Ok(true)
+            }
+            None => {
+                self.insert_activation(tx, a).await?;
+                Ok(false)
+            }
+        }
+    }
+
     /// One activation of a license by id.
     pub async fn activation_in(
         &self,

@@ -52,6 +52,20 @@ where
 }
 
 impl Store {
+    /// Deletes entries older than `before`, at most `batch` of them (the oldest), so one
+    /// pass never holds the write lock for long; the number deleted.
+    pub async fn prune_audit(&self, before: i64, batch: i64) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(
+            "DELETE FROM audit_log WHERE id IN \
+             (SELECT id FROM audit_log WHERE at < $1 ORDER BY at, id LIMIT $2)",
+        )
+        .bind(before)
+        .bind(batch)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Newest entries first, optionally for one subject.
     pub async fn audit_entries(
         &self,

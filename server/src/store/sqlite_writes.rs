@@ -195,6 +195,38 @@ impl NativeTx<'_> {
             .map(|_| ())
     }
 
+    /// Takes a seat for `a` like [`super::Store::seat_activation`]: the machine's own
+    /// deactivated row brought back, or a new row. `Ok(true)` when one was brought back.
+    pub fn seat_activation(&self, a: &mut ActivationRow) -> rusqlite::Result<bool> {
+        let revived = self
+            .0
+            .prepare_cached(super::activations::REVIVE_ACTIVATION)?
+            .query_row(
+                rusqlite::named_params! {
+                    "$1": a.license_id,
+                    "$2": a.fingerprint,
+                    "$3": a.last_seen_at,
+                    "$4": a.name,
+                    "$5": a.platform,
+                    "$6": a.machine,
+                    "$7": a.ip,
+                },
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
+            );
+        match revived {
+            Ok((id, first_seen_at)) => {
+                a.id = id;
+                a.first_seen_at = first_seen_at;
+                Ok(true)
+            }
+            Err(rusqlite::Error::QueryReturnedNoRows) => {
+                self.insert_activation(a)?;
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Refreshes last-seen and the descriptive fields (machine facts only when given).
     pub fn touch_activation(&self, a: &ActivationRow) -> rusqlite::Result<()> {
         self.0

@@ -239,3 +239,69 @@ async fn validations_in_one_minute_share_a_lease_until_the_license_changes() {
         "distinct leases have distinct ids"
     );
 }
+
+/// A machine that deactivates and activates again keeps one activation row: churn (a
+/// shared key cycling through seats, an app that deactivates on every quit) used to add a
+/// row per cycle forever. Each cycle is still audited, and seats still count right.
+#[tokio::test]
+async fn activating_again_after_deactivating_reuses_the_machines_row() {
+    let api = Api::start().await;
+    let (id, key) = api.seeded(1).await;
+    let (_, first) = api.activate(&key, "v1:churn").await;
+    let first_id = first["activation"]["id"].clone();
+    for _ in 0..10 {
+        assert_eq!(api.deactivate(&key, "v1:churn").await.0, StatusCode::OK);
+        let (status, body) = api.activate(&key, "v1:churn").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["activation"]["id"], first_id, "the same row");
+    }
+    let (_, lic) = api.admin_get(&format!("/v1/admin/licenses/{id}")).await;
+    assert_eq!(
+        lic["activations"].as_array().map(Vec::len),
+        Some(1),
+        "{lic}"
+    );
+    assert_eq!(lic["active_activations"], 1);
+    // Another machine still finds the one seat taken.
+    let (status, body) = api.activate(&key, "v1:other").await;
+    assert_error(status, &body, 403, "ACTIVATION_LIMIT_REACHED");
+    let (_, audit) = api
+        .admin_get(&format!(
+            "/v1/admin/audit?subject={}",
+            first_id.as_str().expect("id")
+        ))
+        .await;
+    let reactivated = audit["items"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["action"] == "activation.reactivated")
+        .count();
+    assert_eq!(reactivated, 10);
+}
+
+/// The audit log is kept for its retention period, then pruned in the background, so it
+/// does not grow forever.
+#[tokio::test]
+async fn audit_entries_older_than_the_retention_are_pruned() {
+    let server = licet_server::testkit::TestServer::start_with(|c| {
+        c.audit_retention_days = 1;
+        c.key_refresh_secs = 1;
+    })
+    .await
+    .expect("server");
+    let api = Api::with(server);
+    let (_, key) = api.seeded(1).await;
+    api.activate(&key, "v1:old").await;
+    let count = async || {
+        api.admin_get("/v1/admin/audit?limit=1000").await.1["items"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    let before = count().await;
+    assert!(before >= 3, "product, license, activation");
+    api.server.clock.advance(2 * 86_400);
+    api.activate(&key, "v1:old").await;
+    let pruned = eventually(async || (count().await == 0).then_some(())).await;
+    assert!(pruned.is_some(), "entries older than a day are gone");
+}
