@@ -13,7 +13,7 @@ import argparse, base64, hashlib, hmac, json, os, re, signal, statistics, subpro
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "licet-server")
-TOKEN = "lct_admin_bench"
+TOKEN = "lct_admin_bench_0123456789abcdef0123"
 SECRET = "whsec_bench"
 
 

@@ -65,7 +65,7 @@ def start_licet(backend, port, data_dir, db_connections=None, signature_cache=No
     env = {**os.environ, **({"LICET_DB_MAX_CONNECTIONS": str(db_connections)} if db_connections else {}),
            **({"LICET_SIGNATURE_CACHE_ENTRIES": str(signature_cache)} if signature_cache is not None else {}),
            "LICET_RATE_LIMIT_PER_IP": "0", "LICET_RATE_LIMIT_PER_KEY": "0",
-           "LICET_ADMIN_TOKEN": "lct_admin_bench", "LICET_LOG": "warn"}
+           "LICET_ADMIN_TOKEN": "lct_admin_bench_0123456789abcdef0123", "LICET_LOG": "warn"}
     args = [BIN, "--data-dir", data_dir, "--listen", f"127.0.0.1:{port}"]
     if backend == "postgres":
         schema = "licet_bench"
@@ -78,7 +78,7 @@ def start_licet(backend, port, data_dir, db_connections=None, signature_cache=No
 
 
 def seed(base, licenses):
-    t = "lct_admin_bench"
+    t = "lct_admin_bench_0123456789abcdef0123"
     http("POST", base + "/v1/admin/products",
          {"slug": "bench", "name": "Bench", "max_activations": 100000, "entitlements": ["pro"]}, t)
     keys = [http("POST", base + "/v1/admin/licenses", {"product": "bench", "email": "b@example.com"}, t)["key"]

@@ -11,11 +11,11 @@ trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 make -s -C examples LIBDIR=../target/dist OUT="$work/bin" >/dev/null
 
 port=18790
-LICET_ADMIN_TOKEN=lct_admin_bench LICET_LOG=warn ./target/release/licet-server \
+LICET_ADMIN_TOKEN=lct_admin_bench_0123456789abcdef0123 LICET_LOG=warn ./target/release/licet-server \
   --data-dir "$work/data" --listen 127.0.0.1:$port serve >/dev/null 2>&1 &
 server=$!
 for _ in $(seq 100); do curl -sf http://127.0.0.1:$port/healthz >/dev/null && break; sleep 0.1; done
-api() { curl -sf "http://127.0.0.1:$port$1" -H "Authorization: Bearer lct_admin_bench" --json "$2"; }
+api() { curl -sf "http://127.0.0.1:$port$1" -H "Authorization: Bearer lct_admin_bench_0123456789abcdef0123" --json "$2"; }
 api /v1/admin/products '{"slug":"photo","name":"Photo","max_activations":5,"entitlements":["pro"]}' >/dev/null
 key() { api /v1/admin/licenses '{"product":"photo","email":"b@example.com"}' | sed 's/.*"key":"\([^"]*\)".*/\1/'; }
 curl -sf http://127.0.0.1:$port/.well-known/jwks.json >"$work/jwks.json"

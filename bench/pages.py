@@ -15,7 +15,7 @@ import argparse, glob, http.client, json, os, re, statistics, subprocess, sys, t
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "licet-server")
-TOKEN = "lct_admin_bench"
+TOKEN = "lct_admin_bench_0123456789abcdef0123"
 
 
 class Conn:
