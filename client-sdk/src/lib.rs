@@ -39,6 +39,7 @@ mod client;
 mod error;
 pub mod fingerprint;
 mod license;
+mod seal;
 pub mod storage;
 mod transport;
 
