@@ -61,13 +61,18 @@ enum licet_result
    */
   LICET_INVALID_KEY = 1006,
   /**
-   * The stored token is forged, altered or for another product.
+   * The token is forged, altered, for another product, or a replay of an older one.
    */
   LICET_INVALID_TOKEN = 1007,
   /**
    * The stored token belongs to another machine.
    */
   LICET_FINGERPRINT_MISMATCH = 1008,
+  /**
+   * The stored license state was edited (or sealed with a keyring secret that is gone);
+   * `licet_client_validate` or `licet_client_activate` replaces it.
+   */
+  LICET_STATE_TAMPERED = 1009,
   /**
    * A required pointer was NULL, or a string was not UTF-8, or a value was out of range.
    */

@@ -172,10 +172,12 @@ impl ClientBuilder {
                 };
                 let vault = os_vault(self.use_keyring, &app, &self.product);
                 let storage = FileStorage::new(dir, &self.product, vault);
-                Arc::new(match os_anchor_vault(self.use_keyring, &app, &self.product) {
-                    Some(anchor) => storage.with_anchor_vault(anchor),
-                    None => storage,
-                })
+                Arc::new(
+                    match os_anchor_vault(self.use_keyring, &app, &self.product) {
+                        Some(anchor) => storage.with_anchor_vault(anchor),
+                        None => storage,
+                    },
+                )
             }
         };
         // The machine key that seals the cache without a keyring needs the raw machine id;
@@ -269,7 +271,10 @@ enum AnchorRead {
 
 /// The offline answer before any network.
 enum Offline {
-    Valid { license: License, refresh_due: bool },
+    Valid {
+        license: License,
+        refresh_due: bool,
+    },
     /// No license offline, but an online validation may bring one: the lease ended (or a
     /// newer one was seen), the clock is behind trusted time, or the stored state predates
     /// sealing. The error is the answer without the network.
@@ -515,10 +520,9 @@ impl Client {
         let bytes = self.inner.storage.load_cache()?;
         let anchor = match self.inner.storage.load_anchor() {
             // A record that is not ours is as good as none: the next state gets a new one.
-            Ok(Some(text)) => Anchor::parse(&text)
-                .map_or(AnchorRead::Missing, |(record, key)| {
-                    AnchorRead::Present(record, key)
-                }),
+            Ok(Some(text)) => Anchor::parse(&text).map_or(AnchorRead::Missing, |(record, key)| {
+                AnchorRead::Present(record, key)
+            }),
             Ok(None) => AnchorRead::Missing,
             Err(e) => AnchorRead::Unavailable(e.0),
         };
@@ -630,9 +634,11 @@ impl Client {
         }
         let fingerprint = self.inner.fingerprint.as_deref().ok()?;
         let id = fingerprint::machine_id().ok();
-        Some(self.inner.machine_seal.get_or_init(|| {
-            SealKey::for_machine(&self.inner.product, fingerprint, id.as_deref())
-        }))
+        Some(
+            self.inner.machine_seal.get_or_init(|| {
+                SealKey::for_machine(&self.inner.product, fingerprint, id.as_deref())
+            }),
+        )
     }
 
     fn fingerprint_str(&self) -> &str {
@@ -839,10 +845,10 @@ impl Client {
     /// behind the cache only protects less).
     fn update_anchor(&self, st: &State) {
         if let Some(key) = st.seal.as_ref().filter(|k| k.kind == SealKind::Keyring) {
-            let _ = self
-                .inner
-                .storage
-                .save_anchor(&Anchor::new(key, st.trusted_time, st.lease_floor));
+            let _ =
+                self.inner
+                    .storage
+                    .save_anchor(&Anchor::new(key, st.trusted_time, st.lease_floor));
         }
     }
 }

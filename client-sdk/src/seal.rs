@@ -75,7 +75,11 @@ impl SealKey {
 
     /// The tag of `content` stored for `product` on machine `fingerprint`.
     pub fn tag(&self, product: &str, fingerprint: &str, content: &[u8]) -> String {
-        B64.encode(self.mac(product, fingerprint, content).finalize().into_bytes())
+        B64.encode(
+            self.mac(product, fingerprint, content)
+                .finalize()
+                .into_bytes(),
+        )
     }
 
     /// Whether `tag` is the tag of `content` (compared in constant time).
@@ -177,11 +181,8 @@ mod tests {
         }
         assert_eq!(
             tag,
-            SealKey::for_machine("photo", "v1:m", Some("0123456789abcdef\n")).tag(
-                "photo",
-                "v1:m",
-                b"{}"
-            ),
+            SealKey::for_machine("photo", "v1:m", Some("0123456789abcdef\n"))
+                .tag("photo", "v1:m", b"{}"),
             "stable across runs; the machine id is trimmed like the fingerprint's"
         );
     }

@@ -38,7 +38,11 @@ fn a_fake_server_replaying_an_old_lease_cannot_activate_a_revoked_license() {
         .build()
         .expect("client");
     assert_eq!(client.activate(&key), Err(licet::Error::Expired));
-    assert_eq!(fake.paths(), ["/v1/licenses/activate"], "the fake was asked");
+    assert_eq!(
+        fake.paths(),
+        ["/v1/licenses/activate"],
+        "the fake was asked"
+    );
     assert!(!lease_path(dir.path()).exists(), "nothing was stored");
     for _ in 0..3 {
         assert!(client.check().is_err(), "and no later check passes");

@@ -210,10 +210,9 @@ pub struct FakeServer {
 
 impl FakeServer {
     pub fn start(h: &Harness, body: &Value, date: Option<i64>) -> Self {
-        let listener = h
-            .rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("bind");
+        let listener =
+            h.rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+                .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let requests = Arc::new(AtomicUsize::new(0));
         let paths = Arc::new(Mutex::new(Vec::new()));

@@ -40,7 +40,10 @@ fn served(h: &Harness, token: &str) -> licet::Error {
         .activate(&key)
         .expect_err("refused");
     assert_eq!(fake.requests(), 1);
-    assert!(!lease_path(dir.path()).exists(), "a refused lease is not stored");
+    assert!(
+        !lease_path(dir.path()).exists(),
+        "a refused lease is not stored"
+    );
     err
 }
 
@@ -75,10 +78,7 @@ fn a_token_signed_by_another_key_is_refused() {
     let h = Harness::start(3);
     let (_, _, claims) = activated(&h, "v1:m");
     let forged = licet_proto::token::sign(&claims, &SigningKey::from_bytes(&[9u8; 32]));
-    assert!(matches!(
-        served(&h, &forged),
-        licet::Error::InvalidToken(_)
-    ));
+    assert!(matches!(served(&h, &forged), licet::Error::InvalidToken(_)));
     assert!(matches!(
         stored_in_place(&h, &forged),
         Err(licet::Error::StateTampered(_))
@@ -247,7 +247,9 @@ fn a_clock_set_back_is_detected_until_it_is_right_or_validated_online() {
     let license = client.validate().expect("validates online");
     assert!(license.offline_secs_left() > 3000, "{license:?}");
     client.check().expect("valid, with time moved forward");
-    fresh.check().expect_err("the other process has not seen that lease yet");
+    fresh
+        .check()
+        .expect_err("the other process has not seen that lease yet");
     h.builder(dir.path(), "v1:m", &clock)
         .auto_refresh(false)
         .build()
@@ -341,7 +343,9 @@ fn an_edited_trusted_time_is_tampering_not_a_pass_nor_a_reset() {
     // The way back: a lease from the server newer than anything seen replaces the state.
     clock.advance(1000);
     let client = h.client(dir.path(), "v1:m", &clock);
-    client.validate().expect("a fresh lease replaces tampered state");
+    client
+        .validate()
+        .expect("a fresh lease replaces tampered state");
     client.check().expect("valid again");
     client.forget().expect("forgets");
     assert!(matches!(
@@ -383,11 +387,15 @@ fn any_edit_of_the_stored_state_is_tampering() {
         ("verdict field deleted", &revoked, |c, _| {
             c["state"].as_object_mut().expect("state").remove("verdict");
         }),
-        ("token swapped", &valid, |c, t| c["state"]["token"] = t.clone()),
+        ("token swapped", &valid, |c, t| {
+            c["state"]["token"] = t.clone()
+        }),
         ("mac stripped", &valid, |c, _| {
             c.as_object_mut().expect("file").remove("mac");
         }),
-        ("mac of another file", &valid, |c, _| c["mac"] = "AAAA".into()),
+        ("mac of another file", &valid, |c, _| {
+            c["mac"] = "AAAA".into()
+        }),
         ("clock offset added", &valid, |c, _| {
             c["state"]["clock_offset"] = (-86_400).into()
         }),
