@@ -88,8 +88,10 @@ impl ClientBuilder {
         self
     }
 
-    /// Whether to keep the key in the OS keyring (default true; the file store is used
-    /// when the keyring is unavailable, or not compiled in: feature `os-keyring`).
+    /// Whether to keep the key, and the anchor that seals the lease cache, in the OS keyring
+    /// (default true; where the keyring is unavailable or not compiled in, feature
+    /// `os-keyring`, the key goes to a file and the cache is sealed with a key derived from
+    /// the machine id).
     pub fn use_keyring(mut self, yes: bool) -> Self {
         self.use_keyring = yes;
         self
@@ -121,7 +123,8 @@ impl ClientBuilder {
     }
 
     /// How far the clock may be behind trusted time before `check` reports tampering
-    /// (default 5 minutes).
+    /// (default 5 minutes). Also how far a lease's signed `iat` may be ahead of the clock
+    /// before the SDK moves its time forward to it.
     pub fn clock_tolerance(mut self, tolerance: Duration) -> Self {
         self.clock_tolerance = i64::try_from(tolerance.as_secs()).unwrap_or(i64::MAX);
         self
@@ -314,6 +317,10 @@ impl Client {
     }
 
     /// Activates this machine with `key`, stores the key and the signed lease.
+    ///
+    /// The lease is judged by its own signed times against the SDK's time (which it may move
+    /// forward, never back): an expired lease gives [`Error::Expired`], one older than a lease
+    /// or verdict already stored gives [`Error::InvalidToken`].
     pub fn activate(&self, key: &str) -> Result<License> {
         self.inner.transport.block_on(self.activate_async(key))?
     }
@@ -384,7 +391,10 @@ impl Client {
     }
 
     /// Refreshes the lease online now, and learns any verdict (revoked, suspended, expired,
-    /// not activated), which is then cached.
+    /// not activated), which is then cached. A lease signed ahead of the local clock moves
+    /// the SDK's time forward to it (a clock that is behind works again); one older than a
+    /// lease or verdict already stored is refused ([`Error::InvalidToken`]). A fresh lease
+    /// also replaces state found tampered with ([`Error::StateTampered`]).
     pub fn validate(&self) -> Result<License> {
         self.inner.transport.block_on(self.validate_async())?
     }
