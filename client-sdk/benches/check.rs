@@ -99,10 +99,9 @@ fn bench(c: &mut Criterion) {
 /// Stores `token` as an app does, by activating: the cache is sealed by the SDK, so only the
 /// SDK can write it. A one-request local HTTP responder stands in for the server.
 fn store_lease(key: &SigningKey, token: &str, dir: &std::path::Path) {
-    let claims: Claims = serde_json::from_slice(&base64_url(
-        token.split('.').nth(1).expect("claims part"),
-    ))
-    .expect("claims");
+    let claims: Claims =
+        serde_json::from_slice(&base64_url(token.split('.').nth(1).expect("claims part")))
+            .expect("claims");
     let body = serde_json::to_string(&LeaseResponse {
         token: token.to_owned(),
         license: LicenseInfo {

@@ -90,19 +90,34 @@ impl Sealed {
     }
 }
 
+/// Only the version of a file, whatever else it holds.
+#[derive(Deserialize)]
+struct Probe {
+    version: Option<u64>,
+}
+
 /// Reads stored bytes.
 pub fn parse(bytes: &[u8]) -> Result<Parsed, Unusable> {
-    let value: serde_json::Value =
+    // The common case first, in one pass: a current file as written.
+    if let Ok(file) = serde_json::from_slice::<OnDisk>(bytes)
+        && file.version == VERSION
+    {
+        return Ok(Parsed::Current {
+            state: file.state,
+            mac: file.mac,
+        });
+    }
+    let probe: Probe =
         serde_json::from_slice(bytes).map_err(|e| Unusable::Corrupt(e.to_string()))?;
-    match value.get("version").and_then(serde_json::Value::as_u64) {
+    match probe.version {
         Some(LEGACY_VERSION) => Ok(Parsed::Legacy),
         Some(v) if v == u64::from(VERSION) => {
-            let file: OnDisk = serde_json::from_value(value)
-                .map_err(|e| Unusable::Tampered(format!("not a lease cache as written: {e}")))?;
-            Ok(Parsed::Current {
-                state: file.state,
-                mac: file.mac,
-            })
+            let why = serde_json::from_slice::<OnDisk>(bytes)
+                .err()
+                .map_or_else(String::new, |e| e.to_string());
+            Err(Unusable::Tampered(format!(
+                "not a lease cache as written: {why}"
+            )))
         }
         Some(v) => Err(Unusable::Corrupt(format!("unknown cache version {v}"))),
         None => Err(Unusable::Corrupt("no cache version".into())),

@@ -740,11 +740,8 @@ impl Client {
                     .into(),
             ));
         }
-        let offset = if claims.iat - local_now > tolerance {
-            claims.iat - local_now
-        } else {
-            0
-        };
+        let ahead = claims.iat.saturating_sub(local_now);
+        let offset = if ahead > tolerance { ahead } else { 0 };
         let clock = local_now.saturating_add(offset);
         if clock.saturating_add(tolerance) < st.trusted_time {
             return Err(Error::ClockTampered {
@@ -811,7 +808,7 @@ impl Client {
             && self
                 .inner
                 .storage
-                .save_anchor(&Anchor::new(&key, st.trusted_time, st.lease_floor))
+                .save_anchor(&Anchor::record(&key, st.trusted_time, st.lease_floor))
                 .is_ok()
         {
             return Ok(key);
@@ -858,7 +855,7 @@ impl Client {
             let _ =
                 self.inner
                     .storage
-                    .save_anchor(&Anchor::new(key, st.trusted_time, st.lease_floor));
+                    .save_anchor(&Anchor::record(key, st.trusted_time, st.lease_floor));
         }
     }
 }

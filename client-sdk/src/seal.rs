@@ -118,7 +118,7 @@ pub(crate) struct Anchor {
 
 impl Anchor {
     /// A record for `key` (which must be a keyring key) at these marks.
-    pub fn new(key: &SealKey, trusted_time: i64, lease_floor: i64) -> Zeroizing<String> {
+    pub fn record(key: &SealKey, trusted_time: i64, lease_floor: i64) -> Zeroizing<String> {
         let record = Self {
             version: 1,
             secret: B64.encode(key.key.as_ref()),
@@ -207,7 +207,7 @@ mod tests {
     #[test]
     fn anchors_round_trip_and_refuse_what_is_not_theirs() {
         let key = SealKey::random().expect("randomness");
-        let text = Anchor::new(&key, 100, 90);
+        let text = Anchor::record(&key, 100, 90);
         let (record, back) = Anchor::parse(&text).expect("parses");
         assert_eq!((record.trusted_time, record.lease_floor), (100, 90));
         assert_eq!(back.kind, SealKind::Keyring);
