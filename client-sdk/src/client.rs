@@ -852,10 +852,11 @@ impl Client {
     /// behind the cache only protects less).
     fn update_anchor(&self, st: &State) {
         if let Some(key) = st.seal.as_ref().filter(|k| k.kind == SealKind::Keyring) {
-            let _ =
-                self.inner
-                    .storage
-                    .save_anchor(&Anchor::record(key, st.trusted_time, st.lease_floor));
+            let _ = self.inner.storage.save_anchor(&Anchor::record(
+                key,
+                st.trusted_time,
+                st.lease_floor,
+            ));
         }
     }
 }

@@ -109,12 +109,8 @@ fn the_default_storage_works_on_this_machine_whatever_its_keyring() {
 #[test]
 fn corrupt_or_truncated_cache_files_read_as_not_activated() {
     let h = Harness::start(1);
-    let (_, key) = h.license();
-    let dir = tempfile::tempdir().expect("dir");
     let clock = clock();
-    h.client(dir.path(), "v1:m", &clock)
-        .activate(&key)
-        .expect("activates");
+    let (dir, key, _) = h.activated("v1:m", &clock);
     let good = std::fs::read(lease_path(dir.path())).expect("lease");
     for bad in [
         good[..good.len() / 2].to_vec(),
@@ -162,12 +158,8 @@ fn memory_storage_is_pluggable() {
 #[test]
 fn a_lease_file_from_the_previous_sdk_is_trusted_only_after_an_online_validation() {
     let mut h = Harness::start(1);
-    let (_, key) = h.license();
-    let dir = tempfile::tempdir().expect("dir");
     let clock = clock();
-    h.client(dir.path(), "v1:m", &clock)
-        .activate(&key)
-        .expect("activates");
+    let (dir, _, _) = h.activated("v1:m", &clock);
     let token = read_cache(dir.path())["state"]["token"].clone();
     // What SDK 0.1 wrote: no seal, so its high-water mark may have been lowered at will.
     let old = json!({ "version": 1, "token": token, "trusted_time": 0, "clock_offset": 0, "verdict": null });

@@ -131,6 +131,21 @@ impl Harness {
         )
     }
 
+    /// A new license activated on machine `fpr` by a client on `clock`, storing in a new
+    /// directory: `(dir, key, license id)`.
+    pub fn activated(
+        &self,
+        fpr: &str,
+        clock: &Arc<TestClock>,
+    ) -> (tempfile::TempDir, String, String) {
+        let (id, key) = self.license();
+        let dir = tempfile::tempdir().expect("dir");
+        self.client(dir.path(), fpr, clock)
+            .activate(&key)
+            .expect("activates");
+        (dir, key, id)
+    }
+
     pub fn seats_in_use(&self, license_id: &str) -> u64 {
         self.admin("GET", &format!("/v1/admin/licenses/{license_id}"), None)["active_activations"]
             .as_u64()

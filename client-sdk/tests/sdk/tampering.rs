@@ -12,11 +12,7 @@ use crate::support::*;
 
 /// Activates, then returns the directory, the valid token and its claims.
 fn activated(h: &Harness, fpr: &str) -> (tempfile::TempDir, String, Claims) {
-    let (_, key) = h.license();
-    let dir = tempfile::tempdir().expect("dir");
-    h.client(dir.path(), fpr, &clock())
-        .activate(&key)
-        .expect("activates");
+    let (dir, _, _) = h.activated(fpr, &clock());
     let token = read_cache(dir.path())["state"]["token"]
         .as_str()
         .expect("token")
@@ -307,12 +303,8 @@ fn a_copied_lease_with_trusted_time_ahead_stays_refused_even_online_without_a_ke
 #[test]
 fn an_edited_trusted_time_is_tampering_not_a_pass_nor_a_reset() {
     let h = Harness::start(3);
-    let (_, key) = h.license();
-    let dir = tempfile::tempdir().expect("dir");
     let clock = clock();
-    h.client(dir.path(), "v1:m", &clock)
-        .activate(&key)
-        .expect("activates");
+    let (dir, _, _) = h.activated("v1:m", &clock);
     clock.advance(1200);
     h.server.clock.advance(1200);
     h.client(dir.path(), "v1:m", &clock)
@@ -361,11 +353,9 @@ fn an_edited_trusted_time_is_tampering_not_a_pass_nor_a_reset() {
 #[test]
 fn any_edit_of_the_stored_state_is_tampering() {
     let h = Harness::start(3);
-    let (id, key) = h.license();
-    let dir = tempfile::tempdir().expect("dir");
     let clock = clock();
+    let (dir, _, id) = h.activated("v1:m", &clock);
     let client = h.client(dir.path(), "v1:m", &clock);
-    client.activate(&key).expect("activates");
     let valid = read_cache(dir.path());
     // Another genuine lease for this very machine, from a second license.
     let (_, key2) = h.license();
