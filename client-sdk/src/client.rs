@@ -173,14 +173,12 @@ impl ClientBuilder {
                             Error::Config("no data directory for this user; set storage_dir".into())
                         })?,
                 };
-                let vault = os_vault(self.use_keyring, &app, &self.product);
-                let storage = FileStorage::new(dir, &self.product, vault);
-                Arc::new(
-                    match os_anchor_vault(self.use_keyring, &app, &self.product) {
-                        Some(anchor) => storage.with_anchor_vault(anchor),
-                        None => storage,
-                    },
-                )
+                Arc::new(match os_vaults(self.use_keyring, &app, &self.product) {
+                    Some([key, anchor]) => {
+                        FileStorage::new(dir, &self.product, Some(key)).with_anchor_vault(anchor)
+                    }
+                    None => FileStorage::new(dir, &self.product, None),
+                })
             }
         };
         // The machine key that seals the cache without a keyring needs the raw machine id;
@@ -865,27 +863,22 @@ fn tampered(why: &str) -> Error {
     Error::StateTampered(why.to_owned())
 }
 
-/// The OS keyring when wanted and compiled in.
+/// The OS keyring's entries for the key and the anchor, when wanted and compiled in.
 #[cfg(feature = "os-keyring")]
-fn os_vault(wanted: bool, app: &str, product: &str) -> Option<Box<dyn KeyVault>> {
-    wanted.then(|| Box::new(crate::storage::OsKeyring::new(app, product)) as Box<dyn KeyVault>)
+fn os_vaults(wanted: bool, app: &str, product: &str) -> Option<[Box<dyn KeyVault>; 2]> {
+    use crate::storage::OsKeyring;
+    wanted.then(|| -> [Box<dyn KeyVault>; 2] {
+        [
+            Box::new(OsKeyring::new(app, product)),
+            Box::new(OsKeyring::anchor(app, product)),
+        ]
+    })
 }
 
-/// Without the `os-keyring` feature the key always lives in the file store.
+/// Without the `os-keyring` feature the key always lives in the file store, and the machine
+/// key seals the cache.
 #[cfg(not(feature = "os-keyring"))]
-fn os_vault(_wanted: bool, _app: &str, _product: &str) -> Option<Box<dyn KeyVault>> {
-    None
-}
-
-/// The anchor's keyring entry when wanted and compiled in.
-#[cfg(feature = "os-keyring")]
-fn os_anchor_vault(wanted: bool, app: &str, product: &str) -> Option<Box<dyn KeyVault>> {
-    wanted.then(|| Box::new(crate::storage::OsKeyring::anchor(app, product)) as Box<dyn KeyVault>)
-}
-
-/// Without the `os-keyring` feature there is no anchor: the machine key seals the cache.
-#[cfg(not(feature = "os-keyring"))]
-fn os_anchor_vault(_wanted: bool, _app: &str, _product: &str) -> Option<Box<dyn KeyVault>> {
+fn os_vaults(_wanted: bool, _app: &str, _product: &str) -> Option<[Box<dyn KeyVault>; 2]> {
     None
 }
 
