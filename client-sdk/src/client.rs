@@ -499,7 +499,7 @@ impl Client {
     fn expectations(&self, now: i64) -> Expectations<'_> {
         Expectations {
             audience: &self.inner.product,
-            fingerprint: self.inner.fingerprint.as_deref().unwrap_or(""),
+            fingerprint: self.fingerprint_str(),
             now,
             leeway: self.inner.clock_tolerance,
         }
