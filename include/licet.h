@@ -61,13 +61,18 @@ enum licet_result
    */
   LICET_INVALID_KEY = 1006,
   /**
-   * The stored token is forged, altered or for another product.
+   * The token is forged, altered, for another product, or a replay of an older one.
    */
   LICET_INVALID_TOKEN = 1007,
   /**
    * The stored token belongs to another machine.
    */
   LICET_FINGERPRINT_MISMATCH = 1008,
+  /**
+   * The stored license state was edited (or sealed with a keyring secret that is gone);
+   * `licet_client_validate` or `licet_client_activate` replaces it.
+   */
+  LICET_STATE_TAMPERED = 1009,
   /**
    * A required pointer was NULL, or a string was not UTF-8, or a value was out of range.
    */
@@ -278,8 +283,9 @@ licet_result licet_config_set_fingerprint(licet_config *config, const char *fing
 licet_result licet_config_set_timeout_ms(licet_config *config, uint32_t timeout_ms);
 
 /**
- * Whether to keep the key in the OS keyring (default true; a file is used where there is
- * no keyring either way).
+ * Whether to keep the key, and the secret that seals the stored lease, in the OS keyring
+ * (default true; where there is no keyring either way, the key goes to a file and the lease
+ * is sealed with a key derived from the machine id).
  *
  * # Safety
  * `config` from `licet_config_new`.

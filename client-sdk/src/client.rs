@@ -1,17 +1,18 @@
 //! The client: activation, offline-first checks, online refresh, deactivation.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use licet_proto::api::{ActivateRequest, DeactivateResponse, KeyAndFingerprint, LeaseResponse};
 use licet_proto::token::{Expectations, TokenError};
 use licet_proto::{Claims, ErrorCode, Jwks, KeySet, LicenseStatus};
 
-use crate::cache::CacheFile;
+use crate::cache::{self, Parsed, Sealed, Unusable};
 use crate::error::{Error, NotActivatedReason, Result};
 use crate::fingerprint;
 use crate::license::License;
+use crate::seal::{Anchor, SealKey, SealKind};
 use crate::storage::{FileStorage, KeyVault, Storage};
 use crate::transport::Transport;
 use licet_proto::clock::{Clock, SystemClock};
@@ -21,6 +22,10 @@ use licet_proto::clock::{Clock, SystemClock};
 const PERSIST_TRUSTED_TIME_EVERY: i64 = 900;
 /// After a failed background refresh, how long `check` waits before trying the network again.
 const REFRESH_BACKOFF_SECS: i64 = 300;
+/// The server signs leases on a one-minute grid (`iat` is "now" rounded down to it,
+/// docs/protocol.md), so a lease issued just after a verdict can carry an `iat` up to this
+/// much before it.
+const LEASE_GRID_SECS: i64 = 60;
 
 /// Configures a [`Client`]. Start with [`Client::builder`].
 #[derive(Debug)]
@@ -83,8 +88,10 @@ impl ClientBuilder {
         self
     }
 
-    /// Whether to keep the key in the OS keyring (default true; the file store is used
-    /// when the keyring is unavailable, or not compiled in: feature `os-keyring`).
+    /// Whether to keep the key, and the anchor that seals the lease cache, in the OS keyring
+    /// (default true; where the keyring is unavailable or not compiled in, feature
+    /// `os-keyring`, the key goes to a file and the cache is sealed with a key derived from
+    /// the machine id).
     pub fn use_keyring(mut self, yes: bool) -> Self {
         self.use_keyring = yes;
         self
@@ -116,7 +123,8 @@ impl ClientBuilder {
     }
 
     /// How far the clock may be behind trusted time before `check` reports tampering
-    /// (default 5 minutes).
+    /// (default 5 minutes). Also how far a lease's signed `iat` may be ahead of the clock
+    /// before the SDK moves its time forward to it.
     pub fn clock_tolerance(mut self, tolerance: Duration) -> Self {
         self.clock_tolerance = i64::try_from(tolerance.as_secs()).unwrap_or(i64::MAX);
         self
@@ -165,16 +173,27 @@ impl ClientBuilder {
                             Error::Config("no data directory for this user; set storage_dir".into())
                         })?,
                 };
-                let vault = os_vault(self.use_keyring, &app, &self.product);
-                Arc::new(FileStorage::new(dir, &self.product, vault))
+                Arc::new(match os_vaults(self.use_keyring, &app, &self.product) {
+                    Some([key, anchor]) => {
+                        FileStorage::new(dir, &self.product, Some(key)).with_anchor_vault(anchor)
+                    }
+                    None => FileStorage::new(dir, &self.product, None),
+                })
             }
         };
+        // The machine key that seals the cache without a keyring needs the raw machine id;
+        // without an override it is read here anyway, with one only when first needed.
+        let machine_seal = OnceLock::new();
         let fingerprint = match self.fingerprint {
             Some(f) if !f.is_empty() && f.len() <= licet_proto::api::MAX_FINGERPRINT_LEN => Ok(f),
             Some(_) => Err(Error::Config(
                 "fingerprint override must be 1 to 256 characters".into(),
             )),
-            None => fingerprint::for_this_machine(&self.product),
+            None => fingerprint::machine_id().map(|id| {
+                let fpr = fingerprint::derive(&self.product, &id);
+                let _ = machine_seal.set(SealKey::for_machine(&self.product, &fpr, Some(&id)));
+                fpr
+            }),
         };
         Ok(Client {
             inner: Arc::new(Inner {
@@ -182,6 +201,7 @@ impl ClientBuilder {
                 product: self.product,
                 keys: self.keys,
                 fingerprint,
+                machine_seal,
                 storage,
                 refresh_window: self.refresh_window,
                 clock_tolerance: self.clock_tolerance,
@@ -204,6 +224,8 @@ struct Inner {
     product: String,
     keys: KeySet,
     fingerprint: Result<String>,
+    /// The key that seals the cache where no keyring anchor answers (see [`crate::seal`]).
+    machine_seal: OnceLock<SealKey>,
     storage: Arc<dyn Storage>,
     transport: Transport,
     refresh_window: f64,
@@ -214,25 +236,50 @@ struct Inner {
 }
 
 /// What this process knows, loaded from storage on the first check.
+///
+/// Time only moves forward: `trusted_time` is the highest of the local clock (plus
+/// `clock_offset`), the `iat` of every lease accepted, and what storage remembered, and
+/// nothing lowers it (see "Time and stored-state trust in the SDK" in docs/architecture.md).
 #[derive(Debug, Default)]
 struct State {
     loaded: bool,
     lease: Option<(String, Claims)>,
-    /// Why the stored cache could not be used (corrupt file).
-    load_error: Option<NotActivatedReason>,
+    /// Why the stored cache cannot be used (corrupt, older format, tampered with).
+    load_error: Option<Error>,
     /// Why the stored token was refused (forged, foreign, unpinned key).
     token_error: Option<Error>,
     trusted_time: i64,
     persisted_trusted_time: i64,
+    /// Seconds added to the local clock because a signed `iat` showed it behind (never
+    /// negative).
     clock_offset: i64,
     verdict: Option<String>,
+    /// A lease with an older `iat` is refused, and a stored one is treated as ended.
+    lease_floor: i64,
+    /// The key the cache is sealed with, once known (the anchor's, or the machine key).
+    seal: Option<SealKey>,
+    /// The anchor store answered "nothing stored": a new state may create an anchor.
+    anchor_missing: bool,
     next_refresh_attempt: i64,
+}
+
+/// What the anchor store answered when the state was loaded.
+enum AnchorRead {
+    Present(Anchor, SealKey),
+    Missing,
+    Unavailable(String),
 }
 
 /// The offline answer before any network.
 enum Offline {
-    Valid { license: License, refresh_due: bool },
-    LeaseEnded,
+    Valid {
+        license: License,
+        refresh_due: bool,
+    },
+    /// No license offline, but an online validation may bring one: the lease ended (or a
+    /// newer one was seen), the clock is behind trusted time, or the stored state predates
+    /// sealing. The error is the answer without the network.
+    NeedsOnline(Error),
     Refused(Error),
 }
 
@@ -268,6 +315,10 @@ impl Client {
     }
 
     /// Activates this machine with `key`, stores the key and the signed lease.
+    ///
+    /// The lease is judged by its own signed times against the SDK's time (which it may move
+    /// forward, never back): an expired lease gives [`Error::Expired`], one older than a lease
+    /// or verdict already stored gives [`Error::InvalidToken`].
     pub fn activate(&self, key: &str) -> Result<License> {
         self.inner.transport.block_on(self.activate_async(key))?
     }
@@ -288,7 +339,7 @@ impl Client {
             .transport
             .post::<_, LeaseResponse>("/v1/licenses/activate", &req)
             .await?;
-        let license = self.accept_lease(answer.body.token, answer.server_time)?;
+        let license = self.accept_lease(answer.token)?;
         self.inner.storage.save_key(&req.key)?;
         Ok(license)
     }
@@ -303,9 +354,8 @@ impl Client {
                 license,
                 refresh_due: false,
             } => Ok(license),
-            Offline::Refused(e) if !matches!(e, Error::ClockTampered { .. }) => Err(e),
-            Offline::Refused(e) if !self.may_go_online() => Err(e),
-            Offline::LeaseEnded if !self.may_go_online() => Err(Error::Expired),
+            Offline::Refused(e) => Err(e),
+            Offline::NeedsOnline(e) if !self.may_go_online() => Err(e),
             // Only when the network may help does a check leave this thread.
             _ => self.inner.transport.block_on(self.check_async())?,
         }
@@ -325,16 +375,10 @@ impl Client {
                 Ok(fresh) => Ok(fresh),
                 Err(e) => self.after_failed_refresh(e, Ok(license)),
             },
-            Offline::LeaseEnded => {
+            Offline::NeedsOnline(e) => {
                 if !self.may_go_online() {
-                    return Err(Error::Expired);
+                    return Err(e);
                 }
-                match self.validate_async().await {
-                    Ok(fresh) => Ok(fresh),
-                    Err(e) => self.after_failed_refresh(e, Err(Error::Expired)),
-                }
-            }
-            Offline::Refused(e @ Error::ClockTampered { .. }) if self.may_go_online() => {
                 match self.validate_async().await {
                     Ok(fresh) => Ok(fresh),
                     Err(err) => self.after_failed_refresh(err, Err(e)),
@@ -345,7 +389,10 @@ impl Client {
     }
 
     /// Refreshes the lease online now, and learns any verdict (revoked, suspended, expired,
-    /// not activated), which is then cached.
+    /// not activated), which is then cached. A lease signed ahead of the local clock moves
+    /// the SDK's time forward to it (a clock that is behind works again); one older than a
+    /// lease or verdict already stored is refused ([`Error::InvalidToken`]). A fresh lease
+    /// also replaces state found tampered with ([`Error::StateTampered`]).
     pub fn validate(&self) -> Result<License> {
         self.inner.transport.block_on(self.validate_async())?
     }
@@ -367,7 +414,7 @@ impl Client {
             .post::<_, LeaseResponse>("/v1/licenses/validate", &req)
             .await
         {
-            Ok(answer) => self.accept_lease(answer.body.token, answer.server_time),
+            Ok(answer) => self.accept_lease(answer.token),
             Err(e) if e.is_verdict() => {
                 self.record_verdict(&e)?;
                 Err(e)
@@ -402,10 +449,13 @@ impl Client {
         self.forget()
     }
 
-    /// Forgets the local key and lease without contacting the server.
+    /// Forgets the local key, lease and anchor without contacting the server. This also
+    /// clears tampered state, and the trusted-time high-water mark with it.
     pub fn forget(&self) -> Result<()> {
         self.inner.storage.delete_key()?;
         self.inner.storage.delete_cache()?;
+        // After the cache: a sealed cache whose anchor is gone would read as tampered.
+        let _ = self.inner.storage.delete_anchor();
         *self.state()? = State {
             loaded: true,
             ..State::default()
@@ -449,7 +499,7 @@ impl Client {
     fn expectations(&self, now: i64) -> Expectations<'_> {
         Expectations {
             audience: &self.inner.product,
-            fingerprint: self.inner.fingerprint.as_deref().unwrap_or(""),
+            fingerprint: self.fingerprint_str(),
             now,
             leeway: self.inner.clock_tolerance,
         }
@@ -472,27 +522,95 @@ impl Client {
         Ok(answer)
     }
 
+    /// Reads the stored state: the anchor's marks first (they hold even when the cache is
+    /// gone or unusable), then the cache, trusted only if its seal verifies.
     fn load(&self, st: &mut State) -> Result<()> {
         let bytes = self.inner.storage.load_cache()?;
+        let anchor = match self.inner.storage.load_anchor() {
+            // A record that is not ours is as good as none: the next state gets a new one.
+            Ok(Some(text)) => Anchor::parse(&text).map_or(AnchorRead::Missing, |(record, key)| {
+                AnchorRead::Present(record, key)
+            }),
+            Ok(None) => AnchorRead::Missing,
+            Err(e) => AnchorRead::Unavailable(e.0),
+        };
         *st = State {
             loaded: true,
             ..State::default()
         };
+        match &anchor {
+            AnchorRead::Present(record, key) => {
+                st.trusted_time = record.trusted_time;
+                st.lease_floor = record.lease_floor;
+                st.seal = Some(key.clone());
+            }
+            AnchorRead::Missing => st.anchor_missing = true,
+            AnchorRead::Unavailable(_) => {}
+        }
+        st.persisted_trusted_time = st.trusted_time;
         let Some(bytes) = bytes else {
             return Ok(());
         };
-        let file = match CacheFile::parse(&bytes) {
-            Ok(f) => f,
-            Err(why) => {
-                st.load_error = Some(NotActivatedReason::CorruptCache(why));
+        let (sealed, mac) = match cache::parse(&bytes) {
+            Ok(Parsed::Current { state, mac }) => (state, mac),
+            Ok(Parsed::Legacy) => {
+                st.load_error = Some(Error::NotActivated(NotActivatedReason::LegacyCache));
+                return Ok(());
+            }
+            Err(Unusable::Corrupt(why)) => {
+                st.load_error = Some(Error::NotActivated(NotActivatedReason::CorruptCache(why)));
+                return Ok(());
+            }
+            Err(Unusable::Tampered(why)) => {
+                st.load_error = Some(Error::StateTampered(why));
                 return Ok(());
             }
         };
-        st.trusted_time = file.trusted_time;
-        st.persisted_trusted_time = file.trusted_time;
-        st.clock_offset = file.clock_offset;
-        st.verdict = file.verdict;
-        if let Some(token) = file.token {
+        let key = match (sealed.seal, &anchor) {
+            (SealKind::Keyring, AnchorRead::Present(_, key)) => key.clone(),
+            (SealKind::Keyring, AnchorRead::Unavailable(why)) => {
+                // Not a verdict: the keyring may answer next time.
+                *st = State::default();
+                return Err(Error::Storage(format!(
+                    "the keyring holding the lease cache's seal did not answer: {why}"
+                )));
+            }
+            (SealKind::Keyring, AnchorRead::Missing) => {
+                st.load_error = Some(tampered(
+                    "it was sealed with a keyring secret this machine no longer has",
+                ));
+                return Ok(());
+            }
+            (SealKind::Machine, AnchorRead::Present(..)) => {
+                st.load_error = Some(tampered(
+                    "it was sealed without the keyring secret this machine has",
+                ));
+                return Ok(());
+            }
+            (SealKind::Machine, _) => match self.machine_seal() {
+                Some(key) => key.clone(),
+                // No fingerprint: `evaluate` reports why.
+                None => return Ok(()),
+            },
+        };
+        if !key.verify(
+            &self.inner.product,
+            self.fingerprint_str(),
+            &sealed.content(),
+            &mac,
+        ) {
+            st.load_error = Some(self.foreign_token(sealed.token.as_deref()).unwrap_or_else(
+                || tampered("the lease cache was edited, or comes from another machine or product"),
+            ));
+            return Ok(());
+        }
+        st.trusted_time = st.trusted_time.max(sealed.trusted_time);
+        st.persisted_trusted_time = sealed.trusted_time;
+        st.clock_offset = sealed.clock_offset.max(0);
+        st.verdict = sealed.verdict;
+        st.lease_floor = st.lease_floor.max(sealed.lease_floor);
+        st.seal = Some(key);
+        if let Some(token) = sealed.token {
             match self.inner.keys.verify(&token) {
                 Ok(v) => {
                     st.trusted_time = st.trusted_time.max(v.claims.iat);
@@ -504,12 +622,55 @@ impl Client {
         Ok(())
     }
 
+    /// When a cache's seal does not verify because it was copied from another machine or
+    /// product, its genuine token says so more precisely than "tampered".
+    fn foreign_token(&self, token: Option<&str>) -> Option<Error> {
+        let claims = self.inner.keys.verify(token?).ok()?.claims;
+        match claims.check(&self.expectations(claims.iat)) {
+            Err(e @ (TokenError::WrongAudience | TokenError::FingerprintMismatch)) => {
+                Some(token_error(e))
+            }
+            _ => None,
+        }
+    }
+
+    /// The machine key, derived on first use (it reads the machine id); `None` without a
+    /// fingerprint.
+    fn machine_seal(&self) -> Option<&SealKey> {
+        if let Some(key) = self.inner.machine_seal.get() {
+            return Some(key);
+        }
+        let fingerprint = self.inner.fingerprint.as_deref().ok()?;
+        let id = fingerprint::machine_id().ok();
+        Some(
+            self.inner.machine_seal.get_or_init(|| {
+                SealKey::for_machine(&self.inner.product, fingerprint, id.as_deref())
+            }),
+        )
+    }
+
+    fn fingerprint_str(&self) -> &str {
+        self.inner.fingerprint.as_deref().unwrap_or("")
+    }
+
+    /// The SDK's time at `local_now`: the local clock plus the forward offset, never before
+    /// trusted time.
+    fn trusted_now(&self, st: &State, local_now: i64) -> i64 {
+        local_now
+            .saturating_add(st.clock_offset)
+            .max(st.trusted_time)
+    }
+
     fn evaluate(&self, st: &mut State, local_now: i64) -> Offline {
         if let Err(e) = &self.inner.fingerprint {
             return Offline::Refused(e.clone());
         }
-        if let Some(reason) = &st.load_error {
-            return Offline::Refused(Error::NotActivated(reason.clone()));
+        match &st.load_error {
+            Some(e @ Error::NotActivated(NotActivatedReason::LegacyCache)) => {
+                return Offline::NeedsOnline(e.clone());
+            }
+            Some(e) => return Offline::Refused(e.clone()),
+            None => {}
         }
         if let Some(code) = &st.verdict {
             return Offline::Refused(verdict_error(code));
@@ -518,24 +679,29 @@ impl Client {
             return Offline::Refused(e.clone());
         }
         let tolerance = self.inner.clock_tolerance;
-        let mut now = local_now.saturating_add(st.clock_offset);
         if st.clock_offset != 0 && local_now.saturating_add(tolerance) >= st.trusted_time {
             // The local clock looks right again on its own: stop correcting it.
             st.clock_offset = 0;
-            now = local_now;
         }
-        if now.saturating_add(tolerance) < st.trusted_time {
-            return Offline::Refused(Error::ClockTampered {
-                behind_secs: st.trusted_time - now,
+        let clock = local_now.saturating_add(st.clock_offset);
+        if clock.saturating_add(tolerance) < st.trusted_time {
+            return Offline::NeedsOnline(Error::ClockTampered {
+                behind_secs: st.trusted_time - clock,
             });
         }
-        st.trusted_time = st.trusted_time.max(now);
+        let now = self.trusted_now(st, local_now);
+        st.trusted_time = now;
         let Some((_, claims)) = &st.lease else {
             return Offline::Refused(Error::NotActivated(NotActivatedReason::NoLicense));
         };
+        if claims.iat < st.lease_floor {
+            // A newer lease or a verdict was seen (the anchor remembers it): this one, put
+            // back from an older copy of the cache or left by a concurrent process, is over.
+            return Offline::NeedsOnline(Error::Expired);
+        }
         match claims.check(&self.expectations(now)) {
             Ok(()) => {}
-            Err(TokenError::Expired) => return Offline::LeaseEnded,
+            Err(TokenError::Expired) => return Offline::NeedsOnline(Error::Expired),
             Err(e) => return Offline::Refused(token_error(e)),
         }
         if let Some(e) = status_error(claims.lic.status) {
@@ -552,37 +718,58 @@ impl Client {
     }
 
     /// Verifies a lease from the server, adopts it and stores it.
-    fn accept_lease(&self, token: String, server_time: Option<i64>) -> Result<License> {
-        let verified = self.inner.keys.verify(&token).map_err(token_error)?;
-        let claims = verified.claims;
+    ///
+    /// Whatever sent it, a lease can only move the SDK's time forward: its signed `iat`,
+    /// when ahead of the local clock, becomes a forward offset (a clock that is behind works
+    /// again), and it is refused when older than a lease or a verdict already seen (a
+    /// replay). Nothing else from the server (no `Date` header) is used.
+    fn accept_lease(&self, token: String) -> Result<License> {
+        let claims = self.inner.keys.verify(&token).map_err(token_error)?.claims;
         let local_now = self.inner.clock.now();
-        let server_now = server_time.unwrap_or(claims.iat).max(claims.iat);
         let tolerance = self.inner.clock_tolerance;
-        let offset = if (server_now - local_now).abs() > tolerance {
-            server_now - local_now
-        } else {
-            0
-        };
-        let now = local_now + offset;
-        claims.check(&self.expectations(now)).map_err(|e| match e {
-            TokenError::Expired | TokenError::LicenseExpired => Error::Expired,
-            other => token_error(other),
-        })?;
-        let license = License::from_claims(&claims, now);
         let mut st = self.state()?;
+        if !st.loaded {
+            self.load(&mut st)?;
+        }
+        if claims.iat < st.lease_floor {
+            return Err(Error::InvalidToken(
+                "the server sent a lease older than one already accepted or than a verdict \
+                 already learned (a replay?)"
+                    .into(),
+            ));
+        }
+        let ahead = claims.iat.saturating_sub(local_now);
+        let offset = if ahead > tolerance { ahead } else { 0 };
+        let clock = local_now.saturating_add(offset);
+        if clock.saturating_add(tolerance) < st.trusted_time {
+            return Err(Error::ClockTampered {
+                behind_secs: st.trusted_time - clock,
+            });
+        }
+        let now = clock.max(st.trusted_time).max(claims.iat);
+        claims.check(&self.expectations(now)).map_err(token_error)?;
+        let seal = match st.seal.take() {
+            Some(key) => key,
+            None => self.new_seal(&st)?,
+        };
+        let license = License::from_claims(&claims, now);
+        let lease_floor = st.lease_floor.max(claims.iat);
         *st = State {
             loaded: true,
-            // A successful online answer resets trusted time to the server's: a clock that
-            // was once set ahead by mistake does not haunt the app forever.
-            trusted_time: server_now.max(now),
+            trusted_time: now,
             clock_offset: offset,
+            lease_floor,
             lease: Some((token, claims)),
+            seal: Some(seal),
             ..State::default()
         };
         self.persist(&mut st)?;
+        self.update_anchor(&st);
         Ok(license)
     }
 
+    /// Records a definite verdict from the server. Leases signed before it was learned
+    /// (less the allowed skew) are refused from now on.
     fn record_verdict(&self, e: &Error) -> Result<()> {
         let code = match e {
             Error::NotActivated(_) => ErrorCode::NotActivated,
@@ -596,41 +783,102 @@ impl Client {
         if !st.loaded {
             self.load(&mut st)?;
         }
+        let now = self.trusted_now(&st, self.inner.clock.now());
+        st.trusted_time = now;
         st.verdict = Some(code.as_str().to_owned());
-        self.persist(&mut st)
+        let skew = self.inner.clock_tolerance.saturating_add(LEASE_GRID_SECS);
+        st.lease_floor = st.lease_floor.max(now.saturating_sub(skew));
+        // The verdict replaces whatever could not be used: the cache is written anew.
+        st.load_error = None;
+        if st.seal.is_none() {
+            st.seal = Some(self.new_seal(&st)?);
+        }
+        self.persist(&mut st)?;
+        self.update_anchor(&st);
+        Ok(())
     }
 
+    /// The key for a new state: a new anchor in the keyring when its store answered that it
+    /// has none and takes one, else the machine key.
+    fn new_seal(&self, st: &State) -> Result<SealKey> {
+        if st.anchor_missing
+            && let Some(key) = SealKey::random()
+            && self
+                .inner
+                .storage
+                .save_anchor(&Anchor::record(&key, st.trusted_time, st.lease_floor))
+                .is_ok()
+        {
+            return Ok(key);
+        }
+        match self.machine_seal() {
+            Some(key) => Ok(key.clone()),
+            None => Err(self
+                .inner
+                .fingerprint
+                .clone()
+                .err()
+                .unwrap_or_else(|| Error::Storage("no key to seal the lease cache".into()))),
+        }
+    }
+
+    /// Writes the sealed state to the cache.
     fn persist(&self, st: &mut State) -> Result<()> {
-        let file = CacheFile {
+        let key = st
+            .seal
+            .as_ref()
+            .ok_or_else(|| Error::Storage("no key to seal the lease cache".into()))?;
+        let sealed = Sealed {
+            token: st.lease.as_ref().map(|(t, _)| t.clone()),
+            trusted_time: st.trusted_time,
+            clock_offset: st.clock_offset,
             verdict: st.verdict.clone(),
-            ..CacheFile::new(
-                st.lease
-                    .as_ref()
-                    .map(|(t, _)| t.clone())
-                    .unwrap_or_default(),
-                st.trusted_time,
-                st.clock_offset,
-            )
+            lease_floor: st.lease_floor,
+            seal: key.kind,
         };
-        let file = CacheFile {
-            token: file.token.filter(|t| !t.is_empty()),
-            ..file
-        };
-        self.inner.storage.save_cache(&file.to_bytes())?;
+        let mac = key.tag(
+            &self.inner.product,
+            self.fingerprint_str(),
+            &sealed.content(),
+        );
+        self.inner.storage.save_cache(&sealed.to_bytes(mac))?;
         st.persisted_trusted_time = st.trusted_time;
         Ok(())
     }
+
+    /// After an online answer is stored, the anchor learns its marks (best effort: an anchor
+    /// behind the cache only protects less).
+    fn update_anchor(&self, st: &State) {
+        if let Some(key) = st.seal.as_ref().filter(|k| k.kind == SealKind::Keyring) {
+            let _ = self.inner.storage.save_anchor(&Anchor::record(
+                key,
+                st.trusted_time,
+                st.lease_floor,
+            ));
+        }
+    }
 }
 
-/// The OS keyring when wanted and compiled in.
+fn tampered(why: &str) -> Error {
+    Error::StateTampered(why.to_owned())
+}
+
+/// The OS keyring's entries for the key and the anchor, when wanted and compiled in.
 #[cfg(feature = "os-keyring")]
-fn os_vault(wanted: bool, app: &str, product: &str) -> Option<Box<dyn KeyVault>> {
-    wanted.then(|| Box::new(crate::storage::OsKeyring::new(app, product)) as Box<dyn KeyVault>)
+fn os_vaults(wanted: bool, app: &str, product: &str) -> Option<[Box<dyn KeyVault>; 2]> {
+    use crate::storage::OsKeyring;
+    wanted.then(|| -> [Box<dyn KeyVault>; 2] {
+        [
+            Box::new(OsKeyring::new(app, product)),
+            Box::new(OsKeyring::anchor(app, product)),
+        ]
+    })
 }
 
-/// Without the `os-keyring` feature the key always lives in the file store.
+/// Without the `os-keyring` feature the key always lives in the file store, and the machine
+/// key seals the cache.
 #[cfg(not(feature = "os-keyring"))]
-fn os_vault(_wanted: bool, _app: &str, _product: &str) -> Option<Box<dyn KeyVault>> {
+fn os_vaults(_wanted: bool, _app: &str, _product: &str) -> Option<[Box<dyn KeyVault>; 2]> {
     None
 }
 

@@ -1,7 +1,8 @@
 //! Every outcome of a license operation other than "licensed".
 //!
 //! Two kinds, kept apart on purpose: **verdicts** about the license (not activated, expired,
-//! suspended, revoked, limit reached, forged or foreign token, clock set back), which an app
+//! suspended, revoked, limit reached, forged or foreign token, clock set back, stored state
+//! edited), which an app
 //! acts on, and **failures** to reach a verdict (network, server, storage), which must never
 //! take a still-valid offline license away.
 
@@ -15,6 +16,10 @@ pub enum NotActivatedReason {
     NoLicense,
     /// The stored lease could not be read (truncated or corrupt file); activate again.
     CorruptCache(String),
+    /// The stored lease was written by an earlier SDK, whose files were not sealed: it is not
+    /// trusted. The next online validation replaces it (`check` does that by itself when the
+    /// server is reachable; the stored key is kept).
+    LegacyCache,
     /// The server no longer knows this machine (deactivated elsewhere, or removed by support).
     ServerForgot,
 }
@@ -24,6 +29,9 @@ impl std::fmt::Display for NotActivatedReason {
         match self {
             Self::NoLicense => f.write_str("no license is activated on this machine"),
             Self::CorruptCache(why) => write!(f, "the stored license could not be read ({why})"),
+            Self::LegacyCache => f.write_str(
+                "the stored license was written by an older version and must be validated online",
+            ),
             Self::ServerForgot => f.write_str("the server no longer lists this machine"),
         }
     }
@@ -51,8 +59,9 @@ pub enum Error {
     /// Verdict: the key is not a valid license key, or no license has it.
     #[error("this license key is not valid")]
     InvalidKey,
-    /// Verdict: the stored token is forged, altered, for another product, or signed by a key
-    /// that is not pinned.
+    /// Verdict: the token (stored, or just received) is forged, altered, for another product,
+    /// signed by a key that is not pinned, or older than a lease or verdict already seen (a
+    /// replay).
     #[error("the license token is invalid: {0}")]
     InvalidToken(String),
     /// Verdict: the token belongs to another machine (e.g. copied from one).
@@ -66,6 +75,12 @@ pub enum Error {
         /// How far behind.
         behind_secs: i64,
     },
+    /// Verdict: the stored license state was edited, comes from another machine or product,
+    /// or was sealed with a keyring secret this machine no longer has. Nothing stored is
+    /// trusted until [`crate::Client::validate`] brings a lease newer than any seen, or
+    /// [`crate::Client::forget`] / [`crate::Client::deactivate`] clear it.
+    #[error("the stored license state was tampered with ({0}); validate online or activate again")]
+    StateTampered(String),
     /// Failure: the server could not be reached (or timed out).
     #[error("network error: {0}")]
     Network(String),
@@ -111,12 +126,13 @@ impl Error {
                 | Self::InvalidToken(_)
                 | Self::FingerprintMismatch
                 | Self::ClockTampered { .. }
+                | Self::StateTampered(_)
         )
     }
 
     /// The stable code: the server's where the verdict came from the server, else Licet's
     /// client-side code (`INVALID_TOKEN`, `FINGERPRINT_MISMATCH`, `CLOCK_TAMPERED`,
-    /// `NETWORK`, `STORAGE`, `NO_MACHINE_ID`, `CONFIG`).
+    /// `STATE_TAMPERED`, `NETWORK`, `STORAGE`, `NO_MACHINE_ID`, `CONFIG`).
     pub fn code(&self) -> &'static str {
         match self {
             Self::NotActivated(_) => ErrorCode::NotActivated.as_str(),
@@ -128,6 +144,7 @@ impl Error {
             Self::InvalidToken(_) => "INVALID_TOKEN",
             Self::FingerprintMismatch => "FINGERPRINT_MISMATCH",
             Self::ClockTampered { .. } => "CLOCK_TAMPERED",
+            Self::StateTampered(_) => "STATE_TAMPERED",
             Self::Network(_) => "NETWORK",
             Self::Server { code, .. } => code.as_str(),
             Self::RateLimited { .. } => ErrorCode::RateLimited.as_str(),

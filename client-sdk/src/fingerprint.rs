@@ -35,11 +35,16 @@ pub fn derive(product: &str, machine_id: &str) -> String {
 /// This machine's fingerprint for `product`, or [`Error::NoMachineId`] when the operating
 /// system has no machine id (some containers): use an explicit override there.
 pub fn for_this_machine(product: &str) -> Result<String> {
+    Ok(derive(product, &machine_id()?))
+}
+
+/// The operating system's raw machine id (never sent anywhere).
+pub(crate) fn machine_id() -> Result<String> {
     let id = machine_uid::get().map_err(|e| Error::NoMachineId(e.to_string()))?;
     if id.trim().is_empty() {
         return Err(Error::NoMachineId("the machine id is empty".into()));
     }
-    Ok(derive(product, &id))
+    Ok(id)
 }
 
 /// Host name, OS, architecture and CPU count: shown to the vendor, never part of the

@@ -1,7 +1,7 @@
 //! Licet client SDK: link it into your app so that an end user can activate on first launch
 //! and the app can answer "am I licensed, and for what?" on every launch: in microseconds,
 //! offline, and without being fooled by a forged token, a token copied from another machine,
-//! or a clock set back.
+//! a clock set back, an old lease replayed by a fake server, or a casually edited state file.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), licet::Error> {
@@ -29,7 +29,9 @@
 //!   server's stable codes ([`Error::code`]) and a split between license verdicts and
 //!   failures to get one ([`Error::is_verdict`]).
 //! - [`fingerprint`]: the privacy-preserving machine fingerprint and machine facts.
-//! - [`storage`]: where the key (OS keyring, file fallback) and the signed lease live.
+//! - [`storage`]: where the key (OS keyring, file fallback), the sealed lease cache and its
+//!   keyring anchor live. How time and stored state are trusted: "Time and stored-state trust
+//!   in the SDK" in `docs/architecture.md`.
 //! - [`Clock`]: the source of "now" (replaceable in tests).
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
@@ -39,6 +41,7 @@ mod client;
 mod error;
 pub mod fingerprint;
 mod license;
+mod seal;
 pub mod storage;
 mod transport;
 

@@ -3,11 +3,14 @@
 //! The default [`FileStorage`] keeps the key in the OS keyring (Keychain, Credential
 //! Manager, Secret Service) and, where no keyring is available (headless Linux, CI,
 //! containers), falls back automatically and quietly to a file next to the lease. The lease
-//! (a signed token plus a clock high-water mark) is a file. Files are written atomically
-//! (temporary file, then rename) with mode 0600, in a directory created with mode 0700.
+//! cache (the signed token, the trusted-time high-water mark, the last verdict) is a file,
+//! sealed with a MAC so that edits are detected. Its key lives in a second keyring entry,
+//! the *anchor*, which also remembers the newest times seen online; where no keyring answers
+//! the key is derived from the machine id instead. Files are written atomically (temporary
+//! file, then rename) with mode 0600, in a directory created with mode 0700.
 //!
 //! Storage is pluggable: implement [`Storage`] (e.g. [`MemoryStorage`] in tests) or give
-//! [`FileStorage`] another [`KeyVault`].
+//! [`FileStorage`] other [`KeyVault`]s.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -31,6 +34,25 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn save_cache(&self, bytes: &[u8]) -> Result<()>;
     /// Forgets the lease cache.
     fn delete_cache(&self) -> Result<()>;
+
+    /// The anchor: a small secret record the client keeps apart from the lease cache (in the
+    /// OS keyring) to seal the cache and to notice an older cache put back. `Ok(None)` when
+    /// none is stored, or when this storage has no place for one (the default: the client
+    /// then seals the cache with a key derived from the machine id); `Err` when the secret
+    /// store does not answer now.
+    fn load_anchor(&self) -> Result<Option<Zeroizing<String>>, VaultUnavailable> {
+        Ok(None)
+    }
+
+    /// Stores the anchor; `Err` when there is no place for it or the store does not answer.
+    fn save_anchor(&self, _anchor: &str) -> Result<(), VaultUnavailable> {
+        Err(VaultUnavailable("this storage keeps no anchor".into()))
+    }
+
+    /// Forgets the anchor (no error if there was none).
+    fn delete_anchor(&self) -> Result<(), VaultUnavailable> {
+        Ok(())
+    }
 }
 
 /// Why a [`KeyVault`] could not answer.
@@ -38,7 +60,7 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
 #[error("keyring unavailable: {0}")]
 pub struct VaultUnavailable(pub String);
 
-/// A secret store for the license key, such as the OS keyring.
+/// A store for one secret (the license key, the anchor), such as an OS keyring entry.
 pub trait KeyVault: Send + Sync + std::fmt::Debug {
     /// The stored secret; `Ok(None)` when nothing is stored.
     fn get(&self) -> Result<Option<Zeroizing<String>>, VaultUnavailable>;
@@ -58,11 +80,19 @@ pub struct OsKeyring {
 
 #[cfg(feature = "os-keyring")]
 impl OsKeyring {
-    /// An entry named by the app and product.
+    /// The license key's entry, named by the app and product.
     pub fn new(app: &str, product: &str) -> Self {
         Self {
             service: format!("licet.{app}"),
             user: product.to_owned(),
+        }
+    }
+
+    /// The anchor's entry, next to the license key's.
+    pub fn anchor(app: &str, product: &str) -> Self {
+        Self {
+            service: format!("licet.{app}"),
+            user: format!("{product}/anchor"),
         }
     }
 
@@ -95,23 +125,34 @@ impl KeyVault for OsKeyring {
     }
 }
 
-/// Files in one directory, with the key in a [`KeyVault`] when one is available.
+/// Files in one directory, with the key (and the anchor) in a [`KeyVault`] when one is
+/// available.
 #[derive(Debug)]
 pub struct FileStorage {
     dir: PathBuf,
     product: String,
     vault: Option<Box<dyn KeyVault>>,
+    /// Where the anchor lives; without one the cache is sealed with the machine key.
+    anchor: Option<Box<dyn KeyVault>>,
 }
 
 impl FileStorage {
     /// Storage in `dir` for `product`, key in `vault` (or in a file when `vault` is `None`
-    /// or unavailable).
+    /// or unavailable), and no anchor.
     pub fn new(dir: impl Into<PathBuf>, product: &str, vault: Option<Box<dyn KeyVault>>) -> Self {
         Self {
             dir: dir.into(),
             product: product.to_owned(),
             vault,
+            anchor: None,
         }
+    }
+
+    /// Keeps the anchor in `vault` (the client builder uses `OsKeyring::anchor`). The
+    /// anchor is never written to a file: where `vault` does not answer, there is none.
+    pub fn with_anchor_vault(mut self, vault: Box<dyn KeyVault>) -> Self {
+        self.anchor = Some(vault);
+        self
     }
 
     /// The lease file.
@@ -163,13 +204,30 @@ impl Storage for FileStorage {
     fn delete_cache(&self) -> Result<()> {
         remove_optional(&self.cache_path())
     }
+
+    fn load_anchor(&self) -> Result<Option<Zeroizing<String>>, VaultUnavailable> {
+        self.anchor.as_ref().map_or(Ok(None), |vault| vault.get())
+    }
+
+    fn save_anchor(&self, anchor: &str) -> Result<(), VaultUnavailable> {
+        match &self.anchor {
+            Some(vault) => vault.set(anchor),
+            None => Err(VaultUnavailable("no keyring configured".into())),
+        }
+    }
+
+    fn delete_anchor(&self) -> Result<(), VaultUnavailable> {
+        self.anchor.as_ref().map_or(Ok(()), |vault| vault.delete())
+    }
 }
 
-/// Everything in memory: for tests, or apps that persist elsewhere.
+/// Everything in memory: for tests, or apps that persist elsewhere. It keeps an anchor too,
+/// like a keyring would.
 #[derive(Debug, Default)]
 pub struct MemoryStorage {
     key: Mutex<Option<Zeroizing<String>>>,
     cache: Mutex<Option<Vec<u8>>>,
+    anchor: Mutex<Option<Zeroizing<String>>>,
 }
 
 impl Storage for MemoryStorage {
@@ -200,10 +258,28 @@ impl Storage for MemoryStorage {
         *self.cache.lock().map_err(poisoned)? = None;
         Ok(())
     }
+
+    fn load_anchor(&self) -> Result<Option<Zeroizing<String>>, VaultUnavailable> {
+        Ok(self.anchor.lock().map_err(vault_poisoned)?.clone())
+    }
+
+    fn save_anchor(&self, anchor: &str) -> Result<(), VaultUnavailable> {
+        *self.anchor.lock().map_err(vault_poisoned)? = Some(Zeroizing::new(anchor.to_owned()));
+        Ok(())
+    }
+
+    fn delete_anchor(&self) -> Result<(), VaultUnavailable> {
+        *self.anchor.lock().map_err(vault_poisoned)? = None;
+        Ok(())
+    }
 }
 
 fn poisoned<T>(_: T) -> Error {
     Error::Storage("storage lock poisoned".into())
+}
+
+fn vault_poisoned<T>(_: T) -> VaultUnavailable {
+    VaultUnavailable("storage lock poisoned".into())
 }
 
 fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {

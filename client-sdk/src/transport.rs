@@ -1,6 +1,9 @@
 //! HTTP to the Licet server: reqwest with rustls (ring provider, the platform's trust store
 //! plus an optional extra root for self-hosted servers), proxies from the environment, and a
 //! timeout on every request. Built lazily, so offline checks never pay for it.
+//!
+//! Only bodies come out of here: no header of an answer (`Date` least of all) is trusted
+//! for anything, since nothing signs it.
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
@@ -11,12 +14,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
-
-/// A server answer and the server's clock (`Date` header, Unix seconds) when it sent one.
-pub(crate) struct Answer<T> {
-    pub body: T,
-    pub server_time: Option<i64>,
-}
 
 #[derive(Debug)]
 pub(crate) struct Transport {
@@ -73,7 +70,7 @@ impl Transport {
     }
 
     /// POSTs JSON to `path` and decodes a 2xx answer, or maps the error body to an [`Error`].
-    pub async fn post<Req, Resp>(&self, path: &str, body: &Req) -> Result<Answer<Resp>>
+    pub async fn post<Req, Resp>(&self, path: &str, body: &Req) -> Result<Resp>
     where
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
@@ -87,13 +84,6 @@ impl Transport {
             .await
             .map_err(|e| Error::Network(e.without_url().to_string()))?;
         let status = res.status();
-        let server_time = res
-            .headers()
-            .get(reqwest::header::DATE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| httpdate::parse_http_date(v).ok())
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .and_then(|d| i64::try_from(d.as_secs()).ok());
         let retry_after = res
             .headers()
             .get(reqwest::header::RETRY_AFTER)
@@ -104,11 +94,10 @@ impl Transport {
             .await
             .map_err(|e| Error::Network(e.without_url().to_string()))?;
         if status.is_success() {
-            let body = serde_json::from_slice(&bytes).map_err(|e| Error::Server {
+            return serde_json::from_slice(&bytes).map_err(|e| Error::Server {
                 code: licet_proto::ErrorCode::Internal,
                 message: format!("unexpected answer: {e}"),
-            })?;
-            return Ok(Answer { body, server_time });
+            });
         }
         match serde_json::from_slice::<ErrorBody>(&bytes) {
             Ok(err) => Err(Error::from_server(

@@ -196,8 +196,9 @@ pub unsafe extern "C" fn licet_config_set_timeout_ms(
     })
 }
 
-/// Whether to keep the key in the OS keyring (default true; a file is used where there is
-/// no keyring either way).
+/// Whether to keep the key, and the secret that seals the stored lease, in the OS keyring
+/// (default true; where there is no keyring either way, the key goes to a file and the lease
+/// is sealed with a key derived from the machine id).
 ///
 /// # Safety
 /// `config` from `licet_config_new`.

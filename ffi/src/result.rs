@@ -31,10 +31,13 @@ pub enum licet_result {
     LICET_CLOCK_TAMPERED = 1005,
     /// The license key is not valid.
     LICET_INVALID_KEY = 1006,
-    /// The stored token is forged, altered or for another product.
+    /// The token is forged, altered, for another product, or a replay of an older one.
     LICET_INVALID_TOKEN = 1007,
     /// The stored token belongs to another machine.
     LICET_FINGERPRINT_MISMATCH = 1008,
+    /// The stored license state was edited (or sealed with a keyring secret that is gone);
+    /// `licet_client_validate` or `licet_client_activate` replaces it.
+    LICET_STATE_TAMPERED = 1009,
     /// A required pointer was NULL, or a string was not UTF-8, or a value was out of range.
     LICET_INVALID_ARGUMENT = 2000,
     /// The output buffer is too small; the required length was reported.
@@ -69,6 +72,7 @@ impl licet_result {
             E::InvalidKey => Self::LICET_INVALID_KEY,
             E::InvalidToken(_) => Self::LICET_INVALID_TOKEN,
             E::FingerprintMismatch => Self::LICET_FINGERPRINT_MISMATCH,
+            E::StateTampered(_) => Self::LICET_STATE_TAMPERED,
             E::Network(_) => Self::LICET_NETWORK,
             E::RateLimited { .. } => Self::LICET_RATE_LIMITED,
             E::Storage(_) => Self::LICET_STORAGE,
@@ -90,6 +94,7 @@ impl licet_result {
             Self::LICET_INVALID_KEY => "the license key is not valid\0",
             Self::LICET_INVALID_TOKEN => "the stored license token is invalid\0",
             Self::LICET_FINGERPRINT_MISMATCH => "the license token belongs to another machine\0",
+            Self::LICET_STATE_TAMPERED => "the stored license state was tampered with\0",
             Self::LICET_INVALID_ARGUMENT => {
                 "invalid argument (NULL pointer, non-UTF-8 string or bad value)\0"
             }
@@ -107,7 +112,7 @@ impl licet_result {
     }
 
     /// Every code, for the message lookup.
-    const ALL: [Self; 19] = [
+    const ALL: [Self; 20] = [
         Self::LICET_OK,
         Self::LICET_NOT_ACTIVATED,
         Self::LICET_EXPIRED,
@@ -118,6 +123,7 @@ impl licet_result {
         Self::LICET_INVALID_KEY,
         Self::LICET_INVALID_TOKEN,
         Self::LICET_FINGERPRINT_MISMATCH,
+        Self::LICET_STATE_TAMPERED,
         Self::LICET_INVALID_ARGUMENT,
         Self::LICET_BUFFER_TOO_SMALL,
         Self::LICET_NETWORK,

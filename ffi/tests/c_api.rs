@@ -139,6 +139,23 @@ impl Env {
         server: &str,
         wrapper: Option<&[&str]>,
     ) -> (u32, String) {
+        self.run_pinning(program, machine, args, server, wrapper, &self.jwks_path())
+    }
+
+    fn jwks_path(&self) -> PathBuf {
+        self.dir.path().join("jwks.json")
+    }
+
+    /// `run_with`, with the app pinning the keys in `jwks`.
+    fn run_pinning(
+        &self,
+        program: &str,
+        machine: &str,
+        args: &[&str],
+        server: &str,
+        wrapper: Option<&[&str]>,
+        jwks: &Path,
+    ) -> (u32, String) {
         let target = self.bin.join(program);
         let mut cmd = match wrapper {
             Some(w) => {
@@ -152,7 +169,7 @@ impl Env {
             .args(args)
             .env("LICET_SERVER", server)
             .env("LICET_PRODUCT", "photo")
-            .env("LICET_JWKS", self.dir.path().join("jwks.json"))
+            .env("LICET_JWKS", jwks)
             .env("LICET_STORAGE_DIR", self.storage(machine))
             .env("LICET_FINGERPRINT", format!("v1:{machine}"))
             .env("LICET_NO_KEYRING", "1")
@@ -178,6 +195,16 @@ impl Env {
     }
 }
 
+/// The system clock moved forward by this many seconds.
+#[derive(Debug)]
+struct AheadClock(i64);
+
+impl licet::Clock for AheadClock {
+    fn now(&self) -> i64 {
+        licet::Clock::now(&licet::SystemClock) + self.0
+    }
+}
+
 const OK: u32 = 0;
 const NOT_ACTIVATED: u32 = 1000;
 const EXPIRED: u32 = 1001;
@@ -188,6 +215,7 @@ const CLOCK_TAMPERED: u32 = 1005;
 const INVALID_KEY: u32 = 1006;
 const INVALID_TOKEN: u32 = 1007;
 const FINGERPRINT_MISMATCH: u32 = 1008;
+const STATE_TAMPERED: u32 = 1009;
 const NETWORK: u32 = 3000;
 const SERVER: u32 = 3001;
 const RATE_LIMITED: u32 = 3002;
@@ -251,21 +279,42 @@ fn every_result_code_a_c_caller_can_get() {
     std::fs::copy(env.lease_file("m1"), env.lease_file("m3")).expect("copy");
     assert_eq!(env.run(c, "m3", &["check"]).0, FINGERPRINT_MISMATCH);
 
-    // A tampered signature.
+    // An edited lease file (here, a tampered signature): its seal no longer verifies.
     let lease = std::fs::read_to_string(env.lease_file("m1")).expect("lease");
     let mut cache: serde_json::Value = serde_json::from_str(&lease).expect("json");
-    let token = cache["token"].as_str().expect("token").to_owned();
+    let token = cache["state"]["token"].as_str().expect("token").to_owned();
     let forged = format!("{}AAAA", &token[..token.len() - 4]);
-    cache["token"] = forged.into();
+    cache["state"]["token"] = forged.into();
     std::fs::create_dir_all(env.storage("m4")).expect("dir");
     std::fs::write(env.lease_file("m4"), cache.to_string()).expect("write");
-    assert_eq!(env.run(c, "m4", &["check"]).0, INVALID_TOKEN);
+    assert_eq!(env.run(c, "m4", &["check"]).0, STATE_TAMPERED);
 
-    // Trusted time an hour ahead of the clock: the clock was set back.
-    let mut ahead: serde_json::Value = serde_json::from_str(&lease).expect("json");
-    ahead["trusted_time"] = (ahead["trusted_time"].as_i64().expect("time") + 3600).into();
-    std::fs::create_dir_all(env.storage("m5")).expect("dir");
-    std::fs::write(env.lease_file("m5"), ahead.to_string()).expect("write");
+    // A stored token signed by a key the app does not pin (an app update dropped it).
+    let (code, out) = env.run_pinning(
+        c,
+        "m1",
+        &["check"],
+        &env.server.url,
+        None,
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../client-sdk/tests/fixtures/example-jwks.json"),
+    );
+    assert_eq!(code, INVALID_TOKEN, "{out}");
+
+    // Trusted time half an hour ahead of the clock: the clock was set back since. The lease
+    // is stored by the Rust SDK running on a clock that is ahead, so it is sealed like any.
+    let jwks = std::fs::read_to_string(env.jwks_path()).expect("jwks");
+    licet::Client::builder(&env.server.url, "photo")
+        .pinned_jwks(&jwks)
+        .expect("jwks")
+        .storage_dir(env.storage("m5"))
+        .use_keyring(false)
+        .fingerprint_override("v1:m5")
+        .clock(std::sync::Arc::new(AheadClock(1800)))
+        .build()
+        .expect("client")
+        .activate(&env.license())
+        .expect("activates on a clock that is ahead");
     env.rt.block_on(env.server.stop());
     let (code, out) = env.run(c, "m5", &["check"]);
     assert_eq!(code, CLOCK_TAMPERED, "{out}");

@@ -3,6 +3,7 @@
 
 mod activation;
 mod offline;
+mod replay;
 mod storage;
 mod support;
 mod tampering;

@@ -1,8 +1,9 @@
 //! Where things are stored, and what happens when storage misbehaves.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use licet::storage::{FileStorage, KeyVault, Storage, VaultUnavailable};
+use serde_json::json;
 use zeroize::Zeroizing;
 
 use crate::support::*;
@@ -21,6 +22,29 @@ impl KeyVault for NoKeyring {
     fn delete(&self) -> Result<(), VaultUnavailable> {
         Err(VaultUnavailable("no secret service".into()))
     }
+}
+
+/// A keyring entry that works, shared by the clients (the "processes") of a test.
+#[derive(Debug, Clone, Default)]
+struct MemoryVault(Arc<Mutex<Option<String>>>);
+
+impl KeyVault for MemoryVault {
+    fn get(&self) -> Result<Option<Zeroizing<String>>, VaultUnavailable> {
+        Ok(self.0.lock().expect("vault").clone().map(Zeroizing::new))
+    }
+    fn set(&self, secret: &str) -> Result<(), VaultUnavailable> {
+        *self.0.lock().expect("vault") = Some(secret.to_owned());
+        Ok(())
+    }
+    fn delete(&self) -> Result<(), VaultUnavailable> {
+        *self.0.lock().expect("vault") = None;
+        Ok(())
+    }
+}
+
+/// Files in `dir` with the anchor in `anchor` (the key in a file).
+fn with_anchor(dir: &std::path::Path, anchor: &MemoryVault) -> Arc<FileStorage> {
+    Arc::new(FileStorage::new(dir, "photo", None).with_anchor_vault(Box::new(anchor.clone())))
 }
 
 #[test]
@@ -85,19 +109,14 @@ fn the_default_storage_works_on_this_machine_whatever_its_keyring() {
 #[test]
 fn corrupt_or_truncated_cache_files_read_as_not_activated() {
     let h = Harness::start(1);
-    let (_, key) = h.license();
-    let dir = tempfile::tempdir().expect("dir");
     let clock = clock();
-    h.client(dir.path(), "v1:m", &clock)
-        .activate(&key)
-        .expect("activates");
+    let (dir, key, _) = h.activated("v1:m", &clock);
     let good = std::fs::read(lease_path(dir.path())).expect("lease");
     for bad in [
         good[..good.len() / 2].to_vec(),
         b"".to_vec(),
         b"\x00\xff garbage".to_vec(),
         br#"{"version":99,"token":null,"trusted_time":0,"verdict":null}"#.to_vec(),
-        br#"{"version":1,"token":"not.a.token","trusted_time":0,"verdict":null}"#.to_vec(),
     ] {
         std::fs::write(lease_path(dir.path()), &bad).expect("write");
         let client = h.client(dir.path(), "v1:m", &clock);
@@ -106,7 +125,6 @@ fn corrupt_or_truncated_cache_files_read_as_not_activated() {
             matches!(
                 err,
                 licet::Error::NotActivated(licet::NotActivatedReason::CorruptCache(_))
-                    | licet::Error::InvalidToken(_)
             ),
             "{err:?}"
         );
@@ -132,4 +150,96 @@ fn memory_storage_is_pluggable() {
     client.activate(&key).expect("activates");
     assert!(storage.load_cache().expect("cache").is_some());
     assert!(!lease_path(dir.path()).exists(), "nothing written to disk");
+}
+
+/// An SDK upgrade must not trust the unsealed files of the SDK before it (anyone could have
+/// edited them), nor strand their users. If this fails, either an edited old file is a way
+/// around the seal, or every user has to activate again after the upgrade.
+#[test]
+fn a_lease_file_from_the_previous_sdk_is_trusted_only_after_an_online_validation() {
+    let mut h = Harness::start(1);
+    let clock = clock();
+    let (dir, _, _) = h.activated("v1:m", &clock);
+    let token = read_cache(dir.path())["state"]["token"].clone();
+    // What SDK 0.1 wrote: no seal, so its high-water mark may have been lowered at will.
+    let old = json!({ "version": 1, "token": token, "trusted_time": 0, "clock_offset": 0, "verdict": null });
+    write_cache(dir.path(), &old);
+
+    h.stop();
+    assert_eq!(
+        h.client(dir.path(), "v1:m", &clock).check(),
+        Err(licet::Error::NotActivated(
+            licet::NotActivatedReason::LegacyCache
+        )),
+        "offline, the old file is not trusted"
+    );
+    h.restart();
+    let client = h.client(dir.path(), "v1:m", &clock);
+    client
+        .check()
+        .expect("online, check validates with the stored key and carries on");
+    assert_eq!(read_cache(dir.path())["version"], 2, "rewritten, sealed");
+    h.stop();
+    h.client(dir.path(), "v1:m", &clock)
+        .check()
+        .expect("and is trusted offline from then on");
+    h.restart();
+}
+
+/// With a keyring, the cache is sealed by a random secret kept there, and the keyring entry
+/// remembers the newest state seen online. If this fails, a copy of the cache saved before a
+/// revocation and put back afterwards runs the revoked license on, offline.
+#[test]
+fn with_a_keyring_an_older_copy_of_the_cache_put_back_is_not_trusted() {
+    let h = Harness::start(1);
+    let (id, key) = h.license();
+    let dir = tempfile::tempdir().expect("dir");
+    let clock = clock();
+    let anchor = MemoryVault::default();
+    let client = |auto_refresh| {
+        h.builder(dir.path(), "v1:m", &clock)
+            .storage(with_anchor(dir.path(), &anchor))
+            .auto_refresh(auto_refresh)
+            .build()
+            .expect("client")
+    };
+    client(true).activate(&key).expect("activates");
+    assert_eq!(read_cache(dir.path())["state"]["seal"], "keyring");
+    let secret = anchor.get().expect("anchor").expect("stored");
+    assert!(
+        !std::fs::read_to_string(lease_path(dir.path()))
+            .expect("lease")
+            .contains(secret.as_str()),
+        "the secret never reaches the file"
+    );
+    let backup = std::fs::read(lease_path(dir.path())).expect("lease");
+
+    clock.advance(1200);
+    h.server.clock.advance(1200);
+    h.admin(
+        "POST",
+        &format!("/v1/admin/licenses/{id}/revoke"),
+        Some(json!({})),
+    );
+    assert_eq!(client(true).validate(), Err(licet::Error::Revoked));
+
+    std::fs::write(lease_path(dir.path()), &backup).expect("put the copy back");
+    assert_eq!(
+        client(false).check(),
+        Err(licet::Error::Expired),
+        "offline, the older lease counts as over"
+    );
+    assert_eq!(
+        client(true).check(),
+        Err(licet::Error::Revoked),
+        "online, check learns the verdict again"
+    );
+
+    // Without the keyring entry, a cache sealed by it cannot be trusted at all.
+    anchor.delete().expect("delete");
+    let got = client(false).check();
+    assert!(
+        matches!(got, Err(licet::Error::StateTampered(_))),
+        "{got:?}"
+    );
 }

@@ -1,11 +1,16 @@
-//! One harness: a real server on its own runtime, clients wired to it, a movable clock.
+//! One harness: a real server on its own runtime, clients wired to it, a movable clock, and a
+//! fake server that answers every request with a canned lease.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use licet_proto::Claims;
 use licet_server::testkit::TestServer;
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A clock the test moves.
 #[derive(Debug, Default)]
@@ -73,6 +78,30 @@ impl Harness {
         })
     }
 
+    /// A public API call without credentials, as a client would make it; the JSON answer.
+    pub fn post(&self, path: &str, body: Value) -> Value {
+        self.rt.block_on(async {
+            let res = self
+                .http
+                .post(self.server.url(path))
+                .json(&body)
+                .send()
+                .await
+                .expect("post");
+            assert!(res.status().is_success(), "{path}: {}", res.status());
+            res.json().await.expect("json")
+        })
+    }
+
+    /// The server's own activation answer for machine `fpr` (a genuine signed lease), taken
+    /// without the SDK, so that a fake server can replay it later.
+    pub fn genuine_lease(&self, key: &str, fpr: &str) -> Value {
+        self.post(
+            "/v1/licenses/activate",
+            json!({ "key": key, "fingerprint": fpr }),
+        )
+    }
+
     pub fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         self.rt.block_on(async {
             let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
@@ -102,6 +131,21 @@ impl Harness {
         )
     }
 
+    /// A new license activated on machine `fpr` by a client on `clock`, storing in a new
+    /// directory: `(dir, key, license id)`.
+    pub fn activated(
+        &self,
+        fpr: &str,
+        clock: &Arc<TestClock>,
+    ) -> (tempfile::TempDir, String, String) {
+        let (id, key) = self.license();
+        let dir = tempfile::tempdir().expect("dir");
+        self.client(dir.path(), fpr, clock)
+            .activate(&key)
+            .expect("activates");
+        (dir, key, id)
+    }
+
     pub fn seats_in_use(&self, license_id: &str) -> u64 {
         self.admin("GET", &format!("/v1/admin/licenses/{license_id}"), None)["active_activations"]
             .as_u64()
@@ -122,7 +166,19 @@ impl Harness {
     }
 
     pub fn builder(&self, dir: &Path, fpr: &str, clock: &Arc<TestClock>) -> licet::ClientBuilder {
-        licet::Client::builder(&self.server.url, "photo")
+        self.builder_at(&self.server.url, dir, fpr, clock)
+    }
+
+    /// A client builder like [`Harness::builder`] that talks to `url` (a [`FakeServer`]) but
+    /// pins this server's keys.
+    pub fn builder_at(
+        &self,
+        url: &str,
+        dir: &Path,
+        fpr: &str,
+        clock: &Arc<TestClock>,
+    ) -> licet::ClientBuilder {
+        licet::Client::builder(url, "photo")
             .pinned_jwks(&self.jwks)
             .expect("pinned jwks")
             .storage_dir(dir)
@@ -139,4 +195,117 @@ pub fn clock() -> Arc<TestClock> {
 
 pub fn lease_path(dir: &Path) -> std::path::PathBuf {
     dir.join("photo.lease.json")
+}
+
+/// The claims of a compact JWS, read without verifying it.
+pub fn claims_of(token: &str) -> Claims {
+    let body = token.split('.').nth(1).expect("claims part");
+    serde_json::from_slice(&B64.decode(body).expect("base64")).expect("claims")
+}
+
+/// The stored cache file as JSON.
+pub fn read_cache(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(lease_path(dir)).expect("lease file")).expect("json")
+}
+
+pub fn write_cache(dir: &Path, cache: &Value) {
+    std::fs::write(lease_path(dir), cache.to_string()).expect("write lease file");
+}
+
+/// An HTTP/1.1 server that is not Licet: whatever it is asked, it answers `200` with one canned
+/// JSON body and, if given, a `Date` header of its choosing. It stands for a server on an
+/// `http://` URL, or one behind a certificate authority the user controls, replaying a lease
+/// it captured earlier.
+pub struct FakeServer {
+    pub url: String,
+    requests: Arc<AtomicUsize>,
+    paths: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeServer {
+    pub fn start(h: &Harness, body: &Value, date: Option<i64>) -> Self {
+        let listener =
+            h.rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+                .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let paths = Arc::new(Mutex::new(Vec::new()));
+        let body = body.to_string();
+        let date = date.map(|t| {
+            let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t as u64);
+            format!("Date: {}\r\n", httpdate::fmt_http_date(at))
+        });
+        let (count, seen) = (requests.clone(), paths.clone());
+        let task = h.rt.spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let Some(path) = read_request(&mut socket).await else {
+                    continue;
+                };
+                count.fetch_add(1, Ordering::SeqCst);
+                seen.lock().expect("paths").push(path);
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\n{}Content-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    date.as_deref().unwrap_or(""),
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            }
+        });
+        Self {
+            url,
+            requests,
+            paths,
+            task,
+        }
+    }
+
+    /// How many requests it answered.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    /// The paths it was asked for, in order.
+    pub fn paths(&self) -> Vec<String> {
+        self.paths.lock().expect("paths").clone()
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Reads one HTTP/1.1 request (headers and a `Content-Length` body); its path.
+async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        let n = socket.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let length: usize = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        let n = socket.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    head.split_whitespace().nth(1).map(str::to_owned)
 }
