@@ -16,35 +16,12 @@ hits them alike. Needs wrk (apt-get install wrk). Prints Markdown tables of medi
   quiet server, then while wrk floods `validate` with one key far over its per-key limit
   (every flood request but the first 30 answered 429).
 """
-import argparse, http.client, json, os, re, signal, statistics, subprocess, sys, tempfile, threading, time, urllib.parse
+import argparse, json, os, re, signal, statistics, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOKEN = "lct_admin_bench_0123456789abcdef0123"
 
-
-class Conn:
-    def __init__(self, port):
-        self.port = port
-        self.c = http.client.HTTPConnection("127.0.0.1", port)
-        self.cookies = {}
-
-    def req(self, method, path, body=None, headers=None, token=None):
-        h = dict(headers or {})
-        if self.cookies:
-            h["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        if token:
-            h["Authorization"] = "Bearer " + token
-        if isinstance(body, dict):
-            body = json.dumps(body)
-            h["Content-Type"] = "application/json"
-        self.c.request(method, path, body=body, headers=h)
-        res = self.c.getresponse()
-        data = res.read()
-        for k, v in res.getheaders():
-            if k.lower() == "set-cookie":
-                name, _, rest = v.partition("=")
-                self.cookies[name] = rest.split(";")[0]
-        return res.status, data
+from benchlib import Conn, csrf_of
 
 
 def start(binary, port, data, env_extra):
@@ -78,14 +55,13 @@ def portal_round(binary, port, requests):
             api.req("POST", "/v1/admin/products", {"slug": "photo", "name": "Photo", "max_activations": 3}, token=TOKEN)
             api.req("POST", "/v1/admin/purchases", {"email": "buyer@example.com", "products": ["photo"]}, token=TOKEN)
             b = Conn(port)
-            _, html = b.req("GET", "/portal")
-            csrf = re.search(rb'name="csrf" value="([^"]+)"', html).group(1).decode()
+            _, html, _ = b.req("GET", "/portal")
+            csrf = csrf_of(html)
             times = {"buyer": [], "stranger": []}
             for i in range(2 * requests):
                 who = "buyer" if i % 2 == 0 else "stranger"
-                body = urllib.parse.urlencode({"email": f"{who}@example.com", "csrf": csrf})
                 t0 = time.perf_counter()
-                st, _ = b.req("POST", "/portal/sign-in", body, {"Content-Type": "application/x-www-form-urlencoded"})
+                st, _, _ = b.form("/portal/sign-in", {"email": f"{who}@example.com", "csrf": csrf})
                 times[who].append((time.perf_counter() - t0) * 1000)
                 assert st == 200, st
             return {k: statistics.median(v) for k, v in times.items()}
@@ -101,7 +77,7 @@ def flood_round(binary, port, flood_secs):
             api.req("POST", "/v1/admin/products", {"slug": "photo", "name": "Photo", "max_activations": 3}, token=TOKEN)
             keys = []
             for _ in range(101):
-                _, body = api.req("POST", "/v1/admin/licenses", {"product": "photo", "email": "a@example.com"}, token=TOKEN)
+                _, body, _ = api.req("POST", "/v1/admin/licenses", {"product": "photo", "email": "a@example.com"}, token=TOKEN)
                 keys.append(json.loads(body)["key"])
             for k in keys:
                 api.req("POST", "/v1/licenses/activate", {"key": k, "fingerprint": "v1:honest"})
@@ -113,7 +89,7 @@ def flood_round(binary, port, flood_secs):
                     k = honest[n % len(honest)]
                     n += 1
                     t0 = time.perf_counter()
-                    st, _ = c.req("POST", "/v1/licenses/validate", {"key": k, "fingerprint": "v1:honest"})
+                    st, _, _ = c.req("POST", "/v1/licenses/validate", {"key": k, "fingerprint": "v1:honest"})
                     times.append((time.perf_counter() - t0) * 1000)
                     # Honest clients stay well under the per-key limit: 100 keys, a few each.
                     time.sleep(0.02)

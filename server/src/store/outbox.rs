@@ -33,6 +33,16 @@ pub struct OutboxRow {
     pub failed_at: Option<i64>,
 }
 
+macro_rules! select_outbox {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, dedupe_key, recipient, subject, body_text, body_html, created_at, \
+             attempts, next_attempt_at, sent_at, last_error, failed_at FROM outbox ",
+            $rest
+        )
+    };
+}
+
 impl Store {
     /// Queues a message unless one with the same key exists.
     pub async fn enqueue_mail(
@@ -88,13 +98,10 @@ impl Store {
         if claimed.rows_affected() != 1 {
             return Ok(None);
         }
-        sqlx::query_as(
-            "SELECT id, dedupe_key, recipient, subject, body_text, body_html, created_at, attempts, \
-             next_attempt_at, sent_at, last_error, failed_at FROM outbox WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await
+        sqlx::query_as(select_outbox!("WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
     }
 
     /// Records acceptance by the mail server. The bodies are dropped: they may carry
@@ -147,11 +154,9 @@ impl Store {
 
     /// Messages given up, newest first.
     pub async fn failed_mail(&self, limit: i64) -> Result<Vec<OutboxRow>, sqlx::Error> {
-        sqlx::query_as(
-            "SELECT id, dedupe_key, recipient, subject, body_text, body_html, created_at, attempts, \
-             next_attempt_at, sent_at, last_error, failed_at FROM outbox WHERE failed_at IS NOT NULL \
-             ORDER BY failed_at DESC, id LIMIT $1",
-        )
+        sqlx::query_as(select_outbox!(
+            "WHERE failed_at IS NOT NULL ORDER BY failed_at DESC, id LIMIT $1"
+        ))
         .bind(limit)
         .fetch_all(self.pool())
         .await
@@ -173,11 +178,9 @@ impl Store {
 
     /// Every message to one recipient, newest first (admin and tests).
     pub async fn mail_to(&self, recipient: &str) -> Result<Vec<OutboxRow>, sqlx::Error> {
-        sqlx::query_as(
-            "SELECT id, dedupe_key, recipient, subject, body_text, body_html, created_at, attempts, \
-             next_attempt_at, sent_at, last_error, failed_at FROM outbox WHERE lower(recipient) = lower($1) \
-             ORDER BY created_at DESC",
-        )
+        sqlx::query_as(select_outbox!(
+            "WHERE lower(recipient) = lower($1) ORDER BY created_at DESC"
+        ))
         .bind(recipient)
         .fetch_all(self.pool())
         .await

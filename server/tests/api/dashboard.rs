@@ -10,38 +10,6 @@ use serde_json::json;
 
 use crate::support::*;
 
-/// A vendor's browser signed in to the dashboard, and the session's CSRF token.
-async fn signed_in(api: &Api) -> (reqwest::Client, String) {
-    let b = browser();
-    let form = b.get(api.server.url("/admin")).send().await.expect("admin");
-    assert_eq!(form.status(), StatusCode::OK);
-    let csrf = hidden_csrf(&form.text().await.expect("html"));
-    let res = b
-        .post(api.server.url("/admin/sign-in"))
-        .form(&[
-            ("secret", api.server.admin_token.as_str()),
-            ("csrf", csrf.as_str()),
-        ])
-        .send()
-        .await
-        .expect("sign-in");
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let cookie = res.headers()["set-cookie"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
-    assert!(cookie.starts_with("licet_admin="), "{cookie}");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
-    let overview = b
-        .get(api.server.url("/admin"))
-        .send()
-        .await
-        .expect("overview");
-    let html = overview.text().await.expect("html");
-    assert!(html.contains("<h1>Overview</h1>"), "{html}");
-    (b, hidden_csrf(&html))
-}
-
 async fn get(b: &reqwest::Client, api: &Api, path: &str) -> (StatusCode, String) {
     let res = b.get(api.server.url(path)).send().await.expect("get");
     (res.status(), res.text().await.expect("html"))
@@ -628,21 +596,6 @@ async fn the_overview_sums_revenue_without_overflow_however_large_the_amounts() 
         html.contains("184467440737095516.15 USD in the last 30 days"),
         "{html}"
     );
-}
-
-/// A browser-like client whose requests come, through the trusted proxy, from `ip`.
-fn browser_from(ip: &str) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        "x-forwarded-for",
-        reqwest::header::HeaderValue::from_str(ip).expect("ip"),
-    );
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .default_headers(headers)
-        .build()
-        .expect("client")
 }
 
 /// One sign-in attempt from browser `b` (which fetches the form first, for its CSRF token).

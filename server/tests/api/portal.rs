@@ -18,6 +18,30 @@ pub async fn sign_in_link(api: &Api, email: &str) -> Option<String> {
     .await
 }
 
+/// The portal's sign-in form in browser `b`: its form token.
+pub async fn portal_csrf(b: &reqwest::Client, api: &Api) -> String {
+    let form = b
+        .get(api.server.url("/portal"))
+        .send()
+        .await
+        .expect("portal");
+    hidden_csrf(&form.text().await.expect("html"))
+}
+
+/// Asks for a sign-in link for `email` from browser `b`, with the form token `csrf`.
+pub async fn ask_for_link(
+    b: &reqwest::Client,
+    api: &Api,
+    email: &str,
+    csrf: &str,
+) -> reqwest::Response {
+    b.post(api.server.url("/portal/sign-in"))
+        .form(&[("email", email), ("csrf", csrf)])
+        .send()
+        .await
+        .expect("sign-in")
+}
+
 /// Opens a sign-in link in browser `b` and presses its "Sign in" button: the answer to the
 /// button's POST.
 pub async fn follow_sign_in_link(b: &reqwest::Client, link: &str) -> reqwest::Response {
@@ -182,17 +206,8 @@ async fn forms_without_the_csrf_token_or_with_bad_input_are_refused_clearly() {
 /// Signs a browser in as `email` (which must have a purchase) and returns it.
 async fn signed_in_browser(api: &Api, email: &str) -> reqwest::Client {
     let b = browser();
-    let form = b
-        .get(api.server.url("/portal"))
-        .send()
-        .await
-        .expect("portal");
-    let csrf = hidden_csrf(&form.text().await.expect("html"));
-    b.post(api.server.url("/portal/sign-in"))
-        .form(&[("email", email), ("csrf", csrf.as_str())])
-        .send()
-        .await
-        .expect("sign-in");
+    let csrf = portal_csrf(&b, api).await;
+    ask_for_link(&b, api, email, &csrf).await;
     let link = sign_in_link(api, email).await.expect("a sign-in email");
     assert_eq!(
         follow_sign_in_link(&b, &link).await.status(),
@@ -439,17 +454,8 @@ async fn opening_a_sign_in_link_uses_nothing_until_the_customer_presses_sign_in(
     api.product("photo", 1).await;
     api.grant("ada@example.com", &["photo"]).await;
     let b = browser();
-    let form = b
-        .get(api.server.url("/portal"))
-        .send()
-        .await
-        .expect("portal");
-    let csrf = hidden_csrf(&form.text().await.expect("html"));
-    b.post(api.server.url("/portal/sign-in"))
-        .form(&[("email", "ada@example.com"), ("csrf", csrf.as_str())])
-        .send()
-        .await
-        .expect("sign-in");
+    let csrf = portal_csrf(&b, &api).await;
+    ask_for_link(&b, &api, "ada@example.com", &csrf).await;
     let link = sign_in_link(&api, "ada@example.com").await.expect("a link");
     // A scanner fetches it three times.
     for _ in 0..3 {
@@ -483,12 +489,7 @@ async fn the_sign_in_answer_does_not_wait_for_the_link_to_be_made() {
     api.product("photo", 1).await;
     api.grant("ada@example.com", &["photo"]).await;
     let b = browser();
-    let form = b
-        .get(api.server.url("/portal"))
-        .send()
-        .await
-        .expect("portal");
-    let csrf = hidden_csrf(&form.text().await.expect("html"));
+    let csrf = portal_csrf(&b, &api).await;
     let store = &api.server.app.store;
     let mut lock = store.begin_write().await.expect("write lock");
     if store.backend() == licet_server::store::Backend::Postgres {
@@ -499,13 +500,10 @@ async fn the_sign_in_answer_does_not_wait_for_the_link_to_be_made() {
     }
     let answer = tokio::time::timeout(
         std::time::Duration::from_secs(5),
-        b.post(api.server.url("/portal/sign-in"))
-            .form(&[("email", "ada@example.com"), ("csrf", csrf.as_str())])
-            .send(),
+        ask_for_link(&b, &api, "ada@example.com", &csrf),
     )
     .await
-    .expect("answered while the link table is locked")
-    .expect("sign-in");
+    .expect("answered while the link table is locked");
     assert_eq!(answer.status(), StatusCode::OK);
     lock.rollback().await.expect("unlock");
     assert!(sign_in_link(&api, "ada@example.com").await.is_some());

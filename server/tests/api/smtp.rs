@@ -67,14 +67,7 @@ fn smtp_on(port: u16) -> Option<Smtp> {
         .stderr(Stdio::null())
         .spawn()
         .expect("aiosmtpd starts");
-    let smtp = Smtp { child, maildir };
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some(smtp);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("aiosmtpd did not listen on {port}");
+    Some(Smtp { child, maildir }.listening(port))
 }
 
 /// An aiosmtpd server on `port` that refuses every recipient whose address starts with
@@ -110,17 +103,21 @@ while True:
         .stderr(Stdio::null())
         .spawn()
         .expect("the refusing SMTP server starts");
-    let smtp = Smtp { child, maildir };
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some(smtp);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the refusing SMTP server did not listen on {port}");
+    Some(Smtp { child, maildir }.listening(port))
 }
 
 impl Smtp {
+    /// Waits (5 s at most) until the server accepts connections on `port`.
+    fn listening(self, port: u16) -> Self {
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return self;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the SMTP server did not listen on {port}");
+    }
+
     fn received(&self) -> Vec<String> {
         let new = self.maildir.path().join("box").join("new");
         std::fs::read_dir(new)
@@ -349,20 +346,7 @@ async fn a_recipient_the_mail_server_refuses_is_given_up_and_shown_on_the_dashbo
     assert_eq!(rows[0].attempts, licet_server::mail::MAX_REFUSED_ATTEMPTS);
 
     // The vendor sees it and can send it again.
-    let b = browser();
-    let (_, html) = {
-        let res = b.get(api.server.url("/admin")).send().await.expect("form");
-        (res.status(), res.text().await.expect("html"))
-    };
-    let csrf = hidden_csrf(&html);
-    b.post(api.server.url("/admin/sign-in"))
-        .form(&[
-            ("secret", api.server.admin_token.as_str()),
-            ("csrf", csrf.as_str()),
-        ])
-        .send()
-        .await
-        .expect("sign in");
+    let (b, _) = signed_in(&api).await;
     let overview = b
         .get(api.server.url("/admin"))
         .send()
