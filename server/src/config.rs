@@ -71,6 +71,8 @@ pub struct Config {
     pub header_timeout_secs: u64,
     /// Seconds a keep-alive connection may wait for its next request.
     pub idle_timeout_secs: u64,
+    /// Seconds the server waits for the next bytes of a request body before dropping it.
+    pub body_timeout_secs: u64,
     /// Seconds requests in flight get to finish at shutdown before connections are cut.
     pub shutdown_grace_secs: u64,
     /// Largest database pool.
@@ -155,6 +157,7 @@ pub struct FileConfig {
     max_connections: Option<usize>,
     header_timeout_secs: Option<u64>,
     idle_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     db_max_connections: Option<u32>,
     trust_forwarded_for: Option<bool>,
@@ -212,6 +215,10 @@ pub struct Overrides {
     /// (above the 60 s idle timeout of common load balancers) [default: 75].
     #[arg(long, env = "LICET_IDLE_TIMEOUT_SECS", global = true)]
     pub idle_timeout_secs: Option<u64>,
+    /// Seconds a request body may stall (no bytes while the server waits for them); then the
+    /// request and its connection are dropped [default: 30].
+    #[arg(long, env = "LICET_BODY_TIMEOUT_SECS", global = true)]
+    pub body_timeout_secs: Option<u64>,
     /// On SIGTERM or Ctrl-C: seconds requests in flight get to finish before the remaining
     /// connections are cut and the process exits [default: 10].
     #[arg(long, env = "LICET_SHUTDOWN_GRACE_SECS", global = true)]
@@ -331,9 +338,14 @@ impl Config {
             .idle_timeout_secs
             .or(file.idle_timeout_secs)
             .unwrap_or(75);
-        if header_timeout_secs == 0 || idle_timeout_secs == 0 {
+        let body_timeout_secs = flags
+            .body_timeout_secs
+            .or(file.body_timeout_secs)
+            .unwrap_or(30);
+        if header_timeout_secs == 0 || idle_timeout_secs == 0 || body_timeout_secs == 0 {
             return Err(Error::Internal(
-                "header_timeout_secs and idle_timeout_secs must be at least 1".into(),
+                "header_timeout_secs, idle_timeout_secs and body_timeout_secs must be at least 1"
+                    .into(),
             ));
         }
         Ok(Self {
@@ -359,6 +371,7 @@ impl Config {
             max_connections,
             header_timeout_secs,
             idle_timeout_secs,
+            body_timeout_secs,
             shutdown_grace_secs: flags
                 .shutdown_grace_secs
                 .or(file.shutdown_grace_secs)
@@ -462,9 +475,10 @@ mod tests {
                 c.max_header_bytes,
                 c.header_timeout_secs,
                 c.idle_timeout_secs,
+                c.body_timeout_secs,
                 c.shutdown_grace_secs
             ),
-            (512, 16384, 10, 75, 10)
+            (512, 16384, 10, 75, 30, 10)
         );
         let file: FileConfig =
             toml::from_str("max_connections = 64\nidle_timeout_secs = 5").expect("valid toml");
@@ -474,6 +488,7 @@ mod tests {
             "max_connections = 0",
             "header_timeout_secs = 0",
             "idle_timeout_secs = 0",
+            "body_timeout_secs = 0",
             "max_header_bytes = 16",
         ] {
             let file: FileConfig = toml::from_str(bad).expect("valid toml");

@@ -4,6 +4,9 @@
 //! - **Header timeout.** A request head must arrive whole within `header_timeout` of the
 //!   connection opening, or of its first byte after a keep-alive pause.
 //! - **Idle timeout.** A keep-alive connection that sends nothing for `idle_timeout` is closed.
+//! - **Body timeout.** A request whose handler waits `body_timeout` for the next bytes of the
+//!   request body is dropped with its connection (a trickled body would otherwise hold a
+//!   connection busy, out of the cap's reach, for as long as the client likes).
 //! - **Header size.** A head over `max_header_bytes` is answered 431 and the connection closed;
 //!   hyper's read buffer is bounded as well, so an open connection costs tens of kilobytes.
 //! - **Connection cap.** At `max_connections`, the connection that has waited longest without
@@ -67,6 +70,8 @@ pub(crate) struct Limits {
     pub header_timeout: Duration,
     /// Time a keep-alive connection may wait for its next request.
     pub idle_timeout: Duration,
+    /// Time a request's handler may wait for the next bytes of its body.
+    pub body_timeout: Duration,
     /// Largest request head.
     pub max_header_bytes: usize,
     /// Connections served at once.
@@ -80,6 +85,7 @@ impl Limits {
         Self {
             header_timeout: Duration::from_secs(config.header_timeout_secs),
             idle_timeout: Duration::from_secs(config.idle_timeout_secs),
+            body_timeout: Duration::from_secs(config.body_timeout_secs),
             max_header_bytes: config.max_header_bytes,
             max_connections: config.max_connections,
             shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
@@ -100,7 +106,7 @@ pub(crate) async fn run<S, B>(
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
 ) where
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+    S: hyper::service::Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>
         + Clone
         + Send
         + Sync
@@ -219,7 +225,7 @@ struct Server<S> {
 
 impl<S, B> Server<S>
 where
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+    S: hyper::service::Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>
         + Clone
         + Send
         + Sync
@@ -319,6 +325,9 @@ struct Tracker {
     /// The [`Phase`] (top bit) and when it began (milliseconds since `epoch`), in one word so
     /// that the cap never reads one without the other.
     phase: AtomicU64,
+    /// Since when (milliseconds since `epoch`, plus one; 0: not waiting) the request's
+    /// handler has waited for more of the request body.
+    body_stalled: AtomicU64,
     /// Chosen to make room at the cap; its task closes the connection.
     evicted: AtomicBool,
     /// Wakes the task to look at the fields above again.
@@ -331,6 +340,7 @@ impl Tracker {
         let tracker = Self {
             in_flight: AtomicU32::new(0),
             phase: AtomicU64::new(0),
+            body_stalled: AtomicU64::new(0),
             evicted: AtomicBool::new(false),
             wake: Notify::new(),
             epoch,
@@ -339,10 +349,13 @@ impl Tracker {
         tracker
     }
 
+    fn millis(&self) -> u64 {
+        u64::try_from(Instant::now().duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
+            & !IDLE_BIT
+    }
+
     fn enter(&self, phase: Phase) {
-        let millis = u64::try_from(Instant::now().duration_since(self.epoch).as_millis())
-            .unwrap_or(u64::MAX)
-            & !IDLE_BIT;
+        let millis = self.millis();
         let bit = if phase == Phase::Idle { IDLE_BIT } else { 0 };
         self.phase.store(millis | bit, Relaxed);
         self.wake.notify_one();
@@ -366,15 +379,31 @@ impl Tracker {
         }
     }
 
+    /// The handler waits for request-body bytes: starts the body clock unless it runs.
+    fn body_stalled(&self) {
+        if self.body_stalled.load(Relaxed) == 0 {
+            self.body_stalled.store(self.millis() + 1, Relaxed);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Body bytes came (or the body is done with): stops the body clock.
+    fn body_flowing(&self) {
+        self.body_stalled.store(0, Relaxed);
+    }
+
     fn request_started(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Relaxed);
         InFlight(self.clone())
     }
 
-    /// When the connection is due to be closed and why; `None` while a request is in flight.
+    /// When the connection is due to be closed and why; `None` while a request is in flight
+    /// and not waiting for its body.
     fn deadline(&self, limits: &Limits) -> Option<(Instant, Closed)> {
         if self.in_flight.load(Relaxed) > 0 {
-            return None;
+            let stalled = self.body_stalled.load(Relaxed).checked_sub(1)?;
+            let since = self.epoch + Duration::from_millis(stalled);
+            return Some((since + limits.body_timeout, Closed::BodyTimeout));
         }
         Some(match self.phase() {
             (Phase::Head, since) => (since + limits.header_timeout, Closed::HeaderTimeout),
@@ -395,6 +424,7 @@ struct InFlight(Arc<Tracker>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        self.0.body_flowing();
         if self.0.in_flight.fetch_sub(1, Relaxed) == 1 {
             self.0.enter(Phase::Idle);
         }
@@ -532,7 +562,7 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 impl<S, B> hyper::service::Service<Request<Incoming>> for Tracked<S>
 where
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>,
+    S: hyper::service::Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>,
     S::Future: Send + 'static,
     B: Body + Send + 'static,
 {
@@ -540,7 +570,11 @@ where
     type Error = Infallible;
     type Future = BoxFuture<Result<Self::Response, Infallible>>;
 
-    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let mut req = req.map(|inner| RequestBody {
+            inner,
+            tracker: self.tracker.clone(),
+        });
         req.extensions_mut().insert(PeerAddr(self.peer));
         let in_flight = self.tracker.request_started();
         let response = self.inner.call(req);
@@ -551,6 +585,46 @@ where
                 _in_flight: in_flight,
             }))
         })
+    }
+}
+
+/// A request body that tells the tracker while its handler waits for the client's bytes.
+pub(crate) struct RequestBody {
+    inner: Incoming,
+    tracker: Arc<Tracker>,
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if polled.is_pending() {
+            this.tracker.body_stalled();
+        } else {
+            this.tracker.body_flowing();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for RequestBody {
+    fn drop(&mut self) {
+        // A handler that stops reading is no longer waiting on the client.
+        self.tracker.body_flowing();
     }
 }
 
@@ -710,6 +784,7 @@ mod tests {
         Limits {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(75),
+            body_timeout: Duration::from_secs(30),
             max_header_bytes: 16 * 1024,
             max_connections: 2,
             shutdown_grace: Duration::from_secs(1),

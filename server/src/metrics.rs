@@ -39,6 +39,8 @@ pub enum Closed {
     HeaderTimeout,
     /// A keep-alive connection sent nothing within the idle timeout.
     IdleTimeout,
+    /// A request's handler waited longer than the body timeout for more of its body.
+    BodyTimeout,
     /// At the connection cap, the longest-waiting connection without a request in flight made
     /// room for a new one.
     Evicted,
@@ -51,9 +53,10 @@ pub enum Closed {
 }
 
 impl Closed {
-    const ALL: [Closed; 6] = [
+    const ALL: [Closed; 7] = [
         Closed::HeaderTimeout,
         Closed::IdleTimeout,
+        Closed::BodyTimeout,
         Closed::Evicted,
         Closed::Refused,
         Closed::Shed,
@@ -64,6 +67,7 @@ impl Closed {
         match self {
             Closed::HeaderTimeout => "header_timeout",
             Closed::IdleTimeout => "idle_timeout",
+            Closed::BodyTimeout => "body_timeout",
             Closed::Evicted => "evicted",
             Closed::Refused => "refused",
             Closed::Shed => "shed",

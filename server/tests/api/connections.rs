@@ -165,6 +165,21 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     );
 }
 
+/// If this fails, a client that trickles a request body keeps its connection busy, out of
+/// reach of the cap's evictions, for as long as it likes; enough of them lock everyone out.
+#[tokio::test]
+async fn a_request_body_that_stalls_is_dropped_after_the_body_timeout() {
+    let server = server(|c| c.body_timeout_secs = 1).await;
+    let mut s = stalled_post(&server).await;
+    let closed = closed_after(&mut s, Duration::from_secs(6))
+        .await
+        .expect("dropped within 6 s");
+    assert!(
+        closed >= Duration::from_millis(900),
+        "not early: {closed:?}"
+    );
+}
+
 /// If this fails, each connection can make the server buffer a head of any size (hyper's
 /// default is about 400 KiB): 1,000 such clients took the server to 400 MB.
 #[tokio::test]
