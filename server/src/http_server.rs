@@ -17,10 +17,11 @@
 //! - **Accept errors.** Running out of file descriptors (EMFILE) or memory pauses accepting
 //!   for [`ACCEPT_BACKOFF`] instead of spinning, logged at most once per [`LOG_EVERY`].
 //! - **Shutdown.** Stop accepting, close idle connections, let requests in flight finish for
-//!   `shutdown_grace`, then cut what is left: [`run`] returns in bounded time.
+//!   `shutdown_grace`, then cut what is left: [`Server::run`] returns in bounded time.
 //!
-//! Each connection is one task running hyper's connection future beside a watchdog. The
-//! connection's [`Tracker`] is what its I/O, its requests, the watchdog and the cap share.
+//! Each connection is one task running hyper's connection future beside a watchdog that
+//! checks its deadlines every [`Limits::check_every`]. The connection's [`Tracker`] is what
+//! its I/O, its requests, the watchdog and the cap share.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -42,7 +43,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
-use tokio::time::Instant;
+use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -81,6 +82,16 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
+    /// How often a connection's deadlines are checked: a quarter of the shortest timeout,
+    /// between 250 ms and 1 s. Timeouts fire up to that much late.
+    fn check_every(&self) -> Duration {
+        let shortest = self
+            .header_timeout
+            .min(self.idle_timeout)
+            .min(self.body_timeout);
+        (shortest / 4).clamp(Duration::from_millis(250), Duration::from_secs(1))
+    }
+
     pub(crate) fn from_config(config: &Config) -> Self {
         Self {
             header_timeout: Duration::from_secs(config.header_timeout_secs),
@@ -98,129 +109,31 @@ impl Limits {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PeerAddr(pub(crate) SocketAddr);
 
-/// Serves `service` on `listener` until `shutdown` resolves, then drains (see the module docs).
-pub(crate) async fn run<S, B>(
-    service: S,
-    listener: TcpListener,
-    limits: Limits,
-    metrics: Arc<Metrics>,
-    shutdown: impl Future<Output = ()>,
-) where
-    S: hyper::service::Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    B: Body<Data = Bytes> + Send + Unpin + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let mut http = http1::Builder::new();
-    http.header_read_timeout(None)
-        .max_header_size(limits.max_header_bytes)
-        .max_buf_size(READ_BUFFER_BYTES.max(limits.max_header_bytes));
-    let server = Arc::new(Server {
-        service,
-        http,
-        limits,
-        drain: CancellationToken::new(),
-        metrics: metrics.clone(),
-    });
-    let registry = Arc::new(Registry {
-        table: Mutex::default(),
-        max: limits.max_connections,
-        metrics: metrics.clone(),
-    });
-    let refusing = Arc::new(AtomicUsize::new(0));
-    let epoch = Instant::now();
-    let mut tasks = JoinSet::new();
-    let mut shutdown = pin!(shutdown);
-    let mut accept_log = Throttle::default();
-    let mut refusal_log = Throttle::default();
-    loop {
-        while tasks.try_join_next().is_some() {}
-        let accepted = tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(pair) => pair,
-            Err(e) if is_about_one_connection(&e) => continue,
-            Err(e) => {
-                metrics.accept_error();
-                if let Some(held_back) = accept_log.ready() {
-                    tracing::warn!(
-                        error = %e,
-                        held_back,
-                        "accepting a connection failed; pausing before the next try"
-                    );
-                }
-                tokio::select! {
-                    () = &mut shutdown => break,
-                    () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
-                }
-            }
-        };
-        let tracker = Arc::new(Tracker::new(epoch));
-        if let Some(slot) = registry.admit(tracker.clone()) {
-            tasks.spawn(server.clone().serve(stream, peer, tracker, slot));
-            continue;
-        }
-        let busy = refusing.load(Relaxed) >= REFUSING_AT_ONCE;
-        if let Some(held_back) = refusal_log.ready() {
-            tracing::warn!(
-                max_connections = limits.max_connections,
-                held_back,
-                "every connection has a request in flight; refusing new ones"
-            );
-        }
-        if busy {
-            metrics.closed(Closed::Shed);
-            continue;
-        }
-        metrics.closed(Closed::Refused);
-        tasks.spawn(refuse(stream, limits, Refusing::new(&refusing)));
-    }
-    drop(listener);
-    server.drain.cancel();
-    tracing::info!(
-        open = tasks.len(),
-        grace_secs = limits.shutdown_grace.as_secs(),
-        "stopped accepting; draining connections"
-    );
-    let drained = tokio::time::timeout(limits.shutdown_grace, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        tracing::warn!(
-            cut = tasks.len(),
-            "drain time over; closing the connections still open"
-        );
-        for _ in 0..tasks.len() {
-            metrics.closed(Closed::Shutdown);
-        }
-        tasks.shutdown().await;
-    }
-}
-
-/// Errors `accept` reports about one connection (already gone); the next accept is fine.
-fn is_about_one_connection(e: &std::io::Error) -> bool {
-    use std::io::ErrorKind::*;
-    matches!(
-        e.kind(),
-        ConnectionAborted | ConnectionReset | ConnectionRefused | Interrupted
-    )
-}
-
-/// What every connection task needs.
-struct Server<S> {
+/// The server: the application's service and what every connection task needs.
+pub(crate) struct Server<S> {
     service: S,
     http: http1::Builder,
     limits: Limits,
     /// Cancelled at shutdown: connections finish their request in flight, then close.
     drain: CancellationToken,
     metrics: Arc<Metrics>,
+}
+
+impl<S> Server<S> {
+    /// A server for `service` (warp's routes through `warp::service`).
+    pub(crate) fn new(service: S, limits: Limits, metrics: Arc<Metrics>) -> Arc<Self> {
+        let mut http = http1::Builder::new();
+        http.header_read_timeout(None)
+            .max_header_size(limits.max_header_bytes)
+            .max_buf_size(READ_BUFFER_BYTES.max(limits.max_header_bytes));
+        Arc::new(Self {
+            service,
+            http,
+            limits,
+            drain: CancellationToken::new(),
+            metrics,
+        })
+    }
 }
 
 impl<S, B> Server<S>
@@ -234,6 +147,91 @@ where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    /// Serves on `listener` until `shutdown` resolves, then drains (see the module docs).
+    pub(crate) async fn run(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let (limits, metrics) = (self.limits, &self.metrics);
+        let registry = Arc::new(Registry {
+            table: Mutex::default(),
+            max: limits.max_connections,
+            metrics: metrics.clone(),
+        });
+        let refusing = Arc::new(AtomicUsize::new(0));
+        let epoch = Instant::now();
+        let mut tasks = JoinSet::new();
+        let mut shutdown = pin!(shutdown);
+        let mut accept_log = Throttle::default();
+        let mut refusal_log = Throttle::default();
+        loop {
+            while tasks.try_join_next().is_some() {}
+            let accepted = tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => accepted,
+            };
+            let (stream, peer) = match accepted {
+                Ok(pair) => pair,
+                Err(e) if is_about_one_connection(&e) => continue,
+                Err(e) => {
+                    metrics.accept_error();
+                    if let Some(held_back) = accept_log.ready() {
+                        tracing::warn!(
+                            error = %e,
+                            held_back,
+                            "accepting a connection failed; pausing before the next try"
+                        );
+                    }
+                    tokio::select! {
+                        () = &mut shutdown => break,
+                        () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
+                    }
+                }
+            };
+            let tracker = Arc::new(Tracker::new(epoch));
+            if let Some(slot) = registry.admit(tracker.clone()) {
+                tasks.spawn(self.clone().serve(stream, peer, tracker, slot));
+                continue;
+            }
+            let busy = refusing.load(Relaxed) >= REFUSING_AT_ONCE;
+            if let Some(held_back) = refusal_log.ready() {
+                tracing::warn!(
+                    max_connections = limits.max_connections,
+                    held_back,
+                    "every connection has a request in flight; refusing new ones"
+                );
+            }
+            if busy {
+                metrics.closed(Closed::Shed);
+                continue;
+            }
+            metrics.closed(Closed::Refused);
+            tasks.spawn(refuse(stream, limits, Refusing::new(&refusing)));
+        }
+        drop(listener);
+        self.drain.cancel();
+        tracing::info!(
+            open = tasks.len(),
+            grace_secs = limits.shutdown_grace.as_secs(),
+            "stopped accepting; draining connections"
+        );
+        let drained = tokio::time::timeout(limits.shutdown_grace, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                cut = tasks.len(),
+                "drain time over; closing the connections still open"
+            );
+            for _ in 0..tasks.len() {
+                metrics.closed(Closed::Shutdown);
+            }
+            tasks.shutdown().await;
+        }
+    }
+
     /// Runs one connection until it ends, times out, is evicted or is drained.
     async fn serve(
         self: Arc<Self>,
@@ -253,10 +251,11 @@ where
         };
         let mut conn = pin!(self.http.serve_connection(io, service));
         let mut draining = false;
+        let period = self.limits.check_every();
+        let mut check = tokio::time::interval_at(Instant::now() + period, period);
+        check.set_missed_tick_behavior(MissedTickBehavior::Delay);
         // Returning drops the connection, which closes the socket.
         let closed = loop {
-            let deadline = tracker.deadline(&self.limits);
-            let wake_at = deadline.map_or_else(far_future, |(at, _)| at);
             tokio::select! {
                 result = conn.as_mut() => {
                     if let Err(e) = result {
@@ -264,15 +263,14 @@ where
                     }
                     break None;
                 }
-                () = tokio::time::sleep_until(wake_at), if deadline.is_some() => {
-                    // The state may have moved in the same wake-up; look again.
+                _ = check.tick() => {
                     if let Some((at, why)) = tracker.deadline(&self.limits)
                         && at <= Instant::now()
                     {
                         break Some(why);
                     }
                 }
-                () = tracker.wake.notified() => {
+                () = tracker.evict.notified() => {
                     if tracker.evicted.load(Relaxed) {
                         if tracker.in_flight.load(Relaxed) == 0 {
                             break Some(Closed::Evicted);
@@ -299,9 +297,15 @@ where
     }
 }
 
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365)
+/// Errors `accept` reports about one connection (already gone); the next accept is fine.
+fn is_about_one_connection(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionReset | ConnectionRefused | Interrupted
+    )
 }
+
 
 /// What a connection is doing, as its watchdog and the cap see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -317,8 +321,10 @@ enum Phase {
 const IDLE_BIT: u64 = 1 << 63;
 
 /// One connection's state, shared by its task, its I/O ([`Watched`]), its requests
-/// ([`InFlight`]) and the [`Registry`]. Everything but eviction happens on the connection's
-/// own task, so relaxed atomics suffice.
+/// ([`InFlight`], [`RequestBody`]) and the [`Registry`]. Everything but eviction happens on
+/// the connection's own task, so relaxed atomics suffice. The request path only stores a
+/// phase and a time; the task's periodic check reads them (waking the task on every change
+/// cost about a tenth of the throughput of a cheap route).
 struct Tracker {
     /// Requests whose response body hyper has not finished with.
     in_flight: AtomicU32,
@@ -330,8 +336,8 @@ struct Tracker {
     body_stalled: AtomicU64,
     /// Chosen to make room at the cap; its task closes the connection.
     evicted: AtomicBool,
-    /// Wakes the task to look at the fields above again.
-    wake: Notify,
+    /// Wakes the task when the cap chose it.
+    evict: Notify,
     epoch: Instant,
 }
 
@@ -342,7 +348,7 @@ impl Tracker {
             phase: AtomicU64::new(0),
             body_stalled: AtomicU64::new(0),
             evicted: AtomicBool::new(false),
-            wake: Notify::new(),
+            evict: Notify::new(),
             epoch,
         };
         tracker.enter(Phase::Head);
@@ -358,7 +364,6 @@ impl Tracker {
         let millis = self.millis();
         let bit = if phase == Phase::Idle { IDLE_BIT } else { 0 };
         self.phase.store(millis | bit, Relaxed);
-        self.wake.notify_one();
     }
 
     /// The phase and when it began.
@@ -383,7 +388,6 @@ impl Tracker {
     fn body_stalled(&self) {
         if self.body_stalled.load(Relaxed) == 0 {
             self.body_stalled.store(self.millis() + 1, Relaxed);
-            self.wake.notify_one();
         }
     }
 
@@ -459,7 +463,7 @@ impl Registry {
                 .min_by_key(|(since, _)| *since)
                 .map(|(_, c)| c.clone())?;
             victim.evicted.store(true, Relaxed);
-            victim.wake.notify_one();
+            victim.evict.notify_one();
             table.evicting += 1;
         }
         let id = table.next_id;
@@ -551,7 +555,6 @@ impl AsyncWrite for Watched {
 
 /// The application's service, with the peer address added to requests and each request
 /// counted in flight until hyper is done with its response body.
-#[derive(Clone)]
 struct Tracked<S> {
     inner: S,
     tracker: Arc<Tracker>,

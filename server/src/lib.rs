@@ -55,8 +55,9 @@ pub use config::Config;
 pub use error::{Error, Result};
 
 /// Serves HTTP on `listener` until `shutdown` resolves, then drains open connections for at
-/// most `shutdown_grace_secs` (see `http_server` for the connection limits). Also runs the replica's background work: the email outbox, reloading signing keys and
-/// pruning old rate-limit windows.
+/// most `shutdown_grace_secs` (see `http_server` for the connection limits). Also runs the
+/// replica's background work: the email outbox, reloading signing keys and pruning old
+/// rate-limit windows.
 pub async fn serve(
     app: Arc<App>,
     listener: tokio::net::TcpListener,
@@ -68,7 +69,9 @@ pub async fn serve(
     let service =
         hyper_util::service::TowerToHyperService::new(warp::service(routes::routes(app.clone())));
     let limits = http_server::Limits::from_config(&app.config);
-    http_server::run(service, listener, limits, app.metrics.clone(), shutdown).await;
+    http_server::Server::new(service, limits, app.metrics.clone())
+        .run(listener, shutdown)
+        .await;
     chores.abort();
     outbox.abort();
     download_log.abort();
