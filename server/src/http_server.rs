@@ -306,7 +306,6 @@ fn is_about_one_connection(e: &std::io::Error) -> bool {
     )
 }
 
-
 /// What a connection is doing, as its watchdog and the cap see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
