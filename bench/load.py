@@ -4,6 +4,7 @@ echo route measured in the same run as the framework's ceiling.
 
     cargo build --release -p licet-server --bins --examples
     python3 bench/load.py [--backend sqlite|postgres|both] [--duration 10] [--rounds 3]
+    python3 bench/load.py --server /tmp/old/licet-server   # another build, for an A/B
 
 Needs wrk (apt-get install wrk). Prints a Markdown table of medians over the rounds.
 """
@@ -61,12 +62,12 @@ def peak_rss_mib(pid):
     return 0.0
 
 
-def start_licet(backend, port, data_dir, db_connections=None, signature_cache=None):
+def start_licet(binary, backend, port, data_dir, db_connections=None, signature_cache=None):
     env = {**os.environ, **({"LICET_DB_MAX_CONNECTIONS": str(db_connections)} if db_connections else {}),
            **({"LICET_SIGNATURE_CACHE_ENTRIES": str(signature_cache)} if signature_cache is not None else {}),
            "LICET_RATE_LIMIT_PER_IP": "0", "LICET_RATE_LIMIT_PER_KEY": "0",
            "LICET_ADMIN_TOKEN": "lct_admin_bench_0123456789abcdef0123", "LICET_LOG": "warn"}
-    args = [BIN, "--data-dir", data_dir, "--listen", f"127.0.0.1:{port}"]
+    args = [binary, "--data-dir", data_dir, "--listen", f"127.0.0.1:{port}"]
     if backend == "postgres":
         schema = "licet_bench"
         subprocess.run(["psql", PG, "-qc", f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"],
@@ -102,8 +103,9 @@ def main():
     ap.add_argument("--db-connections", type=int, default=None, help="LICET_DB_MAX_CONNECTIONS for the server")
     ap.add_argument("--signature-cache", type=int, default=None,
                     help="LICET_SIGNATURE_CACHE_ENTRIES for the server (0: sign every lease)")
+    ap.add_argument("--server", default=BIN, help="the licet-server binary to measure")
     a = ap.parse_args()
-    for exe in (BIN, ECHO):
+    for exe in (a.server, ECHO):
         if not os.path.exists(exe):
             sys.exit(f"missing {exe}: cargo build --release -p licet-server --bins --examples")
 
@@ -115,7 +117,7 @@ def main():
         for backend in backends:
             with tempfile.TemporaryDirectory() as data_dir:
                 port = 18787
-                proc = start_licet(backend, port, data_dir, a.db_connections, a.signature_cache)
+                proc = start_licet(a.server, backend, port, data_dir, a.db_connections, a.signature_cache)
                 base = f"http://127.0.0.1:{port}"
                 try:
                     validate_keys, activate_keys = seed(base, a.licenses)

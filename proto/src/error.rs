@@ -55,7 +55,8 @@ pub enum ErrorCode {
     RateLimited,
     /// 500: something failed on the server; details are in its log, never in the response.
     Internal,
-    /// 503: the server is not ready (e.g. the database is unreachable).
+    /// 503: the server cannot answer now (its database is unreachable, or it is at its
+    /// connection limit); retry later, after `Retry-After` seconds when given.
     Unavailable,
 }
 

@@ -32,7 +32,7 @@ pub struct App {
     /// Request limits of the license API.
     pub limiter: RateLimiter,
     /// Prometheus counters.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Outgoing email.
     pub mail: Mailer,
     /// Product files.
@@ -108,7 +108,7 @@ impl App {
             master,
             key_format,
             limiter,
-            metrics: Metrics::default(),
+            metrics: Arc::default(),
             mail,
             blobs,
             download_log: Default::default(),

@@ -498,6 +498,7 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
 
 async fn serve(config: Config) -> Result<()> {
     let listen = config.listen;
+    crate::http_server::raise_open_files_limit(&config);
     let app = open(config).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -62,6 +62,19 @@ pub struct Config {
     pub rate_limit_per_key: u32,
     /// Largest accepted request body in bytes.
     pub max_body_bytes: usize,
+    /// Largest accepted request head (request line and headers) in bytes; larger gets 431.
+    pub max_header_bytes: usize,
+    /// Client connections served at once; past it, idle ones make room or new ones get 503.
+    pub max_connections: usize,
+    /// Seconds a client has to send a whole request head, from connecting or from its first
+    /// byte after a keep-alive pause.
+    pub header_timeout_secs: u64,
+    /// Seconds a keep-alive connection may wait for its next request.
+    pub idle_timeout_secs: u64,
+    /// Seconds the server waits for the next bytes of a request body before dropping it.
+    pub body_timeout_secs: u64,
+    /// Seconds requests in flight get to finish at shutdown before connections are cut.
+    pub shutdown_grace_secs: u64,
     /// Largest database pool.
     pub db_max_connections: u32,
     /// Take the client IP from the last `X-Forwarded-For` entry (behind a reverse proxy).
@@ -142,6 +155,12 @@ pub struct FileConfig {
     rate_limit_per_ip: Option<u32>,
     rate_limit_per_key: Option<u32>,
     max_body_bytes: Option<usize>,
+    max_header_bytes: Option<usize>,
+    max_connections: Option<usize>,
+    header_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
     db_max_connections: Option<u32>,
     trust_forwarded_for: Option<bool>,
     key_refresh_secs: Option<u64>,
@@ -182,6 +201,31 @@ pub struct Overrides {
     /// Largest accepted request body in bytes [default: 16384].
     #[arg(long, env = "LICET_MAX_BODY_BYTES", global = true)]
     pub max_body_bytes: Option<usize>,
+    /// Largest request head (request line and headers) in bytes; a larger one is answered
+    /// 431 [default: 16384].
+    #[arg(long, env = "LICET_MAX_HEADER_BYTES", global = true)]
+    pub max_header_bytes: Option<usize>,
+    /// Client connections served at once. At the cap, the connection that has waited longest
+    /// without a request in flight is closed to make room; if every one is busy, new clients
+    /// get 503 with Retry-After. Keep it below the open-files limit [default: 512].
+    #[arg(long, env = "LICET_MAX_CONNECTIONS", global = true)]
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send a whole request head, counted from connecting or from
+    /// its first byte after a keep-alive pause; then the connection is closed [default: 10].
+    #[arg(long, env = "LICET_HEADER_TIMEOUT_SECS", global = true)]
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a keep-alive connection may sit idle between requests before it is closed
+    /// (above the 60 s idle timeout of common load balancers) [default: 75].
+    #[arg(long, env = "LICET_IDLE_TIMEOUT_SECS", global = true)]
+    pub idle_timeout_secs: Option<u64>,
+    /// Seconds a request body may stall (no bytes while the server waits for them); then the
+    /// request and its connection are dropped [default: 30].
+    #[arg(long, env = "LICET_BODY_TIMEOUT_SECS", global = true)]
+    pub body_timeout_secs: Option<u64>,
+    /// On SIGTERM or Ctrl-C: seconds requests in flight get to finish before the remaining
+    /// connections are cut and the process exits [default: 10].
+    #[arg(long, env = "LICET_SHUTDOWN_GRACE_SECS", global = true)]
+    pub shutdown_grace_secs: Option<u64>,
     /// Maximum database connections [default: 16].
     #[arg(long, env = "LICET_DB_MAX_CONNECTIONS", global = true)]
     pub db_max_connections: Option<u32>,
@@ -277,6 +321,40 @@ impl Config {
             .unwrap_or_else(|| format!("http://{listen}"))
             .trim_end_matches('/')
             .to_owned();
+        let max_header_bytes = flags
+            .max_header_bytes
+            .or(file.max_header_bytes)
+            .unwrap_or(16 * 1024);
+        if max_header_bytes < MIN_HEADER_BYTES {
+            return Err(Error::Internal(format!(
+                "max_header_bytes {max_header_bytes} is below {MIN_HEADER_BYTES}: no browser request would fit"
+            )));
+        }
+        let max_connections = flags
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(512);
+        if max_connections == 0 {
+            return Err(Error::Internal("max_connections must be at least 1".into()));
+        }
+        let header_timeout_secs = flags
+            .header_timeout_secs
+            .or(file.header_timeout_secs)
+            .unwrap_or(10);
+        let idle_timeout_secs = flags
+            .idle_timeout_secs
+            .or(file.idle_timeout_secs)
+            .unwrap_or(75);
+        let body_timeout_secs = flags
+            .body_timeout_secs
+            .or(file.body_timeout_secs)
+            .unwrap_or(30);
+        if header_timeout_secs == 0 || idle_timeout_secs == 0 || body_timeout_secs == 0 {
+            return Err(Error::Internal(
+                "header_timeout_secs, idle_timeout_secs and body_timeout_secs must be at least 1"
+                    .into(),
+            ));
+        }
         Ok(Self {
             listen,
             data_dir,
@@ -296,6 +374,15 @@ impl Config {
                 .max_body_bytes
                 .or(file.max_body_bytes)
                 .unwrap_or(16 * 1024),
+            max_header_bytes,
+            max_connections,
+            header_timeout_secs,
+            idle_timeout_secs,
+            body_timeout_secs,
+            shutdown_grace_secs: flags
+                .shutdown_grace_secs
+                .or(file.shutdown_grace_secs)
+                .unwrap_or(10),
             db_max_connections: flags
                 .db_max_connections
                 .or(file.db_max_connections)
@@ -367,6 +454,10 @@ pub fn check_admin_token(token: &str) -> Result<()> {
     Ok(())
 }
 
+/// The smallest `max_header_bytes` accepted: a browser's request head with a session cookie
+/// needs about a kilobyte.
+const MIN_HEADER_BYTES: usize = 1024;
+
 /// Parses `LICET_STRIPE_WEBHOOK_SECRET`: one or more `whsec_…` secrets, comma-separated.
 /// An empty entry is an error (a blank secret must never verify anything).
 pub fn parse_webhook_secrets(text: &str) -> Result<Vec<Secret>> {
@@ -413,6 +504,40 @@ mod tests {
         assert!(err.to_string().contains("at least 32"), "{err}");
         assert!(check_admin_token(&"x".repeat(31)).is_err());
         assert!(check_admin_token(&"x".repeat(32)).is_ok());
+    }
+
+    #[test]
+    fn connection_limits_have_defaults_and_refuse_nonsense() {
+        let c = Config::resolve(FileConfig::default(), &Overrides::default(), None, None)
+            .expect("resolves");
+        assert_eq!(
+            (
+                c.max_connections,
+                c.max_header_bytes,
+                c.header_timeout_secs,
+                c.idle_timeout_secs,
+                c.body_timeout_secs,
+                c.shutdown_grace_secs
+            ),
+            (512, 16384, 10, 75, 30, 10)
+        );
+        let file: FileConfig =
+            toml::from_str("max_connections = 64\nidle_timeout_secs = 5").expect("valid toml");
+        let c = Config::resolve(file, &Overrides::default(), None, None).expect("resolves");
+        assert_eq!((c.max_connections, c.idle_timeout_secs), (64, 5));
+        for bad in [
+            "max_connections = 0",
+            "header_timeout_secs = 0",
+            "idle_timeout_secs = 0",
+            "body_timeout_secs = 0",
+            "max_header_bytes = 16",
+        ] {
+            let file: FileConfig = toml::from_str(bad).expect("valid toml");
+            assert!(
+                Config::resolve(file, &Overrides::default(), None, None).is_err(),
+                "{bad} is refused"
+            );
+        }
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //! - [`routes`]: HTTP only (warp filters): parse, call the domain, reply.
+//! - `http_server`: accepting connections and running hyper under the connection limits
+//!   (timeouts, header size, connection cap, bounded shutdown).
 //! - [`licensing`]: where activation, validation and deactivation are decided.
 //! - [`catalogue`]: the vendor's operations on products and licenses.
 //! - [`sales`]: purchases and their one-time fulfilment; [`webhooks`] and [`stripe`]: how
@@ -27,6 +29,7 @@ pub mod crypto;
 pub mod dates;
 pub mod downloads;
 pub mod error;
+mod http_server;
 pub mod license_key;
 pub mod licensing;
 pub mod mail;
@@ -51,9 +54,10 @@ pub use app::{App, Opened};
 pub use config::Config;
 pub use error::{Error, Result};
 
-/// Serves HTTP on `listener` until `shutdown` resolves, then drains open connections.
-/// Also runs the replica's background work: the email outbox, reloading signing keys and
-/// pruning old rate-limit windows.
+/// Serves HTTP on `listener` until `shutdown` resolves, then drains open connections for at
+/// most `shutdown_grace_secs` (see `http_server` for the connection limits). Also runs the
+/// replica's background work: the email outbox, reloading signing keys and pruning old
+/// rate-limit windows.
 pub async fn serve(
     app: Arc<App>,
     listener: tokio::net::TcpListener,
@@ -62,10 +66,11 @@ pub async fn serve(
     let chores = tokio::spawn(background(app.clone()));
     let outbox = tokio::spawn(mail::run_outbox(app.clone()));
     let download_log = tokio::spawn(downloads::DownloadLog::run(app.clone()));
-    warp::serve(routes::routes(app))
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
+    let service =
+        hyper_util::service::TowerToHyperService::new(warp::service(routes::routes(app.clone())));
+    let limits = http_server::Limits::from_config(&app.config);
+    http_server::Server::new(service, limits, app.metrics.clone())
+        .run(listener, shutdown)
         .await;
     chores.abort();
     outbox.abort();

@@ -1,11 +1,12 @@
 //! Prometheus metrics in the text exposition format, without a metrics framework: request
-//! counts by route and status, a latency histogram per route, and license-operation counts.
+//! counts by route and status, a latency histogram per route, license-operation counts, and
+//! what the connection limits did (open connections, and connections closed by the server).
 //! Each replica exports its own; Prometheus sums them.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Upper bounds of the latency buckets, in seconds.
@@ -31,6 +32,50 @@ pub enum Event {
     Deactivation,
 }
 
+/// Why the server closed a client connection (see `http_server`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// The request head did not arrive within the header timeout.
+    HeaderTimeout,
+    /// A keep-alive connection sent nothing within the idle timeout.
+    IdleTimeout,
+    /// A request's handler waited longer than the body timeout for more of its body.
+    BodyTimeout,
+    /// At the connection cap, the longest-waiting connection without a request in flight made
+    /// room for a new one.
+    Evicted,
+    /// At the cap with every connection busy: answered 503 and closed.
+    Refused,
+    /// Beyond the cap and the refusals in progress: closed without an answer.
+    Shed,
+    /// Still open when the shutdown's drain time ran out.
+    Shutdown,
+}
+
+impl Closed {
+    const ALL: [Closed; 7] = [
+        Closed::HeaderTimeout,
+        Closed::IdleTimeout,
+        Closed::BodyTimeout,
+        Closed::Evicted,
+        Closed::Refused,
+        Closed::Shed,
+        Closed::Shutdown,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Closed::HeaderTimeout => "header_timeout",
+            Closed::IdleTimeout => "idle_timeout",
+            Closed::BodyTimeout => "body_timeout",
+            Closed::Evicted => "evicted",
+            Closed::Refused => "refused",
+            Closed::Shed => "shed",
+            Closed::Shutdown => "shutdown",
+        }
+    }
+}
+
 /// The counters.
 #[derive(Default)]
 pub struct Metrics {
@@ -39,6 +84,9 @@ pub struct Metrics {
     activations: AtomicU64,
     validations: AtomicU64,
     deactivations: AtomicU64,
+    connections_open: AtomicI64,
+    closed: [AtomicU64; Closed::ALL.len()],
+    accept_errors: AtomicU64,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -77,6 +125,22 @@ impl Metrics {
             Event::Deactivation => &self.deactivations,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A client connection was admitted (`opened`) or has ended (`!opened`).
+    pub fn connection(&self, opened: bool) {
+        self.connections_open
+            .fetch_add(if opened { 1 } else { -1 }, Ordering::Relaxed);
+    }
+
+    /// Counts a connection the server closed on its own.
+    pub fn closed(&self, why: Closed) {
+        self.closed[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a failed `accept` (the listener then pauses).
+    pub fn accept_error(&self) {
+        self.accept_errors.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The text exposition.
@@ -140,6 +204,30 @@ impl Metrics {
                 counter.load(Ordering::Relaxed)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP licet_connections_open Client connections open.\n\
+             # TYPE licet_connections_open gauge\n\
+             licet_connections_open {}\n\
+             # HELP licet_connections_closed_total Connections the server closed, by reason.\n\
+             # TYPE licet_connections_closed_total counter",
+            self.connections_open.load(Ordering::Relaxed)
+        );
+        for why in Closed::ALL {
+            let _ = writeln!(
+                out,
+                "licet_connections_closed_total{{reason=\"{}\"}} {}",
+                why.label(),
+                self.closed[why as usize].load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP licet_accept_errors_total Failed accepts (e.g. out of file descriptors).\n\
+             # TYPE licet_accept_errors_total counter\n\
+             licet_accept_errors_total {}",
+            self.accept_errors.load(Ordering::Relaxed)
+        );
         out
     }
 }
@@ -196,6 +284,21 @@ mod tests {
         ));
         assert!(text.contains("licet_validations_total 1"));
         assert!(text.contains("le=\"0.0025\"} 1"));
+    }
+
+    #[test]
+    fn render_has_connection_counts() {
+        let m = Metrics::default();
+        m.connection(true);
+        m.connection(true);
+        m.connection(false);
+        m.closed(Closed::Evicted);
+        m.accept_error();
+        let text = m.render();
+        assert!(text.contains("licet_connections_open 1\n"), "{text}");
+        assert!(text.contains("licet_connections_closed_total{reason=\"evicted\"} 1\n"));
+        assert!(text.contains("licet_connections_closed_total{reason=\"refused\"} 0\n"));
+        assert!(text.contains("licet_accept_errors_total 1\n"));
     }
 
     #[test]

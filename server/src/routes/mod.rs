@@ -12,7 +12,6 @@ mod sales;
 mod web;
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use warp::Filter;
@@ -20,6 +19,7 @@ use warp::http::HeaderMap;
 
 use crate::app::App;
 use crate::error::{Error, Result};
+use crate::http_server::PeerAddr;
 use crate::licensing::Caller;
 use crate::metrics::route_label;
 
@@ -76,16 +76,16 @@ fn with_app(app: Arc<App>) -> impl Filter<Extract = (Arc<App>,), Error = Infalli
 /// The caller's IP: the socket peer, or, behind a trusted reverse proxy
 /// (`LICET_TRUST_FORWARDED_FOR`), the address that proxy appended to `X-Forwarded-For`.
 fn client(app: Arc<App>) -> impl Filter<Extract = (Caller,), Error = Infallible> + Clone {
-    warp::addr::remote()
+    warp::ext::optional::<PeerAddr>()
         .and(warp::header::headers_cloned())
-        .map(move |peer: Option<SocketAddr>, headers: HeaderMap| {
+        .map(move |peer: Option<PeerAddr>, headers: HeaderMap| {
             let forwarded = app
                 .config
                 .trust_forwarded_for
                 .then(|| forwarded_client(&headers))
                 .flatten();
             let ip = forwarded
-                .or_else(|| peer.map(|p| p.ip().to_string()))
+                .or_else(|| peer.map(|PeerAddr(p)| p.ip().to_string()))
                 .unwrap_or_else(|| "unknown".into());
             Caller { ip }
         })

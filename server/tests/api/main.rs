@@ -4,6 +4,7 @@
 
 mod admin;
 mod browser;
+mod connections;
 mod dashboard;
 mod downloads;
 mod errors;
