@@ -619,13 +619,7 @@ async fn try_sign_in(b: &reqwest::Client, api: &Api, secret: &str) -> (StatusCod
 /// known browsers keep signing in with the password.
 #[tokio::test]
 async fn failed_sign_ins_from_elsewhere_never_lock_out_the_vendor() {
-    let server = TestServer::start_with(|c| {
-        c.rate_limit_per_ip = 1000;
-        c.trust_forwarded_for = true;
-    })
-    .await
-    .expect("server");
-    let api = Api::with(server);
+    let api = Api::behind_proxy().await;
     let password = "correct horse battery staple";
     licet_server::admin_auth::set_password(&api.server.app, "test", password)
         .await
@@ -669,13 +663,7 @@ async fn failed_sign_ins_from_elsewhere_never_lock_out_the_vendor() {
 /// One IP's failures limit that IP only: another IP signs in at once.
 #[tokio::test]
 async fn dashboard_failures_are_limited_per_ip() {
-    let server = TestServer::start_with(|c| {
-        c.rate_limit_per_ip = 1000;
-        c.trust_forwarded_for = true;
-    })
-    .await
-    .expect("server");
-    let api = Api::with(server);
+    let api = Api::behind_proxy().await;
     let noisy = browser_from("203.0.113.50");
     let max = licet_server::rate_limit::DASHBOARD_FAILURES_PER_IP.max;
     for _ in 0..max {

@@ -329,13 +329,7 @@ async fn invalid_admin_input_writes_nothing() {
 /// oracle), while other IPs are not affected.
 #[tokio::test]
 async fn failed_admin_tokens_are_rate_limited_per_ip() {
-    let server = TestServer::start_with(|c| {
-        c.rate_limit_per_ip = 1000;
-        c.trust_forwarded_for = true;
-    })
-    .await
-    .expect("server");
-    let api = Api::with(server);
+    let api = Api::behind_proxy().await;
     let max = licet_server::rate_limit::ADMIN_TOKEN_FAILURES_PER_IP.max;
     for _ in 0..max {
         let res = browser_from("203.0.113.9")

@@ -410,13 +410,7 @@ async fn asking_for_sign_in_links_is_rate_limited() {
 /// purchases, so the limit tells nothing about who bought).
 #[tokio::test]
 async fn sign_in_emails_to_one_address_are_limited_whoever_asks() {
-    let server = licet_server::testkit::TestServer::start_with(|c| {
-        c.rate_limit_per_ip = 1000;
-        c.trust_forwarded_for = true;
-    })
-    .await
-    .expect("server");
-    let api = Api::with(server);
+    let api = Api::behind_proxy().await;
     let b = browser();
     let form = b
         .get(api.server.url("/portal"))

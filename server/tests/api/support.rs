@@ -15,6 +15,19 @@ impl Api {
         Self::with(TestServer::start().await.expect("server starts"))
     }
 
+    /// A server behind a trusted reverse proxy (clients pick their IP with
+    /// `X-Forwarded-For`, see [`browser_from`]) with the sign-in and admin-token limits on.
+    pub async fn behind_proxy() -> Self {
+        Self::with(
+            TestServer::start_with(|c| {
+                c.rate_limit_per_ip = 1000;
+                c.trust_forwarded_for = true;
+            })
+            .await
+            .expect("server starts"),
+        )
+    }
+
     pub fn with(server: TestServer) -> Self {
         // In a workspace build reqwest may be compiled without a default TLS provider (the
         // SDK brings its own); these plain-HTTP tests only need one installed.
