@@ -4,16 +4,16 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
-use crate::blobs::BlobStore;
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::crypto::{self, MasterKey};
-use crate::error::{Error, Result};
-use crate::license_key::KeyFormat;
-use crate::mail::Mailer;
-use crate::metrics::Metrics;
-use crate::rate_limit::RateLimiter;
-use crate::signing::{self, KeyRing};
+use crate::commerce::blobs::BlobStore;
+use crate::commerce::mail::Mailer;
+use crate::licensing::keys::KeyFormat;
+use crate::licensing::signing::{self, KeyRing};
+use crate::platform::clock::Clock;
+use crate::platform::config::Config;
+use crate::platform::crypto::{self, MasterKey};
+use crate::platform::error::{Error, Result};
+use crate::platform::metrics::Metrics;
+use crate::platform::rate_limit::RateLimiter;
 use crate::store::{Store, audit};
 
 /// Everything a request handler or CLI command needs.
@@ -38,7 +38,7 @@ pub struct App {
     /// Product files.
     pub blobs: BlobStore,
     /// Download records on their way to the database.
-    pub download_log: crate::downloads::DownloadLog,
+    pub download_log: crate::commerce::downloads::DownloadLog,
     /// Source of "now".
     pub clock: Arc<dyn Clock>,
 }

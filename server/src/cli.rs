@@ -11,10 +11,10 @@ use serde::Serialize;
 
 use crate::app::{self, App};
 use crate::catalogue::{self, StatusChange};
-use crate::clock::SystemClock;
-use crate::config::{Config, LogFormat, Overrides};
-use crate::error::{Error, Result};
-use crate::signing;
+use crate::licensing::signing;
+use crate::platform::clock::SystemClock;
+use crate::platform::config::{Config, LogFormat, Overrides};
+use crate::platform::error::{Error, Result};
 use crate::store::LicenseFilter;
 
 /// Sell, deliver and license software: the Licet server.
@@ -331,7 +331,7 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
         Command::AdminPassword => {
             let password = zeroize::Zeroizing::new(read_password()?);
             let app = open(config).await?;
-            crate::admin_auth::set_password(&app, "cli", &password).await?;
+            crate::auth::admin::set_password(&app, "cli", &password).await?;
             eprintln!(
                 "dashboard password set; sign in at {}/admin",
                 app.config.public_url
@@ -409,7 +409,7 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                     })?;
                     let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
                     print_json(
-                        &crate::downloads::add_file(
+                        &crate::commerce::downloads::add_file(
                             &app,
                             "cli",
                             &product,
@@ -421,7 +421,7 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                     )
                 }
                 FileCommand::List { product } => print_json(&Page {
-                    items: crate::downloads::files(&app, &product).await?,
+                    items: crate::commerce::downloads::files(&app, &product).await?,
                 }),
             }
         }

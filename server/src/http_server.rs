@@ -46,8 +46,8 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
-use crate::metrics::{Closed, Metrics};
+use crate::platform::config::Config;
+use crate::platform::metrics::{Closed, Metrics};
 
 /// Connections being answered 503 at once, on top of the cap; more are closed unanswered.
 const REFUSING_AT_ONCE: usize = 64;

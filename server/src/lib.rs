@@ -2,49 +2,38 @@
 //! with Ed25519-signed offline leases, and the vendor's admin API and CLI.
 //!
 //! # Layout
-//! - [`routes`]: HTTP only (warp filters): parse, call the domain, reply.
-//! - `http_server`: accepting connections and running hyper under the connection limits
-//!   (timeouts, header size, connection cap, bounded shutdown).
-//! - [`licensing`]: where activation, validation and deactivation are decided.
+//! HTTP and pages sit on top, the domain in the middle, the store at the bottom; `platform`
+//! serves everyone. Domain modules never import `api`, `web` or `app`
+//! (`tests/layers.rs` checks it). `docs/architecture.md` says where each kind of change goes.
+//! - [`api`]: the JSON API (warp filters): parse, call the domain, reply.
+//! - [`web`]: the HTML pages: the shared shell, the customer portal and the vendor dashboard.
+//! - [`auth`]: who is asking: admin tokens, dashboard and portal sessions, customer sign-in.
+//! - [`licensing`]: activation, validation and deactivation; signing keys; license keys.
 //! - [`catalogue`]: the vendor's operations on products and licenses.
-//! - [`sales`]: purchases and their one-time fulfilment; [`webhooks`] and [`stripe`]: how
-//!   payment events become purchases, refunds and disputes; [`mail`]: the outbox.
-//! - [`signing`]: signing keys, rotation, the key ring; the token format is `licet_proto::token`.
-//! - [`license_key`]: human-friendly keys with a keyed check segment.
-//! - [`store`]: all SQL, one portable layer over SQLite and PostgreSQL.
-//! - [`config`], [`crypto`], [`clock`], [`rate_limit`], [`metrics`]: the supporting cast.
-//! - [`app`]: the state shared by requests, and how it is opened; [`serve`] runs the server.
+//! - [`commerce`]: purchases and fulfilment, Stripe webhooks, downloads and file storage,
+//!   the email outbox.
+//! - [`store`]: all SQL, one layer over SQLite and PostgreSQL.
+//! - [`platform`]: configuration, crypto, clock, errors, metrics, rate limits.
+//! - [`app`]: the state shared by requests, and how it is opened; [`serve`] runs the server;
+//!   `http_server` accepts connections under the connection limits.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
-pub mod admin_auth;
+pub mod api;
 pub mod app;
-pub mod blobs;
+pub mod auth;
 pub mod catalogue;
-pub mod charts;
 pub mod cli;
-pub mod clock;
-pub mod config;
-pub mod crypto;
-pub mod dates;
-pub mod downloads;
-pub mod error;
+pub mod commerce;
 mod http_server;
-pub mod license_key;
 pub mod licensing;
-pub mod mail;
-pub mod metrics;
-pub mod portal;
-pub mod rate_limit;
-pub mod routes;
-pub mod sales;
-pub mod sessions;
-pub mod signing;
+pub mod platform;
+mod routes;
 pub mod store;
-pub mod stripe;
 pub mod testkit;
-mod views;
-pub mod webhooks;
+pub mod web;
+
+pub use platform::{config, error};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -64,8 +53,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let chores = tokio::spawn(background(app.clone()));
-    let outbox = tokio::spawn(mail::run_outbox(app.clone()));
-    let download_log = tokio::spawn(downloads::DownloadLog::run(app.clone()));
+    let outbox = tokio::spawn(commerce::mail::run_outbox(app.clone()));
+    let download_log = tokio::spawn(commerce::downloads::DownloadLog::run(app.clone()));
     let service =
         hyper_util::service::TowerToHyperService::new(warp::service(routes::routes(app.clone())));
     let limits = http_server::Limits::from_config(&app.config);

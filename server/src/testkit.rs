@@ -18,10 +18,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::app::App;
-use crate::clock::OffsetClock;
-use crate::config::{Config, Secret};
-use crate::crypto::{hex, random_bytes, random_secret};
-use crate::error::{Error, Result};
+use crate::platform::clock::OffsetClock;
+use crate::platform::config::{Config, Secret};
+use crate::platform::crypto::{hex, random_bytes, random_secret};
+use crate::platform::error::{Error, Result};
 
 /// Environment variable naming a PostgreSQL database for tests.
 pub const TEST_DATABASE_ENV: &str = "LICET_TEST_DATABASE_URL";
@@ -143,9 +143,9 @@ impl Drop for TestServer {
 /// PostgreSQL fails rather than quietly using SQLite).
 pub async fn test_database_url(dir: &std::path::Path) -> Result<String> {
     let Ok(base) = std::env::var(TEST_DATABASE_ENV) else {
-        return Ok(crate::config::sqlite_url(dir));
+        return Ok(crate::platform::config::sqlite_url(dir));
     };
-    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+    let now = crate::platform::clock::Clock::now(&crate::platform::clock::SystemClock);
     let schema = format!("licet_t_{now}_{}", hex(&random_bytes::<6>()));
     let store = crate::store::Store::connect(&base, 1)
         .await
@@ -177,6 +177,6 @@ pub async fn test_database_url(dir: &std::path::Path) -> Result<String> {
 impl TestServer {
     /// The server's current Unix time (system time plus any [`OffsetClock::advance`]).
     pub fn clock_now(&self) -> i64 {
-        crate::clock::Clock::now(&self.clock)
+        crate::platform::clock::Clock::now(&self.clock)
     }
 }

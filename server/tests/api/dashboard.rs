@@ -2,8 +2,8 @@
 //! purchases and licenses through forms, escaped output, charts.
 
 use licet_proto::admin::PurchaseStatus;
-use licet_server::sales::{self, NewPurchase};
-use licet_server::sessions::{self, Kind};
+use licet_server::auth::sessions::{self, Kind};
+use licet_server::commerce::sales::{self, NewPurchase};
 use licet_server::testkit::TestServer;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -105,9 +105,9 @@ async fn a_wrong_secret_is_refused_and_a_password_set_by_the_vendor_signs_in() {
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     let app = &api.server.app;
-    let short = licet_server::admin_auth::set_password(app, "test", "short").await;
+    let short = licet_server::auth::admin::set_password(app, "test", "short").await;
     assert!(short.is_err(), "a short password is refused");
-    licet_server::admin_auth::set_password(app, "test", "correct horse battery staple")
+    licet_server::auth::admin::set_password(app, "test", "correct horse battery staple")
         .await
         .expect("password");
     let (status, _, location) = post(
@@ -146,7 +146,7 @@ async fn dashboard_sign_in_attempts_are_rate_limited() {
     let csrf = hidden_csrf(&html);
     api.start_rate_window();
     let mut statuses = Vec::new();
-    for _ in 0..=licet_server::rate_limit::SIGN_IN_PER_IP {
+    for _ in 0..=licet_server::platform::rate_limit::SIGN_IN_PER_IP {
         let (status, _, _) = post(
             &b,
             &api,
@@ -516,7 +516,7 @@ async fn purchases_are_searched_and_a_failed_fulfilment_is_retried_from_its_page
     assert!(html.contains("bob@example.com") && !html.contains("ada@example.com"));
     let (_, html) = get(&b, &api, "/admin/purchases?status=REFUNDED").await;
     assert!(html.contains("No purchases match."));
-    let today = licet_server::dates::date(api.server.clock_now());
+    let today = licet_server::platform::dates::date(api.server.clock_now());
     let (_, html) = get(
         &b,
         &api,
@@ -621,7 +621,7 @@ async fn try_sign_in(b: &reqwest::Client, api: &Api, secret: &str) -> (StatusCod
 async fn failed_sign_ins_from_elsewhere_never_lock_out_the_vendor() {
     let api = Api::behind_proxy().await;
     let password = "correct horse battery staple";
-    licet_server::admin_auth::set_password(&api.server.app, "test", password)
+    licet_server::auth::admin::set_password(&api.server.app, "test", password)
         .await
         .expect("password");
     // The vendor's own browser has signed in before: it holds a device cookie.
@@ -665,7 +665,7 @@ async fn failed_sign_ins_from_elsewhere_never_lock_out_the_vendor() {
 async fn dashboard_failures_are_limited_per_ip() {
     let api = Api::behind_proxy().await;
     let noisy = browser_from("203.0.113.50");
-    let max = licet_server::rate_limit::DASHBOARD_FAILURES_PER_IP.max;
+    let max = licet_server::platform::rate_limit::DASHBOARD_FAILURES_PER_IP.max;
     for _ in 0..max {
         assert_eq!(
             try_sign_in(&noisy, &api, "guess-guess-guess").await.0,

@@ -1,0 +1,105 @@
+//! Web sessions shared by the customer portal and the vendor dashboard.
+//!
+//! A session is a random value held in an `HttpOnly`, `SameSite=Lax` cookie (`Secure` when
+//! served over HTTPS); only its SHA-256 is stored, beside the session's kind (`customer` or
+//! `admin`), who it belongs to, and a CSRF token every form of the session must carry
+//! (compared in constant time). A session of one kind never opens pages of the other.
+
+use licet_proto::ErrorCode;
+
+use crate::app::App;
+use crate::platform::crypto::{ct_eq, random_secret, sha256_hex};
+use crate::platform::error::{Error, Result};
+use crate::store::SessionRow;
+
+/// Who a session belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A customer signed in by an email link; the session's subject is their email.
+    Customer,
+    /// The vendor signed in with an admin token or password; the subject is the audit actor.
+    Admin,
+}
+
+impl Kind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Customer => "customer",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// The cookie holding a session of this kind.
+    pub fn cookie(self) -> &'static str {
+        match self {
+            Self::Customer => "licet_session",
+            Self::Admin => "licet_admin",
+        }
+    }
+}
+
+/// The cookie holding the CSRF token of forms shown before sign-in.
+pub const CSRF_COOKIE: &str = "licet_csrf";
+
+/// A started session: the cookie value and the session's CSRF token.
+#[derive(Debug)]
+pub struct NewSession {
+    /// Goes into the session cookie.
+    pub cookie: String,
+    /// Goes into every form of the session.
+    pub csrf: String,
+}
+
+/// Starts a session of `kind` for `subject`, lasting `secs`.
+pub async fn start(app: &App, kind: Kind, subject: &str, secs: i64) -> Result<NewSession> {
+    let now = app.now();
+    let cookie = random_secret("");
+    let csrf = random_secret("");
+    app.store
+        .insert_session(
+            &sha256_hex(cookie.as_bytes()),
+            kind.as_str(),
+            subject,
+            &csrf,
+            now,
+            now + secs,
+        )
+        .await?;
+    Ok(NewSession {
+        cookie: cookie.to_string(),
+        csrf: csrf.to_string(),
+    })
+}
+
+/// The live session of `kind` behind a cookie value.
+pub async fn find(app: &App, kind: Kind, cookie: Option<&str>) -> Result<Option<SessionRow>> {
+    let Some(cookie) = cookie.filter(|c| !c.is_empty() && c.len() <= 100) else {
+        return Ok(None);
+    };
+    Ok(app
+        .store
+        .session(&sha256_hex(cookie.as_bytes()), app.now())
+        .await?
+        .filter(|s| s.kind == kind.as_str()))
+}
+
+/// Ends the session behind a cookie value.
+pub async fn end(app: &App, cookie: &str) -> Result<()> {
+    app.store
+        .delete_session(&sha256_hex(cookie.as_bytes()))
+        .await?;
+    Ok(())
+}
+
+/// Checks a form's CSRF token against the expected one, in constant time.
+pub fn check_csrf(expected: &str, given: &str) -> Result<()> {
+    if !expected.is_empty() && ct_eq(expected.as_bytes(), given.as_bytes()) {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorCode::Forbidden,
+            "the form expired; reload the page and try again",
+        ))
+    }
+}

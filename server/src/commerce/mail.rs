@@ -1,0 +1,388 @@
+//! Email: the delivery message, the transports, and the outbox worker.
+//!
+//! Messages are composed when a purchase is fulfilled and stored in the outbox in the same
+//! transaction. The worker sends what is due, retries failures with exponential back-off,
+//! gives a message up (and shows it on the dashboard) when its retries run out, and claims
+//! each message with a lease, so replicas never send one message twice at once. Once the
+//! mail server accepts a message it is marked sent; the file transport names each file after
+//! the message id, so a message written before a crash is not written twice. Over SMTP
+//! delivery is at-least-once: a crash between the server's `250` and marking the message
+//! sent sends it again once the claim expires, with the same `Message-ID`, which mail
+//! systems use to drop the copy.
+//!
+//! Transports: files in `<data-dir>/mail/` (RFC 5322, the default, so the server runs
+//! without a mail server) or SMTP (`LICET_SMTP_URL`: `smtps://user:pass@host:465` for TLS,
+//! `smtp://user:pass@host:587?tls=required` for STARTTLS), through lettre with rustls.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::app::App;
+use crate::commerce::downloads::Link;
+use crate::platform::config::Config;
+use crate::platform::crypto::new_id;
+use crate::platform::error::{Error, Result};
+use crate::store::{OutboxRow, ProductRow, PurchaseRow};
+
+/// How long a worker holds a claimed message before another may take it.
+pub const CLAIM_SECS: i64 = 120;
+/// The longest wait between two attempts.
+const MAX_BACKOFF_SECS: i64 = 3600;
+/// Attempts before a message that keeps failing is given up: waits of 5 s doubling to an
+/// hour, about a day in all.
+pub const MAX_ATTEMPTS: i64 = 30;
+/// Attempts before a message the mail server refuses for good (a 5xx answer, such as an
+/// unknown recipient) is given up: a few, in case the refusal was a passing misconfiguration.
+pub const MAX_REFUSED_ATTEMPTS: i64 = 3;
+
+/// Why an attempt failed.
+#[derive(Debug)]
+pub struct SendError {
+    /// What went wrong (safe to store and show the vendor: no credentials).
+    pub message: String,
+    /// The mail server refused the message for good (SMTP 5xx), or it cannot be built.
+    pub permanent: bool,
+}
+
+impl SendError {
+    fn transient(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            permanent: false,
+        }
+    }
+
+    fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            permanent: true,
+        }
+    }
+}
+
+/// Where messages go.
+enum Transport {
+    /// RFC 5322 files in a directory.
+    Files(PathBuf),
+    /// An SMTP server.
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+/// Sends outbox messages; one per app.
+pub struct Mailer {
+    transport: Transport,
+    from: Mailbox,
+    support: String,
+    domain: String,
+    wake: tokio::sync::Notify,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.transport {
+            Transport::Files(_) => "files",
+            Transport::Smtp(_) => "smtp",
+        };
+        f.debug_struct("Mailer")
+            .field("transport", &kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mailer {
+    /// The mailer the configuration asks for.
+    pub fn from_config(config: &Config) -> Result<Self> {
+        let from: Mailbox = config.mail_from.parse().map_err(|e| {
+            Error::Internal(format!(
+                "LICET_MAIL_FROM {:?} is not an address: {e}",
+                config.mail_from
+            ))
+        })?;
+        let transport = match &config.smtp_url {
+            Some(url) => Transport::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
+                    .map_err(|e| Error::Internal(format!("LICET_SMTP_URL is not usable: {e}")))?
+                    .timeout(Some(Duration::from_secs(20)))
+                    .build(),
+            ),
+            None => Transport::Files(config.data_dir.join("mail")),
+        };
+        let domain = config
+            .public_url
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split(['/', ':']).next())
+            .filter(|h| !h.is_empty())
+            .unwrap_or("licet.localhost")
+            .to_owned();
+        Ok(Self {
+            transport,
+            support: config
+                .support_email
+                .clone()
+                .unwrap_or_else(|| from.email.to_string()),
+            from,
+            domain,
+            wake: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// Asks the worker to look at the outbox now.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The message of an outbox row. Its `Message-ID` is the row's id, the same on every
+    /// attempt: delivery over SMTP is at-least-once (a crash after the server's `250` and
+    /// before the row is marked sent sends it again), and mail systems drop a second copy
+    /// with a `Message-ID` they have seen.
+    fn message(&self, row: &OutboxRow) -> Result<Message, SendError> {
+        let to: Mailbox = row
+            .recipient
+            .parse()
+            .map_err(|e| SendError::permanent(format!("bad recipient: {e}")))?;
+        Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(row.subject.clone())
+            .message_id(Some(format!("<{}@{}>", row.id, self.domain)))
+            .multipart(MultiPart::alternative_plain_html(
+                row.body_text.clone(),
+                row.body_html.clone(),
+            ))
+            .map_err(|e| SendError::permanent(format!("cannot build the message: {e}")))
+    }
+
+    /// Hands a message to the transport once.
+    pub async fn send(&self, row: &OutboxRow) -> Result<(), SendError> {
+        let message = self.message(row)?;
+        match &self.transport {
+            Transport::Files(dir) => {
+                let path = dir.join(format!("{}.eml", row.id));
+                if path.exists() {
+                    // Written before a crash that came before it was marked sent.
+                    return Ok(());
+                }
+                let bytes = message.formatted();
+                let dir = dir.clone();
+                tokio::task::spawn_blocking(move || write_file(&dir, &path, &bytes))
+                    .await
+                    .map_err(|e| SendError::transient(e.to_string()))?
+                    .map_err(SendError::transient)
+            }
+            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| SendError {
+                permanent: e.is_permanent(),
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+fn write_file(dir: &std::path::Path, path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let tmp = path.with_extension("eml.tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, path).map_err(|e| e.to_string())
+}
+
+/// The delivery email of a purchase: product names, license keys, the customer portal and
+/// support contact, as text and HTML.
+pub fn delivery(
+    app: &App,
+    purchase: &PurchaseRow,
+    products: &[ProductRow],
+    keys: &[(String, String)],
+    links: &[Link],
+    now: i64,
+) -> OutboxRow {
+    let names: Vec<&str> = products.iter().map(|p| p.name.as_str()).collect();
+    let portal = format!("{}/portal", app.config.public_url);
+    let support = &app.mail.support;
+    let mut text = String::from("Thank you for your purchase.\n\n");
+    let mut html = String::from(
+        "<!doctype html><html><body style=\"font-family:sans-serif\"><p>Thank you for your purchase.</p>",
+    );
+    for product in products {
+        text.push_str(&format!("{}\n", product.name));
+        html.push_str(&format!("<h2>{}</h2>", escape(&product.name)));
+        for (name, key) in keys.iter().filter(|(n, _)| *n == product.name) {
+            let _ = name;
+            text.push_str(&format!("  License key: {key}\n"));
+            html.push_str(&format!(
+                "<p>License key: <code style=\"font-size:1.2em\">{}</code></p>",
+                escape(key)
+            ));
+        }
+        match licet_proto::admin::ProductKind::parse(&product.kind).unwrap_or_default() {
+            licet_proto::admin::ProductKind::Download => {}
+            licet_proto::admin::ProductKind::Access => {
+                text.push_str("  Your access is active.\n");
+                html.push_str("<p>Your access is active.</p>");
+            }
+            licet_proto::admin::ProductKind::License => {}
+        }
+        text.push('\n');
+    }
+    if !links.is_empty() {
+        text.push_str("Downloads (each link works for 24 hours; get new ones in the portal):\n");
+        html.push_str("<h2>Downloads</h2><ul>");
+        for link in links {
+            text.push_str(&format!("  {}: {}\n", link.file, link.url));
+            html.push_str(&format!(
+                "<li><a href=\"{}\">{}</a></li>",
+                escape(&link.url),
+                escape(&link.file)
+            ));
+        }
+        text.push('\n');
+        html.push_str("</ul>");
+    }
+    text.push_str(&format!(
+        "Your purchases, downloads and activated machines: {portal}\nQuestions? Write to {support}.\n"
+    ));
+    html.push_str(&format!(
+        "<p>Your purchases, downloads and activated machines: <a href=\"{0}\">{0}</a></p>\
+         <p>Questions? Write to <a href=\"mailto:{1}\">{1}</a>.</p></body></html>",
+        escape(&portal),
+        escape(support)
+    ));
+    OutboxRow {
+        id: new_id("msg"),
+        dedupe_key: format!("delivery:{}", purchase.id),
+        recipient: purchase.email.clone(),
+        subject: format!("Your purchase: {}", names.join(", ")),
+        body_text: text,
+        body_html: html,
+        created_at: now,
+        attempts: 0,
+        next_attempt_at: now,
+        sent_at: None,
+        last_error: None,
+        failed_at: None,
+    }
+}
+
+/// The sign-in email of the customer portal.
+pub fn sign_in(app: &App, email: &str, url: &str, link_hash: &str, now: i64) -> OutboxRow {
+    let text = format!(
+        "Sign in to see your purchases, downloads and activated machines:\n\n{url}\n\n\
+         The link works once, for 15 minutes. If you did not ask for it, ignore this email.\n\
+         Questions? Write to {}.\n",
+        app.mail.support
+    );
+    let html = format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif\"><p>Sign in to see your purchases, \
+         downloads and activated machines:</p><p><a href=\"{0}\">Sign in</a></p><p>The link works once, \
+         for 15 minutes. If you did not ask for it, ignore this email.</p></body></html>",
+        escape(url)
+    );
+    OutboxRow {
+        id: new_id("msg"),
+        dedupe_key: format!("sign-in:{link_hash}"),
+        recipient: email.to_owned(),
+        subject: "Your sign-in link".into(),
+        body_text: text,
+        body_html: html,
+        created_at: now,
+        attempts: 0,
+        next_attempt_at: now,
+        sent_at: None,
+        last_error: None,
+        failed_at: None,
+    }
+}
+
+/// HTML-escapes text.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Sends due messages until the task is aborted; wakes on [`Mailer::wake`] or every second.
+pub async fn run_outbox(app: Arc<App>) {
+    loop {
+        // Each pass in its own task: even a panic in one pass cannot stop deliveries.
+        let pass = tokio::spawn({
+            let app = app.clone();
+            async move { deliver_due(&app).await }
+        });
+        match pass.await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "outbox pass failed"),
+            Err(e) => tracing::error!(error = %e, "outbox pass panicked"),
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), app.mail.wake.notified()).await;
+    }
+}
+
+/// One pass over the outbox: sends what is due. A message is marked sent right after the
+/// mail server accepts it (the only window in which a crash sends it twice); a failure is
+/// retried with exponential back-off until [`MAX_ATTEMPTS`] (or [`MAX_REFUSED_ATTEMPTS`]
+/// for a refusal), then given up and shown on the dashboard.
+pub async fn deliver_due(app: &App) -> Result<usize> {
+    let now = app.now();
+    let mut sent = 0;
+    for id in app.store.due_mail(now, 20).await? {
+        let Some(row) = app.store.claim_mail(&id, now, CLAIM_SECS).await? else {
+            continue;
+        };
+        match app.mail.send(&row).await {
+            Ok(()) => {
+                let done = app.now();
+                app.store.mail_sent(&row.id, done).await?;
+                if let Some(purchase) = row.dedupe_key.strip_prefix("delivery:") {
+                    app.store.mark_delivered(purchase, done).await?;
+                }
+                sent += 1;
+            }
+            Err(e) => {
+                let attempts = row.attempts + 1;
+                let limit = if e.permanent {
+                    MAX_REFUSED_ATTEMPTS
+                } else {
+                    MAX_ATTEMPTS
+                };
+                if attempts >= limit {
+                    tracing::error!(message = %row.id, attempts, error = %e.message, "sending mail failed; given up");
+                    app.store
+                        .mail_given_up(&row.id, &e.message, app.now())
+                        .await?;
+                } else {
+                    let backoff = (5_i64 << row.attempts.clamp(0, 12)).min(MAX_BACKOFF_SECS);
+                    tracing::warn!(message = %row.id, attempts, error = %e.message, "sending mail failed; will retry");
+                    app.store
+                        .mail_failed(&row.id, &e.message, app.now() + backoff)
+                        .await?;
+                }
+            }
+        }
+    }
+    Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            escape("<b a=\"x\">&'"),
+            "&lt;b a=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! Selling and delivering: purchases and their fulfilment, payment webhooks (Stripe),
+//! downloads and the files behind them, and email.
+
+pub mod blobs;
+pub mod downloads;
+pub mod mail;
+pub mod sales;
+pub mod stripe;
+pub mod webhooks;

@@ -1,0 +1,288 @@
+//! Stripe webhooks: signature verification exactly as Stripe specifies, and the few fields
+//! Licet reads from Stripe's event objects.
+//!
+//! `Stripe-Signature: t=1712345678,v1=<hex>,v1=<hex>,v0=<hex>`: the signed payload is
+//! `"{t}.{raw body}"`, the MAC is HMAC-SHA256 keyed with the endpoint secret's bytes (the
+//! whole `whsec_…` string, not base64-decoded). Any `v1` may match any configured secret
+//! (secret rotation); `v0` and unknown schemes are ignored; the timestamp must be within
+//! the tolerance (300 s) of now, both ways.
+
+use serde_json::Value;
+
+use crate::platform::crypto::{ct_eq, hex, hmac_sha256};
+
+/// Default timestamp tolerance, as Stripe's libraries use.
+pub const TOLERANCE_SECS: i64 = 300;
+
+/// Why a webhook signature was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// No `Stripe-Signature` header, or no `t=` in it.
+    #[error("missing or malformed Stripe-Signature header")]
+    Malformed,
+    /// No `v1=` signature in the header.
+    #[error("no v1 signature in the Stripe-Signature header")]
+    NoSignature,
+    /// The timestamp is outside the tolerance (a replay, or a badly wrong clock).
+    #[error("the signature timestamp is outside the tolerance")]
+    Stale,
+    /// No `v1` matches any configured secret.
+    #[error("no signature matches")]
+    Mismatch,
+}
+
+/// Verifies `header` for `payload` against any of `secrets`.
+pub fn verify(
+    header: Option<&str>,
+    payload: &[u8],
+    secrets: &[String],
+    now: i64,
+    tolerance: i64,
+) -> Result<(), SignatureError> {
+    let header = header.ok_or(SignatureError::Malformed)?;
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for part in header.split(',') {
+        let Some((k, v)) = part.trim().split_once('=') else {
+            continue;
+        };
+        match k {
+            "t" => timestamp = v.parse::<i64>().ok(),
+            "v1" => signatures.push(v),
+            _ => {}
+        }
+    }
+    let t = timestamp.ok_or(SignatureError::Malformed)?;
+    if signatures.is_empty() {
+        return Err(SignatureError::NoSignature);
+    }
+    if (now - t).abs() > tolerance {
+        return Err(SignatureError::Stale);
+    }
+    let mut signed = Vec::with_capacity(payload.len() + 16);
+    signed.extend_from_slice(t.to_string().as_bytes());
+    signed.push(b'.');
+    signed.extend_from_slice(payload);
+    let mut matched = false;
+    for secret in secrets {
+        let expected = hex(&hmac_sha256(secret.as_bytes(), &signed));
+        for sig in &signatures {
+            // Every pair is compared, in constant time, so timing tells nothing.
+            matched |= ct_eq(expected.as_bytes(), sig.as_bytes());
+        }
+    }
+    if matched {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
+}
+
+/// Signs a payload the way Stripe does (for tests and for tools that replay events).
+pub fn sign(payload: &[u8], secret: &str, t: i64) -> String {
+    let mut signed = t.to_string().into_bytes();
+    signed.push(b'.');
+    signed.extend_from_slice(payload);
+    format!("t={t},v1={}", hex(&hmac_sha256(secret.as_bytes(), &signed)))
+}
+
+/// The parts of a Stripe event Licet acts on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// `evt_…`, unique per event.
+    pub id: String,
+    /// e.g. `checkout.session.completed`.
+    pub kind: String,
+    /// `data.object`.
+    pub object: Value,
+}
+
+impl Event {
+    /// Reads the envelope; `None` if it is not a Stripe event.
+    pub fn parse(body: &[u8]) -> Option<Self> {
+        let v: Value = serde_json::from_slice(body).ok()?;
+        if v.get("object")?.as_str()? != "event" {
+            return None;
+        }
+        Some(Self {
+            id: v.get("id")?.as_str()?.to_owned(),
+            kind: v.get("type")?.as_str()?.to_owned(),
+            object: v.get("data")?.get("object")?.clone(),
+        })
+    }
+
+    /// A string field of the object.
+    pub fn str(&self, field: &str) -> Option<&str> {
+        self.object.get(field).and_then(Value::as_str)
+    }
+}
+
+/// What a checkout session says about a purchase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkout {
+    /// `cs_…`.
+    pub session_id: String,
+    /// `pi_…`, when the session created a payment intent.
+    pub payment_id: Option<String>,
+    /// `paid`, `unpaid` or `no_payment_required`.
+    pub payment_status: String,
+    /// `customer_details.email` (or `customer_email`).
+    pub email: Option<String>,
+    /// Product slugs from `metadata.licet_product` (comma-separated).
+    pub product_slugs: Vec<String>,
+    /// Price ids of the line items, when the session carries them.
+    pub price_ids: Vec<String>,
+    /// `amount_total`, in the currency's smallest unit.
+    pub amount: Option<i64>,
+    /// `currency`.
+    pub currency: Option<String>,
+}
+
+impl Checkout {
+    /// Reads a `checkout.session` object.
+    pub fn from_object(o: &Value) -> Option<Self> {
+        let s = |v: &Value, f: &str| v.get(f).and_then(Value::as_str).map(str::to_owned);
+        let email = o
+            .get("customer_details")
+            .and_then(|d| s(d, "email"))
+            .or_else(|| s(o, "customer_email"));
+        let product_slugs = o
+            .get("metadata")
+            .and_then(|m| s(m, "licet_product"))
+            .map(|p| {
+                p.split(',')
+                    .map(|x| x.trim().to_owned())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let price_ids = o
+            .get("line_items")
+            .and_then(|l| l.get("data"))
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i.get("price").and_then(|p| s(p, "id")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let payment_id = match o.get("payment_intent") {
+            Some(Value::String(id)) => Some(id.clone()),
+            Some(Value::Object(pi)) => pi.get("id").and_then(Value::as_str).map(str::to_owned),
+            _ => None,
+        };
+        Some(Self {
+            session_id: s(o, "id")?,
+            payment_id,
+            payment_status: s(o, "payment_status").unwrap_or_default(),
+            email,
+            product_slugs,
+            price_ids,
+            amount: o.get("amount_total").and_then(Value::as_i64),
+            currency: s(o, "currency"),
+        })
+    }
+
+    /// True when the money is in (or none was needed): time to fulfil.
+    pub fn is_paid(&self) -> bool {
+        matches!(self.payment_status.as_str(), "paid" | "no_payment_required")
+    }
+}
+
+/// The payment intent a charge or dispute object belongs to.
+pub fn payment_of(o: &Value) -> Option<String> {
+    match o.get("payment_intent") {
+        Some(Value::String(id)) => Some(id.clone()),
+        Some(Value::Object(pi)) => pi.get("id").and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// True when a `charge` object is refunded in full.
+pub fn is_full_refund(charge: &Value) -> bool {
+    let refunded = charge
+        .get("refunded")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let amount = charge.get("amount").and_then(Value::as_i64);
+    let amount_refunded = charge.get("amount_refunded").and_then(Value::as_i64);
+    refunded || matches!((amount, amount_refunded), (Some(a), Some(r)) if a > 0 && r >= a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "whsec_test_secret";
+
+    #[test]
+    fn a_stripe_signature_verifies_and_a_changed_body_does_not() {
+        let body = br#"{"id":"evt_1","object":"event"}"#;
+        let header = sign(body, SECRET, 1_700_000_000);
+        assert_eq!(
+            verify(
+                Some(&header),
+                body,
+                &[SECRET.into()],
+                1_700_000_100,
+                TOLERANCE_SECS
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            verify(
+                Some(&header),
+                b"{}",
+                &[SECRET.into()],
+                1_700_000_100,
+                TOLERANCE_SECS
+            ),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(
+                Some(&header),
+                body,
+                &[SECRET.into()],
+                1_700_000_301,
+                TOLERANCE_SECS
+            ),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            verify(None, body, &[SECRET.into()], 0, 300),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(Some("t=1"), body, &[SECRET.into()], 1, 300),
+            Err(SignatureError::NoSignature)
+        );
+    }
+
+    #[test]
+    fn any_v1_may_match_any_secret_during_rotation() {
+        let body = b"{}";
+        let old = sign(body, "whsec_old", 10);
+        let new = sign(body, "whsec_new", 10);
+        let both = format!(
+            "{},{},v0=ignored",
+            new,
+            old.split(',').nth(1).unwrap_or_default()
+        );
+        assert_eq!(
+            verify(Some(&both), body, &["whsec_old".into()], 10, 300),
+            Ok(())
+        );
+        assert_eq!(
+            verify(
+                Some(&old),
+                body,
+                &["whsec_other".into(), "whsec_old".into()],
+                10,
+                300
+            ),
+            Ok(())
+        );
+    }
+}

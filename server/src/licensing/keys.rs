@@ -1,0 +1,152 @@
+//! Human-friendly license keys with a keyed check segment.
+//!
+//! ```text
+//! PHOTO-7KQ2M-XW9RT-D4HNP-38FZC-UJ6VB
+//! └─┬─┘ └──────────┬────────────┘ └─┬─┘
+//! prefix   4 random groups (100 bits)   check: 25 bits of HMAC(secret, prefix-body)
+//! ```
+//!
+//! The alphabet has 32 symbols without `I`, `O`, `0` and `1`, so keys survive being read
+//! aloud or retyped. The check group is keyed with a server secret: a mistyped or invented
+//! key is refused as `INVALID_KEY_FORMAT` without touching the database, and someone who
+//! does not hold the secret cannot mint keys that even reach a lookup.
+
+use crate::platform::crypto::{ct_eq, hmac_sha256, random_bytes};
+
+/// The 32 unambiguous symbols.
+pub const ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+const GROUP_LEN: usize = 5;
+const RANDOM_GROUPS: usize = 4;
+const MAX_PREFIX_LEN: usize = 8;
+/// Longest input worth parsing; anything longer is malformed.
+const MAX_INPUT_LEN: usize = 64;
+
+/// Mints and checks keys with one server secret.
+pub struct KeyFormat {
+    secret: zeroize::Zeroizing<[u8; 32]>,
+}
+
+impl std::fmt::Debug for KeyFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyFormat(<redacted>)")
+    }
+}
+
+impl KeyFormat {
+    /// A format keyed with `secret`.
+    pub fn new(secret: zeroize::Zeroizing<[u8; 32]>) -> Self {
+        Self { secret }
+    }
+
+    /// The key prefix of a product: its slug's letters and digits, upper-cased, at most 8.
+    pub fn prefix_for(slug: &str) -> String {
+        let p: String = slug
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_uppercase())
+            .take(MAX_PREFIX_LEN)
+            .collect();
+        if p.is_empty() { "LIC".into() } else { p }
+    }
+
+    /// A new random key with this prefix.
+    pub fn generate(&self, prefix: &str) -> String {
+        let random: [u8; RANDOM_GROUPS * GROUP_LEN] = random_bytes();
+        let mut body = String::with_capacity(RANDOM_GROUPS * (GROUP_LEN + 1));
+        for (i, b) in random.iter().enumerate() {
+            if i > 0 && i % GROUP_LEN == 0 {
+                body.push('-');
+            }
+            // 32 symbols = 5 bits: masking keeps the distribution uniform.
+            body.push(ALPHABET[(b & 31) as usize] as char);
+        }
+        let check = self.check_group(prefix, &body);
+        format!("{prefix}-{body}-{check}")
+    }
+
+    /// Normalises (trim, upper-case) and checks a key; `None` if it is not a valid key.
+    pub fn parse(&self, input: &str) -> Option<String> {
+        let input = input.trim();
+        if input.len() > MAX_INPUT_LEN || !input.is_ascii() {
+            return None;
+        }
+        let key = input.to_ascii_uppercase();
+        let (prefix, rest) = key.split_once('-')?;
+        if prefix.is_empty()
+            || prefix.len() > MAX_PREFIX_LEN
+            || !prefix.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return None;
+        }
+        let (body, check) = rest.rsplit_once('-')?;
+        let groups: Vec<&str> = body.split('-').collect();
+        if groups.len() != RANDOM_GROUPS || !groups.iter().chain([&check]).all(|g| is_group(g)) {
+            return None;
+        }
+        let expected = self.check_group(prefix, body);
+        ct_eq(expected.as_bytes(), check.as_bytes()).then_some(key)
+    }
+
+    fn check_group(&self, prefix: &str, body: &str) -> String {
+        let mac = hmac_sha256(self.secret.as_ref(), format!("{prefix}-{body}").as_bytes());
+        // First 25 bits of the MAC as five 5-bit symbols.
+        let bits = u64::from_be_bytes([mac[0], mac[1], mac[2], mac[3], 0, 0, 0, 0]);
+        (0..GROUP_LEN)
+            .map(|i| ALPHABET[((bits >> (59 - 5 * i)) & 31) as usize] as char)
+            .collect()
+    }
+}
+
+fn is_group(g: &str) -> bool {
+    g.len() == GROUP_LEN && g.bytes().all(|b| ALPHABET.contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn format() -> KeyFormat {
+        KeyFormat::new(zeroize::Zeroizing::new([3u8; 32]))
+    }
+
+    #[test]
+    fn generated_keys_parse_and_are_unambiguous() {
+        let f = format();
+        for _ in 0..200 {
+            let k = f.generate("PHOTO");
+            assert_eq!(f.parse(&k).as_deref(), Some(k.as_str()));
+            assert_eq!(
+                f.parse(&format!("  {} ", k.to_lowercase())).as_deref(),
+                Some(k.as_str())
+            );
+            let body = &k["PHOTO-".len()..];
+            assert!(!body.contains(['I', 'O', '0', '1']), "{k}");
+        }
+    }
+
+    #[test]
+    fn wrong_check_or_shape_is_refused() {
+        let f = format();
+        let k = f.generate("PHOTO");
+        let mut tampered: Vec<char> = k.chars().collect();
+        let i = "PHOTO-".len();
+        tampered[i] = if tampered[i] == 'A' { 'B' } else { 'A' };
+        let tampered: String = tampered.into_iter().collect();
+        assert_eq!(f.parse(&tampered), None);
+        assert_eq!(f.parse("PHOTO-AAAAA-AAAAA"), None);
+        assert_eq!(f.parse(""), None);
+        assert_eq!(f.parse(&format!("{k}-AAAAA")), None);
+        let other = KeyFormat::new(zeroize::Zeroizing::new([4u8; 32]));
+        assert_eq!(
+            other.parse(&k),
+            None,
+            "a key minted with another secret is refused"
+        );
+    }
+
+    #[test]
+    fn prefix_comes_from_slug() {
+        assert_eq!(KeyFormat::prefix_for("photo-studio-pro"), "PHOTOSTU");
+        assert_eq!(KeyFormat::prefix_for("--"), "LIC");
+    }
+}

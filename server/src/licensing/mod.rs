@@ -1,0 +1,374 @@
+//! Where activation, validation and deactivation are decided. No HTTP, no SQL strings.
+//!
+//! The seat limit is enforced inside one write transaction that first takes the license's
+//! lock, then counts live activations and inserts: two requests for the last seat cannot
+//! both see it free. On PostgreSQL the lock is the license row's (`SELECT … FOR UPDATE`); on
+//! SQLite the activation is a job of the native writer's group commit
+//! (`store::SqliteWrites`), whose jobs run one after another inside `BEGIN IMMEDIATE`.
+
+pub mod keys;
+pub mod signing;
+
+use licet_proto::api::{
+    ActivateRequest, DeactivateResponse, KeyAndFingerprint, LeaseResponse, MAX_FINGERPRINT_LEN,
+    MAX_LABEL_LEN,
+};
+use licet_proto::token::{Claims, LicenseClaim};
+use licet_proto::{ErrorCode, LicenseStatus};
+
+use crate::app::App;
+use crate::platform::crypto::{hex, new_id};
+use crate::platform::error::{Error, Result};
+use crate::platform::metrics::Event;
+use crate::store::{ActivationRow, LicenseRow, NativeTx, Writes, audit};
+use sha2::Digest;
+
+/// How stale `last_seen_at` may get before a validation writes it again. Keeps validation
+/// read-only in the common case (a client refreshing its lease a few times a day).
+const LAST_SEEN_RESOLUTION_SECS: i64 = 60;
+
+/// Who is calling: the client's IP (for rate limits and the activation record).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Client IP as text.
+    pub ip: String,
+}
+
+/// `POST /v1/licenses/activate`.
+pub async fn activate(app: &App, caller: &Caller, req: ActivateRequest) -> Result<LeaseResponse> {
+    let (now, key) = admit(app, caller, &req.key, &req.fingerprint).await?;
+    let name = label("name", req.name)?;
+    let platform = label("platform", req.platform)?;
+    let machine = match &req.machine {
+        Some(m) => Some(serde_json::to_string(m).map_err(|e| Error::Internal(e.to_string()))?)
+            .filter(|s| s.len() <= 4 * MAX_LABEL_LEN),
+        None => None,
+    };
+
+    let new = NewActivation {
+        fingerprint: req.fingerprint,
+        name,
+        platform,
+        machine,
+        ip: caller.ip.clone(),
+        now,
+    };
+    let (license, activation, created) = match app.store.sqlite_writes() {
+        // SQLite: one job of a group commit on the native writer.
+        Some(writes) => {
+            writes
+                .write(move |tx: &NativeTx<'_>| {
+                    let Some(found) = tx.license_with_activation(&key, &new.fingerprint)? else {
+                        return Ok(Writes::Undo(Err(not_found())));
+                    };
+                    let (license, existing) = found.split(&new.fingerprint);
+                    match decide(&license, existing, &new) {
+                        Err(e) => Ok(Writes::Undo(Err(e))),
+                        Ok(Seat::Held(a)) => {
+                            tx.touch_activation(&a)?;
+                            Ok(Writes::Keep(Ok((license, a, false))))
+                        }
+                        Ok(Seat::New(mut a)) => {
+                            let revived = tx.seat_activation(&mut a)?;
+                            let (action, subject, details) = seated_audit(&license, &a, revived);
+                            tx.audit(new.now, "public", action, subject, &details)?;
+                            Ok(Writes::Keep(Ok((license, a, true))))
+                        }
+                    }
+                })
+                .await??
+        }
+        // PostgreSQL: a transaction holding the license's row lock.
+        None => {
+            let mut tx = app.store.begin_write().await?;
+            app.store.lock_license(&mut tx, &key).await?;
+            let (license, existing) = app
+                .store
+                .license_with_activation(&mut *tx, &key, &new.fingerprint)
+                .await?
+                .ok_or_else(not_found)?
+                .split(&new.fingerprint);
+            let outcome = match decide(&license, existing, &new)? {
+                Seat::Held(a) => {
+                    app.store.touch_activation(&mut *tx, &a).await?;
+                    (license, a, false)
+                }
+                Seat::New(mut a) => {
+                    let revived = app.store.seat_activation(&mut tx, &mut a).await?;
+                    let (action, subject, details) = seated_audit(&license, &a, revived);
+                    audit::record(&mut *tx, now, "public", action, subject, &details).await?;
+                    (license, a, true)
+                }
+            };
+            tx.commit().await?;
+            outcome
+        }
+    };
+    let mut license = license;
+    if created {
+        license.active_count += 1;
+        app.metrics.event(Event::Activation);
+    }
+    lease(app, &license, &activation, now)
+}
+
+/// An activation request, checked.
+struct NewActivation {
+    fingerprint: String,
+    name: Option<String>,
+    platform: Option<String>,
+    machine: Option<String>,
+    ip: String,
+    now: i64,
+}
+
+/// Where an activation lands.
+enum Seat {
+    /// The machine already holds a seat: refreshed.
+    Held(ActivationRow),
+    /// A new seat.
+    New(ActivationRow),
+}
+
+/// The activation decision, the same on both backends: a usable license, then the machine's
+/// own seat again or a free one.
+fn decide(
+    license: &LicenseRow,
+    existing: Option<ActivationRow>,
+    new: &NewActivation,
+) -> Result<Seat> {
+    ensure_usable(license, new.now)?;
+    if let Some(mut a) = existing {
+        // Same machine again: a fresh lease on the seat it already holds.
+        a.last_seen_at = new.now;
+        a.name = new.name.clone().or(a.name);
+        a.platform = new.platform.clone().or(a.platform);
+        a.machine = new.machine.clone();
+        a.ip = Some(new.ip.clone());
+        return Ok(Seat::Held(a));
+    }
+    if license.active() >= license.effective_max_activations() {
+        return Err(Error::new(
+            ErrorCode::ActivationLimitReached,
+            format!(
+                "all {} seats of this license are in use; deactivate another machine first",
+                license.effective_max_activations()
+            ),
+        ));
+    }
+    Ok(Seat::New(ActivationRow {
+        id: new_id("act"),
+        license_id: license.id.clone(),
+        fingerprint: new.fingerprint.clone(),
+        name: new.name.clone(),
+        platform: new.platform.clone(),
+        machine: new.machine.clone(),
+        ip: Some(new.ip.clone()),
+        first_seen_at: new.now,
+        last_seen_at: new.now,
+        deactivated_at: None,
+    }))
+}
+
+/// The audit entry of a seat taken: a new activation, or a machine activating again on
+/// its own earlier (deactivated) row.
+fn seated_audit<'a>(
+    license: &LicenseRow,
+    a: &'a ActivationRow,
+    revived: bool,
+) -> (&'static str, (&'static str, &'a str), serde_json::Value) {
+    let action = if revived {
+        "activation.reactivated"
+    } else {
+        "activation.created"
+    };
+    (
+        action,
+        ("activation", &a.id),
+        serde_json::json!({ "license_id": license.id, "name": a.name, "platform": a.platform }),
+    )
+}
+
+/// `POST /v1/licenses/validate`: the state of the license and a fresh lease.
+pub async fn validate(app: &App, caller: &Caller, req: KeyAndFingerprint) -> Result<LeaseResponse> {
+    let (now, key) = admit(app, caller, &req.key, &req.fingerprint).await?;
+    let (license, activation) = app
+        .store
+        .license_with_activation_now(&key, &req.fingerprint)
+        .await?
+        .ok_or_else(not_found)?
+        .split(&req.fingerprint);
+    ensure_usable(&license, now)?;
+    let mut activation = activation.ok_or_else(not_activated)?;
+    if now - activation.last_seen_at >= LAST_SEEN_RESOLUTION_SECS {
+        activation.last_seen_at = now;
+        app.store
+            .touch_last_seen(&activation.id, now, &caller.ip)
+            .await?;
+    }
+    app.metrics.event(Event::Validation);
+    lease(app, &license, &activation, now)
+}
+
+/// `POST /v1/licenses/deactivate`: frees the seat. Allowed whatever the license's status, so
+/// a customer can always release a machine.
+pub async fn deactivate(
+    app: &App,
+    caller: &Caller,
+    req: KeyAndFingerprint,
+) -> Result<DeactivateResponse> {
+    let (now, key) = admit(app, caller, &req.key, &req.fingerprint).await?;
+    let mut tx = app.store.begin_write().await?;
+    app.store.lock_license(&mut tx, &key).await?;
+    let (mut license, activation) = app
+        .store
+        .license_with_activation(&mut *tx, &key, &req.fingerprint)
+        .await?
+        .ok_or_else(not_found)?
+        .split(&req.fingerprint);
+    let mut activation = activation.ok_or_else(not_activated)?;
+    app.store.deactivate(&mut tx, &activation.id, now).await?;
+    audit::record(
+        &mut *tx,
+        now,
+        "public",
+        "activation.deactivated",
+        ("activation", &activation.id),
+        &serde_json::json!({ "license_id": license.id }),
+    )
+    .await?;
+    tx.commit().await?;
+    activation.deactivated_at = Some(now);
+    license.active_count -= 1;
+    app.metrics.event(Event::Deactivation);
+    Ok(DeactivateResponse {
+        license: license.info(),
+        activation: activation.info(),
+    })
+}
+
+/// Leases are issued on a grid of this many seconds: `iat` is "now" rounded down to it.
+pub const LEASE_GRID_SECS: i64 = 60;
+
+/// Signs a lease for an activation: valid for the token lifetime, never past license expiry.
+///
+/// A lease is a function of the activation, the license's state and the minute: `iat` is
+/// rounded down to [`LEASE_GRID_SECS`] and `jti` is derived from the rest of the claims, so a
+/// machine that validates twice in a minute gets the same token twice, and the key ring can
+/// reuse the signature (Ed25519 is deterministic). Any change of state (status, expiry,
+/// seats, entitlements, email, key) changes the claims, hence the token.
+pub fn lease(
+    app: &App,
+    license: &LicenseRow,
+    activation: &ActivationRow,
+    now: i64,
+) -> Result<LeaseResponse> {
+    let iat = now - now.rem_euclid(LEASE_GRID_SECS);
+    let mut exp = iat.saturating_add(license.effective_token_lifetime());
+    if let Some(license_exp) = license.expires_at {
+        exp = exp.min(license_exp);
+    }
+    let info = license.info();
+    let mut claims = Claims {
+        iss: app.config.public_url.clone(),
+        sub: license.id.clone(),
+        aud: license.product_slug.clone(),
+        iat,
+        nbf: iat,
+        exp,
+        jti: String::new(),
+        fpr: activation.fingerprint.clone(),
+        ent: info.entitlements.clone(),
+        lic: LicenseClaim {
+            status: info.status,
+            expires_at: info.expires_at,
+            max_activations: info.max_activations,
+            email: info.email.clone(),
+        },
+    };
+    // Unique per distinct lease: a digest of everything else it says, and of the activation.
+    let mut digest = sha2::Sha256::new();
+    digest.update(activation.id.as_bytes());
+    digest.update(serde_json::to_vec(&claims).map_err(|e| Error::Internal(e.to_string()))?);
+    claims.jti = hex(&digest.finalize()[..16]);
+    Ok(LeaseResponse {
+        token: app.keys.sign(&claims)?,
+        license: info,
+        activation: activation.info(),
+    })
+}
+
+/// Refuses suspended, revoked and expired licenses with their codes.
+pub fn ensure_usable(license: &LicenseRow, now: i64) -> Result<()> {
+    match license.status() {
+        LicenseStatus::Suspended => Err(Error::new(
+            ErrorCode::LicenseSuspended,
+            "this license is suspended",
+        )),
+        LicenseStatus::Revoked => Err(Error::new(
+            ErrorCode::LicenseRevoked,
+            "this license has been revoked",
+        )),
+        LicenseStatus::Active => match license.expires_at {
+            Some(exp) if now >= exp => Err(Error::new(
+                ErrorCode::LicenseExpired,
+                "this license has expired",
+            )),
+            _ => Ok(()),
+        },
+    }
+}
+
+/// The common entry of the three operations: counts the request against the rate limits
+/// (before anything else, so malformed guesses are counted too), checks the fingerprint and
+/// the key's format. Returns "now" and the normalised key.
+async fn admit(app: &App, caller: &Caller, key: &str, fingerprint: &str) -> Result<(i64, String)> {
+    let now = app.now();
+    app.limiter.check(&app.store, now, &caller.ip, key).await?;
+    check_fingerprint(fingerprint)?;
+    Ok((now, parse_key(app, key)?))
+}
+
+fn parse_key(app: &App, key: &str) -> Result<String> {
+    app.key_format.parse(key).ok_or_else(|| {
+        Error::new(
+            ErrorCode::InvalidKeyFormat,
+            "this is not a valid license key; check for typos",
+        )
+    })
+}
+
+fn check_fingerprint(fpr: &str) -> Result<()> {
+    if fpr.is_empty()
+        || fpr.len() > MAX_FINGERPRINT_LEN
+        || !fpr.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(Error::invalid(format!(
+            "fingerprint must be 1 to {MAX_FINGERPRINT_LEN} printable ASCII characters"
+        )));
+    }
+    Ok(())
+}
+
+fn label(field: &str, value: Option<String>) -> Result<Option<String>> {
+    match value {
+        Some(v) if v.chars().count() > MAX_LABEL_LEN || v.chars().any(char::is_control) => {
+            Err(Error::invalid(format!(
+                "{field} must be at most {MAX_LABEL_LEN} characters without control characters"
+            )))
+        }
+        Some(v) if v.trim().is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
+fn not_found() -> Error {
+    Error::new(ErrorCode::LicenseNotFound, "no license has this key")
+}
+
+fn not_activated() -> Error {
+    Error::new(
+        ErrorCode::NotActivated,
+        "this machine is not activated on this license",
+    )
+}

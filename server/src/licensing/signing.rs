@@ -1,0 +1,322 @@
+//! Signing keys: generation, rotation, retirement, and the in-memory key ring each replica
+//! signs with.
+//!
+//! Keys live in the shared database (private halves sealed with the master key), so every
+//! replica signs with the same current key and publishes the same JWKS. A replica reloads the
+//! ring every `key_refresh_secs`; after a rotation, replicas that have not reloaded yet keep
+//! signing with the previous key, which stays published, so their tokens keep verifying.
+//!
+//! Key states: `current` (signs and is published), `published` (verifies only: the previous
+//! current key, or a key generated ahead of a rotation so clients can pin it early), and
+//! `retired` (withdrawn from the JWKS; tokens it signed stop verifying).
+
+use std::sync::{Arc, RwLock};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use licet_proto::token::{self, Claims, Jwk, Jwks};
+use sha2::Digest;
+
+use crate::platform::crypto::{MasterKey, random_bytes};
+use crate::platform::error::{Error, Result};
+use crate::store::{SigningKeyRow, Store, audit};
+
+/// A snapshot of the keys a replica uses.
+#[derive(Default)]
+struct Ring {
+    /// The current key and its `kid`.
+    current: Option<(SigningKey, String)>,
+    published: Vec<VerifyingKey>,
+}
+
+/// The keys this replica signs with and publishes; cheap to read from many threads.
+#[derive(Default)]
+pub struct KeyRing {
+    ring: RwLock<Arc<Ring>>,
+    signatures: SignatureCache,
+}
+
+/// Signatures of recent signing inputs, by the inputs' SHA-256.
+///
+/// Ed25519 signatures are deterministic: the same key over the same bytes always gives the
+/// same signature. Leases are built on a one-minute grid (see `licensing::lease`), so a
+/// machine that validates several times in a minute asks for the same bytes again; this
+/// returns the signature computed the first time instead of computing it again (18 µs).
+/// What is returned is byte for byte what signing would return. Bounded: a full shard is
+/// emptied and refills.
+#[derive(Default)]
+struct SignatureCache {
+    shards: Vec<std::sync::Mutex<std::collections::HashMap<[u8; 32], [u8; 64]>>>,
+    per_shard: usize,
+}
+
+const SHARDS: usize = 16;
+
+impl SignatureCache {
+    fn new(entries: usize) -> Self {
+        Self {
+            shards: (0..if entries == 0 { 0 } else { SHARDS })
+                .map(|_| Default::default())
+                .collect(),
+            per_shard: entries.div_ceil(SHARDS),
+        }
+    }
+
+    fn sign(&self, key: &SigningKey, input: &[u8]) -> [u8; 64] {
+        use ed25519_dalek::Signer;
+        if self.shards.is_empty() {
+            return key.sign(input).to_bytes();
+        }
+        let digest: [u8; 32] = sha2::Sha256::digest(input).into();
+        let shard = &self.shards[usize::from(digest[0]) % self.shards.len()];
+        if let Some(sig) = shard.lock().unwrap_or_else(|p| p.into_inner()).get(&digest) {
+            return *sig;
+        }
+        let sig = key.sign(input).to_bytes();
+        let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= self.per_shard {
+            map.clear();
+        }
+        map.insert(digest, sig);
+        sig
+    }
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyRing(<redacted>)")
+    }
+}
+
+impl KeyRing {
+    /// Loads the ring from the database, remembering up to `cached_signatures` signatures
+    /// (0: none).
+    pub async fn load(store: &Store, master: &MasterKey, cached_signatures: usize) -> Result<Self> {
+        let ring = Self {
+            ring: RwLock::default(),
+            signatures: SignatureCache::new(cached_signatures),
+        };
+        ring.reload(store, master).await?;
+        Ok(ring)
+    }
+
+    /// Re-reads keys from the database (after a rotation, or periodically).
+    pub async fn reload(&self, store: &Store, master: &MasterKey) -> Result<()> {
+        let rows = store.signing_keys().await?;
+        let mut ring = Ring::default();
+        for row in rows.iter().filter(|r| r.state != "retired") {
+            ring.published.push(public_key(row)?);
+            if row.state == "current" {
+                let key = unseal(row, master)?;
+                let kid = token::key_id(&key.verifying_key());
+                ring.current = Some((key, kid));
+            }
+        }
+        let mut guard = self.ring.write().unwrap_or_else(|p| p.into_inner());
+        *guard = Arc::new(ring);
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Arc<Ring> {
+        self.ring.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Signs a lease with the current key.
+    pub fn sign(&self, claims: &Claims) -> Result<String> {
+        let ring = self.snapshot();
+        let (key, kid) = ring
+            .current
+            .as_ref()
+            .ok_or_else(|| Error::Internal("no current signing key".into()))?;
+        let input = token::signing_input(claims, kid);
+        let signature = self.signatures.sign(key, input.as_bytes());
+        Ok(token::with_signature(input, &signature))
+    }
+
+    /// The JWKS document of every published key.
+    pub fn jwks(&self) -> Jwks {
+        Jwks {
+            keys: self
+                .snapshot()
+                .published
+                .iter()
+                .map(Jwk::from_key)
+                .collect(),
+        }
+    }
+
+    /// The id of the current key.
+    pub fn current_kid(&self) -> Option<String> {
+        self.snapshot().current.as_ref().map(|(_, kid)| kid.clone())
+    }
+}
+
+fn public_key(row: &SigningKeyRow) -> Result<VerifyingKey> {
+    let raw = URL_SAFE_NO_PAD
+        .decode(&row.public_key)
+        .map_err(|_| Error::Internal(format!("key {} has a corrupt public key", row.kid)))?;
+    let raw: [u8; 32] = raw
+        .try_into()
+        .map_err(|_| Error::Internal(format!("key {} has a corrupt public key", row.kid)))?;
+    VerifyingKey::from_bytes(&raw)
+        .map_err(|_| Error::Internal(format!("key {} has an invalid public key", row.kid)))
+}
+
+fn unseal(row: &SigningKeyRow, master: &MasterKey) -> Result<SigningKey> {
+    let secret = master.open(&row.private_key)?;
+    let bytes: [u8; 32] = secret
+        .as_slice()
+        .try_into()
+        .map_err(|_| Error::Internal(format!("key {} has a corrupt private key", row.kid)))?;
+    let key = SigningKey::from_bytes(&bytes);
+    if token::key_id(&key.verifying_key()) != row.kid {
+        return Err(Error::Internal(format!(
+            "key {} does not match its id",
+            row.kid
+        )));
+    }
+    Ok(key)
+}
+
+/// Generates a new key in state `published` (or `current` if `make_current`); returns its id.
+pub async fn generate(
+    store: &Store,
+    master: &MasterKey,
+    now: i64,
+    actor: &str,
+    make_current: bool,
+) -> Result<String> {
+    let key = SigningKey::from_bytes(&random_bytes());
+    let kid = token::key_id(&key.verifying_key());
+    let row = SigningKeyRow {
+        kid: kid.clone(),
+        public_key: URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()),
+        private_key: master.seal(key.as_bytes())?,
+        state: "published".into(),
+        created_at: now,
+        activated_at: None,
+        retired_at: None,
+    };
+    let mut tx = store.begin_write().await?;
+    store.insert_signing_key(&mut tx, &row).await?;
+    audit::record(
+        &mut *tx,
+        now,
+        actor,
+        "signing_key.generated",
+        ("signing_key", &kid),
+        &serde_json::json!({}),
+    )
+    .await?;
+    if make_current {
+        store.make_current(&mut tx, &kid, now).await?;
+        audit::record(
+            &mut *tx,
+            now,
+            actor,
+            "signing_key.current",
+            ("signing_key", &kid),
+            &serde_json::json!({}),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(kid)
+}
+
+/// Makes a key current: the newest published key generated after the current one, or a new
+/// key if there is none. The old current key stays published. Returns the new current id.
+pub async fn rotate(store: &Store, master: &MasterKey, now: i64, actor: &str) -> Result<String> {
+    let rows = store.signing_keys().await?;
+    let current_created = rows
+        .iter()
+        .find(|r| r.state == "current")
+        .map(|r| r.created_at);
+    let pending = rows
+        .iter()
+        .rev()
+        .find(|r| r.state == "published" && current_created.is_none_or(|c| r.created_at >= c))
+        .map(|r| r.kid.clone());
+    match pending {
+        Some(kid) => {
+            // Proves the sealed key opens before it becomes the signing key.
+            if let Some(row) = rows.iter().find(|r| r.kid == kid) {
+                unseal(row, master)?;
+            }
+            let mut tx = store.begin_write().await?;
+            store.make_current(&mut tx, &kid, now).await?;
+            audit::record(
+                &mut *tx,
+                now,
+                actor,
+                "signing_key.current",
+                ("signing_key", &kid),
+                &serde_json::json!({}),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(kid)
+        }
+        None => generate(store, master, now, actor, true).await,
+    }
+}
+
+/// Withdraws a published key from the JWKS. The current key cannot be retired.
+pub async fn retire(store: &Store, kid: &str, now: i64, actor: &str) -> Result<()> {
+    let mut tx = store.begin_write().await?;
+    if !store.retire_key(&mut tx, kid, now).await? {
+        return Err(Error::new(
+            licet_proto::ErrorCode::Conflict,
+            "no published (non-current) key with that id",
+        ));
+    }
+    audit::record(
+        &mut *tx,
+        now,
+        actor,
+        "signing_key.retired",
+        ("signing_key", kid),
+        &serde_json::json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Makes sure a current key exists (first start). Returns the id of a key created now.
+pub async fn ensure_current(store: &Store, master: &MasterKey, now: i64) -> Result<Option<String>> {
+    let rows = store.signing_keys().await?;
+    if rows.iter().any(|r| r.state == "current") {
+        return Ok(None);
+    }
+    rotate(store, master, now, "system").await.map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::Signer;
+
+    #[test]
+    fn remembered_signatures_are_the_signatures() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let cache = SignatureCache::new(32);
+        for i in 0..200u32 {
+            let input = format!("input {}", i % 50);
+            assert_eq!(
+                cache.sign(&key, input.as_bytes()),
+                key.sign(input.as_bytes()).to_bytes()
+            );
+        }
+        let held: usize = cache
+            .shards
+            .iter()
+            .map(|s| s.lock().map_or(0, |m| m.len()))
+            .sum();
+        assert!(held <= 32 + SHARDS, "bounded: {held}");
+        let off = SignatureCache::new(0);
+        assert_eq!(off.sign(&key, b"x"), key.sign(b"x").to_bytes());
+        assert!(off.shards.is_empty());
+    }
+}
