@@ -30,6 +30,7 @@ pub mod licensing;
 pub mod platform;
 mod routes;
 pub mod store;
+#[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod web;
 

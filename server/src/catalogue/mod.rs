@@ -1,7 +1,11 @@
 //! The vendor's operations on products and licenses (admin API and CLI share them).
 //! Every change is written to the audit log in the same transaction.
 
+mod checks;
 mod wire;
+
+pub use checks::check_email;
+use checks::*;
 
 use licet_proto::admin::{
     CreateProduct, ExtendLicense, IssueLicense, License, Product, UpdateLicense, UpdateProduct,
@@ -442,116 +446,4 @@ pub async fn remove_activation(
     }
     tx.commit().await?;
     show_license(app, &row.id).await
-}
-
-fn check_slug(slug: &str) -> Result<()> {
-    let ok = !slug.is_empty()
-        && slug.len() <= 64
-        && slug
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !slug.starts_with('-');
-    if slug == "new" {
-        // `/admin/products/new` is the dashboard's create form.
-        return Err(Error::invalid(
-            "the slug \"new\" is reserved; choose another",
-        ));
-    }
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "slug must be 1 to 64 of a-z, 0-9 and '-', not starting with '-'",
-        ))
-    }
-}
-
-fn check_name(name: &str) -> Result<()> {
-    let n = name.trim().chars().count();
-    if n == 0 || n > 200 || name.chars().any(char::is_control) {
-        return Err(Error::invalid("name must be 1 to 200 characters"));
-    }
-    Ok(())
-}
-
-fn check_seats(seats: u32) -> Result<()> {
-    if seats == 0 || seats > MAX_SEATS {
-        return Err(Error::invalid(format!(
-            "max_activations must be 1 to {MAX_SEATS}"
-        )));
-    }
-    Ok(())
-}
-
-fn check_duration(d: Option<i64>) -> Result<()> {
-    if d.is_some_and(|d| d <= 0) {
-        return Err(Error::invalid(
-            "license_duration_secs must be positive (or null for perpetual)",
-        ));
-    }
-    Ok(())
-}
-
-fn check_token_lifetime(t: i64) -> Result<()> {
-    if !(MIN_TOKEN_LIFETIME..=MAX_TOKEN_LIFETIME).contains(&t) {
-        return Err(Error::invalid(format!(
-            "token_lifetime_secs must be {MIN_TOKEN_LIFETIME} to {MAX_TOKEN_LIFETIME}"
-        )));
-    }
-    Ok(())
-}
-
-fn check_entitlements(e: &[String]) -> Result<()> {
-    let ok_name = |s: &String| {
-        !s.is_empty()
-            && s.len() <= 64
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
-    };
-    if e.len() > MAX_ENTITLEMENTS || !e.iter().all(ok_name) {
-        return Err(Error::invalid(format!(
-            "entitlements: at most {MAX_ENTITLEMENTS} names of 1 to 64 of A-Z, a-z, 0-9, '.', '_', ':', '-'"
-        )));
-    }
-    Ok(())
-}
-
-fn check_price_ids(ids: &[String]) -> Result<()> {
-    let ok = |s: &String| {
-        !s.is_empty() && s.len() <= 100 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    };
-    if ids.len() > 100 || !ids.iter().all(ok) {
-        return Err(Error::invalid(
-            "stripe_price_ids: at most 100 ids like price_1Nx…",
-        ));
-    }
-    Ok(())
-}
-
-fn check_metadata(m: &serde_json::Value) -> Result<String> {
-    if !m.is_object() {
-        return Err(Error::invalid("metadata must be a JSON object"));
-    }
-    let text = m.to_string();
-    if text.len() > MAX_METADATA_BYTES {
-        return Err(Error::invalid(format!(
-            "metadata must be at most {MAX_METADATA_BYTES} bytes"
-        )));
-    }
-    Ok(text)
-}
-
-/// Refuses anything that does not look like an email address.
-pub fn check_email(email: &str) -> Result<()> {
-    let e = email.trim();
-    let valid = e.len() <= 254
-        && !e.chars().any(|c| c.is_whitespace() || c.is_control())
-        && e.split_once('@').is_some_and(|(l, d)| {
-            !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
-        });
-    if valid {
-        Ok(())
-    } else {
-        Err(Error::invalid("email is not a valid address"))
-    }
 }

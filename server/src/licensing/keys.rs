@@ -145,8 +145,51 @@ mod tests {
     }
 
     #[test]
+    fn the_shape_of_a_key() {
+        let f = format();
+        let good = f.generate("PHOTO");
+        let body = &good["PHOTO-".len()..good.len() - "-XXXXX".len()];
+        // A valid body and check under another prefix: the check no longer matches.
+        let moved = format!("VIDEO-{}", &good["PHOTO-".len()..]);
+        let cases: Vec<(String, Option<String>)> = vec![
+            (good.clone(), Some(good.clone())),
+            (format!("\t{}\n", good.to_lowercase()), Some(good.clone())),
+            (moved, None),
+            (format!("PHOTO-{body}"), None),
+            (good.replace('-', ""), None),
+            (good.replacen('-', "--", 1), None),
+            (good.replacen('-', " ", 1), None),
+            (format!("-{}", &good["PHOTO-".len()..]), None),
+            (format!("PHOTOSTUDIO-{}", &good["PHOTO-".len()..]), None),
+            (format!("PH_TO-{}", &good["PHOTO-".len()..]), None),
+            (format!("PHÓTO-{}", &good["PHOTO-".len()..]), None),
+            (format!("{good}{}", " ".repeat(100)), Some(good.clone())),
+            (format!("{good}{}", "A".repeat(100)), None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(f.parse(&input), want, "{input:?}");
+        }
+        for bad in ["I", "O", "0", "1"] {
+            let mut chars: Vec<char> = good.chars().collect();
+            chars["PHOTO-".len()] = bad.chars().next().expect("a char");
+            let input: String = chars.into_iter().collect();
+            assert_eq!(f.parse(&input), None, "{input}: ambiguous symbol");
+        }
+    }
+
+    #[test]
     fn prefix_comes_from_slug() {
         assert_eq!(KeyFormat::prefix_for("photo-studio-pro"), "PHOTOSTU");
         assert_eq!(KeyFormat::prefix_for("--"), "LIC");
+        let cases = [
+            ("photo", "PHOTO"),
+            ("video-pro-2", "VIDEOPRO"),
+            ("a1", "A1"),
+            ("x", "X"),
+            ("", "LIC"),
+        ];
+        for (slug, prefix) in cases {
+            assert_eq!(KeyFormat::prefix_for(slug), prefix, "{slug}");
+        }
     }
 }
