@@ -131,10 +131,7 @@ pub async fn purchase(app: &App, email: &str, id: &str) -> Result<PurchaseView> 
                 .await?
                 .is_empty();
             if product.kind == "access" && purchase.status == "COMPLETED" {
-                let url = serde_json::from_str::<serde_json::Value>(&product.metadata)
-                    .ok()
-                    .and_then(|m| m.get("access_url")?.as_str().map(str::to_owned))
-                    .filter(|u| u.starts_with("https://") || u.starts_with("http://"));
+                let url = crate::catalogue::access::access_url(&product.metadata);
                 access.push((product.name.clone(), url));
             }
         }

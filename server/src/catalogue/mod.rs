@@ -1,6 +1,8 @@
 //! The vendor's operations on products and licenses (admin API and CLI share them).
 //! Every change is written to the audit log in the same transaction.
 
+pub(crate) mod access;
+mod actions;
 mod checks;
 mod wire;
 

@@ -4,6 +4,8 @@
 pub mod blobs;
 pub mod downloads;
 pub mod mail;
+pub(crate) mod reports;
 pub mod sales;
 pub mod stripe;
+pub(crate) mod undelivered;
 pub mod webhooks;

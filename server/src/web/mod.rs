@@ -1,9 +1,18 @@
-//! The HTML pages: the customer portal and the vendor dashboard, their shared shell, and
-//! charts.
+//! The HTML pages: the customer portal and the vendor dashboard, their shared shell, the one
+//! session/CSRF gate both use, and charts.
+//!
+//! # Layout
+//! - `shell`: the page shell, cookies, redirects, security headers, error pages, badges.
+//! - `session`: the session gate and CSRF-checked forms of both areas.
+//! - `portal/`: the customer portal (`/portal`): route table in `mod.rs`, pages by group.
+//! - `dashboard/`: the vendor dashboard (`/admin`): route table in `mod.rs`, one module per
+//!   page group, form rules in `forms`, list queries in `filters`.
+//! - `charts`: the overview's SVG charts.
 
 pub(crate) mod charts;
 mod dashboard;
 mod portal;
+pub(crate) mod session;
 pub(crate) mod shell;
 
 use std::sync::Arc;

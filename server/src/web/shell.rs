@@ -170,6 +170,28 @@ var done=function(){b.textContent='Copied';setTimeout(function(){b.textContent='
 if(navigator.clipboard){navigator.clipboard.writeText(b.dataset.copy).then(done)}});\
 document.querySelectorAll('[data-copy]').forEach(function(b){b.hidden=false});";
 
+/// A status as a word coloured by its `status-…` class, in lower case (`active`).
+pub(crate) fn status_badge(status: &str) -> Markup {
+    badge(status, &status.to_lowercase())
+}
+
+/// A purchase's status as a customer reads it, capitalised (`Refunded`).
+pub(crate) fn purchase_status(status: &str) -> Markup {
+    let label = match status {
+        "REFUNDED" => "Refunded",
+        "DISPUTED" => "Disputed",
+        "COMPLETED" => "Completed",
+        "PENDING" => "Pending",
+        "FAILED" => "Failed",
+        other => return status_badge(other),
+    };
+    badge(status, label)
+}
+
+fn badge(status: &str, label: &str) -> Markup {
+    html! { span class={"status-" (status)} { (label) } }
+}
+
 /// A copy button for `value` (hidden until the script runs).
 pub fn copy_button(value: &str, label: &str) -> Markup {
     html! {

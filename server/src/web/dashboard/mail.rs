@@ -1,55 +1,30 @@
 //! The dashboard's email pages: messages the outbox gave up on, and sending one again.
 
-use std::sync::Arc;
-
 use maud::{Markup, html};
-use warp::Filter;
-use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
-use super::{CsrfForm, Ctx, act, ctx, layout, nav, redirect, view};
-use crate::api::body;
-use crate::app::App;
-use crate::platform::error::{Error, Result};
+use super::nav;
+use crate::commerce::undelivered;
+use crate::platform::error::Result;
 use crate::store::{OutboxRow, SessionRow};
-use crate::web::shell::date_time;
+use crate::web::session::{NoFields, Outcome, Signed};
+use crate::web::shell::{date_time, layout, redirect};
 
 /// Failed messages listed at most.
 const LISTED: i64 = 200;
 
-/// The email routes.
-pub(super) fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
-    let limit = app.config.max_body_bytes;
-    // GET /admin/emails: messages given up after their retry schedule.
-    let failed = warp::path!("admin" / "emails")
-        .and(warp::get())
-        .and(ctx(app.clone()))
-        .then(|cx: Ctx| async move {
-            view(cx, |app, s| async move {
-                let rows = app.store.failed_mail(LISTED).await?;
-                Ok(failed_page(&s, &rows))
-            })
-            .await
-        });
-    // POST /admin/emails/{id}/retry: send a failed message again, with a fresh schedule.
-    let retry = warp::path!("admin" / "emails" / String / "retry")
-        .and(warp::post())
-        .and(ctx(app))
-        .and(body::form::<CsrfForm>(limit))
-        .then(|id: String, cx: Ctx, form: Result<CsrfForm>| async move {
-            act(cx, form, CsrfForm::csrf, |app, _, _| async move {
-                if !app.store.retry_mail(&id, app.now()).await? {
-                    return Err(Error::new(
-                        licet_proto::ErrorCode::NotFound,
-                        "no failed message with this id",
-                    ));
-                }
-                app.mail.wake();
-                Ok(redirect("/admin/emails"))
-            })
-            .await
-        });
-    failed.or(retry).unify().boxed()
+/// `GET /admin/emails`
+pub(super) async fn failed(s: Outcome<Signed>) -> Outcome<Markup> {
+    let s = s?;
+    let rows = undelivered::failed(&s.app.store, LISTED).await?;
+    Ok(failed_page(&s.session, &rows))
+}
+
+/// `POST /admin/emails/{id}/retry`
+pub(super) async fn retry(id: String, post: Result<Signed<NoFields>>) -> Result<Response> {
+    let s = post?;
+    undelivered::resend(&s.app.store, &s.app.mail, &id, s.app.now()).await?;
+    Ok(redirect("/admin/emails"))
 }
 
 fn failed_page(s: &SessionRow, rows: &[OutboxRow]) -> Markup {

@@ -1,0 +1,51 @@
+//! The overview: the vendor's front page, with totals, the last 30 days' sales and
+//! activations, and active licenses by product.
+
+use maud::{Markup, html};
+
+use super::{money, nav};
+use crate::commerce::reports::{self, WINDOW_DAYS};
+use crate::web::charts;
+use crate::web::session::{Outcome, Signed};
+use crate::web::shell::layout;
+
+/// The overview page of a signed-in vendor.
+pub(super) async fn overview(s: Signed) -> Outcome<Markup> {
+    let o = reports::overview(&s.app.store, s.app.now()).await?;
+    let totals = &o.totals;
+    Ok(layout(
+        "Overview",
+        Some(nav(&s.session, "overview")),
+        html! {
+            div class="cards" {
+                div class="card" { strong { (totals.active_licenses) } " active licenses of " (totals.licenses) }
+                div class="card" { strong { (totals.active_machines) } " machines activated" }
+                div class="card" { strong { (totals.purchases) } " purchases"
+                    @for (currency, amount) in &o.revenue { br; (money(*amount, currency)) " in the last 30 days" } }
+                div class="card" {
+                    @if totals.failed_fulfilments > 0 {
+                        a href="/admin/purchases?failed=1" role="alert" { (totals.failed_fulfilments) " failed fulfilments" }
+                    } @else { span class="ok" { "No failed fulfilments" } }
+                    @if totals.failed_mail > 0 {
+                        br;
+                        a href="/admin/emails" role="alert" { (totals.failed_mail) " undelivered emails" }
+                    }
+                }
+            }
+            div class="cards" {
+                section class="card" {
+                    h2 { "Sales per day" }
+                    (charts::daily_bars("sales", "Sales per day, last 30 days", &o.sales, o.today, WINDOW_DAYS, "#1d5fd1"))
+                }
+                section class="card" {
+                    h2 { "Activations per day" }
+                    (charts::daily_bars("activations", "New activations per day, last 30 days", &o.activations, o.today, WINDOW_DAYS, "#1a7f37"))
+                }
+            }
+            section class="card" {
+                h2 { "Active licenses by product" }
+                (charts::labelled_bars("by-product", "Active licenses by product", &o.by_product, "#8250df"))
+            }
+        },
+    ))
+}
