@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
+use crate::auth::Admin;
 use crate::commerce::blobs::BlobStore;
 use crate::commerce::mail::Mailer;
 use crate::licensing::keys::KeyFormat;
@@ -88,7 +89,7 @@ impl App {
         let keys = KeyRing::load(&store, &master, config.signature_cache_entries).await?;
         let new_admin_token =
             if config.admin_token.is_none() && store.admin_token_count().await? == 0 {
-                Some(create_admin_token(&store, now, "first start", "system").await?)
+                Some(insert_admin_token(&store, now, "first start", "system").await?)
             } else {
                 None
             };
@@ -129,6 +130,17 @@ impl App {
 
 /// Creates an admin token, stores its hash, and returns the token (to be shown once).
 pub async fn create_admin_token(
+    store: &Store,
+    now: i64,
+    label: &str,
+    admin: &Admin,
+) -> Result<Zeroizing<String>> {
+    insert_admin_token(store, now, label, admin.actor()).await
+}
+
+/// [`create_admin_token`] for whoever the caller vouches for (the vendor, or the server
+/// making the first token on first start).
+async fn insert_admin_token(
     store: &Store,
     now: i64,
     label: &str,

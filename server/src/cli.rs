@@ -10,6 +10,7 @@ use licet_proto::admin::{CreateProduct, ExtendLicense, IssueLicense, Page, Produ
 use serde::Serialize;
 
 use crate::app::{self, App};
+use crate::auth::{Actor, Admin};
 use crate::catalogue::{self, StatusChange};
 use crate::licensing::signing;
 use crate::platform::clock::SystemClock;
@@ -298,6 +299,8 @@ fn print_json<T: Serialize>(value: &T) -> Result<()> {
 }
 
 async fn dispatch(config: Config, command: Command) -> Result<()> {
+    // Whoever runs a command on the host is the vendor (see `Admin::local_operator`).
+    let operator = Admin::local_operator();
     match command {
         Command::Serve => serve(config).await,
         Command::Migrate => {
@@ -311,15 +314,16 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
             match action {
                 KeysCommand::List => {}
                 KeysCommand::Generate => {
-                    let kid = signing::generate(&app.store, &app.master, now, "cli", false).await?;
+                    let kid =
+                        signing::generate(&app.store, &app.master, now, &operator, false).await?;
                     println!("generated and published {kid}");
                 }
                 KeysCommand::Rotate => {
-                    let kid = signing::rotate(&app.store, &app.master, now, "cli").await?;
+                    let kid = signing::rotate(&app.store, &app.master, now, &operator).await?;
                     println!("current signing key is now {kid}");
                 }
                 KeysCommand::Retire { kid } => {
-                    signing::retire(&app.store, &kid, now, "cli").await?;
+                    signing::retire(&app.store, &kid, now, &operator).await?;
                     println!("retired {kid}");
                 }
             }
@@ -331,7 +335,7 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
         Command::AdminPassword => {
             let password = zeroize::Zeroizing::new(read_password()?);
             let app = open(config).await?;
-            crate::auth::admin::set_password(&app, "cli", &password).await?;
+            crate::auth::admin::set_password(&app, &operator, &password).await?;
             eprintln!(
                 "dashboard password set; sign in at {}/admin",
                 app.config.public_url
@@ -350,7 +354,7 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                 tx.commit().await?;
                 eprintln!("revoked {n} admin token(s)");
             }
-            let token = app::create_admin_token(&app.store, now, &label, "cli").await?;
+            let token = app::create_admin_token(&app.store, now, &label, &operator).await?;
             println!("{}", token.as_str());
             Ok(())
         }
@@ -378,7 +382,7 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                         stripe_price_ids: Vec::new(),
                         download_limit: licet_proto::admin::DEFAULT_DOWNLOAD_LIMIT,
                     };
-                    print_json(&catalogue::create_product(&app, "cli", req).await?)
+                    print_json(&catalogue::create_product(&app, &operator, req).await?)
                 }
                 ProductCommand::List => {
                     let rows = app.store.products().await?;
@@ -411,7 +415,7 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                     print_json(
                         &crate::commerce::downloads::add_file(
                             &app,
-                            "cli",
+                            &operator,
                             &product,
                             &name,
                             content_type.as_deref(),
@@ -441,7 +445,7 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                         token_lifetime_secs: None,
                         entitlements: None,
                     };
-                    catalogue::issue_license(&app, "cli", req).await?
+                    catalogue::issue_license(&app, &operator, req).await?
                 }
                 LicenseCommand::List {
                     product,
@@ -462,13 +466,16 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                 }
                 LicenseCommand::Show { license } => catalogue::show_license(&app, &license).await?,
                 LicenseCommand::Suspend { license } => {
-                    catalogue::change_status(&app, "cli", &license, StatusChange::Suspend).await?
+                    catalogue::change_status(&app, &operator, &license, StatusChange::Suspend)
+                        .await?
                 }
                 LicenseCommand::Reinstate { license } => {
-                    catalogue::change_status(&app, "cli", &license, StatusChange::Reinstate).await?
+                    catalogue::change_status(&app, &operator, &license, StatusChange::Reinstate)
+                        .await?
                 }
                 LicenseCommand::Revoke { license } => {
-                    catalogue::change_status(&app, "cli", &license, StatusChange::Revoke).await?
+                    catalogue::change_status(&app, &operator, &license, StatusChange::Revoke)
+                        .await?
                 }
                 LicenseCommand::Extend {
                     license,
@@ -484,12 +491,21 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                             return Err(Error::invalid("give --days, --until or --perpetual"));
                         }
                     };
-                    catalogue::extend(&app, "cli", &license, ExtendLicense { expires_at }).await?
+                    catalogue::extend(&app, &operator, &license, ExtendLicense { expires_at })
+                        .await?
                 }
                 LicenseCommand::Deactivate {
                     license,
                     activation,
-                } => catalogue::remove_activation(&app, "cli", &license, &activation).await?,
+                } => {
+                    catalogue::remove_activation(
+                        &app,
+                        Actor::Admin(&operator),
+                        &license,
+                        &activation,
+                    )
+                    .await?
+                }
             };
             print_json(&license)
         }

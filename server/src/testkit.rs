@@ -23,6 +23,12 @@ use crate::platform::config::{Config, Secret};
 use crate::platform::crypto::{hex, random_bytes, random_secret};
 use crate::platform::error::{Error, Result};
 
+/// The vendor acting from the server's host, as the CLI does (audit actor `cli`): for tests
+/// that call the vendor's operations directly rather than through the admin API.
+pub fn operator() -> crate::auth::Admin {
+    crate::auth::Admin::local_operator()
+}
+
 /// Environment variable naming a PostgreSQL database for tests.
 pub const TEST_DATABASE_ENV: &str = "LICET_TEST_DATABASE_URL";
 

@@ -119,7 +119,76 @@ fn is_media_type(declared: Option<&str>, expected: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_media_type;
+    use super::{is_media_type, read_limited};
+    use licet_proto::ErrorCode;
+    use warp::http::{HeaderMap, HeaderValue, header};
+
+    /// The body `chunks` sent with these headers, read under a 10-byte limit.
+    async fn read(
+        content_type: Option<&str>,
+        content_length: Option<usize>,
+        chunks: &[&'static str],
+    ) -> Result<String, ErrorCode> {
+        let mut headers = HeaderMap::new();
+        if let Some(t) = content_type {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_str(t).expect("type"),
+            );
+        }
+        if let Some(n) = content_length {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        }
+        let stream = futures_util::stream::iter(
+            chunks
+                .iter()
+                .map(|c| Ok::<_, warp::Error>(bytes::Bytes::from_static(c.as_bytes()))),
+        );
+        read_limited(&headers, stream, 10, "application/json")
+            .await
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .map_err(|e| e.code())
+    }
+
+    /// Content-Type, Content-Length, the chunks sent, and what reading them yields.
+    type Case = (
+        Option<&'static str>,
+        Option<usize>,
+        &'static [&'static str],
+        Result<&'static str, ErrorCode>,
+    );
+
+    #[tokio::test]
+    async fn bodies_map_to_the_error_a_matched_route_answers_with() {
+        use ErrorCode::{PayloadTooLarge, UnsupportedMediaType};
+        let json = Some("application/json");
+        let cases: &[Case] = &[
+            (json, Some(2), &["{}"], Ok("{}")),
+            (json, None, &["{\"a\":", "1}"], Ok("{\"a\":1}")),
+            (json, Some(10), &["0123456789"], Ok("0123456789")),
+            // Declared too large: refused before reading.
+            (json, Some(11), &[], Err(PayloadTooLarge)),
+            // Chunked, no length: cut off where the stream passes the limit.
+            (json, None, &["012345", "67890"], Err(PayloadTooLarge)),
+            // A length that lies low does not help either.
+            (json, Some(2), &["0123456789", "x"], Err(PayloadTooLarge)),
+            (None, Some(2), &["{}"], Err(UnsupportedMediaType)),
+            (
+                Some("text/plain"),
+                Some(2),
+                &["{}"],
+                Err(UnsupportedMediaType),
+            ),
+        ];
+        for (content_type, length, chunks, want) in cases {
+            let got = read(*content_type, *length, chunks).await;
+            assert_eq!(
+                got.as_deref().map_err(|c| *c),
+                want.as_deref().map_err(|c| *c),
+                "{content_type:?} {length:?} {chunks:?}"
+            );
+        }
+    }
 
     #[test]
     fn only_the_exact_media_type_with_optional_parameters_is_json() {

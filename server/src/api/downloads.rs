@@ -11,177 +11,141 @@ use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use warp::reply::{Reply, Response};
 
-use super::{authorized, client, query, reply, with_app};
+use super::{any_of, authorized, body, client, query, reply, with_app};
 use crate::app::App;
+use crate::auth::Admin;
 use crate::commerce::blobs::Location;
 use crate::commerce::downloads::content_disposition;
 use crate::commerce::downloads::{self, Grant};
 use crate::licensing::Caller;
 use crate::platform::error::{Error, Result};
 
-/// Every download route.
+/// Every download route: one line each, `path, method, filters => handler`.
+#[rustfmt::skip]
 pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let admin = || with_app(app.clone()).and(authorized(app.clone()));
+    let get_or_head = || warp::get().or(warp::head()).unify().and(warp::method());
+    any_of([
+        warp::path!("v1" / "downloads" / String).and(get_or_head()).and(with_app(app.clone())).and(client(app.clone())).and(warp::header::headers_cloned()).then(download).boxed(),
+        warp::path!("v1" / "admin" / "products" / String / "files").and(warp::post()).and(admin()).and(query()).and(warp::header::optional("content-type")).and(warp::body::stream()).then(upload).boxed(),
+        warp::path!("v1" / "admin" / "products" / String / "files").and(warp::get()).and(admin()).then(list_files).boxed(),
+        warp::path!("v1" / "admin" / "purchases" / String / "links").and(warp::post()).and(admin()).then(new_links).boxed(),
+        warp::path!("v1" / "files" / String).and(get_or_head()).and(with_app(app.clone())).and(query()).and(warp::header::optional("range")).then(signed_file).boxed(),
+        warp::path!("v1" / "admin" / "files" / String / "signed-url").and(warp::post()).and(admin()).and(body::json(app.config.max_body_bytes)).then(signed_url).boxed(),
+    ])
+}
 
-    // GET|HEAD /v1/downloads/{token}: the file (HEAD: its headers, taking no download).
-    let download =
-        warp::path!("v1" / "downloads" / String)
-            .and(warp::get().or(warp::head()).unify())
-            .and(warp::method())
-            .and(with_app(app.clone()))
-            .and(client(app.clone()))
-            .and(warp::header::headers_cloned())
-            .then(
-                |token: String,
-                 method: Method,
-                 app: Arc<App>,
-                 caller: Caller,
-                 headers: HeaderMap| async move {
-                    let head = method == Method::HEAD;
-                    let text =
-                        |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-                    let r = downloads::open(
-                        &app,
-                        &token,
-                        head,
-                        text(header::RANGE),
-                        &caller.ip,
-                        text(header::USER_AGENT),
-                    )
-                    .await;
-                    match r {
-                        Ok(grant) => match send(grant, head).await {
-                            Ok(res) => res,
-                            Err(e) => reply::error(&e),
-                        },
-                        Err(e) => reply::error(&e),
-                    }
-                },
-            );
-    // POST /v1/admin/products/{slug}/files?name=…: upload a file (streamed, any size).
-    let upload = warp::path!("v1" / "admin" / "products" / String / "files")
-        .and(warp::post())
-        .and(admin())
-        .and(query::<UploadQuery>())
-        .and(warp::header::optional::<String>("content-type"))
-        .and(warp::body::stream())
-        .then(
-            |slug: String,
-             app: Arc<App>,
-             actor: Result<String>,
-             q: Result<UploadQuery>,
-             ct: Option<String>,
-             body| async move {
-                let r = async {
-                    let actor = actor?;
-                    let q = q?;
-                    let ct = ct.filter(|c| !c.starts_with("application/x-www-form-urlencoded"));
-                    downloads::add_file(
-                        &app,
-                        &actor,
-                        &slug,
-                        &q.name,
-                        ct.as_deref(),
-                        body_chunks(body),
-                    )
-                    .await
-                }
-                .await;
-                reply::result(StatusCode::CREATED, r)
-            },
-        );
-    // GET /v1/admin/products/{slug}/files
-    let list = warp::path!("v1" / "admin" / "products" / String / "files")
-        .and(warp::get())
-        .and(admin())
-        .then(
-            |slug: String, app: Arc<App>, actor: Result<String>| async move {
-                let r = async {
-                    actor?;
-                    Ok(Page {
-                        items: downloads::files(&app, &slug).await?,
-                    })
-                }
-                .await;
-                reply::result(StatusCode::OK, r)
-            },
-        );
-    // POST /v1/admin/purchases/{id}/links: new download links while downloads are left.
-    let links = warp::path!("v1" / "admin" / "purchases" / String / "links")
-        .and(warp::post())
-        .and(admin())
-        .then(
-            |id: String, app: Arc<App>, actor: Result<String>| async move {
-                let r = async {
-                    actor?;
-                    Ok(Page {
-                        items: downloads::new_links(&app, &id).await?,
-                    })
-                }
-                .await;
-                reply::result(StatusCode::OK, r)
-            },
-        );
-    // GET|HEAD /v1/files/{id}?expires=&kid=&sig=: a free or public file by signed URL.
-    let signed = warp::path!("v1" / "files" / String)
-        .and(warp::get().or(warp::head()).unify())
-        .and(warp::method())
-        .and(with_app(app.clone()))
-        .and(query::<SignedQuery>())
-        .and(warp::header::optional::<String>("range"))
-        .then(
-            |id: String,
-             method: Method,
-             app: Arc<App>,
-             q: Result<SignedQuery>,
-             range: Option<String>| async move {
-                let r = async {
-                    let q = q.map_err(|_| {
-                        Error::new(
-                            licet_proto::ErrorCode::Forbidden,
-                            "the link's signature is not valid",
-                        )
-                    })?;
-                    let grant = downloads::open_signed(
-                        &app,
-                        &id,
-                        q.expires,
-                        &q.kid,
-                        &q.sig,
-                        range.as_deref(),
-                    )
-                    .await?;
-                    send(grant, method == Method::HEAD).await
-                }
-                .await;
-                r.unwrap_or_else(|e| reply::error(&e))
-            },
-        );
-    // POST /v1/admin/files/{id}/signed-url {"expires_in": seconds}: a stateless URL.
-    let sign = warp::path!("v1" / "admin" / "files" / String / "signed-url")
-        .and(warp::post())
-        .and(admin())
-        .and(super::body::json::<SignRequest>(app.config.max_body_bytes))
-        .then(|id: String, app: Arc<App>, actor: Result<String>, req: Result<SignRequest>| async move {
-            let r = async {
-                actor?;
-                downloads::signed_url(&app, &id, req?.expires_in).await
-            }
-            .await;
-            reply::result(StatusCode::OK, r)
-        });
-    download
-        .or(upload)
-        .unify()
-        .or(list)
-        .unify()
-        .or(links)
-        .unify()
-        .or(signed)
-        .unify()
-        .or(sign)
-        .unify()
-        .boxed()
+/// `GET|HEAD /v1/downloads/{token}`: the file (HEAD: its headers, taking no download).
+async fn download(
+    token: String,
+    method: Method,
+    app: Arc<App>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Response {
+    let head = method == Method::HEAD;
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let r = async {
+        let grant = downloads::open(
+            &app,
+            &token,
+            head,
+            text(header::RANGE),
+            &caller.ip,
+            text(header::USER_AGENT),
+        )
+        .await?;
+        send(grant, head).await
+    };
+    r.await.unwrap_or_else(|e| reply::error(&e))
+}
+
+/// `POST /v1/admin/products/{slug}/files?name=…`: upload a file (streamed, any size).
+async fn upload<S, B>(
+    slug: String,
+    app: Arc<App>,
+    admin: Result<Admin>,
+    q: Result<UploadQuery>,
+    content_type: Option<String>,
+    body: S,
+) -> Response
+where
+    S: futures_util::Stream<Item = std::result::Result<B, warp::Error>>,
+    B: bytes::Buf,
+{
+    let r = async {
+        let admin = admin?;
+        let q = q?;
+        let ct = content_type.filter(|c| !c.starts_with("application/x-www-form-urlencoded"));
+        downloads::add_file(
+            &app,
+            &admin,
+            &slug,
+            &q.name,
+            ct.as_deref(),
+            body_chunks(body),
+        )
+        .await
+    };
+    reply::result(StatusCode::CREATED, r.await)
+}
+
+/// `GET /v1/admin/products/{slug}/files`
+async fn list_files(slug: String, app: Arc<App>, admin: Result<Admin>) -> Response {
+    let r = async {
+        admin?;
+        Ok(Page {
+            items: downloads::files(&app, &slug).await?,
+        })
+    };
+    reply::result(StatusCode::OK, r.await)
+}
+
+/// `POST /v1/admin/purchases/{id}/links`: new download links while downloads are left.
+async fn new_links(id: String, app: Arc<App>, admin: Result<Admin>) -> Response {
+    let r = async {
+        admin?;
+        Ok(Page {
+            items: downloads::new_links(&app, &id).await?,
+        })
+    };
+    reply::result(StatusCode::OK, r.await)
+}
+
+/// `GET|HEAD /v1/files/{id}?expires=&kid=&sig=`: a free or public file by signed URL.
+async fn signed_file(
+    id: String,
+    method: Method,
+    app: Arc<App>,
+    q: Result<SignedQuery>,
+    range: Option<String>,
+) -> Response {
+    let r = async {
+        let q = q.map_err(|_| {
+            Error::new(
+                licet_proto::ErrorCode::Forbidden,
+                "the link's signature is not valid",
+            )
+        })?;
+        let grant =
+            downloads::open_signed(&app, &id, q.expires, &q.kid, &q.sig, range.as_deref()).await?;
+        send(grant, method == Method::HEAD).await
+    };
+    r.await.unwrap_or_else(|e| reply::error(&e))
+}
+
+/// `POST /v1/admin/files/{id}/signed-url {"expires_in": seconds}`: a stateless URL.
+async fn signed_url(
+    id: String,
+    app: Arc<App>,
+    admin: Result<Admin>,
+    req: Result<SignRequest>,
+) -> Response {
+    let r = async {
+        admin?;
+        downloads::signed_url(&app, &id, req?.expires_in).await
+    };
+    reply::result(StatusCode::OK, r.await)
 }
 
 #[derive(Debug, Deserialize)]

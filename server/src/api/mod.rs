@@ -19,22 +19,33 @@ use warp::http::HeaderMap;
 use warp::reply::Response;
 
 use crate::app::App;
+use crate::auth::Admin;
 use crate::http_server::PeerAddr;
 use crate::licensing::Caller;
 use crate::platform::error::{Error, Result};
 
 /// Every API route.
 pub(crate) fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
-    meta::routes(app.clone())
-        .or(license::routes(app.clone()))
-        .unify()
-        .or(admin::routes(app.clone()))
-        .unify()
-        .or(sales::routes(app.clone()))
-        .unify()
-        .or(downloads::routes(app))
-        .unify()
-        .boxed()
+    any_of([
+        meta::routes(app.clone()),
+        license::routes(app.clone()),
+        admin::routes(app.clone()),
+        sales::routes(app.clone()),
+        downloads::routes(app),
+    ])
+}
+
+/// Tries each route in turn. Once a route's path and method match, it answers (errors are
+/// JSON error replies, not rejections): a rejection inside `.or()` lets warp try the next
+/// route and can surface as a 405 instead of the real error. Only what no route takes
+/// reaches [`reply::recover`].
+pub(crate) fn any_of<const N: usize>(
+    routes: [BoxedFilter<(Response,)>; N],
+) -> BoxedFilter<(Response,)> {
+    routes
+        .into_iter()
+        .reduce(|a, b| a.or(b).unify().boxed())
+        .expect("a route table lists at least one route")
 }
 
 /// Hands the app to a handler.
@@ -95,11 +106,12 @@ where
         })
 }
 
-/// Resolves the bearer token to an audit actor (`admin:<token id>`), or `UNAUTHORIZED`;
-/// failed tokens are rate-limited per client IP.
+/// Resolves the bearer token to the vendor's [`Admin`] proof (audit actor
+/// `admin:<token id>` or `admin:env`), or `UNAUTHORIZED`; failed tokens are rate-limited
+/// per client IP. An error stays a value (see [`reply`]) so the handler answers it.
 fn authorized(
     app: Arc<App>,
-) -> impl Filter<Extract = (Result<String>,), Error = std::convert::Infallible> + Clone {
+) -> impl Filter<Extract = (Result<Admin>,), Error = std::convert::Infallible> + Clone {
     client(app.clone())
         .and(warp::header::headers_cloned())
         .then(move |caller: Caller, headers: HeaderMap| {

@@ -12,6 +12,7 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use licet_proto::ErrorCode;
 
 use crate::app::App;
+use crate::auth::Admin;
 use crate::auth::sessions::{self, Kind, NewSession};
 use crate::platform::crypto::{ct_eq, hex, hmac_sha256, random_bytes, sha256_hex};
 use crate::platform::error::{Error, Result};
@@ -52,7 +53,7 @@ pub async fn actor_for_token(app: &App, presented: &str) -> Result<Option<String
 }
 
 /// Sets (or replaces) the dashboard password.
-pub async fn set_password(app: &App, actor: &str, password: &str) -> Result<()> {
+pub async fn set_password(app: &App, admin: &Admin, password: &str) -> Result<()> {
     let chars = password.chars().count();
     if !(MIN_PASSWORD_CHARS..=1024).contains(&chars) {
         return Err(Error::invalid(format!(
@@ -72,7 +73,7 @@ pub async fn set_password(app: &App, actor: &str, password: &str) -> Result<()> 
     crate::store::audit::record(
         app.store.writer(),
         app.now(),
-        actor,
+        admin.actor(),
         "admin.password_set",
         ("dashboard", "password"),
         &serde_json::json!({}),
@@ -222,7 +223,7 @@ fn device_is_genuine(app: &App, value: &str) -> bool {
 /// The admin-API caller behind a bearer token, with failures limited per client IP (one
 /// /64 for IPv6): past [`rate_limit::ADMIN_TOKEN_FAILURES_PER_IP`] that IP is refused with
 /// `RATE_LIMITED` before its token is even looked at, so the limit is no oracle.
-pub async fn authorize_bearer(app: &App, ip: &str, presented: &str) -> Result<String> {
+pub async fn authorize_bearer(app: &App, ip: &str, presented: &str) -> Result<Admin> {
     let now = app.now();
     let own = [(
         format!("admin-fail-ip:{}", rate_limit::ip_group(ip)),
@@ -230,7 +231,7 @@ pub async fn authorize_bearer(app: &App, ip: &str, presented: &str) -> Result<St
     )];
     app.limiter.check_failures(&app.store, now, &own).await?;
     match actor_for_token(app, presented).await? {
-        Some(actor) => Ok(actor),
+        Some(actor) => Ok(Admin::new(actor)),
         None => {
             app.limiter.record_failures(&app.store, now, &own).await?;
             Err(Error::new(
@@ -241,7 +242,41 @@ pub async fn authorize_bearer(app: &App, ip: &str, presented: &str) -> Result<St
     }
 }
 
-/// The live dashboard session behind a cookie value.
-pub async fn session(app: &App, cookie: Option<&str>) -> Result<Option<SessionRow>> {
-    sessions::find(app, Kind::Admin, cookie).await
+/// The live dashboard session behind a cookie value, with the vendor proof it carries.
+pub async fn session(app: &App, cookie: Option<&str>) -> Result<Option<AdminSession>> {
+    let row = sessions::find(app, Kind::Admin, cookie).await?;
+    Ok(row.map(|row| AdminSession {
+        // `sign_in` made the session's subject the audit actor.
+        admin: Admin::new(row.email.clone()),
+        row,
+    }))
+}
+
+/// A live dashboard session. It reads as its [`SessionRow`] (the CSRF token, the subject),
+/// so the pages use it as before, and hands out the [`Admin`] proof for the vendor's
+/// operations.
+#[derive(Debug)]
+pub struct AdminSession {
+    row: SessionRow,
+    admin: Admin,
+}
+
+impl AdminSession {
+    /// The proof that this session's holder is the vendor.
+    pub fn admin(&self) -> &Admin {
+        &self.admin
+    }
+
+    /// The session's row and its proof, apart.
+    pub fn into_parts(self) -> (SessionRow, Admin) {
+        (self.row, self.admin)
+    }
+}
+
+impl std::ops::Deref for AdminSession {
+    type Target = SessionRow;
+
+    fn deref(&self) -> &SessionRow {
+        &self.row
+    }
 }

@@ -164,7 +164,7 @@ pub async fn deactivate_machine(
         .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such machine on this purchase"))?;
     crate::catalogue::remove_activation(
         app,
-        &format!("customer:{email}"),
+        crate::auth::Actor::Customer(email),
         &license.id,
         activation_id,
     )

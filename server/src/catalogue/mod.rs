@@ -15,6 +15,7 @@ use licet_proto::admin::{
 use licet_proto::{ErrorCode, LicenseStatus};
 
 use crate::app::App;
+use crate::auth::{Actor, Admin};
 use crate::licensing::keys::KeyFormat;
 use crate::platform::crypto::new_id;
 use crate::platform::error::{Error, Result};
@@ -27,7 +28,8 @@ const MAX_ENTITLEMENTS: usize = 100;
 const MAX_METADATA_BYTES: usize = 8 * 1024;
 
 /// Creates a product.
-pub async fn create_product(app: &App, actor: &str, req: CreateProduct) -> Result<Product> {
+pub async fn create_product(app: &App, admin: &Admin, req: CreateProduct) -> Result<Product> {
+    let actor = admin.actor();
     check_slug(&req.slug)?;
     check_name(&req.name)?;
     check_seats(req.max_activations)?;
@@ -75,10 +77,11 @@ pub async fn create_product(app: &App, actor: &str, req: CreateProduct) -> Resul
 /// Changes a product's policy; licenses without overrides follow it.
 pub async fn update_product(
     app: &App,
-    actor: &str,
+    admin: &Admin,
     slug: &str,
     req: UpdateProduct,
 ) -> Result<Product> {
+    let actor = admin.actor();
     let mut row = product(app, slug).await?;
     if let Some(name) = req.name {
         check_name(&name)?;
@@ -138,7 +141,8 @@ pub async fn product(app: &App, slug: &str) -> Result<ProductRow> {
 }
 
 /// Issues a license for a product.
-pub async fn issue_license(app: &App, actor: &str, req: IssueLicense) -> Result<License> {
+pub async fn issue_license(app: &App, admin: &Admin, req: IssueLicense) -> Result<License> {
+    let actor = admin.actor();
     let product = product(app, &req.product).await?;
     check_email(&req.email)?;
     if let Some(seats) = req.max_activations {
@@ -294,10 +298,11 @@ pub enum StatusChange {
 /// Suspends, reinstates or revokes. Revocation is final; repeating a change is a no-op.
 pub async fn change_status(
     app: &App,
-    actor: &str,
+    admin: &Admin,
     id_or_key: &str,
     change: StatusChange,
 ) -> Result<License> {
+    let actor = admin.actor();
     let row = find_license(app, id_or_key).await?;
     let now = app.now();
     let mut tx = app.store.begin_write().await?;
@@ -348,10 +353,11 @@ pub async fn change_status(
 /// Sets a new expiry (or none).
 pub async fn extend(
     app: &App,
-    actor: &str,
+    admin: &Admin,
     id_or_key: &str,
     req: ExtendLicense,
 ) -> Result<License> {
+    let actor = admin.actor();
     let row = find_license(app, id_or_key).await?;
     let now = app.now();
     let mut tx = app.store.begin_write().await?;
@@ -374,10 +380,11 @@ pub async fn extend(
 /// Changes per-license overrides or the email.
 pub async fn update_license(
     app: &App,
-    actor: &str,
+    admin: &Admin,
     id_or_key: &str,
     req: UpdateLicense,
 ) -> Result<License> {
+    let actor = admin.actor();
     let mut row = find_license(app, id_or_key).await?;
     if let Some(seats) = req.max_activations {
         if let Some(s) = seats {
@@ -422,10 +429,12 @@ pub async fn update_license(
 /// Ends one activation (the support desk freeing a seat).
 pub async fn remove_activation(
     app: &App,
-    actor: &str,
+    actor: Actor<'_>,
     id_or_key: &str,
     activation_id: &str,
 ) -> Result<License> {
+    let actor = actor.audit_name();
+    let actor = actor.as_ref();
     let row = find_license(app, id_or_key).await?;
     let now = app.now();
     let mut tx = app.store.begin_write().await?;

@@ -13,6 +13,7 @@ use licet_proto::ErrorCode;
 use serde::Serialize;
 
 use crate::app::App;
+use crate::auth::Admin;
 use crate::commerce::blobs::Location;
 use crate::platform::crypto::{new_id, random_secret, sha256_hex};
 use crate::platform::error::{Error, Result};
@@ -101,7 +102,7 @@ pub struct Link {
 /// Adds (or replaces) a product file from a stream.
 pub async fn add_file<S, B, E>(
     app: &App,
-    actor: &str,
+    admin: &Admin,
     product_slug: &str,
     name: &str,
     content_type: Option<&str>,
@@ -133,7 +134,7 @@ where
     crate::store::audit::record(
         app.store.writer(),
         now,
-        actor,
+        admin.actor(),
         "file.added",
         ("file", &row.id),
         &serde_json::json!({ "product": product.slug, "name": row.name, "size": row.size, "sha256": row.sha256 }),

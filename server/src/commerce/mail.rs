@@ -20,6 +20,8 @@ use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use licet_proto::admin::ProductKind;
+use maud::{DOCTYPE, Markup, html};
 
 use crate::app::App;
 use crate::commerce::downloads::Link;
@@ -202,54 +204,54 @@ pub fn delivery(
     let names: Vec<&str> = products.iter().map(|p| p.name.as_str()).collect();
     let portal = format!("{}/portal", app.config.public_url);
     let support = &app.mail.support;
+    let keys_of = |product: &ProductRow| -> Vec<&str> {
+        keys.iter()
+            .filter(|(name, _)| *name == product.name)
+            .map(|(_, key)| key.as_str())
+            .collect()
+    };
+    let is_access = |product: &ProductRow| {
+        ProductKind::parse(&product.kind).unwrap_or_default() == ProductKind::Access
+    };
     let mut text = String::from("Thank you for your purchase.\n\n");
-    let mut html = String::from(
-        "<!doctype html><html><body style=\"font-family:sans-serif\"><p>Thank you for your purchase.</p>",
-    );
     for product in products {
         text.push_str(&format!("{}\n", product.name));
-        html.push_str(&format!("<h2>{}</h2>", escape(&product.name)));
-        for (name, key) in keys.iter().filter(|(n, _)| *n == product.name) {
-            let _ = name;
+        for key in keys_of(product) {
             text.push_str(&format!("  License key: {key}\n"));
-            html.push_str(&format!(
-                "<p>License key: <code style=\"font-size:1.2em\">{}</code></p>",
-                escape(key)
-            ));
         }
-        match licet_proto::admin::ProductKind::parse(&product.kind).unwrap_or_default() {
-            licet_proto::admin::ProductKind::Download => {}
-            licet_proto::admin::ProductKind::Access => {
-                text.push_str("  Your access is active.\n");
-                html.push_str("<p>Your access is active.</p>");
-            }
-            licet_proto::admin::ProductKind::License => {}
+        if is_access(product) {
+            text.push_str("  Your access is active.\n");
         }
         text.push('\n');
     }
     if !links.is_empty() {
         text.push_str("Downloads (each link works for 24 hours; get new ones in the portal):\n");
-        html.push_str("<h2>Downloads</h2><ul>");
         for link in links {
             text.push_str(&format!("  {}: {}\n", link.file, link.url));
-            html.push_str(&format!(
-                "<li><a href=\"{}\">{}</a></li>",
-                escape(&link.url),
-                escape(&link.file)
-            ));
         }
         text.push('\n');
-        html.push_str("</ul>");
     }
     text.push_str(&format!(
         "Your purchases, downloads and activated machines: {portal}\nQuestions? Write to {support}.\n"
     ));
-    html.push_str(&format!(
-        "<p>Your purchases, downloads and activated machines: <a href=\"{0}\">{0}</a></p>\
-         <p>Questions? Write to <a href=\"mailto:{1}\">{1}</a>.</p></body></html>",
-        escape(&portal),
-        escape(support)
-    ));
+    let html = email(html! {
+        p { "Thank you for your purchase." }
+        @for product in products {
+            h2 { (product.name) }
+            @for key in keys_of(product) {
+                p { "License key: " code style="font-size:1.2em" { (key) } }
+            }
+            @if is_access(product) {
+                p { "Your access is active." }
+            }
+        }
+        @if !links.is_empty() {
+            h2 { "Downloads" }
+            ul { @for link in links { li { a href=(link.url) { (link.file) } } } }
+        }
+        p { "Your purchases, downloads and activated machines: " a href=(portal) { (portal) } }
+        p { "Questions? Write to " a href={ "mailto:" (support) } { (support) } "." }
+    });
     OutboxRow {
         id: new_id("msg"),
         dedupe_key: format!("delivery:{}", purchase.id),
@@ -267,23 +269,22 @@ pub fn delivery(
 }
 
 /// The sign-in email of the customer portal.
-pub fn sign_in(app: &App, email: &str, url: &str, link_hash: &str, now: i64) -> OutboxRow {
+pub fn sign_in(app: &App, email_to: &str, url: &str, link_hash: &str, now: i64) -> OutboxRow {
     let text = format!(
         "Sign in to see your purchases, downloads and activated machines:\n\n{url}\n\n\
          The link works once, for 15 minutes. If you did not ask for it, ignore this email.\n\
          Questions? Write to {}.\n",
         app.mail.support
     );
-    let html = format!(
-        "<!doctype html><html><body style=\"font-family:sans-serif\"><p>Sign in to see your purchases, \
-         downloads and activated machines:</p><p><a href=\"{0}\">Sign in</a></p><p>The link works once, \
-         for 15 minutes. If you did not ask for it, ignore this email.</p></body></html>",
-        escape(url)
-    );
+    let html = email(html! {
+        p { "Sign in to see your purchases, downloads and activated machines:" }
+        p { a href=(url) { "Sign in" } }
+        p { "The link works once, for 15 minutes. If you did not ask for it, ignore this email." }
+    });
     OutboxRow {
         id: new_id("msg"),
         dedupe_key: format!("sign-in:{link_hash}"),
-        recipient: email.to_owned(),
+        recipient: email_to.to_owned(),
         subject: "Your sign-in link".into(),
         body_text: text,
         body_html: html,
@@ -296,20 +297,14 @@ pub fn sign_in(app: &App, email: &str, url: &str, link_hash: &str, now: i64) -> 
     }
 }
 
-/// HTML-escapes text.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
+/// The HTML part of an email around its content. Mail clients ignore stylesheets, so the
+/// little styling there is stays inline.
+fn email(content: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html { body style="font-family:sans-serif" { (content) } }
     }
-    out
+    .into_string()
 }
 
 /// Sends due messages until the task is aborted; wakes on [`Mailer::wake`] or every second.
@@ -376,13 +371,24 @@ pub async fn deliver_due(app: &App) -> Result<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::email;
+    use maud::html;
 
     #[test]
-    fn html_is_escaped() {
-        assert_eq!(
-            escape("<b a=\"x\">&'"),
-            "&lt;b a=&quot;x&quot;&gt;&amp;&#39;"
-        );
+    fn what_customers_typed_is_escaped_in_the_html_part() {
+        let cases = [
+            ("<b>", "&lt;b&gt;"),
+            ("a & b", "a &amp; b"),
+            ("\"quoted\"", "&quot;quoted&quot;"),
+            (
+                "https://x.example/?a=1&b=2",
+                "https://x.example/?a=1&amp;b=2",
+            ),
+        ];
+        for (raw, want) in cases {
+            let html = email(html! { p { (raw) } a href=(raw) { "link" } });
+            assert!(html.contains(&format!("<p>{want}</p>")), "{raw}: {html}");
+            assert!(html.contains(&format!("href=\"{want}\"")), "{raw}: {html}");
+        }
     }
 }

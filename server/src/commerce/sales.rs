@@ -13,6 +13,7 @@ use licet_proto::ErrorCode;
 use licet_proto::admin::{Access, CreatePurchase, ProductKind, Purchase, PurchaseStatus};
 
 use crate::app::App;
+use crate::auth::{Actor, Admin};
 use crate::catalogue::{self, Overrides};
 use crate::commerce::downloads;
 use crate::commerce::mail;
@@ -136,8 +137,8 @@ pub async fn set_status(
 
 /// Fulfils a purchase once. A business failure (an unknown product) is recorded on the
 /// purchase for the vendor to see and retry, and returned.
-pub async fn fulfil(app: &App, actor: &str, purchase_id: &str) -> Result<Fulfilment> {
-    match fulfil_once(app, actor, purchase_id).await {
+pub async fn fulfil(app: &App, actor: Actor<'_>, purchase_id: &str) -> Result<Fulfilment> {
+    match fulfil_once(app, &actor.audit_name(), purchase_id).await {
         Ok(outcome) => {
             if outcome == Fulfilment::Done {
                 app.mail.wake();
@@ -305,7 +306,7 @@ async fn fulfil_once(app: &App, actor: &str, purchase_id: &str) -> Result<Fulfil
 }
 
 /// `POST /v1/admin/purchases`: a completed purchase by hand, fulfilled at once.
-pub async fn grant(app: &App, actor: &str, req: CreatePurchase) -> Result<Purchase> {
+pub async fn grant(app: &App, admin: &Admin, req: CreatePurchase) -> Result<Purchase> {
     catalogue::check_email(&req.email)?;
     if req.products.is_empty() || req.products.len() > 50 {
         return Err(Error::invalid("products must name 1 to 50 product slugs"));
@@ -321,7 +322,7 @@ pub async fn grant(app: &App, actor: &str, req: CreatePurchase) -> Result<Purcha
     }
     let purchase = record(
         app,
-        actor,
+        admin.actor(),
         &NewPurchase {
             email: req.email,
             products: req.products,
@@ -334,7 +335,7 @@ pub async fn grant(app: &App, actor: &str, req: CreatePurchase) -> Result<Purcha
         },
     )
     .await?;
-    fulfil(app, actor, &purchase.id).await?;
+    fulfil(app, Actor::Admin(admin), &purchase.id).await?;
     show(app, &purchase.id).await
 }
 

@@ -285,4 +285,143 @@ mod tests {
             Ok(())
         );
     }
+
+    fn checkout(json: &str) -> Option<Checkout> {
+        Checkout::from_object(&serde_json::from_str(json).expect("json"))
+    }
+
+    #[test]
+    fn checkout_sessions_yield_the_purchase_fields() {
+        // (session object, what Licet reads from it)
+        let cases: &[(&str, Option<Checkout>)] = &[
+            (
+                r#"{"id":"cs_1","payment_intent":"pi_1","payment_status":"paid",
+                    "customer_details":{"email":"ada@example.com"},
+                    "metadata":{"licet_product":"photo, video,,"},
+                    "amount_total":4900,"currency":"eur"}"#,
+                Some(Checkout {
+                    session_id: "cs_1".into(),
+                    payment_id: Some("pi_1".into()),
+                    payment_status: "paid".into(),
+                    email: Some("ada@example.com".into()),
+                    product_slugs: vec!["photo".into(), "video".into()],
+                    price_ids: vec![],
+                    amount: Some(4900),
+                    currency: Some("eur".into()),
+                }),
+            ),
+            // An expanded payment intent, the older `customer_email`, and line items.
+            (
+                r#"{"id":"cs_2","payment_intent":{"id":"pi_2"},"payment_status":"unpaid",
+                    "customer_email":"bob@example.com",
+                    "line_items":{"data":[{"price":{"id":"price_a"}},{"price":{}},{"price":{"id":"price_b"}}]}}"#,
+                Some(Checkout {
+                    session_id: "cs_2".into(),
+                    payment_id: Some("pi_2".into()),
+                    payment_status: "unpaid".into(),
+                    email: Some("bob@example.com".into()),
+                    product_slugs: vec![],
+                    price_ids: vec!["price_a".into(), "price_b".into()],
+                    amount: None,
+                    currency: None,
+                }),
+            ),
+            // `customer_details.email` wins over `customer_email`; no payment intent.
+            (
+                r#"{"id":"cs_3","payment_intent":null,"payment_status":"no_payment_required",
+                    "customer_details":{"email":"new@example.com"},"customer_email":"old@example.com"}"#,
+                Some(Checkout {
+                    session_id: "cs_3".into(),
+                    payment_id: None,
+                    payment_status: "no_payment_required".into(),
+                    email: Some("new@example.com".into()),
+                    product_slugs: vec![],
+                    price_ids: vec![],
+                    amount: None,
+                    currency: None,
+                }),
+            ),
+            // Without a session id it is not a checkout session.
+            (r#"{"payment_status":"paid"}"#, None),
+        ];
+        for (json, want) in cases {
+            assert_eq!(&checkout(json), want, "{json}");
+        }
+    }
+
+    #[test]
+    fn only_paid_or_free_sessions_are_paid() {
+        let cases = [
+            ("paid", true),
+            ("no_payment_required", true),
+            ("unpaid", false),
+            ("", false),
+        ];
+        for (status, want) in cases {
+            let c = checkout(&format!(r#"{{"id":"cs","payment_status":"{status}"}}"#));
+            assert_eq!(c.map(|c| c.is_paid()), Some(want), "{status}");
+        }
+    }
+
+    #[test]
+    fn events_are_read_from_their_envelope() {
+        let cases: &[(&str, Option<(&str, &str)>)] = &[
+            (
+                r#"{"id":"evt_1","object":"event","type":"charge.refunded","data":{"object":{"id":"ch_1"}}}"#,
+                Some(("evt_1", "charge.refunded")),
+            ),
+            (
+                r#"{"id":"evt_1","object":"charge","type":"x","data":{"object":{}}}"#,
+                None,
+            ),
+            (r#"{"id":"evt_1","object":"event","type":"x"}"#, None),
+            (
+                r#"{"object":"event","type":"x","data":{"object":{}}}"#,
+                None,
+            ),
+            ("not json", None),
+        ];
+        for (body, want) in cases {
+            let got = Event::parse(body.as_bytes());
+            assert_eq!(
+                got.as_ref().map(|e| (e.id.as_str(), e.kind.as_str())),
+                *want,
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn charges_and_disputes_name_their_payment_and_full_refunds() {
+        // (charge or dispute object, its payment intent, refunded in full)
+        let cases: &[(&str, Option<&str>, bool)] = &[
+            (
+                r#"{"payment_intent":"pi_1","refunded":true}"#,
+                Some("pi_1"),
+                true,
+            ),
+            (
+                r#"{"payment_intent":{"id":"pi_2"},"amount":500,"amount_refunded":500}"#,
+                Some("pi_2"),
+                true,
+            ),
+            (
+                r#"{"payment_intent":"pi_3","amount":500,"amount_refunded":200}"#,
+                Some("pi_3"),
+                false,
+            ),
+            (
+                r#"{"payment_intent":"pi_4","amount":0,"amount_refunded":0}"#,
+                Some("pi_4"),
+                false,
+            ),
+            (r#"{"payment_intent":null,"refunded":false}"#, None, false),
+            (r#"{}"#, None, false),
+        ];
+        for (json, payment, full) in cases {
+            let o: Value = serde_json::from_str(json).expect("json");
+            assert_eq!(payment_of(&o).as_deref(), *payment, "{json}");
+            assert_eq!(is_full_refund(&o), *full, "{json}");
+        }
+    }
 }

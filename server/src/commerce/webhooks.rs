@@ -11,11 +11,13 @@ use licet_proto::admin::PurchaseStatus;
 use serde::Serialize;
 
 use crate::app::App;
+use crate::auth::Actor;
 use crate::commerce::sales::{self, NewPurchase};
 use crate::commerce::stripe::{self, Checkout, Event};
 use crate::platform::error::{Error, Result};
 
-/// Actor name in the audit log.
+/// Actor name in the audit log of the Stripe-only operations (recording a purchase, its
+/// refunds and disputes); fulfilment, which the vendor can also retry, takes [`Actor::Stripe`].
 const ACTOR: &str = "stripe";
 
 /// What the endpoint answers (2xx).
@@ -119,7 +121,7 @@ async fn process(app: &App, event: &Event) -> Result<bool> {
                     )
                     .await?;
                 }
-                sales::fulfil(app, ACTOR, &purchase.id).await?;
+                sales::fulfil(app, Actor::Stripe, &purchase.id).await?;
             }
             Ok(false)
         }

@@ -18,6 +18,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use licet_proto::token::{self, Claims, Jwk, Jwks};
 use sha2::Digest;
 
+use crate::auth::Admin;
 use crate::platform::crypto::{MasterKey, random_bytes};
 use crate::platform::error::{Error, Result};
 use crate::store::{SigningKeyRow, Store, audit};
@@ -184,6 +185,17 @@ pub async fn generate(
     store: &Store,
     master: &MasterKey,
     now: i64,
+    admin: &Admin,
+    make_current: bool,
+) -> Result<String> {
+    generate_as(store, master, now, admin.actor(), make_current).await
+}
+
+/// [`generate`] for whoever the caller vouches for (the vendor, or the server at first start).
+async fn generate_as(
+    store: &Store,
+    master: &MasterKey,
+    now: i64,
     actor: &str,
     make_current: bool,
 ) -> Result<String> {
@@ -227,7 +239,12 @@ pub async fn generate(
 
 /// Makes a key current: the newest published key generated after the current one, or a new
 /// key if there is none. The old current key stays published. Returns the new current id.
-pub async fn rotate(store: &Store, master: &MasterKey, now: i64, actor: &str) -> Result<String> {
+pub async fn rotate(store: &Store, master: &MasterKey, now: i64, admin: &Admin) -> Result<String> {
+    rotate_as(store, master, now, admin.actor()).await
+}
+
+/// [`rotate`] for whoever the caller vouches for (the vendor, or the server at first start).
+async fn rotate_as(store: &Store, master: &MasterKey, now: i64, actor: &str) -> Result<String> {
     let rows = store.signing_keys().await?;
     let current_created = rows
         .iter()
@@ -258,12 +275,12 @@ pub async fn rotate(store: &Store, master: &MasterKey, now: i64, actor: &str) ->
             tx.commit().await?;
             Ok(kid)
         }
-        None => generate(store, master, now, actor, true).await,
+        None => generate_as(store, master, now, actor, true).await,
     }
 }
 
 /// Withdraws a published key from the JWKS. The current key cannot be retired.
-pub async fn retire(store: &Store, kid: &str, now: i64, actor: &str) -> Result<()> {
+pub async fn retire(store: &Store, kid: &str, now: i64, admin: &Admin) -> Result<()> {
     let mut tx = store.begin_write().await?;
     if !store.retire_key(&mut tx, kid, now).await? {
         return Err(Error::new(
@@ -274,7 +291,7 @@ pub async fn retire(store: &Store, kid: &str, now: i64, actor: &str) -> Result<(
     audit::record(
         &mut *tx,
         now,
-        actor,
+        admin.actor(),
         "signing_key.retired",
         ("signing_key", kid),
         &serde_json::json!({}),
@@ -290,7 +307,7 @@ pub async fn ensure_current(store: &Store, master: &MasterKey, now: i64) -> Resu
     if rows.iter().any(|r| r.state == "current") {
         return Ok(None);
     }
-    rotate(store, master, now, "system").await.map(Some)
+    rotate_as(store, master, now, "system").await.map(Some)
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@ use warp::reply::Response;
 
 use crate::api::body;
 use crate::app::App;
+use crate::auth::Admin;
+use crate::auth::admin;
 use crate::auth::sessions::{self, CSRF_COOKIE, Kind};
 use crate::platform::error::{Error, Result};
 use crate::store::SessionRow;
@@ -110,6 +112,8 @@ pub(crate) type Outcome<T> = std::result::Result<T, Refusal>;
 pub(crate) struct Signed<T = ()> {
     pub(crate) app: Arc<App>,
     pub(crate) session: SessionRow,
+    /// The vendor's proof, on a dashboard session (`None` on a portal session).
+    admin: Option<Admin>,
     pub(crate) form: T,
     cookie: String,
 }
@@ -146,6 +150,7 @@ where
                 Ok(Signed {
                     app: signed.app,
                     session: signed.session,
+                    admin: signed.admin,
                     form: fields,
                     cookie: signed.cookie,
                 })
@@ -153,17 +158,37 @@ where
         })
 }
 
+impl<T> Signed<T> {
+    /// The proof that the signed-in subject is the vendor; only dashboard sessions hold it.
+    pub(crate) fn admin(&self) -> Result<&Admin> {
+        self.admin
+            .as_ref()
+            .ok_or_else(|| Error::new(ErrorCode::Forbidden, "this is for the vendor only"))
+    }
+}
+
 async fn signed(app: Arc<App>, kind: Kind, headers: &HeaderMap) -> Outcome<Signed> {
     let cookie = cookie(headers, kind.cookie());
-    match sessions::find(&app, kind, cookie).await? {
-        Some(session) => Ok(Signed {
-            cookie: cookie.unwrap_or_default().to_owned(),
-            app,
-            session,
-            form: (),
-        }),
-        None => Err(Refusal::SignedOut),
-    }
+    let (session, admin) = match kind {
+        Kind::Admin => match admin::session(&app, cookie).await? {
+            Some(s) => {
+                let (row, admin) = s.into_parts();
+                (row, Some(admin))
+            }
+            None => return Err(Refusal::SignedOut),
+        },
+        Kind::Customer => match sessions::find(&app, kind, cookie).await? {
+            Some(row) => (row, None),
+            None => return Err(Refusal::SignedOut),
+        },
+    };
+    Ok(Signed {
+        cookie: cookie.unwrap_or_default().to_owned(),
+        app,
+        session,
+        admin,
+        form: (),
+    })
 }
 
 /// A sign-in form's post: its fields and the pre-session CSRF token it must carry.

@@ -105,11 +105,17 @@ async fn a_wrong_secret_is_refused_and_a_password_set_by_the_vendor_signs_in() {
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     let app = &api.server.app;
-    let short = licet_server::auth::admin::set_password(app, "test", "short").await;
+    let short =
+        licet_server::auth::admin::set_password(app, &licet_server::testkit::operator(), "short")
+            .await;
     assert!(short.is_err(), "a short password is refused");
-    licet_server::auth::admin::set_password(app, "test", "correct horse battery staple")
-        .await
-        .expect("password");
+    licet_server::auth::admin::set_password(
+        app,
+        &licet_server::testkit::operator(),
+        "correct horse battery staple",
+    )
+    .await
+    .expect("password");
     let (status, _, location) = post(
         &b,
         &api,
@@ -507,7 +513,11 @@ async fn purchases_are_searched_and_a_failed_fulfilment_is_retried_from_its_page
     )
     .await
     .expect("recorded");
-    assert!(sales::fulfil(app, "test", &failed.id).await.is_err());
+    assert!(
+        sales::fulfil(app, licet_server::auth::Actor::System, &failed.id)
+            .await
+            .is_err()
+    );
 
     let (b, csrf) = signed_in(&api).await;
     let (_, html) = get(&b, &api, "/admin/purchases?email=ada@example.com").await;
@@ -621,9 +631,13 @@ async fn try_sign_in(b: &reqwest::Client, api: &Api, secret: &str) -> (StatusCod
 async fn failed_sign_ins_from_elsewhere_never_lock_out_the_vendor() {
     let api = Api::behind_proxy().await;
     let password = "correct horse battery staple";
-    licet_server::auth::admin::set_password(&api.server.app, "test", password)
-        .await
-        .expect("password");
+    licet_server::auth::admin::set_password(
+        &api.server.app,
+        &licet_server::testkit::operator(),
+        password,
+    )
+    .await
+    .expect("password");
     // The vendor's own browser has signed in before: it holds a device cookie.
     let vendor = browser_from("198.51.100.1");
     assert_eq!(

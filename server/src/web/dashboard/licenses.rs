@@ -36,9 +36,11 @@ pub(super) async fn list(s: Outcome<Signed>, q: Result<LicenseQuery>) -> Outcome
 
 /// `POST /admin/licenses`: a refused form comes back with its input and the reason.
 pub(super) async fn issue(post: Result<Signed<IssueForm>>) -> Result<Response> {
+    let post = post?;
+    let admin = post.admin()?.clone();
     let Signed {
         app, session, form, ..
-    } = post?;
+    } = post;
     let r = async {
         let req = IssueLicense {
             product: form.product.clone(),
@@ -48,7 +50,7 @@ pub(super) async fn issue(post: Result<Signed<IssueForm>>) -> Result<Response> {
             token_lifetime_secs: None,
             entitlements: None,
         };
-        catalogue::issue_license(&app, &session.email, req).await
+        catalogue::issue_license(&app, &admin, req).await
     }
     .await;
     match r {
@@ -87,18 +89,20 @@ pub(super) async fn change_status(
     let s = post?;
     let change = StatusChange::parse(&action)
         .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such license action"))?;
-    let lic = catalogue::change_status(&s.app, &s.session.email, &id, change).await?;
+    let lic = catalogue::change_status(&s.app, s.admin()?, &id, change).await?;
     Ok(redirect(&format!("/admin/licenses/{}", lic.id)))
 }
 
 /// `POST /admin/licenses/{id}/extend`: a refused date comes back with the reason.
 pub(super) async fn extend(id: String, post: Result<Signed<ExtendForm>>) -> Result<Response> {
+    let post = post?;
+    let admin = post.admin()?.clone();
     let Signed {
         app, session, form, ..
-    } = post?;
+    } = post;
     let r = async {
         let req = form.to_extend()?;
-        catalogue::extend(&app, &session.email, &id, req).await
+        catalogue::extend(&app, &admin, &id, req).await
     }
     .await;
     match r {
@@ -122,7 +126,7 @@ pub(super) async fn remove_activation(
     post: Result<Signed<NoFields>>,
 ) -> Result<Response> {
     let s = post?;
-    let lic = catalogue::remove_activation(&s.app, &s.session.email, &id, &activation).await?;
+    let lic = catalogue::remove_activation(&s.app, s.admin()?.into(), &id, &activation).await?;
     Ok(redirect(&format!("/admin/licenses/{}", lic.id)))
 }
 

@@ -11,6 +11,7 @@ use warp::reply::Response;
 use super::filters::SavedQuery;
 use super::forms::ProductForm;
 use super::nav;
+use crate::auth::Admin;
 use crate::app::App;
 use crate::auth::sessions::{self, Kind};
 use crate::catalogue;
@@ -36,12 +37,14 @@ pub(super) async fn new(s: Outcome<Signed>) -> Outcome<Markup> {
 
 /// `POST /admin/products`
 pub(super) async fn create(post: Result<Signed<ProductForm>>) -> Result<Response> {
+    let post = post?;
+    let admin = post.admin()?.clone();
     let Signed {
         app, session, form, ..
-    } = post?;
+    } = post;
     let r = async {
         let req = form.to_create()?;
-        catalogue::create_product(&app, &session.email, req).await
+        catalogue::create_product(&app, &admin, req).await
     }
     .await;
     match r {
@@ -72,13 +75,15 @@ pub(super) async fn show(
 
 /// `POST /admin/products/{slug}`: a refused policy comes back with its input and the reason.
 pub(super) async fn update(slug: String, post: Result<Signed<ProductForm>>) -> Result<Response> {
+    let post = post?;
+    let admin = post.admin()?.clone();
     let Signed {
         app, session, form, ..
-    } = post?;
+    } = post;
     let r = async {
         let current = catalogue::product(&app, &slug).await?.view();
         let req = form.to_update(&current.metadata)?;
-        catalogue::update_product(&app, &session.email, &slug, req).await
+        catalogue::update_product(&app, &admin, &slug, req).await
     }
     .await;
     match r {
@@ -99,7 +104,7 @@ pub(super) async fn update(slug: String, post: Result<Signed<ProductForm>>) -> R
 /// `POST /admin/products/{slug}/files`
 pub(super) async fn upload(slug: String, s: Outcome<Signed>, form: FormData) -> Result<Response> {
     let s = s.map_err(|r| r.into_error(Kind::Admin))?;
-    upload_file(&s.app, &s.session, &slug, form).await?;
+    upload_file(&s.app, &s.session, s.admin()?, &slug, form).await?;
     Ok(redirect(&format!("/admin/products/{slug}?saved=1")))
 }
 
@@ -108,6 +113,7 @@ pub(super) async fn upload(slug: String, s: Outcome<Signed>, form: FormData) -> 
 async fn upload_file(
     app: &App,
     session: &SessionRow,
+    admin: &Admin,
     slug: &str,
     mut form: FormData,
 ) -> Result<()> {
@@ -145,7 +151,7 @@ async fn upload_file(
                     .map_ok(|mut buf| buf.copy_to_bytes(buf.remaining()));
                 downloads::add_file(
                     app,
-                    &session.email,
+                    admin,
                     slug,
                     &name,
                     content_type.as_deref(),
