@@ -11,8 +11,8 @@ use warp::reply::Response;
 use super::filters::SavedQuery;
 use super::forms::ProductForm;
 use super::nav;
-use crate::auth::Admin;
 use crate::app::App;
+use crate::auth::Admin;
 use crate::auth::sessions::{self, Kind};
 use crate::catalogue;
 use crate::commerce::downloads::{self, FileView};
@@ -149,15 +149,8 @@ async fn upload_file(
                 let stream = part
                     .stream()
                     .map_ok(|mut buf| buf.copy_to_bytes(buf.remaining()));
-                downloads::add_file(
-                    app,
-                    admin,
-                    slug,
-                    &name,
-                    content_type.as_deref(),
-                    stream,
-                )
-                .await?;
+                downloads::add_file(app, admin, slug, &name, content_type.as_deref(), stream)
+                    .await?;
                 return Ok(());
             }
             _ => {
