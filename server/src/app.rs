@@ -5,6 +5,7 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 use crate::auth::Admin;
+use crate::auth::rate_limit::RateLimiter;
 use crate::commerce::blobs::BlobStore;
 use crate::commerce::mail::Mailer;
 use crate::licensing::keys::KeyFormat;
@@ -14,7 +15,6 @@ use crate::platform::config::Config;
 use crate::platform::crypto::{self, MasterKey};
 use crate::platform::error::{Error, Result};
 use crate::platform::metrics::Metrics;
-use crate::platform::rate_limit::RateLimiter;
 use crate::store::{Store, audit};
 
 /// Everything a request handler or CLI command needs.
@@ -125,6 +125,48 @@ impl App {
     /// Current Unix time.
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+}
+
+impl crate::auth::Context for App {
+    fn store(&self) -> &Store {
+        &self.store
+    }
+    fn config(&self) -> &Config {
+        &self.config
+    }
+    fn master(&self) -> &MasterKey {
+        &self.master
+    }
+    fn limiter(&self) -> &RateLimiter {
+        &self.limiter
+    }
+    fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}
+
+impl crate::licensing::Context for App {
+    fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+    fn key_format(&self) -> &KeyFormat {
+        &self.key_format
+    }
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+}
+
+impl crate::commerce::Context for App {
+    fn mail(&self) -> &Mailer {
+        &self.mail
+    }
+    fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+    fn download_log(&self) -> &crate::commerce::downloads::DownloadLog {
+        &self.download_log
     }
 }
 

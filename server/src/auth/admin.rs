@@ -11,12 +11,12 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use licet_proto::ErrorCode;
 
-use crate::app::App;
 use crate::auth::Admin;
+use crate::auth::Context;
+use crate::auth::rate_limit::{self, Limit};
 use crate::auth::sessions::{self, Kind, NewSession};
 use crate::platform::crypto::{ct_eq, hex, hmac_sha256, random_bytes, sha256_hex};
 use crate::platform::error::{Error, Result};
-use crate::platform::rate_limit::{self, Limit};
 use crate::store::SessionRow;
 
 /// How long a dashboard session lasts.
@@ -27,7 +27,7 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 const PASSWORD_SETTING: &str = "admin_password";
 
 /// The audit actor of an admin token, or `None` when no live token matches.
-pub async fn actor_for_token(app: &App, presented: &str) -> Result<Option<String>> {
+pub async fn actor_for_token(app: &impl Context, presented: &str) -> Result<Option<String>> {
     let presented = presented.trim();
     if presented.is_empty() || presented.len() > 200 {
         return Ok(None);
@@ -36,7 +36,7 @@ pub async fn actor_for_token(app: &App, presented: &str) -> Result<Option<String
     // leaks through timing.
     let hash = sha256_hex(presented.as_bytes());
     let env_hash = app
-        .config
+        .config()
         .admin_token
         .as_ref()
         .map(|env| sha256_hex(env.expose().as_bytes()));
@@ -44,7 +44,7 @@ pub async fn actor_for_token(app: &App, presented: &str) -> Result<Option<String
         return Ok(Some("admin:env".into()));
     }
     let mut matched = None;
-    for (id, stored) in app.store.live_admin_tokens().await? {
+    for (id, stored) in app.store().live_admin_tokens().await? {
         if ct_eq(stored.as_bytes(), hash.as_bytes()) {
             matched = Some(id);
         }
@@ -53,7 +53,7 @@ pub async fn actor_for_token(app: &App, presented: &str) -> Result<Option<String
 }
 
 /// Sets (or replaces) the dashboard password.
-pub async fn set_password(app: &App, admin: &Admin, password: &str) -> Result<()> {
+pub async fn set_password(app: &impl Context, admin: &Admin, password: &str) -> Result<()> {
     let chars = password.chars().count();
     if !(MIN_PASSWORD_CHARS..=1024).contains(&chars) {
         return Err(Error::invalid(format!(
@@ -69,9 +69,9 @@ pub async fn set_password(app: &App, admin: &Admin, password: &str) -> Result<()
     .await
     .map_err(|e| Error::Internal(format!("password hashing stopped: {e}")))?
     .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))?;
-    app.store.set_setting(PASSWORD_SETTING, &phc).await?;
+    app.store().set_setting(PASSWORD_SETTING, &phc).await?;
     crate::store::audit::record(
-        app.store.writer(),
+        app.store().writer(),
         app.now(),
         admin.actor(),
         "admin.password_set",
@@ -83,8 +83,8 @@ pub async fn set_password(app: &App, admin: &Admin, password: &str) -> Result<()
 }
 
 /// Whether `password` is the dashboard password (always false when none is set).
-async fn password_matches(app: &App, password: &str) -> Result<bool> {
-    let Some(phc) = app.store.setting(PASSWORD_SETTING).await? else {
+async fn password_matches(app: &impl Context, password: &str) -> Result<bool> {
+    let Some(phc) = app.store().setting(PASSWORD_SETTING).await? else {
         return Ok(false);
     };
     if password.is_empty() || password.len() > 4096 {
@@ -124,7 +124,12 @@ pub const DEVICE_COOKIE_SECS: i64 = 180 * 86_400;
 /// admin token, which cannot be guessed, instead of the password. The correct password
 /// from a known browser and a correct admin token from any IP that is not itself failing
 /// always sign in.
-pub async fn sign_in(app: &App, ip: &str, device: Option<&str>, secret: &str) -> Result<SignedIn> {
+pub async fn sign_in(
+    app: &impl Context,
+    ip: &str,
+    device: Option<&str>,
+    secret: &str,
+) -> Result<SignedIn> {
     let now = app.now();
     let known = device.filter(|d| device_is_genuine(app, d));
     let own: Vec<(String, Limit)> = match known {
@@ -141,14 +146,14 @@ pub async fn sign_in(app: &App, ip: &str, device: Option<&str>, secret: &str) ->
         "dash-fail-unknown-browsers".to_owned(),
         rate_limit::DASHBOARD_FAILURES_UNKNOWN_BROWSERS,
     )];
-    app.limiter.check_failures(&app.store, now, &own).await?;
+    app.limiter().check_failures(app.store(), now, &own).await?;
     let actor = match actor_for_token(app, secret).await? {
         Some(actor) => Some(actor),
         None => {
             if known.is_none()
                 && app
-                    .limiter
-                    .check_failures(&app.store, now, &strangers)
+                    .limiter()
+                    .check_failures(app.store(), now, &strangers)
                     .await
                     .is_err()
             {
@@ -168,8 +173,8 @@ pub async fn sign_in(app: &App, ip: &str, device: Option<&str>, secret: &str) ->
         if known.is_none() {
             failed.extend(strangers);
         }
-        app.limiter
-            .record_failures(&app.store, now, &failed)
+        app.limiter()
+            .record_failures(app.store(), now, &failed)
             .await?;
         tracing::warn!(
             ip,
@@ -182,7 +187,7 @@ pub async fn sign_in(app: &App, ip: &str, device: Option<&str>, secret: &str) ->
         ));
     };
     crate::store::audit::record(
-        app.store.writer(),
+        app.store().writer(),
         now,
         &actor,
         "admin.signed_in",
@@ -199,19 +204,19 @@ pub async fn sign_in(app: &App, ip: &str, device: Option<&str>, secret: &str) ->
 
 /// A new device cookie value: a random id and its MAC under a key derived from the master
 /// key, so a browser cannot make one up.
-fn new_device(app: &App) -> String {
+fn new_device(app: &impl Context) -> String {
     let id = hex(&random_bytes::<16>());
     let mac = device_mac(app, &id);
     format!("{id}.{mac}")
 }
 
-fn device_mac(app: &App, id: &str) -> String {
-    let key = app.master.derive("dashboard device cookie v1");
+fn device_mac(app: &impl Context, id: &str) -> String {
+    let key = app.master().derive("dashboard device cookie v1");
     hex(&hmac_sha256(key.as_ref(), id.as_bytes())[..16])
 }
 
 /// Whether a device cookie value was made by this deployment.
-fn device_is_genuine(app: &App, value: &str) -> bool {
+fn device_is_genuine(app: &impl Context, value: &str) -> bool {
     match value.split_once('.') {
         Some((id, mac)) if id.len() == 32 && mac.len() == 32 => {
             ct_eq(device_mac(app, id).as_bytes(), mac.as_bytes())
@@ -223,17 +228,19 @@ fn device_is_genuine(app: &App, value: &str) -> bool {
 /// The admin-API caller behind a bearer token, with failures limited per client IP (one
 /// /64 for IPv6): past [`rate_limit::ADMIN_TOKEN_FAILURES_PER_IP`] that IP is refused with
 /// `RATE_LIMITED` before its token is even looked at, so the limit is no oracle.
-pub async fn authorize_bearer(app: &App, ip: &str, presented: &str) -> Result<Admin> {
+pub async fn authorize_bearer(app: &impl Context, ip: &str, presented: &str) -> Result<Admin> {
     let now = app.now();
     let own = [(
         format!("admin-fail-ip:{}", rate_limit::ip_group(ip)),
         rate_limit::ADMIN_TOKEN_FAILURES_PER_IP,
     )];
-    app.limiter.check_failures(&app.store, now, &own).await?;
+    app.limiter().check_failures(app.store(), now, &own).await?;
     match actor_for_token(app, presented).await? {
         Some(actor) => Ok(Admin::new(actor)),
         None => {
-            app.limiter.record_failures(&app.store, now, &own).await?;
+            app.limiter()
+                .record_failures(app.store(), now, &own)
+                .await?;
             Err(Error::new(
                 ErrorCode::Unauthorized,
                 "a valid admin token is required",
@@ -243,7 +250,7 @@ pub async fn authorize_bearer(app: &App, ip: &str, presented: &str) -> Result<Ad
 }
 
 /// The live dashboard session behind a cookie value, with the vendor proof it carries.
-pub async fn session(app: &App, cookie: Option<&str>) -> Result<Option<AdminSession>> {
+pub async fn session(app: &impl Context, cookie: Option<&str>) -> Result<Option<AdminSession>> {
     let row = sessions::find(app, Kind::Admin, cookie).await?;
     Ok(row.map(|row| AdminSession {
         // `sign_in` made the session's subject the audit actor.

@@ -23,7 +23,43 @@ use std::borrow::Cow;
 
 pub mod admin;
 pub mod customer;
+pub mod rate_limit;
 pub mod sessions;
+
+/// What the domain's operations need from the running server, at the bottom of the
+/// domain: the database, configuration, the root secret, rate limits and the time. The app
+/// implements it, and the licensing, catalogue and commerce contexts built on it, so the
+/// domain never names the app that wires it.
+pub trait Context: Send + Sync + 'static {
+    /// The database.
+    fn store(&self) -> &crate::store::Store;
+    /// Resolved configuration.
+    fn config(&self) -> &crate::platform::config::Config;
+    /// The root secret, for derived keys (MACs of devices, links and URLs).
+    fn master(&self) -> &crate::platform::crypto::MasterKey;
+    /// Request limits of the license API and the sign-in forms.
+    fn limiter(&self) -> &crate::auth::rate_limit::RateLimiter;
+    /// Current Unix time.
+    fn now(&self) -> i64;
+}
+
+impl<T: Context> Context for std::sync::Arc<T> {
+    fn store(&self) -> &crate::store::Store {
+        (**self).store()
+    }
+    fn config(&self) -> &crate::platform::config::Config {
+        (**self).config()
+    }
+    fn master(&self) -> &crate::platform::crypto::MasterKey {
+        (**self).master()
+    }
+    fn limiter(&self) -> &crate::auth::rate_limit::RateLimiter {
+        (**self).limiter()
+    }
+    fn now(&self) -> i64 {
+        (**self).now()
+    }
+}
 
 /// Proof that the vendor is asking, carrying the audit actor: `admin:<token id>`,
 /// `admin:env`, `admin:password`, or `cli`.

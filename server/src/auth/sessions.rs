@@ -7,7 +7,7 @@
 
 use licet_proto::ErrorCode;
 
-use crate::app::App;
+use crate::auth::Context;
 use crate::platform::crypto::{ct_eq, random_secret, sha256_hex};
 use crate::platform::error::{Error, Result};
 use crate::store::SessionRow;
@@ -52,11 +52,11 @@ pub struct NewSession {
 }
 
 /// Starts a session of `kind` for `subject`, lasting `secs`.
-pub async fn start(app: &App, kind: Kind, subject: &str, secs: i64) -> Result<NewSession> {
+pub async fn start(app: &impl Context, kind: Kind, subject: &str, secs: i64) -> Result<NewSession> {
     let now = app.now();
     let cookie = random_secret("");
     let csrf = random_secret("");
-    app.store
+    app.store()
         .insert_session(
             &sha256_hex(cookie.as_bytes()),
             kind.as_str(),
@@ -73,20 +73,24 @@ pub async fn start(app: &App, kind: Kind, subject: &str, secs: i64) -> Result<Ne
 }
 
 /// The live session of `kind` behind a cookie value.
-pub async fn find(app: &App, kind: Kind, cookie: Option<&str>) -> Result<Option<SessionRow>> {
+pub async fn find(
+    app: &impl Context,
+    kind: Kind,
+    cookie: Option<&str>,
+) -> Result<Option<SessionRow>> {
     let Some(cookie) = cookie.filter(|c| !c.is_empty() && c.len() <= 100) else {
         return Ok(None);
     };
     Ok(app
-        .store
+        .store()
         .session(&sha256_hex(cookie.as_bytes()), app.now())
         .await?
         .filter(|s| s.kind == kind.as_str()))
 }
 
 /// Ends the session behind a cookie value.
-pub async fn end(app: &App, cookie: &str) -> Result<()> {
-    app.store
+pub async fn end(app: &impl Context, cookie: &str) -> Result<()> {
+    app.store()
         .delete_session(&sha256_hex(cookie.as_bytes()))
         .await?;
     Ok(())

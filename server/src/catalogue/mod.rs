@@ -6,6 +6,11 @@ mod actions;
 mod checks;
 mod wire;
 
+/// What the catalogue needs: what licensing needs (it mints keys and reads seats).
+pub trait Context: crate::licensing::Context {}
+
+impl<T: crate::licensing::Context> Context for T {}
+
 pub use checks::check_email;
 use checks::*;
 
@@ -14,7 +19,6 @@ use licet_proto::admin::{
 };
 use licet_proto::{ErrorCode, LicenseStatus};
 
-use crate::app::App;
 use crate::auth::{Actor, Admin};
 use crate::licensing::keys::KeyFormat;
 use crate::platform::crypto::new_id;
@@ -28,7 +32,11 @@ const MAX_ENTITLEMENTS: usize = 100;
 const MAX_METADATA_BYTES: usize = 8 * 1024;
 
 /// Creates a product.
-pub async fn create_product(app: &App, admin: &Admin, req: CreateProduct) -> Result<Product> {
+pub async fn create_product(
+    app: &impl Context,
+    admin: &Admin,
+    req: CreateProduct,
+) -> Result<Product> {
     let actor = admin.actor();
     check_slug(&req.slug)?;
     check_name(&req.name)?;
@@ -54,8 +62,8 @@ pub async fn create_product(app: &App, admin: &Admin, req: CreateProduct) -> Res
         created_at: now,
         updated_at: now,
     };
-    let mut tx = app.store.begin_write().await?;
-    if !app.store.insert_product(&mut tx, &row).await? {
+    let mut tx = app.store().begin_write().await?;
+    if !app.store().insert_product(&mut tx, &row).await? {
         return Err(Error::new(
             ErrorCode::Conflict,
             format!("a product with slug {:?} exists", row.slug),
@@ -76,7 +84,7 @@ pub async fn create_product(app: &App, admin: &Admin, req: CreateProduct) -> Res
 
 /// Changes a product's policy; licenses without overrides follow it.
 pub async fn update_product(
-    app: &App,
+    app: &impl Context,
     admin: &Admin,
     slug: &str,
     req: UpdateProduct,
@@ -115,8 +123,8 @@ pub async fn update_product(
     }
     let now = app.now();
     row.updated_at = now;
-    let mut tx = app.store.begin_write().await?;
-    app.store.update_product(&mut tx, &row).await?;
+    let mut tx = app.store().begin_write().await?;
+    app.store().update_product(&mut tx, &row).await?;
     audit::record(
         &mut *tx,
         now,
@@ -131,8 +139,8 @@ pub async fn update_product(
 }
 
 /// One product by slug (`NOT_FOUND` otherwise).
-pub async fn product(app: &App, slug: &str) -> Result<ProductRow> {
-    app.store.product_by_slug(slug).await?.ok_or_else(|| {
+pub async fn product(app: &impl Context, slug: &str) -> Result<ProductRow> {
+    app.store().product_by_slug(slug).await?.ok_or_else(|| {
         Error::new(
             ErrorCode::NotFound,
             format!("no product with slug {slug:?}"),
@@ -141,7 +149,11 @@ pub async fn product(app: &App, slug: &str) -> Result<ProductRow> {
 }
 
 /// Issues a license for a product.
-pub async fn issue_license(app: &App, admin: &Admin, req: IssueLicense) -> Result<License> {
+pub async fn issue_license(
+    app: &impl Context,
+    admin: &Admin,
+    req: IssueLicense,
+) -> Result<License> {
     let actor = admin.actor();
     let product = product(app, &req.product).await?;
     check_email(&req.email)?;
@@ -159,7 +171,7 @@ pub async fn issue_license(app: &App, admin: &Admin, req: IssueLicense) -> Resul
         .expires_at
         .or_else(|| product.license_duration_secs.map(|d| now.saturating_add(d)));
     let email = req.email.trim().to_owned();
-    let mut tx = app.store.begin_write().await?;
+    let mut tx = app.store().begin_write().await?;
     let overrides = Overrides {
         max_activations: req.max_activations.map(i64::from),
         token_lifetime_secs: req.token_lifetime_secs,
@@ -170,7 +182,7 @@ pub async fn issue_license(app: &App, admin: &Admin, req: IssueLicense) -> Resul
     )
     .await?;
     let row = app
-        .store
+        .store()
         .license_by_id_in(&mut tx, &id)
         .await?
         .ok_or_else(|| Error::Internal("issued license vanished".into()))?;
@@ -193,7 +205,7 @@ pub struct Overrides {
 /// share it) and audits it; returns the new license's id.
 #[allow(clippy::too_many_arguments)]
 pub async fn mint_license(
-    app: &App,
+    app: &impl Context,
     tx: &mut sqlx::AnyConnection,
     actor: &str,
     product: &ProductRow,
@@ -208,7 +220,7 @@ pub async fn mint_license(
     // 100 random bits make a collision practically impossible; the loop makes it certain.
     let mut attempts = 0;
     loop {
-        let key = app.key_format.generate(&prefix);
+        let key = app.key_format().generate(&prefix);
         let new = NewLicense {
             id: &id,
             key: &key,
@@ -221,7 +233,7 @@ pub async fn mint_license(
             purchase_id,
             now,
         };
-        if app.store.insert_license(tx, &new).await? {
+        if app.store().insert_license(tx, &new).await? {
             break;
         }
         attempts += 1;
@@ -244,12 +256,12 @@ pub async fn mint_license(
 }
 
 /// Finds a license by id or by key.
-pub async fn find_license(app: &App, id_or_key: &str) -> Result<LicenseRow> {
+pub async fn find_license(app: &impl Context, id_or_key: &str) -> Result<LicenseRow> {
     let found = if id_or_key.starts_with("lic_") {
-        app.store.license_by_id(id_or_key).await?
+        app.store().license_by_id(id_or_key).await?
     } else {
-        match app.key_format.parse(id_or_key) {
-            Some(key) => app.store.license_by_key(&key).await?,
+        match app.key_format().parse(id_or_key) {
+            Some(key) => app.store().license_by_key(&key).await?,
             None => None,
         }
     };
@@ -257,17 +269,17 @@ pub async fn find_license(app: &App, id_or_key: &str) -> Result<LicenseRow> {
 }
 
 /// One license with all its activations.
-pub async fn show_license(app: &App, id_or_key: &str) -> Result<License> {
+pub async fn show_license(app: &impl Context, id_or_key: &str) -> Result<License> {
     let row = find_license(app, id_or_key).await?;
-    let activations = app.store.activations_of(&row.id).await?;
+    let activations = app.store().activations_of(&row.id).await?;
     Ok(row.admin_view(Some(activations.iter().map(|a| a.info()).collect())))
 }
 
 /// The licenses a purchase minted, each with its activations.
-pub async fn licenses_of_purchase(app: &App, purchase_id: &str) -> Result<Vec<License>> {
-    let mut conn = app.store.pool().acquire().await?;
+pub async fn licenses_of_purchase(app: &impl Context, purchase_id: &str) -> Result<Vec<License>> {
+    let mut conn = app.store().pool().acquire().await?;
     let ids = app
-        .store
+        .store()
         .licenses_of_purchase(&mut conn, purchase_id)
         .await?;
     drop(conn);
@@ -279,8 +291,8 @@ pub async fn licenses_of_purchase(app: &App, purchase_id: &str) -> Result<Vec<Li
 }
 
 /// Licenses matching a filter.
-pub async fn list_licenses(app: &App, filter: LicenseFilter) -> Result<Vec<License>> {
-    let rows = app.store.licenses(&filter).await?;
+pub async fn list_licenses(app: &impl Context, filter: LicenseFilter) -> Result<Vec<License>> {
+    let rows = app.store().licenses(&filter).await?;
     Ok(rows.iter().map(|r| r.admin_view(None)).collect())
 }
 
@@ -297,7 +309,7 @@ pub enum StatusChange {
 
 /// Suspends, reinstates or revokes. Revocation is final; repeating a change is a no-op.
 pub async fn change_status(
-    app: &App,
+    app: &impl Context,
     admin: &Admin,
     id_or_key: &str,
     change: StatusChange,
@@ -305,9 +317,9 @@ pub async fn change_status(
     let actor = admin.actor();
     let row = find_license(app, id_or_key).await?;
     let now = app.now();
-    let mut tx = app.store.begin_write().await?;
+    let mut tx = app.store().begin_write().await?;
     let current = app
-        .store
+        .store()
         .license_by_id_in(&mut tx, &row.id)
         .await?
         .ok_or_else(|| Error::new(ErrorCode::NotFound, "no license with that id or key"))?;
@@ -328,7 +340,7 @@ pub async fn change_status(
         }
     };
     if to != from {
-        app.store
+        app.store()
             .set_license_status(&mut tx, &row.id, to.as_str(), now)
             .await?;
         let action = match to {
@@ -352,7 +364,7 @@ pub async fn change_status(
 
 /// Sets a new expiry (or none).
 pub async fn extend(
-    app: &App,
+    app: &impl Context,
     admin: &Admin,
     id_or_key: &str,
     req: ExtendLicense,
@@ -360,8 +372,8 @@ pub async fn extend(
     let actor = admin.actor();
     let row = find_license(app, id_or_key).await?;
     let now = app.now();
-    let mut tx = app.store.begin_write().await?;
-    app.store
+    let mut tx = app.store().begin_write().await?;
+    app.store()
         .set_license_expiry(&mut tx, &row.id, req.expires_at, now)
         .await?;
     audit::record(
@@ -379,7 +391,7 @@ pub async fn extend(
 
 /// Changes per-license overrides or the email.
 pub async fn update_license(
-    app: &App,
+    app: &impl Context,
     admin: &Admin,
     id_or_key: &str,
     req: UpdateLicense,
@@ -409,8 +421,8 @@ pub async fn update_license(
         row.email = email.trim().to_owned();
     }
     let now = app.now();
-    let mut tx = app.store.begin_write().await?;
-    app.store
+    let mut tx = app.store().begin_write().await?;
+    app.store()
         .update_license_overrides(&mut tx, &row, now)
         .await?;
     audit::record(
@@ -428,7 +440,7 @@ pub async fn update_license(
 
 /// Ends one activation (the support desk freeing a seat).
 pub async fn remove_activation(
-    app: &App,
+    app: &impl Context,
     actor: Actor<'_>,
     id_or_key: &str,
     activation_id: &str,
@@ -437,14 +449,14 @@ pub async fn remove_activation(
     let actor = actor.as_ref();
     let row = find_license(app, id_or_key).await?;
     let now = app.now();
-    let mut tx = app.store.begin_write().await?;
-    app.store.lock_license(&mut tx, &row.license_key).await?;
+    let mut tx = app.store().begin_write().await?;
+    app.store().lock_license(&mut tx, &row.license_key).await?;
     let activation = app
-        .store
+        .store()
         .activation_in(&mut tx, &row.id, activation_id)
         .await?
         .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such activation on this license"))?;
-    if app.store.deactivate(&mut tx, &activation.id, now).await? {
+    if app.store().deactivate(&mut tx, &activation.id, now).await? {
         audit::record(
             &mut *tx,
             now,

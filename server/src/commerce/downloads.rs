@@ -12,8 +12,8 @@
 use licet_proto::ErrorCode;
 use serde::Serialize;
 
-use crate::app::App;
 use crate::auth::Admin;
+use crate::commerce::Context;
 use crate::commerce::blobs::Location;
 use crate::platform::crypto::{new_id, random_secret, sha256_hex};
 use crate::platform::error::{Error, Result};
@@ -45,8 +45,8 @@ impl DownloadLog {
     }
 
     /// Writes queued records until the task is aborted (started once per app by `serve`).
-    pub async fn run(app: std::sync::Arc<App>) {
-        let Some(mut rx) = app.download_log.rx.lock().ok().and_then(|mut r| r.take()) else {
+    pub async fn run(app: std::sync::Arc<impl Context>) {
+        let Some(mut rx) = app.download_log().rx.lock().ok().and_then(|mut r| r.take()) else {
             return;
         };
         let mut batch = Vec::with_capacity(256);
@@ -58,7 +58,7 @@ impl DownloadLog {
                     Err(_) => break,
                 }
             }
-            if let Err(e) = app.store.log_downloads(&batch).await {
+            if let Err(e) = app.store().log_downloads(&batch).await {
                 tracing::warn!(error = %e, records = batch.len(), "writing the download log failed");
             }
             batch.clear();
@@ -101,7 +101,7 @@ pub struct Link {
 
 /// Adds (or replaces) a product file from a stream.
 pub async fn add_file<S, B, E>(
-    app: &App,
+    app: &impl Context,
     admin: &Admin,
     product_slug: &str,
     name: &str,
@@ -115,10 +115,10 @@ where
 {
     let product = crate::catalogue::product(app, product_slug).await?;
     check_name(name)?;
-    let (sha256, size) = app.blobs.put(stream, MAX_FILE_BYTES).await?;
+    let (sha256, size) = app.blobs().put(stream, MAX_FILE_BYTES).await?;
     let now = app.now();
     let row = app
-        .store
+        .store()
         .upsert_file(&FileRow {
             id: new_id("fil"),
             product_id: product.id.clone(),
@@ -132,7 +132,7 @@ where
         })
         .await?;
     crate::store::audit::record(
-        app.store.writer(),
+        app.store().writer(),
         now,
         admin.actor(),
         "file.added",
@@ -144,11 +144,11 @@ where
 }
 
 /// Files of a product.
-pub async fn files(app: &App, product_slug: &str) -> Result<Vec<FileView>> {
+pub async fn files(app: &impl Context, product_slug: &str) -> Result<Vec<FileView>> {
     let product = crate::catalogue::product(app, product_slug).await?;
     Ok(app
-        .store
-        .files_of(app.store.pool(), &product.id)
+        .store()
+        .files_of(app.store().pool(), &product.id)
         .await?
         .iter()
         .map(|f| view(f, &product.slug))
@@ -185,20 +185,20 @@ fn check_name(name: &str) -> Result<()> {
 
 /// New links for every file of the purchase's products, inside the caller's transaction.
 pub async fn mint_links(
-    app: &App,
+    app: &impl Context,
     tx: &mut sqlx::AnyConnection,
     purchase: &PurchaseRow,
     now: i64,
 ) -> Result<Vec<Link>> {
     let mut links = Vec::new();
     for slug in parse_list(&purchase.products) {
-        let Some(product) = app.store.product_by_slug(&slug).await? else {
+        let Some(product) = app.store().product_by_slug(&slug).await? else {
             continue;
         };
-        for file in app.store.files_of(&mut *tx, &product.id).await? {
+        for file in app.store().files_of(&mut *tx, &product.id).await? {
             let token = random_secret("");
             let expires_at = now + LINK_LIFETIME_SECS;
-            app.store
+            app.store()
                 .insert_link(
                     tx,
                     &sha256_hex(token.as_bytes()),
@@ -210,7 +210,11 @@ pub async fn mint_links(
                 .await?;
             links.push(Link {
                 file: file.name.clone(),
-                url: format!("{}/v1/downloads/{}", app.config.public_url, token.as_str()),
+                url: format!(
+                    "{}/v1/downloads/{}",
+                    app.config().public_url,
+                    token.as_str()
+                ),
                 expires_at,
             });
         }
@@ -219,10 +223,10 @@ pub async fn mint_links(
 }
 
 /// New links on demand for a purchase that still has downloads left.
-pub async fn new_links(app: &App, purchase_id: &str) -> Result<Vec<Link>> {
+pub async fn new_links(app: &impl Context, purchase_id: &str) -> Result<Vec<Link>> {
     let purchase = app
-        .store
-        .purchase(app.store.pool(), purchase_id)
+        .store()
+        .purchase(app.store().pool(), purchase_id)
         .await?
         .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such purchase"))?;
     if purchase.status != "COMPLETED" {
@@ -238,7 +242,7 @@ pub async fn new_links(app: &App, purchase_id: &str) -> Result<Vec<Link>> {
         ));
     }
     let now = app.now();
-    let mut tx = app.store.begin_write().await?;
+    let mut tx = app.store().begin_write().await?;
     let links = mint_links(app, &mut tx, &purchase, now).await?;
     tx.commit().await?;
     Ok(links)
@@ -316,7 +320,7 @@ pub const RESUME_BYTES_PER_FILE: i64 = 2;
 fn resume_client(ip: &str, user_agent: Option<&str>) -> String {
     let who = format!(
         "{}|{}",
-        crate::platform::rate_limit::ip_group(ip),
+        crate::auth::rate_limit::ip_group(ip),
         user_agent.unwrap_or("")
     );
     sha256_hex(who.as_bytes())[..32].to_owned()
@@ -327,7 +331,7 @@ fn resume_client(ip: &str, user_agent: Option<&str>) -> String {
 /// its resume window and byte budget. Any other request counts, ranges included, and is
 /// refused once the purchase's downloads are used up.
 pub async fn open(
-    app: &App,
+    app: &impl Context,
     token: &str,
     head: bool,
     range: Option<&str>,
@@ -343,7 +347,7 @@ pub async fn open(
         return Err(not_found());
     }
     let link = app
-        .store
+        .store()
         .link(&sha256_hex(token.as_bytes()))
         .await?
         .ok_or_else(not_found)?;
@@ -372,7 +376,7 @@ pub async fn open(
         let resumed = match range {
             Some(r) if r.start > 0 => {
                 let len = i64::try_from(r.end - r.start + 1).unwrap_or(i64::MAX);
-                app.store
+                app.store()
                     .take_resume(&token_hash, &client, now, len)
                     .await?
             }
@@ -385,7 +389,7 @@ pub async fn open(
                 bytes: link.file.size.saturating_mul(RESUME_BYTES_PER_FILE),
             };
             if !app
-                .store
+                .store()
                 .take_download(&link.purchase_id, &token_hash, &window)
                 .await?
             {
@@ -398,7 +402,7 @@ pub async fn open(
         !resumed
     };
     if !head {
-        app.download_log.record(DownloadRecord {
+        app.download_log().record(DownloadRecord {
             id: new_id("dl"),
             purchase_id: link.purchase_id.clone(),
             file_id: link.file.id.clone(),
@@ -412,7 +416,7 @@ pub async fn open(
         });
     }
     let location = app
-        .blobs
+        .blobs()
         .locate(&link.file.sha256, &content_disposition(&link.file.name))
         .await?;
     Ok(Grant {
@@ -426,8 +430,8 @@ pub async fn open(
 /// introduced later while URLs signed under this one keep working.
 pub const SIGNED_URL_KID: &str = "k1";
 
-fn signed_url_mac(app: &App, kid: &str, file_id: &str, expires: i64) -> String {
-    let key = app.master.derive(&format!("signed-url {kid}"));
+fn signed_url_mac(app: &impl Context, kid: &str, file_id: &str, expires: i64) -> String {
+    let key = app.master().derive(&format!("signed-url {kid}"));
     crate::platform::crypto::hex(&crate::platform::crypto::hmac_sha256(
         key.as_ref(),
         format!("{file_id}:{expires}").as_bytes(),
@@ -436,12 +440,12 @@ fn signed_url_mac(app: &App, kid: &str, file_id: &str, expires: i64) -> String {
 
 /// A stateless signed URL for a free or public file (no purchase, no counting), valid for
 /// `lifetime` seconds: `/v1/files/{id}?expires=…&kid=…&sig=…` with HMAC-SHA256.
-pub async fn signed_url(app: &App, file_id: &str, lifetime: i64) -> Result<Link> {
+pub async fn signed_url(app: &impl Context, file_id: &str, lifetime: i64) -> Result<Link> {
     if !(1..=366 * 86_400).contains(&lifetime) {
         return Err(Error::invalid("expires_in must be 1 second to 366 days"));
     }
     let file = app
-        .store
+        .store()
         .file(file_id)
         .await?
         .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such file"))?;
@@ -451,7 +455,8 @@ pub async fn signed_url(app: &App, file_id: &str, lifetime: i64) -> Result<Link>
         file: file.name,
         url: format!(
             "{}/v1/files/{}?expires={expires}&kid={SIGNED_URL_KID}&sig={sig}",
-            app.config.public_url, file.id
+            app.config().public_url,
+            file.id
         ),
         expires_at: expires,
     })
@@ -459,7 +464,7 @@ pub async fn signed_url(app: &App, file_id: &str, lifetime: i64) -> Result<Link>
 
 /// Checks a signed URL: 403 for a bad signature or key id, 410 when expired.
 pub async fn open_signed(
-    app: &App,
+    app: &impl Context,
     file_id: &str,
     expires: i64,
     kid: &str,
@@ -478,13 +483,13 @@ pub async fn open_signed(
         return Err(Error::new(ErrorCode::LinkExpired, "this link has expired"));
     }
     let file = app
-        .store
+        .store()
         .file(file_id)
         .await?
         .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such file"))?;
     let range = parse_range(range, u64::try_from(file.size).unwrap_or(0))?;
     let location = app
-        .blobs
+        .blobs()
         .locate(&file.sha256, &content_disposition(&file.name))
         .await?;
     Ok(Grant {

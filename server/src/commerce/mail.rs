@@ -23,7 +23,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use licet_proto::admin::ProductKind;
 use maud::{DOCTYPE, Markup, html};
 
-use crate::app::App;
+use crate::commerce::Context;
 use crate::commerce::downloads::Link;
 use crate::platform::config::Config;
 use crate::platform::crypto::new_id;
@@ -194,7 +194,7 @@ fn write_file(dir: &std::path::Path, path: &std::path::Path, bytes: &[u8]) -> Re
 /// The delivery email of a purchase: product names, license keys, the customer portal and
 /// support contact, as text and HTML.
 pub fn delivery(
-    app: &App,
+    app: &impl Context,
     purchase: &PurchaseRow,
     products: &[ProductRow],
     keys: &[(String, String)],
@@ -202,8 +202,8 @@ pub fn delivery(
     now: i64,
 ) -> OutboxRow {
     let names: Vec<&str> = products.iter().map(|p| p.name.as_str()).collect();
-    let portal = format!("{}/portal", app.config.public_url);
-    let support = &app.mail.support;
+    let portal = format!("{}/portal", app.config().public_url);
+    let support = &app.mail().support;
     let keys_of = |product: &ProductRow| -> Vec<&str> {
         keys.iter()
             .filter(|(name, _)| *name == product.name)
@@ -269,12 +269,18 @@ pub fn delivery(
 }
 
 /// The sign-in email of the customer portal.
-pub fn sign_in(app: &App, email_to: &str, url: &str, link_hash: &str, now: i64) -> OutboxRow {
+pub fn sign_in(
+    app: &impl Context,
+    email_to: &str,
+    url: &str,
+    link_hash: &str,
+    now: i64,
+) -> OutboxRow {
     let text = format!(
         "Sign in to see your purchases, downloads and activated machines:\n\n{url}\n\n\
          The link works once, for 15 minutes. If you did not ask for it, ignore this email.\n\
          Questions? Write to {}.\n",
-        app.mail.support
+        app.mail().support
     );
     let html = email(html! {
         p { "Sign in to see your purchases, downloads and activated machines:" }
@@ -308,7 +314,7 @@ fn email(content: Markup) -> String {
 }
 
 /// Sends due messages until the task is aborted; wakes on [`Mailer::wake`] or every second.
-pub async fn run_outbox(app: Arc<App>) {
+pub async fn run_outbox(app: Arc<impl Context>) {
     loop {
         // Each pass in its own task: even a panic in one pass cannot stop deliveries.
         let pass = tokio::spawn({
@@ -320,7 +326,7 @@ pub async fn run_outbox(app: Arc<App>) {
             Ok(Err(e)) => tracing::warn!(error = %e, "outbox pass failed"),
             Err(e) => tracing::error!(error = %e, "outbox pass panicked"),
         }
-        let _ = tokio::time::timeout(Duration::from_secs(1), app.mail.wake.notified()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), app.mail().wake.notified()).await;
     }
 }
 
@@ -328,19 +334,19 @@ pub async fn run_outbox(app: Arc<App>) {
 /// mail server accepts it (the only window in which a crash sends it twice); a failure is
 /// retried with exponential back-off until [`MAX_ATTEMPTS`] (or [`MAX_REFUSED_ATTEMPTS`]
 /// for a refusal), then given up and shown on the dashboard.
-pub async fn deliver_due(app: &App) -> Result<usize> {
+pub async fn deliver_due(app: &impl Context) -> Result<usize> {
     let now = app.now();
     let mut sent = 0;
-    for id in app.store.due_mail(now, 20).await? {
-        let Some(row) = app.store.claim_mail(&id, now, CLAIM_SECS).await? else {
+    for id in app.store().due_mail(now, 20).await? {
+        let Some(row) = app.store().claim_mail(&id, now, CLAIM_SECS).await? else {
             continue;
         };
-        match app.mail.send(&row).await {
+        match app.mail().send(&row).await {
             Ok(()) => {
                 let done = app.now();
-                app.store.mail_sent(&row.id, done).await?;
+                app.store().mail_sent(&row.id, done).await?;
                 if let Some(purchase) = row.dedupe_key.strip_prefix("delivery:") {
-                    app.store.mark_delivered(purchase, done).await?;
+                    app.store().mark_delivered(purchase, done).await?;
                 }
                 sent += 1;
             }
@@ -353,13 +359,13 @@ pub async fn deliver_due(app: &App) -> Result<usize> {
                 };
                 if attempts >= limit {
                     tracing::error!(message = %row.id, attempts, error = %e.message, "sending mail failed; given up");
-                    app.store
+                    app.store()
                         .mail_given_up(&row.id, &e.message, app.now())
                         .await?;
                 } else {
                     let backoff = (5_i64 << row.attempts.clamp(0, 12)).min(MAX_BACKOFF_SECS);
                     tracing::warn!(message = %row.id, attempts, error = %e.message, "sending mail failed; will retry");
-                    app.store
+                    app.store()
                         .mail_failed(&row.id, &e.message, app.now() + backoff)
                         .await?;
                 }

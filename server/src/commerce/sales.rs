@@ -12,9 +12,9 @@
 use licet_proto::ErrorCode;
 use licet_proto::admin::{Access, CreatePurchase, ProductKind, Purchase, PurchaseStatus};
 
-use crate::app::App;
 use crate::auth::{Actor, Admin};
 use crate::catalogue::{self, Overrides};
+use crate::commerce::Context;
 use crate::commerce::downloads;
 use crate::commerce::mail;
 use crate::platform::crypto::new_id;
@@ -58,7 +58,7 @@ pub enum Fulfilment {
 }
 
 /// Records the purchase of a provider session or payment (or finds the one recorded).
-pub async fn record(app: &App, actor: &str, new: &NewPurchase) -> Result<PurchaseRow> {
+pub async fn record(app: &impl Context, actor: &str, new: &NewPurchase) -> Result<PurchaseRow> {
     let now = app.now();
     let download_limit = download_limit(app, &new.products).await?;
     let row = PurchaseRow {
@@ -79,8 +79,8 @@ pub async fn record(app: &App, actor: &str, new: &NewPurchase) -> Result<Purchas
         created_at: now,
         updated_at: now,
     };
-    let mut tx = app.store.begin_write().await?;
-    let stored = app.store.upsert_purchase(&mut tx, &row).await?;
+    let mut tx = app.store().begin_write().await?;
+    let stored = app.store().upsert_purchase(&mut tx, &row).await?;
     if stored.id == row.id {
         audit::record(
             &mut *tx,
@@ -98,10 +98,10 @@ pub async fn record(app: &App, actor: &str, new: &NewPurchase) -> Result<Purchas
 
 /// The largest download limit among the products (a purchase has one download budget);
 /// the default when none of them is known.
-async fn download_limit(app: &App, slugs: &[String]) -> Result<i64> {
+async fn download_limit(app: &impl Context, slugs: &[String]) -> Result<i64> {
     let mut limit = None;
     for slug in slugs {
-        if let Some(p) = app.store.product_by_slug(slug).await? {
+        if let Some(p) = app.store().product_by_slug(slug).await? {
             limit = Some(limit.map_or(p.download_limit, |l: i64| l.max(p.download_limit)));
         }
     }
@@ -110,16 +110,16 @@ async fn download_limit(app: &App, slugs: &[String]) -> Result<i64> {
 
 /// Moves a purchase to `status` (learning its payment id if it was not known).
 pub async fn set_status(
-    app: &App,
+    app: &impl Context,
     actor: &str,
     purchase_id: &str,
     status: PurchaseStatus,
     payment_id: Option<&str>,
 ) -> Result<()> {
     let now = app.now();
-    let mut tx = app.store.begin_write().await?;
-    app.store.lock_purchase(&mut tx, purchase_id).await?;
-    app.store
+    let mut tx = app.store().begin_write().await?;
+    app.store().lock_purchase(&mut tx, purchase_id).await?;
+    app.store()
         .set_purchase_status(&mut tx, purchase_id, status.as_str(), payment_id, now)
         .await?;
     audit::record(
@@ -137,23 +137,23 @@ pub async fn set_status(
 
 /// Fulfils a purchase once. A business failure (an unknown product) is recorded on the
 /// purchase for the vendor to see and retry, and returned.
-pub async fn fulfil(app: &App, actor: Actor<'_>, purchase_id: &str) -> Result<Fulfilment> {
+pub async fn fulfil(app: &impl Context, actor: Actor<'_>, purchase_id: &str) -> Result<Fulfilment> {
     match fulfil_once(app, &actor.audit_name(), purchase_id).await {
         Ok(outcome) => {
             if outcome == Fulfilment::Done {
-                app.mail.wake();
+                app.mail().wake();
             }
             Ok(outcome)
         }
         Err(e @ Error::Api { .. }) => {
-            app.store
+            app.store()
                 .mark_fulfilment_failed(purchase_id, &e.public_message(), app.now())
                 .await?;
             Err(e)
         }
         Err(e) => {
             let _ = app
-                .store
+                .store()
                 .mark_fulfilment_failed(
                     purchase_id,
                     "internal error; see the server log",
@@ -165,12 +165,12 @@ pub async fn fulfil(app: &App, actor: Actor<'_>, purchase_id: &str) -> Result<Fu
     }
 }
 
-async fn fulfil_once(app: &App, actor: &str, purchase_id: &str) -> Result<Fulfilment> {
+async fn fulfil_once(app: &impl Context, actor: &str, purchase_id: &str) -> Result<Fulfilment> {
     let now = app.now();
-    let mut tx = app.store.begin_write().await?;
-    app.store.lock_purchase(&mut tx, purchase_id).await?;
+    let mut tx = app.store().begin_write().await?;
+    app.store().lock_purchase(&mut tx, purchase_id).await?;
     let purchase = app
-        .store
+        .store()
         .purchase(&mut *tx, purchase_id)
         .await?
         .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such purchase"))?;
@@ -182,14 +182,14 @@ async fn fulfil_once(app: &App, actor: &str, purchase_id: &str) -> Result<Fulfil
     }
     let flags = match &purchase.provider_payment_id {
         Some(payment) => {
-            app.store
+            app.store()
                 .payment_flags(&mut tx, &purchase.provider, payment)
                 .await?
         }
         None => None,
     };
     if flags.is_some_and(|f| f.refunded_at.is_some()) {
-        app.store
+        app.store()
             .set_purchase_status(
                 &mut tx,
                 &purchase.id,
@@ -220,7 +220,7 @@ async fn fulfil_once(app: &App, actor: &str, purchase_id: &str) -> Result<Fulfil
     }
     let mut products: Vec<ProductRow> = Vec::new();
     for slug in &slugs {
-        let product = app.store.product_by_slug(slug).await?.ok_or_else(|| {
+        let product = app.store().product_by_slug(slug).await?.ok_or_else(|| {
             Error::new(
                 ErrorCode::NotFound,
                 format!("the purchase names an unknown product {slug:?}"),
@@ -246,7 +246,7 @@ async fn fulfil_once(app: &App, actor: &str, purchase_id: &str) -> Result<Fulfil
                 .await?;
             }
             ProductKind::Access => {
-                app.store
+                app.store()
                     .grant_access(
                         &mut tx,
                         &new_id("acc"),
@@ -260,16 +260,18 @@ async fn fulfil_once(app: &App, actor: &str, purchase_id: &str) -> Result<Fulfil
             ProductKind::Download => {}
         }
     }
-    let keys = app.store.keys_of_purchase(&mut tx, &purchase.id).await?;
+    let keys = app.store().keys_of_purchase(&mut tx, &purchase.id).await?;
     let links = downloads::mint_links(app, &mut tx, &purchase, now).await?;
     let message = mail::delivery(app, &purchase, &products, &keys, &links, now);
-    app.store.enqueue_mail(&mut tx, &message).await?;
-    app.store.mark_fulfilled(&mut tx, &purchase.id, now).await?;
+    app.store().enqueue_mail(&mut tx, &message).await?;
+    app.store()
+        .mark_fulfilled(&mut tx, &purchase.id, now)
+        .await?;
     if flags.is_some_and(|f| f.dispute == Some(DisputeStatus::Open)) {
         // The dispute arrived first: the purchase starts out as it would be had the dispute
         // come after it (disputed, licenses suspended, downloads closed), and a dispute
         // closed in the vendor's favour reinstates it the usual way.
-        app.store
+        app.store()
             .set_purchase_status(
                 &mut tx,
                 &purchase.id,
@@ -279,7 +281,7 @@ async fn fulfil_once(app: &App, actor: &str, purchase_id: &str) -> Result<Fulfil
             )
             .await?;
         let suspended = app
-            .store
+            .store()
             .set_purchase_license_status(&mut tx, &purchase.id, &["ACTIVE"], "SUSPENDED", now)
             .await?;
         audit::record(
@@ -306,7 +308,7 @@ async fn fulfil_once(app: &App, actor: &str, purchase_id: &str) -> Result<Fulfil
 }
 
 /// `POST /v1/admin/purchases`: a completed purchase by hand, fulfilled at once.
-pub async fn grant(app: &App, admin: &Admin, req: CreatePurchase) -> Result<Purchase> {
+pub async fn grant(app: &impl Context, admin: &Admin, req: CreatePurchase) -> Result<Purchase> {
     catalogue::check_email(&req.email)?;
     if req.products.is_empty() || req.products.len() > 50 {
         return Err(Error::invalid("products must name 1 to 50 product slugs"));
@@ -340,21 +342,21 @@ pub async fn grant(app: &App, admin: &Admin, req: CreatePurchase) -> Result<Purc
 }
 
 /// A purchase with the licenses it minted.
-pub async fn show(app: &App, purchase_id: &str) -> Result<Purchase> {
+pub async fn show(app: &impl Context, purchase_id: &str) -> Result<Purchase> {
     let row = app
-        .store
-        .purchase(app.store.pool(), purchase_id)
+        .store()
+        .purchase(app.store().pool(), purchase_id)
         .await?
         .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such purchase"))?;
-    let mut conn = app.store.pool().acquire().await?;
-    let licenses = app.store.licenses_of_purchase(&mut conn, &row.id).await?;
+    let mut conn = app.store().pool().acquire().await?;
+    let licenses = app.store().licenses_of_purchase(&mut conn, &row.id).await?;
     Ok(view(row, licenses.into_iter().map(|(id, _)| id).collect()))
 }
 
 /// Purchases matching a filter.
-pub async fn list(app: &App, filter: &PurchaseFilter) -> Result<Vec<Purchase>> {
+pub async fn list(app: &impl Context, filter: &PurchaseFilter) -> Result<Vec<Purchase>> {
     Ok(app
-        .store
+        .store()
         .purchases(filter)
         .await?
         .into_iter()
@@ -386,40 +388,45 @@ fn view(r: PurchaseRow, licenses: Vec<String>) -> Purchase {
 /// The purchase of a provider payment, locked until `tx` ends and read after the lock, so
 /// decisions on its status cannot race another event for the same payment.
 async fn locked_purchase_of_payment(
-    app: &App,
+    app: &impl Context,
     tx: &mut sqlx::AnyConnection,
     provider: &str,
     payment_id: &str,
 ) -> Result<Option<PurchaseRow>> {
     let Some(found) = app
-        .store
+        .store()
         .purchase_by_provider(&mut *tx, provider, None, Some(payment_id))
         .await?
     else {
         return Ok(None);
     };
-    app.store.lock_purchase(tx, &found.id).await?;
-    Ok(app.store.purchase(&mut *tx, &found.id).await?)
+    app.store().lock_purchase(tx, &found.id).await?;
+    Ok(app.store().purchase(&mut *tx, &found.id).await?)
 }
 
 /// A full refund of a payment: the purchase becomes `REFUNDED`, its licenses are revoked and
 /// its access ends. Remembered when the purchase does not exist yet, so a late completion
 /// grants nothing.
-pub async fn refund(app: &App, actor: &str, provider: &str, payment_id: &str) -> Result<()> {
+pub async fn refund(
+    app: &impl Context,
+    actor: &str,
+    provider: &str,
+    payment_id: &str,
+) -> Result<()> {
     let now = app.now();
-    let mut tx = app.store.begin_write().await?;
-    app.store
+    let mut tx = app.store().begin_write().await?;
+    app.store()
         .flag_payment(&mut tx, provider, payment_id, Some(now), None)
         .await?;
     if let Some(p) = locked_purchase_of_payment(app, &mut tx, provider, payment_id).await? {
-        app.store
+        app.store()
             .set_purchase_status(&mut tx, &p.id, PurchaseStatus::Refunded.as_str(), None, now)
             .await?;
         let revoked = app
-            .store
+            .store()
             .set_purchase_license_status(&mut tx, &p.id, &["ACTIVE", "SUSPENDED"], "REVOKED", now)
             .await?;
-        app.store
+        app.store()
             .set_access_revoked(&mut tx, &p.id, Some(now))
             .await?;
         audit::record(
@@ -438,14 +445,14 @@ pub async fn refund(app: &App, actor: &str, provider: &str, payment_id: &str) ->
 
 /// A dispute opened: the purchase is `DISPUTED` and its licenses suspended.
 pub async fn dispute_opened(
-    app: &App,
+    app: &impl Context,
     actor: &str,
     provider: &str,
     payment_id: &str,
 ) -> Result<()> {
     let now = app.now();
-    let mut tx = app.store.begin_write().await?;
-    app.store
+    let mut tx = app.store().begin_write().await?;
+    app.store()
         .flag_payment(
             &mut tx,
             provider,
@@ -455,7 +462,7 @@ pub async fn dispute_opened(
         )
         .await?;
     let still_open = app
-        .store
+        .store()
         .payment_flags(&mut tx, provider, payment_id)
         .await?
         .is_some_and(|f| f.dispute == Some(DisputeStatus::Open));
@@ -463,11 +470,11 @@ pub async fn dispute_opened(
         && let Some(p) = locked_purchase_of_payment(app, &mut tx, provider, payment_id).await?
         && p.status == PurchaseStatus::Completed.as_str()
     {
-        app.store
+        app.store()
             .set_purchase_status(&mut tx, &p.id, PurchaseStatus::Disputed.as_str(), None, now)
             .await?;
         let suspended = app
-            .store
+            .store()
             .set_purchase_license_status(&mut tx, &p.id, &["ACTIVE"], "SUSPENDED", now)
             .await?;
         audit::record(
@@ -486,7 +493,7 @@ pub async fn dispute_opened(
 
 /// A dispute closed: won reinstates the purchase and its licenses; lost is a refund.
 pub async fn dispute_closed(
-    app: &App,
+    app: &impl Context,
     actor: &str,
     provider: &str,
     payment_id: &str,
@@ -498,8 +505,8 @@ pub async fn dispute_closed(
     } else {
         DisputeStatus::Lost
     };
-    let mut tx = app.store.begin_write().await?;
-    app.store
+    let mut tx = app.store().begin_write().await?;
+    app.store()
         .flag_payment(&mut tx, provider, payment_id, None, Some((now, status)))
         .await?;
     if !won {
@@ -509,7 +516,7 @@ pub async fn dispute_closed(
     if let Some(p) = locked_purchase_of_payment(app, &mut tx, provider, payment_id).await?
         && p.status == PurchaseStatus::Disputed.as_str()
     {
-        app.store
+        app.store()
             .set_purchase_status(
                 &mut tx,
                 &p.id,
@@ -519,7 +526,7 @@ pub async fn dispute_closed(
             )
             .await?;
         let reinstated = app
-            .store
+            .store()
             .set_purchase_license_status(&mut tx, &p.id, &["SUSPENDED"], "ACTIVE", now)
             .await?;
         audit::record(
@@ -537,9 +544,9 @@ pub async fn dispute_closed(
 }
 
 /// `GET /v1/access`: whether `email` has live access to a product.
-pub async fn access(app: &App, email: &str, product: &str) -> Result<Access> {
+pub async fn access(app: &impl Context, email: &str, product: &str) -> Result<Access> {
     catalogue::product(app, product).await?;
-    let grants = app.store.live_access(email.trim(), product).await?;
+    let grants = app.store().live_access(email.trim(), product).await?;
     Ok(Access {
         email: email.trim().to_owned(),
         product: product.to_owned(),

@@ -10,8 +10,8 @@ use licet_proto::ErrorCode;
 use licet_proto::admin::PurchaseStatus;
 use serde::Serialize;
 
-use crate::app::App;
 use crate::auth::Actor;
+use crate::commerce::Context;
 use crate::commerce::sales::{self, NewPurchase};
 use crate::commerce::stripe::{self, Checkout, Event};
 use crate::platform::error::{Error, Result};
@@ -32,9 +32,9 @@ pub struct Ack {
 }
 
 /// Handles one delivery of a Stripe webhook.
-pub async fn stripe(app: &App, signature: Option<&str>, body: &[u8]) -> Result<Ack> {
+pub async fn stripe(app: &impl Context, signature: Option<&str>, body: &[u8]) -> Result<Ack> {
     let secrets: Vec<String> = app
-        .config
+        .config()
         .stripe_webhook_secrets
         .iter()
         .map(|s| s.expose().to_owned())
@@ -51,10 +51,10 @@ pub async fn stripe(app: &App, signature: Option<&str>, body: &[u8]) -> Result<A
         Event::parse(body).ok_or_else(|| Error::invalid("the body is not a Stripe event"))?;
     let payload = String::from_utf8_lossy(body);
     let fresh = app
-        .store
+        .store()
         .record_event(&event.id, "stripe", &event.kind, &payload, app.now())
         .await?;
-    if !fresh && app.store.event_processed(&event.id).await? {
+    if !fresh && app.store().event_processed(&event.id).await? {
         return Ok(Ack {
             received: true,
             duplicate: true,
@@ -63,7 +63,7 @@ pub async fn stripe(app: &App, signature: Option<&str>, body: &[u8]) -> Result<A
     }
     match process(app, &event).await {
         Ok(ignored) => {
-            app.store.finish_event(&event.id, app.now(), None).await?;
+            app.store().finish_event(&event.id, app.now(), None).await?;
             Ok(Ack {
                 received: true,
                 duplicate: false,
@@ -73,7 +73,7 @@ pub async fn stripe(app: &App, signature: Option<&str>, body: &[u8]) -> Result<A
         Err(e @ Error::Api { .. }) => {
             // A business failure (e.g. a session naming no known product) is recorded on the
             // purchase for the vendor; Stripe retrying would not fix it.
-            app.store.finish_event(&event.id, app.now(), None).await?;
+            app.store().finish_event(&event.id, app.now(), None).await?;
             tracing::warn!(event = %event.id, error = %e, "Stripe event could not be fulfilled");
             Ok(Ack {
                 received: true,
@@ -84,7 +84,7 @@ pub async fn stripe(app: &App, signature: Option<&str>, body: &[u8]) -> Result<A
         Err(e) => {
             // Left unprocessed: Stripe's retry will process it.
             let _ = app
-                .store
+                .store()
                 .finish_event(&event.id, app.now(), Some("internal error"))
                 .await;
             Err(e)
@@ -93,7 +93,7 @@ pub async fn stripe(app: &App, signature: Option<&str>, body: &[u8]) -> Result<A
 }
 
 /// Acts on an event; `Ok(true)` for types Licet ignores.
-async fn process(app: &App, event: &Event) -> Result<bool> {
+async fn process(app: &impl Context, event: &Event) -> Result<bool> {
     match event.kind.as_str() {
         "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
             let checkout = Checkout::from_object(&event.object)
@@ -162,13 +162,13 @@ async fn process(app: &App, event: &Event) -> Result<bool> {
 /// Records (or finds) the purchase of a checkout session. Products come from the session's
 /// `licet_product` metadata and from line-item price ids mapped to products.
 async fn record_checkout(
-    app: &App,
+    app: &impl Context,
     c: &Checkout,
     status: PurchaseStatus,
 ) -> Result<crate::store::PurchaseRow> {
     let mut products = c.product_slugs.clone();
     if !c.price_ids.is_empty() {
-        for product in app.store.products().await? {
+        for product in app.store().products().await? {
             if product
                 .price_id_list()
                 .iter()

@@ -9,6 +9,29 @@
 pub mod keys;
 pub mod signing;
 
+/// What licensing needs beyond [`crate::auth::Context`]: this replica's signing keys, the
+/// license-key format and the counters.
+pub trait Context: crate::auth::Context {
+    /// Signing keys of this replica.
+    fn keys(&self) -> &signing::KeyRing;
+    /// License-key minting and checking.
+    fn key_format(&self) -> &keys::KeyFormat;
+    /// Prometheus counters.
+    fn metrics(&self) -> &crate::platform::metrics::Metrics;
+}
+
+impl<T: Context> Context for std::sync::Arc<T> {
+    fn keys(&self) -> &signing::KeyRing {
+        (**self).keys()
+    }
+    fn key_format(&self) -> &keys::KeyFormat {
+        (**self).key_format()
+    }
+    fn metrics(&self) -> &crate::platform::metrics::Metrics {
+        (**self).metrics()
+    }
+}
+
 use licet_proto::api::{
     ActivateRequest, DeactivateResponse, KeyAndFingerprint, LeaseResponse, MAX_FINGERPRINT_LEN,
     MAX_LABEL_LEN,
@@ -16,7 +39,6 @@ use licet_proto::api::{
 use licet_proto::token::{Claims, LicenseClaim};
 use licet_proto::{ErrorCode, LicenseStatus};
 
-use crate::app::App;
 use crate::platform::crypto::{hex, new_id};
 use crate::platform::error::{Error, Result};
 use crate::platform::metrics::Event;
@@ -35,7 +57,11 @@ pub struct Caller {
 }
 
 /// `POST /v1/licenses/activate`.
-pub async fn activate(app: &App, caller: &Caller, req: ActivateRequest) -> Result<LeaseResponse> {
+pub async fn activate(
+    app: &impl Context,
+    caller: &Caller,
+    req: ActivateRequest,
+) -> Result<LeaseResponse> {
     let (now, key) = admit(app, caller, &req.key, &req.fingerprint).await?;
     let name = label("name", req.name)?;
     let platform = label("platform", req.platform)?;
@@ -53,7 +79,7 @@ pub async fn activate(app: &App, caller: &Caller, req: ActivateRequest) -> Resul
         ip: caller.ip.clone(),
         now,
     };
-    let (license, activation, created) = match app.store.sqlite_writes() {
+    let (license, activation, created) = match app.store().sqlite_writes() {
         // SQLite: one job of a group commit on the native writer.
         Some(writes) => {
             writes
@@ -80,21 +106,21 @@ pub async fn activate(app: &App, caller: &Caller, req: ActivateRequest) -> Resul
         }
         // PostgreSQL: a transaction holding the license's row lock.
         None => {
-            let mut tx = app.store.begin_write().await?;
-            app.store.lock_license(&mut tx, &key).await?;
+            let mut tx = app.store().begin_write().await?;
+            app.store().lock_license(&mut tx, &key).await?;
             let (license, existing) = app
-                .store
+                .store()
                 .license_with_activation(&mut *tx, &key, &new.fingerprint)
                 .await?
                 .ok_or_else(not_found)?
                 .split(&new.fingerprint);
             let outcome = match decide(&license, existing, &new)? {
                 Seat::Held(a) => {
-                    app.store.touch_activation(&mut *tx, &a).await?;
+                    app.store().touch_activation(&mut *tx, &a).await?;
                     (license, a, false)
                 }
                 Seat::New(mut a) => {
-                    let revived = app.store.seat_activation(&mut tx, &mut a).await?;
+                    let revived = app.store().seat_activation(&mut tx, &mut a).await?;
                     let (action, subject, details) = seated_audit(&license, &a, revived);
                     audit::record(&mut *tx, now, "public", action, subject, &details).await?;
                     (license, a, true)
@@ -107,7 +133,7 @@ pub async fn activate(app: &App, caller: &Caller, req: ActivateRequest) -> Resul
     let mut license = license;
     if created {
         license.active_count += 1;
-        app.metrics.event(Event::Activation);
+        app.metrics().event(Event::Activation);
     }
     lease(app, &license, &activation, now)
 }
@@ -190,10 +216,14 @@ fn seated_audit<'a>(
 }
 
 /// `POST /v1/licenses/validate`: the state of the license and a fresh lease.
-pub async fn validate(app: &App, caller: &Caller, req: KeyAndFingerprint) -> Result<LeaseResponse> {
+pub async fn validate(
+    app: &impl Context,
+    caller: &Caller,
+    req: KeyAndFingerprint,
+) -> Result<LeaseResponse> {
     let (now, key) = admit(app, caller, &req.key, &req.fingerprint).await?;
     let (license, activation) = app
-        .store
+        .store()
         .license_with_activation_now(&key, &req.fingerprint)
         .await?
         .ok_or_else(not_found)?
@@ -202,32 +232,32 @@ pub async fn validate(app: &App, caller: &Caller, req: KeyAndFingerprint) -> Res
     let mut activation = activation.ok_or_else(not_activated)?;
     if now - activation.last_seen_at >= LAST_SEEN_RESOLUTION_SECS {
         activation.last_seen_at = now;
-        app.store
+        app.store()
             .touch_last_seen(&activation.id, now, &caller.ip)
             .await?;
     }
-    app.metrics.event(Event::Validation);
+    app.metrics().event(Event::Validation);
     lease(app, &license, &activation, now)
 }
 
 /// `POST /v1/licenses/deactivate`: frees the seat. Allowed whatever the license's status, so
 /// a customer can always release a machine.
 pub async fn deactivate(
-    app: &App,
+    app: &impl Context,
     caller: &Caller,
     req: KeyAndFingerprint,
 ) -> Result<DeactivateResponse> {
     let (now, key) = admit(app, caller, &req.key, &req.fingerprint).await?;
-    let mut tx = app.store.begin_write().await?;
-    app.store.lock_license(&mut tx, &key).await?;
+    let mut tx = app.store().begin_write().await?;
+    app.store().lock_license(&mut tx, &key).await?;
     let (mut license, activation) = app
-        .store
+        .store()
         .license_with_activation(&mut *tx, &key, &req.fingerprint)
         .await?
         .ok_or_else(not_found)?
         .split(&req.fingerprint);
     let mut activation = activation.ok_or_else(not_activated)?;
-    app.store.deactivate(&mut tx, &activation.id, now).await?;
+    app.store().deactivate(&mut tx, &activation.id, now).await?;
     audit::record(
         &mut *tx,
         now,
@@ -240,7 +270,7 @@ pub async fn deactivate(
     tx.commit().await?;
     activation.deactivated_at = Some(now);
     license.active_count -= 1;
-    app.metrics.event(Event::Deactivation);
+    app.metrics().event(Event::Deactivation);
     Ok(DeactivateResponse {
         license: license.info(),
         activation: activation.info(),
@@ -258,7 +288,7 @@ pub const LEASE_GRID_SECS: i64 = 60;
 /// reuse the signature (Ed25519 is deterministic). Any change of state (status, expiry,
 /// seats, entitlements, email, key) changes the claims, hence the token.
 pub fn lease(
-    app: &App,
+    app: &impl Context,
     license: &LicenseRow,
     activation: &ActivationRow,
     now: i64,
@@ -270,7 +300,7 @@ pub fn lease(
     }
     let info = license.info();
     let mut claims = Claims {
-        iss: app.config.public_url.clone(),
+        iss: app.config().public_url.clone(),
         sub: license.id.clone(),
         aud: license.product_slug.clone(),
         iat,
@@ -292,7 +322,7 @@ pub fn lease(
     digest.update(serde_json::to_vec(&claims).map_err(|e| Error::Internal(e.to_string()))?);
     claims.jti = hex(&digest.finalize()[..16]);
     Ok(LeaseResponse {
-        token: app.keys.sign(&claims)?,
+        token: app.keys().sign(&claims)?,
         license: info,
         activation: activation.info(),
     })
@@ -322,15 +352,22 @@ pub fn ensure_usable(license: &LicenseRow, now: i64) -> Result<()> {
 /// The common entry of the three operations: counts the request against the rate limits
 /// (before anything else, so malformed guesses are counted too), checks the fingerprint and
 /// the key's format. Returns "now" and the normalised key.
-async fn admit(app: &App, caller: &Caller, key: &str, fingerprint: &str) -> Result<(i64, String)> {
+async fn admit(
+    app: &impl Context,
+    caller: &Caller,
+    key: &str,
+    fingerprint: &str,
+) -> Result<(i64, String)> {
     let now = app.now();
-    app.limiter.check(&app.store, now, &caller.ip, key).await?;
+    app.limiter()
+        .check(app.store(), now, &caller.ip, key)
+        .await?;
     check_fingerprint(fingerprint)?;
     Ok((now, parse_key(app, key)?))
 }
 
-fn parse_key(app: &App, key: &str) -> Result<String> {
-    app.key_format.parse(key).ok_or_else(|| {
+fn parse_key(app: &impl Context, key: &str) -> Result<String> {
+    app.key_format().parse(key).ok_or_else(|| {
         Error::new(
             ErrorCode::InvalidKeyFormat,
             "this is not a valid license key; check for typos",

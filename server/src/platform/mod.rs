@@ -1,5 +1,5 @@
 //! What every layer may use: configuration, errors, secrets and crypto, the clock,
-//! metrics, rate limits, calendar dates.
+//! metrics, calendar dates.
 
 pub mod clock;
 pub mod config;
@@ -7,4 +7,3 @@ pub mod crypto;
 pub mod dates;
 pub mod error;
 pub mod metrics;
-pub mod rate_limit;

@@ -152,7 +152,7 @@ async fn dashboard_sign_in_attempts_are_rate_limited() {
     let csrf = hidden_csrf(&html);
     api.start_rate_window();
     let mut statuses = Vec::new();
-    for _ in 0..=licet_server::platform::rate_limit::SIGN_IN_PER_IP {
+    for _ in 0..=licet_server::auth::rate_limit::SIGN_IN_PER_IP {
         let (status, _, _) = post(
             &b,
             &api,
@@ -679,7 +679,7 @@ async fn failed_sign_ins_from_elsewhere_never_lock_out_the_vendor() {
 async fn dashboard_failures_are_limited_per_ip() {
     let api = Api::behind_proxy().await;
     let noisy = browser_from("203.0.113.50");
-    let max = licet_server::platform::rate_limit::DASHBOARD_FAILURES_PER_IP.max;
+    let max = licet_server::auth::rate_limit::DASHBOARD_FAILURES_PER_IP.max;
     for _ in 0..max {
         assert_eq!(
             try_sign_in(&noisy, &api, "guess-guess-guess").await.0,

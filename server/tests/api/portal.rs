@@ -393,7 +393,7 @@ async fn asking_for_sign_in_links_is_rate_limited() {
     let csrf = hidden_csrf(&form.text().await.expect("html"));
     api.start_rate_window();
     let mut last = StatusCode::OK;
-    for _ in 0..=licet_server::platform::rate_limit::SIGN_IN_PER_IP {
+    for _ in 0..=licet_server::auth::rate_limit::SIGN_IN_PER_IP {
         last = b
             .post(api.server.url("/portal/sign-in"))
             .form(&[("email", "eve@example.com"), ("csrf", csrf.as_str())])
@@ -418,7 +418,7 @@ async fn sign_in_emails_to_one_address_are_limited_whoever_asks() {
         .await
         .expect("portal");
     let csrf = hidden_csrf(&form.text().await.expect("html"));
-    let max = licet_server::platform::rate_limit::SIGN_IN_LINKS_PER_RECIPIENT;
+    let max = licet_server::auth::rate_limit::SIGN_IN_LINKS_PER_RECIPIENT;
     let into = api.server.clock_now().rem_euclid(max.window);
     api.server.clock.advance(max.window - into);
     let ask = async |ip: String| {

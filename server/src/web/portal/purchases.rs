@@ -5,7 +5,7 @@ use maud::{Markup, html};
 use warp::reply::Response;
 
 use super::nav;
-use crate::auth::customer;
+use crate::commerce::customers;
 use crate::commerce::downloads;
 use crate::platform::error::{Error, Result};
 use crate::store::{PurchaseFilter, PurchaseRow, SessionRow, parse_list};
@@ -30,7 +30,7 @@ pub(super) async fn list(s: Outcome<Signed>) -> Outcome<Markup> {
 /// `GET /portal/purchases/{id}`
 pub(super) async fn show(id: String, s: Outcome<Signed>) -> Outcome<Markup> {
     let s = s?;
-    let view = customer::purchase(&s.app, &s.session.email, &id).await?;
+    let view = customers::purchase(&s.app, &s.session.email, &id).await?;
     Ok(purchase_page(&s.session, &view, None))
 }
 
@@ -41,14 +41,14 @@ pub(super) async fn deactivate(
     post: Result<Signed<NoFields>>,
 ) -> Result<Response> {
     let s = post?;
-    customer::deactivate_machine(&s.app, &s.session.email, &id, &activation).await?;
+    customers::deactivate_machine(&s.app, &s.session.email, &id, &activation).await?;
     Ok(redirect(&format!("/portal/purchases/{id}")))
 }
 
 /// `POST /portal/purchases/{id}/links`: the purchase page with fresh download links.
 pub(super) async fn links(id: String, post: Result<Signed<NoFields>>) -> Outcome<Markup> {
     let s = post?;
-    let view = customer::purchase(&s.app, &s.session.email, &id).await?;
+    let view = customers::purchase(&s.app, &s.session.email, &id).await?;
     let links = downloads::new_links(&s.app, &view.purchase.id).await?;
     Ok(purchase_page(&s.session, &view, Some(&links)))
 }
@@ -82,7 +82,7 @@ fn purchases_page(session: &SessionRow, rows: &[PurchaseRow]) -> Markup {
 
 fn purchase_page(
     session: &SessionRow,
-    view: &customer::PurchaseView,
+    view: &customers::PurchaseView,
     links: Option<&[downloads::Link]>,
 ) -> Markup {
     let p = &view.purchase;

@@ -11,6 +11,7 @@ use super::AREA;
 use crate::app::App;
 use crate::auth::customer;
 use crate::auth::sessions::Kind;
+use crate::commerce::customers;
 use crate::licensing::Caller;
 use crate::platform::error::{Error, Result};
 use crate::web::session::{NoFields, Outcome, Refusal, SignInPost, Signed};
@@ -55,7 +56,7 @@ pub(super) async fn sign_in(
         app.limiter
             .check_sign_in_link(&app.store, app.now(), &caller.ip, &email)
             .await?;
-        customer::request_sign_in(&app, &email)
+        customers::request_sign_in(&app, &email)
     }
     .await;
     match r {

@@ -1,0 +1,115 @@
+//! What a signed-in customer can do in the portal: ask for a sign-in link, see their
+//! purchases (licenses, machines, files, access), and free a machine's seat.
+
+use std::sync::Arc;
+
+use crate::auth::customer::mint_sign_in_link;
+use crate::commerce::Context;
+use crate::platform::error::{Error, Result};
+use licet_proto::ErrorCode;
+
+/// Accepts a request for a sign-in link and answers at once; whether `email` has purchases,
+/// and so whether a link is made and mailed, is decided afterwards in the background. Both
+/// paths do the same work before the answer, so its timing says nothing about who bought
+/// (minting and queueing a link used to cost buyers two writes before the reply).
+pub fn request_sign_in(app: &Arc<impl Context>, email: &str) -> Result<()> {
+    let email = email.trim().to_owned();
+    crate::catalogue::check_email(&email)?;
+    let app = app.clone();
+    tokio::spawn(async move {
+        if let Err(e) = send_sign_in_link(&app, &email).await {
+            tracing::warn!(error = %e, "a portal sign-in link could not be sent");
+        }
+    });
+    Ok(())
+}
+
+/// Mints a link and queues its email, if `email` has purchases.
+async fn send_sign_in_link(app: &impl Context, email: &str) -> Result<()> {
+    if !app.store().has_purchases(email).await? {
+        return Ok(());
+    }
+    let now = app.now();
+    let (url, hash) = mint_sign_in_link(app, email, now).await?;
+    let message = crate::commerce::mail::sign_in(app, email, &url, &hash, now);
+    let mut tx = app.store().begin_write().await?;
+    app.store().enqueue_mail(&mut tx, &message).await?;
+    tx.commit().await?;
+    app.mail().wake();
+    Ok(())
+}
+
+/// What the customer sees of one of their purchases.
+#[derive(Debug)]
+pub struct PurchaseView {
+    /// The purchase.
+    pub purchase: crate::store::PurchaseRow,
+    /// Its licenses with their activations.
+    pub licenses: Vec<licet_proto::admin::License>,
+    /// Whether any of its products has files.
+    pub has_files: bool,
+    /// Its access products: `(product name, the product's \`access_url\` metadata)`.
+    /// Empty once the purchase is refunded or disputed: access has ended.
+    pub access: Vec<(String, Option<String>)>,
+}
+
+/// A purchase of `email`'s, or `NOT_FOUND` (also for other customers' purchases).
+pub async fn purchase(app: &impl Context, email: &str, id: &str) -> Result<PurchaseView> {
+    let not_found = || Error::new(ErrorCode::NotFound, "no such purchase");
+    let purchase = app
+        .store()
+        .purchase(app.store().pool(), id)
+        .await?
+        .filter(|p| p.email.eq_ignore_ascii_case(email))
+        .ok_or_else(not_found)?;
+    let licenses = crate::catalogue::licenses_of_purchase(app, &purchase.id).await?;
+    let mut has_files = false;
+    let mut access = Vec::new();
+    for slug in crate::store::parse_list(&purchase.products) {
+        if let Some(product) = app.store().product_by_slug(&slug).await? {
+            has_files |= !app
+                .store()
+                .files_of(app.store().pool(), &product.id)
+                .await?
+                .is_empty();
+            if product.kind == "access" && purchase.status == "COMPLETED" {
+                let url = crate::catalogue::access::access_url(&product.metadata);
+                access.push((product.name.clone(), url));
+            }
+        }
+    }
+    Ok(PurchaseView {
+        purchase,
+        licenses,
+        has_files,
+        access,
+    })
+}
+
+/// Frees a seat of one of the customer's licenses (a replaced computer).
+pub async fn deactivate_machine(
+    app: &impl Context,
+    email: &str,
+    purchase_id: &str,
+    activation_id: &str,
+) -> Result<()> {
+    let view = purchase(app, email, purchase_id).await?;
+    let license = view
+        .licenses
+        .iter()
+        .find(|l| {
+            l.activations
+                .iter()
+                .flatten()
+                .any(|a| a.id == activation_id)
+        })
+        .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such machine on this purchase"))?;
+    crate::catalogue::remove_activation(
+        app,
+        crate::auth::Actor::Customer(email),
+        &license.id,
+        activation_id,
+    )
+    .await?;
+    Ok(())
+}
