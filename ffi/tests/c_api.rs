@@ -74,9 +74,9 @@ impl Env {
         let server = rt
             .block_on(TestServer::start_with(configure))
             .expect("server");
-        rt.block_on(licet_server::catalogue::create_product(
+        rt.block_on(licet_server::testkit::internals::create_product(
             &server.app,
-            "test",
+            &licet_server::testkit::operator(),
             CreateProduct {
                 slug: "photo".into(),
                 name: "Photo Pro".into(),
@@ -106,9 +106,9 @@ impl Env {
 
     fn license(&self) -> String {
         self.rt
-            .block_on(licet_server::catalogue::issue_license(
+            .block_on(licet_server::testkit::internals::issue_license(
                 &self.server.app,
-                "test",
+                &licet_server::testkit::operator(),
                 IssueLicense {
                     product: "photo".into(),
                     email: "ada@example.com".into(),
@@ -325,19 +325,22 @@ fn every_result_code_a_c_caller_can_get() {
     let app = env.server.app.clone();
     let change = |change| {
         env.rt
-            .block_on(licet_server::catalogue::change_status(
-                &app, "test", &key, change,
+            .block_on(licet_server::testkit::internals::change_status(
+                &app,
+                &licet_server::testkit::operator(),
+                &key,
+                change,
             ))
             .expect("status change");
     };
-    change(licet_server::catalogue::StatusChange::Suspend);
+    change(licet_server::testkit::internals::StatusChange::Suspend);
     assert_eq!(env.run(c, "m1", &["validate"]).0, SUSPENDED);
-    change(licet_server::catalogue::StatusChange::Reinstate);
+    change(licet_server::testkit::internals::StatusChange::Reinstate);
     assert_eq!(env.run(c, "m1", &["validate"]).0, OK);
     env.rt
-        .block_on(licet_server::catalogue::extend(
+        .block_on(licet_server::testkit::internals::extend(
             &app,
-            "test",
+            &licet_server::testkit::operator(),
             &key,
             licet_proto::admin::ExtendLicense {
                 expires_at: Some(env.server.clock_now() - 1),
@@ -345,7 +348,7 @@ fn every_result_code_a_c_caller_can_get() {
         ))
         .expect("extend");
     assert_eq!(env.run(c, "m1", &["validate"]).0, EXPIRED);
-    change(licet_server::catalogue::StatusChange::Revoke);
+    change(licet_server::testkit::internals::StatusChange::Revoke);
     assert_eq!(env.run(c, "m1", &["validate"]).0, REVOKED);
 
     // Not a Licet server at that URL.

@@ -19,30 +19,32 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
-pub mod api;
-pub mod app;
-pub mod auth;
-pub mod catalogue;
-pub mod cli;
-pub mod commerce;
+pub(crate) mod api;
+pub(crate) mod app;
+pub(crate) mod auth;
+pub(crate) mod catalogue;
+pub(crate) mod cli;
+pub(crate) mod commerce;
 mod http_server;
-pub mod licensing;
-pub mod platform;
+pub(crate) mod licensing;
+pub(crate) mod platform;
 mod routes;
-pub mod store;
+pub(crate) mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
-pub mod web;
+pub(crate) mod web;
 
-pub use platform::{config, error};
+// The public surface, on purpose small: what the binary runs, what a vendor embedding or
+// configuring the server names, and (behind the `testkit` feature) what tests drive.
+pub use app::{App, Opened};
+pub use cli::{Cli, run};
+pub use config::Config;
+pub use error::{Error, Result};
+pub use platform::{clock, config, error};
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-
-pub use app::{App, Opened};
-pub use config::Config;
-pub use error::{Error, Result};
 
 /// Serves HTTP on `listener` until `shutdown` resolves, then drains open connections for at
 /// most `shutdown_grace_secs` (see `http_server` for the connection limits). Also runs the

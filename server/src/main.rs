@@ -3,7 +3,7 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    let cli = licet_server::cli::Cli::parse();
+    let cli = licet_server::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -14,5 +14,5 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    runtime.block_on(licet_server::cli::run(cli))
+    runtime.block_on(licet_server::run(cli))
 }

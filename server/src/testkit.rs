@@ -23,6 +23,23 @@ use crate::platform::config::{Config, Secret};
 use crate::platform::crypto::{hex, random_bytes, random_secret};
 use crate::platform::error::{Error, Result};
 
+/// What Licet's own integration tests drive directly: set-up that has no HTTP route (a
+/// purchase recorded as Stripe would, an expired session, a refund) and the limits and
+/// windows they assert against. Not a stable API.
+pub mod internals {
+    pub use crate::auth::admin::set_password;
+    pub use crate::auth::{Actor, Admin, rate_limit, sessions};
+    pub use crate::catalogue::{
+        StatusChange, change_status, create_product, extend, issue_license,
+    };
+    pub use crate::commerce::downloads::RESUME_WINDOW_SECS;
+    pub use crate::commerce::mail::{CLAIM_SECS, MAX_REFUSED_ATTEMPTS};
+    pub use crate::commerce::{sales, stripe};
+    pub use crate::licensing::LEASE_GRID_SECS;
+    pub use crate::platform::dates;
+    pub use crate::store::{Backend, OutboxRow};
+}
+
 /// The vendor acting from the server's host, as the CLI does (audit actor `cli`): for tests
 /// that call the vendor's operations directly rather than through the admin API.
 pub fn operator() -> crate::auth::Admin {

@@ -269,11 +269,6 @@ pub struct AdminSession {
 }
 
 impl AdminSession {
-    /// The proof that this session's holder is the vendor.
-    pub fn admin(&self) -> &Admin {
-        &self.admin
-    }
-
     /// The session's row and its proof, apart.
     pub fn into_parts(self) -> (SessionRow, Admin) {
         (self.row, self.admin)

@@ -15,7 +15,6 @@ use crate::auth::Context;
 use crate::auth::sessions::{Kind, NewSession};
 use crate::platform::crypto::{random_secret, sha256_hex};
 use crate::platform::error::{Error, Result};
-use crate::store::SessionRow;
 
 /// How long a sign-in link works.
 pub const SIGN_IN_LINK_SECS: i64 = 15 * 60;
@@ -68,9 +67,4 @@ pub async fn redeem(app: &impl Context, token: &str) -> Result<NewSession> {
         .await?
         .ok_or_else(refused)?;
     crate::auth::sessions::start(app, Kind::Customer, &email, SESSION_SECS).await
-}
-
-/// The live customer session behind a cookie value.
-pub async fn session(app: &impl Context, cookie: Option<&str>) -> Result<Option<SessionRow>> {
-    crate::auth::sessions::find(app, Kind::Customer, cookie).await
 }

@@ -7,16 +7,16 @@
 //! ([`admin::session`]) or the local operator ([`Admin::local_operator`]). A handler that
 //! forgot to authenticate has no `Admin` to pass, so it does not compile:
 //!
-//! ```compile_fail
-//! # async fn f(app: &licet_server::app::App, req: licet_proto::admin::CreateProduct) {
+//! ```compile_fail,E0308
+//! # async fn f(app: &licet_server::App, req: licet_proto::admin::CreateProduct) {
 //! // An audit actor string is not a proof of authentication.
-//! licet_server::catalogue::create_product(app, "admin:env", req).await;
+//! licet_server::testkit::internals::create_product(app, "admin:env", req).await;
 //! # }
 //! ```
 //!
-//! ```compile_fail
+//! ```compile_fail,E0451
 //! // Nor can code outside `auth` make one.
-//! let admin = licet_server::auth::Admin { actor: "admin:env".into() };
+//! let admin = licet_server::testkit::internals::Admin { actor: "admin:env".into() };
 //! ```
 
 use std::borrow::Cow;

@@ -27,12 +27,11 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use activations::ActivationRow;
-pub use audit::AuditRecord;
-pub use files::{DownloadRecord, FileRow, LinkRow, ResumeWindow};
+pub use files::{DownloadRecord, FileRow, ResumeWindow};
 pub use licenses::{LicenseAndActivation, LicenseFilter, LicenseRow, NewLicense};
 pub use outbox::OutboxRow;
 pub use products::ProductRow;
-pub use purchases::{DisputeStatus, PaymentFlags, PurchaseFilter, PurchaseRow};
+pub use purchases::{DisputeStatus, PurchaseFilter, PurchaseRow};
 pub use signing_keys::SigningKeyRow;
 pub use sqlite_writes::{NativeTx, SqliteWrites, Writes};
 pub use stats::Totals;

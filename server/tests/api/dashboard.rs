@@ -2,9 +2,9 @@
 //! purchases and licenses through forms, escaped output, charts.
 
 use licet_proto::admin::PurchaseStatus;
-use licet_server::auth::sessions::{self, Kind};
-use licet_server::commerce::sales::{self, NewPurchase};
 use licet_server::testkit::TestServer;
+use licet_server::testkit::internals::sales::{self, NewPurchase};
+use licet_server::testkit::internals::sessions::{self, Kind};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -105,11 +105,14 @@ async fn a_wrong_secret_is_refused_and_a_password_set_by_the_vendor_signs_in() {
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     let app = &api.server.app;
-    let short =
-        licet_server::auth::admin::set_password(app, &licet_server::testkit::operator(), "short")
-            .await;
+    let short = licet_server::testkit::internals::set_password(
+        app,
+        &licet_server::testkit::operator(),
+        "short",
+    )
+    .await;
     assert!(short.is_err(), "a short password is refused");
-    licet_server::auth::admin::set_password(
+    licet_server::testkit::internals::set_password(
         app,
         &licet_server::testkit::operator(),
         "correct horse battery staple",
@@ -152,7 +155,7 @@ async fn dashboard_sign_in_attempts_are_rate_limited() {
     let csrf = hidden_csrf(&html);
     api.start_rate_window();
     let mut statuses = Vec::new();
-    for _ in 0..=licet_server::auth::rate_limit::SIGN_IN_PER_IP {
+    for _ in 0..=licet_server::testkit::internals::rate_limit::SIGN_IN_PER_IP {
         let (status, _, _) = post(
             &b,
             &api,
@@ -514,9 +517,13 @@ async fn purchases_are_searched_and_a_failed_fulfilment_is_retried_from_its_page
     .await
     .expect("recorded");
     assert!(
-        sales::fulfil(app, licet_server::auth::Actor::System, &failed.id)
-            .await
-            .is_err()
+        sales::fulfil(
+            app,
+            licet_server::testkit::internals::Actor::System,
+            &failed.id
+        )
+        .await
+        .is_err()
     );
 
     let (b, csrf) = signed_in(&api).await;
@@ -526,7 +533,7 @@ async fn purchases_are_searched_and_a_failed_fulfilment_is_retried_from_its_page
     assert!(html.contains("bob@example.com") && !html.contains("ada@example.com"));
     let (_, html) = get(&b, &api, "/admin/purchases?status=REFUNDED").await;
     assert!(html.contains("No purchases match."));
-    let today = licet_server::platform::dates::date(api.server.clock_now());
+    let today = licet_server::testkit::internals::dates::date(api.server.clock_now());
     let (_, html) = get(
         &b,
         &api,
@@ -631,7 +638,7 @@ async fn try_sign_in(b: &reqwest::Client, api: &Api, secret: &str) -> (StatusCod
 async fn failed_sign_ins_from_elsewhere_never_lock_out_the_vendor() {
     let api = Api::behind_proxy().await;
     let password = "correct horse battery staple";
-    licet_server::auth::admin::set_password(
+    licet_server::testkit::internals::set_password(
         &api.server.app,
         &licet_server::testkit::operator(),
         password,
@@ -679,7 +686,7 @@ async fn failed_sign_ins_from_elsewhere_never_lock_out_the_vendor() {
 async fn dashboard_failures_are_limited_per_ip() {
     let api = Api::behind_proxy().await;
     let noisy = browser_from("203.0.113.50");
-    let max = licet_server::auth::rate_limit::DASHBOARD_FAILURES_PER_IP.max;
+    let max = licet_server::testkit::internals::rate_limit::DASHBOARD_FAILURES_PER_IP.max;
     for _ in 0..max {
         assert_eq!(
             try_sign_in(&noisy, &api, "guess-guess-guess").await.0,

@@ -197,7 +197,7 @@ async fn a_range_without_a_counted_download_of_the_same_client_behind_it_counts(
     // The same client after its resume window: counted again, so refused now.
     api.server
         .clock
-        .advance(licet_server::commerce::downloads::RESUME_WINDOW_SECS + 1);
+        .advance(licet_server::testkit::internals::RESUME_WINDOW_SECS + 1);
     let (status, body) = decode(get_as(&api, &url, "someone-else", "bytes=1000-").await).await;
     assert_error(status, &body, 403, "DOWNLOAD_LIMIT_REACHED");
     assert_eq!(downloads_used(&api, &purchase).await, 2);
@@ -284,7 +284,7 @@ async fn expired_forged_and_refunded_links_are_refused_in_the_error_shape() {
 
     // A refund (here: the manual purchase's licenses and downloads end with its status).
     let app = api.server.app.clone();
-    licet_server::commerce::sales::refund(&app, "test", "manual", "none")
+    licet_server::testkit::internals::sales::refund(&app, "test", "manual", "none")
         .await
         .expect("no-op refund");
     let mut tx = app.store.begin_write().await.expect("tx");

@@ -330,7 +330,7 @@ async fn invalid_admin_input_writes_nothing() {
 #[tokio::test]
 async fn failed_admin_tokens_are_rate_limited_per_ip() {
     let api = Api::behind_proxy().await;
-    let max = licet_server::auth::rate_limit::ADMIN_TOKEN_FAILURES_PER_IP.max;
+    let max = licet_server::testkit::internals::rate_limit::ADMIN_TOKEN_FAILURES_PER_IP.max;
     for _ in 0..max {
         let res = browser_from("203.0.113.9")
             .get(api.server.url("/v1/admin/products"))
@@ -379,7 +379,7 @@ async fn refused_requests_are_not_written_to_the_database() {
     }
     assert_eq!(refused, 45);
     let now = api.server.clock_now();
-    let window = now - now.rem_euclid(licet_server::auth::rate_limit::WINDOW_SECS);
+    let window = now - now.rem_euclid(licet_server::testkit::internals::rate_limit::WINDOW_SECS);
     let hits = api
         .server
         .app

@@ -50,7 +50,7 @@ async fn activating_again_from_the_same_machine_takes_no_extra_seat() {
     assert_eq!(live_seats(&api, &id).await, 1);
     // Leases are issued on a one-minute grid: the same minute gives the same lease, the
     // next minute a fresh one.
-    let grid = licet_server::licensing::LEASE_GRID_SECS;
+    let grid = licet_server::testkit::internals::LEASE_GRID_SECS;
     api.server.clock.advance(grid);
     let (_, third) = api.activate(&key, "v1:same").await;
     assert_ne!(
@@ -92,7 +92,7 @@ async fn validate_refreshes_the_lease_and_last_seen() {
     let seen = body["activation"]["last_seen_at"]
         .as_i64()
         .expect("last seen");
-    let grid = licet_server::licensing::LEASE_GRID_SECS;
+    let grid = licet_server::testkit::internals::LEASE_GRID_SECS;
     assert_eq!(
         claims["iat"],
         seen - seen.rem_euclid(grid),
@@ -211,7 +211,7 @@ async fn validations_in_one_minute_share_a_lease_until_the_license_changes() {
     let (id, key) = api.seeded(1).await;
     assert_eq!(api.activate(&key, "v1:m").await.0, StatusCode::OK);
     // Stay inside one grid minute for the comparisons.
-    let grid = licet_server::licensing::LEASE_GRID_SECS;
+    let grid = licet_server::testkit::internals::LEASE_GRID_SECS;
     let into = api.server.clock_now().rem_euclid(grid);
     api.server.clock.advance(grid - into);
     let first = str_of(&api.validate(&key, "v1:m").await.1, "token");

@@ -329,9 +329,14 @@ async fn access_products_show_their_link_and_refunded_purchases_show_no_working_
                     "provider": "paddle", "provider_payment_id": "pay_refunded" }),
         )
         .await;
-    licet_server::commerce::sales::refund(&api.server.app, "test", "paddle", "pay_refunded")
-        .await
-        .expect("refund");
+    licet_server::testkit::internals::sales::refund(
+        &api.server.app,
+        "test",
+        "paddle",
+        "pay_refunded",
+    )
+    .await
+    .expect("refund");
 
     let b = signed_in_browser(&api, "ada@example.com").await;
     let page = |id: String| {
@@ -393,7 +398,7 @@ async fn asking_for_sign_in_links_is_rate_limited() {
     let csrf = hidden_csrf(&form.text().await.expect("html"));
     api.start_rate_window();
     let mut last = StatusCode::OK;
-    for _ in 0..=licet_server::auth::rate_limit::SIGN_IN_PER_IP {
+    for _ in 0..=licet_server::testkit::internals::rate_limit::SIGN_IN_PER_IP {
         last = b
             .post(api.server.url("/portal/sign-in"))
             .form(&[("email", "eve@example.com"), ("csrf", csrf.as_str())])
@@ -418,7 +423,7 @@ async fn sign_in_emails_to_one_address_are_limited_whoever_asks() {
         .await
         .expect("portal");
     let csrf = hidden_csrf(&form.text().await.expect("html"));
-    let max = licet_server::auth::rate_limit::SIGN_IN_LINKS_PER_RECIPIENT;
+    let max = licet_server::testkit::internals::rate_limit::SIGN_IN_LINKS_PER_RECIPIENT;
     let into = api.server.clock_now().rem_euclid(max.window);
     api.server.clock.advance(max.window - into);
     let ask = async |ip: String| {
@@ -486,7 +491,7 @@ async fn the_sign_in_answer_does_not_wait_for_the_link_to_be_made() {
     let csrf = portal_csrf(&b, &api).await;
     let store = &api.server.app.store;
     let mut lock = store.begin_write().await.expect("write lock");
-    if store.backend() == licet_server::store::Backend::Postgres {
+    if store.backend() == licet_server::testkit::internals::Backend::Postgres {
         sqlx::query("LOCK TABLE sign_in_links IN EXCLUSIVE MODE")
             .execute(&mut *lock)
             .await

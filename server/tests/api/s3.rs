@@ -4,7 +4,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use licet_server::platform::config::{S3Config, Secret};
+use licet_server::config::{S3Config, Secret};
 use licet_server::testkit::TestServer;
 use reqwest::StatusCode;
 use serde_json::json;

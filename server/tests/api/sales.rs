@@ -1,6 +1,6 @@
 //! Sales: Stripe webhooks, manual grants, fulfilment, refunds, disputes, the outbox.
 
-use licet_server::platform::config::Secret;
+use licet_server::config::Secret;
 use licet_server::testkit::TestServer;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -37,8 +37,11 @@ fn event(name: &str, id: &str, object: Value) -> String {
 
 impl Api {
     async fn stripe(&self, body: &str) -> (StatusCode, Value) {
-        let sig =
-            licet_server::commerce::stripe::sign(body.as_bytes(), SECRET, self.server.clock_now());
+        let sig = licet_server::testkit::internals::stripe::sign(
+            body.as_bytes(),
+            SECRET,
+            self.server.clock_now(),
+        );
         self.stripe_signed(body, Some(&sig)).await
     }
 
@@ -171,9 +174,10 @@ async fn forged_stale_or_missing_signatures_are_refused_and_nothing_is_written()
     let api = shop().await;
     let body = event("checkout.session.completed", "evt_forged", json!({}));
     let now = api.server.clock_now();
-    let wrong = licet_server::commerce::stripe::sign(body.as_bytes(), "whsec_someone_else", now);
-    let stale = licet_server::commerce::stripe::sign(body.as_bytes(), SECRET, now - 301);
-    let other_body = licet_server::commerce::stripe::sign(b"{}", SECRET, now);
+    let wrong =
+        licet_server::testkit::internals::stripe::sign(body.as_bytes(), "whsec_someone_else", now);
+    let stale = licet_server::testkit::internals::stripe::sign(body.as_bytes(), SECRET, now - 301);
+    let other_body = licet_server::testkit::internals::stripe::sign(b"{}", SECRET, now);
     for sig in [
         Some(wrong.as_str()),
         Some(stale.as_str()),
@@ -211,7 +215,7 @@ async fn without_a_secret_the_stripe_endpoint_is_off() {
     let (status, err) = api.stripe("{}").await;
     assert_error(status, &err, 404, "NOT_FOUND");
     assert!(
-        licet_server::platform::config::parse_webhook_secrets("whsec_a,").is_err(),
+        licet_server::config::parse_webhook_secrets("whsec_a,").is_err(),
         "an empty secret refuses to start"
     );
 }

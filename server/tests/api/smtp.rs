@@ -3,7 +3,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use licet_server::platform::config::Secret;
+use licet_server::config::Secret;
 use licet_server::testkit::TestServer;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -252,7 +252,7 @@ async fn a_crash_after_the_server_accepted_a_message_resends_it_with_the_same_me
     // A message not due for an hour, so the worker leaves it alone while this test plays
     // the part of the worker that crashes.
     let due = api.server.clock_now() + 3600;
-    let row = licet_server::store::OutboxRow {
+    let row = licet_server::testkit::internals::OutboxRow {
         id: "msg_crash_window".into(),
         dedupe_key: "test:crash-window".into(),
         recipient: "ada@example.com".into(),
@@ -271,7 +271,7 @@ async fn a_crash_after_the_server_accepted_a_message_resends_it_with_the_same_me
     tx.commit().await.expect("commit");
     let claimed = app
         .store
-        .claim_mail(&row.id, due, licet_server::commerce::mail::CLAIM_SECS)
+        .claim_mail(&row.id, due, licet_server::testkit::internals::CLAIM_SECS)
         .await
         .expect("claim")
         .expect("claimed");
@@ -282,7 +282,7 @@ async fn a_crash_after_the_server_accepted_a_message_resends_it_with_the_same_me
     // A replica (or the restarted process) takes it up once the claim has expired.
     api.server
         .clock
-        .advance(3600 + licet_server::commerce::mail::CLAIM_SECS + 1);
+        .advance(3600 + licet_server::testkit::internals::CLAIM_SECS + 1);
     let mails = smtp.wait_for(2).await;
     assert_eq!(mails.len(), 2, "sent again: at-least-once");
     assert_eq!(message_id(&mails[0]), message_id(&mails[1]));
@@ -326,7 +326,7 @@ async fn a_recipient_the_mail_server_refuses_is_given_up_and_shown_on_the_dashbo
     .expect("given up");
     assert_eq!(
         given_up.attempts,
-        licet_server::commerce::mail::MAX_REFUSED_ATTEMPTS
+        licet_server::testkit::internals::MAX_REFUSED_ATTEMPTS
     );
     assert!(given_up.sent_at.is_none());
     assert!(
@@ -348,7 +348,7 @@ async fn a_recipient_the_mail_server_refuses_is_given_up_and_shown_on_the_dashbo
         .expect("outbox");
     assert_eq!(
         rows[0].attempts,
-        licet_server::commerce::mail::MAX_REFUSED_ATTEMPTS
+        licet_server::testkit::internals::MAX_REFUSED_ATTEMPTS
     );
 
     // The vendor sees it and can send it again.

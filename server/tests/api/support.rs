@@ -196,7 +196,7 @@ impl Api {
     /// Moves the server's clock to the start of a rate-limit window, so a test that counts
     /// requests cannot straddle two windows.
     pub fn start_rate_window(&self) {
-        let window = licet_server::auth::rate_limit::WINDOW_SECS;
+        let window = licet_server::testkit::internals::rate_limit::WINDOW_SECS;
         let into = self.server.clock_now().rem_euclid(window);
         self.server.clock.advance(window - into);
     }
