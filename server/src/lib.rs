@@ -3,18 +3,21 @@
 //!
 //! # Layout
 //! HTTP and pages sit on top, the domain in the middle, the store at the bottom; `platform`
-//! serves everyone. Domain modules never import `api`, `web` or `app`
-//! (`tests/layers.rs` checks it). `docs/architecture.md` says where each kind of change goes.
-//! - [`api`]: the JSON API (warp filters): parse, call the domain, reply.
-//! - [`web`]: the HTML pages: the shared shell, the customer portal and the vendor dashboard.
-//! - [`auth`]: who is asking: admin tokens, dashboard and portal sessions, customer sign-in.
-//! - [`licensing`]: activation, validation and deactivation; signing keys; license keys.
-//! - [`catalogue`]: the vendor's operations on products and licenses.
-//! - [`commerce`]: purchases and fulfilment, Stripe webhooks, downloads and file storage,
+//! serves everyone. Domain modules never import `api`, `web` or `app`: each states what it
+//! needs as a `Context` trait that [`App`] implements
+//! (`tests/layers.rs` checks the rule). `docs/architecture.md` says where each kind of change
+//! goes.
+//! - `api`: the JSON API (warp filters): parse, call the domain, reply.
+//! - `web`: the HTML pages: the shared shell, the customer portal and the vendor dashboard.
+//! - `auth`: who is asking: admin tokens, dashboard and portal sessions, customer sign-in,
+//!   rate limits.
+//! - `licensing`: activation, validation and deactivation; signing keys; license keys.
+//! - `catalogue`: the vendor's operations on products and licenses.
+//! - `commerce`: purchases and fulfilment, Stripe webhooks, downloads and file storage,
 //!   the email outbox.
-//! - [`store`]: all SQL, one layer over SQLite and PostgreSQL.
-//! - [`platform`]: configuration, crypto, clock, errors, metrics, rate limits.
-//! - [`app`]: the state shared by requests, and how it is opened; [`serve`] runs the server;
+//! - `store`: all SQL, one layer over SQLite and PostgreSQL.
+//! - `platform`: configuration, crypto, clock, errors, metrics.
+//! - `app`: the state shared by requests, and how it is opened; [`serve`] runs the server;
 //!   `http_server` accepts connections under the connection limits.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]

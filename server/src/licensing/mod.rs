@@ -409,3 +409,197 @@ fn not_activated() -> Error {
         "this machine is not activated on this license",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{NewActivation, Seat, decide};
+    use crate::store::{ActivationRow, LicenseRow};
+    use licet_proto::{ErrorCode, LicenseStatus};
+
+    const NOW: i64 = 1_800_000_000;
+
+    /// A license of a 2-seat product with `active` live seats.
+    fn license(
+        status: LicenseStatus,
+        expires_at: Option<i64>,
+        seats: Option<i64>,
+        active: i64,
+    ) -> LicenseRow {
+        LicenseRow {
+            id: "lic_1".into(),
+            license_key: "PHOTO-AAAA".into(),
+            product_id: "prd_1".into(),
+            email: "ada@example.com".into(),
+            status: status.as_str().into(),
+            expires_at,
+            max_activations: seats,
+            token_lifetime_secs: None,
+            entitlements: None,
+            created_at: NOW - 100,
+            updated_at: NOW - 100,
+            product_slug: "photo".into(),
+            product_max_activations: 2,
+            product_token_lifetime_secs: 3600,
+            product_entitlements: "[]".into(),
+            active_count: active,
+        }
+    }
+
+    fn seat(fingerprint: &str) -> ActivationRow {
+        ActivationRow {
+            id: "act_1".into(),
+            license_id: "lic_1".into(),
+            fingerprint: fingerprint.into(),
+            name: Some("old name".into()),
+            platform: Some("linux".into()),
+            machine: None,
+            ip: Some("10.0.0.1".into()),
+            first_seen_at: NOW - 50,
+            last_seen_at: NOW - 50,
+            deactivated_at: None,
+        }
+    }
+
+    fn request(fingerprint: &str) -> NewActivation {
+        NewActivation {
+            fingerprint: fingerprint.into(),
+            name: None,
+            platform: Some("darwin".into()),
+            machine: None,
+            ip: "10.0.0.2".into(),
+            now: NOW,
+        }
+    }
+
+    /// What `decide` answers, in one word: `held`, `new`, or the error code.
+    fn verdict(license: &LicenseRow, existing: Option<ActivationRow>) -> String {
+        match decide(license, existing, &request("m1")) {
+            Ok(Seat::Held(_)) => "held".into(),
+            Ok(Seat::New(_)) => "new".into(),
+            Err(e) => e.code().as_str().to_owned(),
+        }
+    }
+
+    #[test]
+    fn decide_table() {
+        use LicenseStatus::{Active, Revoked, Suspended};
+        let limit = ErrorCode::ActivationLimitReached.as_str();
+        let cases: Vec<(&str, LicenseRow, Option<ActivationRow>, &str)> = vec![
+            ("free seat", license(Active, None, None, 0), None, "new"),
+            (
+                "last free seat",
+                license(Active, None, None, 1),
+                None,
+                "new",
+            ),
+            (
+                "all seats taken",
+                license(Active, None, None, 2),
+                None,
+                limit,
+            ),
+            (
+                "over the limit after a lowered override",
+                license(Active, None, Some(1), 2),
+                None,
+                limit,
+            ),
+            (
+                "override raises the limit",
+                license(Active, None, Some(3), 2),
+                None,
+                "new",
+            ),
+            (
+                "same machine when full keeps its seat",
+                license(Active, None, None, 2),
+                Some(seat("m1")),
+                "held",
+            ),
+            (
+                "expires in the future",
+                license(Active, Some(NOW + 1), None, 0),
+                None,
+                "new",
+            ),
+            (
+                "expired at this very second",
+                license(Active, Some(NOW), None, 0),
+                None,
+                ErrorCode::LicenseExpired.as_str(),
+            ),
+            (
+                "expired, same machine",
+                license(Active, Some(NOW - 1), None, 1),
+                Some(seat("m1")),
+                ErrorCode::LicenseExpired.as_str(),
+            ),
+            (
+                "suspended",
+                license(Suspended, None, None, 0),
+                None,
+                ErrorCode::LicenseSuspended.as_str(),
+            ),
+            (
+                "suspended, same machine",
+                license(Suspended, None, None, 1),
+                Some(seat("m1")),
+                ErrorCode::LicenseSuspended.as_str(),
+            ),
+            (
+                "revoked",
+                license(Revoked, None, None, 0),
+                None,
+                ErrorCode::LicenseRevoked.as_str(),
+            ),
+        ];
+        for (name, license, existing, want) in cases {
+            assert_eq!(verdict(&license, existing), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_held_seat_is_refreshed_and_keeps_what_the_request_leaves_out() {
+        let Ok(Seat::Held(a)) = decide(
+            &license(LicenseStatus::Active, None, None, 1),
+            Some(seat("m1")),
+            &request("m1"),
+        ) else {
+            panic!("expected the held seat");
+        };
+        assert_eq!(a.id, "act_1", "the same row, not a new seat");
+        assert_eq!(a.last_seen_at, NOW);
+        assert_eq!(a.first_seen_at, NOW - 50);
+        assert_eq!(
+            a.name.as_deref(),
+            Some("old name"),
+            "an omitted name keeps the old one"
+        );
+        assert_eq!(
+            a.platform.as_deref(),
+            Some("darwin"),
+            "a sent platform replaces the old one"
+        );
+        assert_eq!(a.ip.as_deref(), Some("10.0.0.2"));
+    }
+
+    #[test]
+    fn a_new_seat_belongs_to_the_license_and_starts_now() {
+        let Ok(Seat::New(a)) = decide(
+            &license(LicenseStatus::Active, None, None, 0),
+            None,
+            &request("m9"),
+        ) else {
+            panic!("expected a new seat");
+        };
+        assert!(a.id.starts_with("act"), "{}", a.id);
+        assert_eq!(
+            (a.license_id.as_str(), a.fingerprint.as_str()),
+            ("lic_1", "m9")
+        );
+        assert_eq!(
+            (a.first_seen_at, a.last_seen_at, a.deactivated_at),
+            (NOW, NOW, None)
+        );
+    }
+}
