@@ -252,20 +252,13 @@ pub fn delivery(
         p { "Your purchases, downloads and activated machines: " a href=(portal) { (portal) } }
         p { "Questions? Write to " a href={ "mailto:" (support) } { (support) } "." }
     });
-    OutboxRow {
-        id: new_id("msg"),
-        dedupe_key: format!("delivery:{}", purchase.id),
-        recipient: purchase.email.clone(),
-        subject: format!("Your purchase: {}", names.join(", ")),
-        body_text: text,
-        body_html: html,
-        created_at: now,
-        attempts: 0,
-        next_attempt_at: now,
-        sent_at: None,
-        last_error: None,
-        failed_at: None,
-    }
+    message(
+        format!("delivery:{}", purchase.id),
+        &purchase.email,
+        format!("Your purchase: {}", names.join(", ")),
+        (text, html),
+        now,
+    )
 }
 
 /// The sign-in email of the customer portal.
@@ -287,13 +280,31 @@ pub fn sign_in(
         p { a href=(url) { "Sign in" } }
         p { "The link works once, for 15 minutes. If you did not ask for it, ignore this email." }
     });
+    message(
+        format!("sign-in:{link_hash}"),
+        email_to,
+        "Your sign-in link".into(),
+        (text, html),
+        now,
+    )
+}
+
+/// A message for the outbox, due now. `dedupe_key` names what it is about, so the same
+/// message is never queued twice.
+fn message(
+    dedupe_key: String,
+    recipient: &str,
+    subject: String,
+    (body_text, body_html): (String, String),
+    now: i64,
+) -> OutboxRow {
     OutboxRow {
         id: new_id("msg"),
-        dedupe_key: format!("sign-in:{link_hash}"),
-        recipient: email_to.to_owned(),
-        subject: "Your sign-in link".into(),
-        body_text: text,
-        body_html: html,
+        dedupe_key,
+        recipient: recipient.to_owned(),
+        subject,
+        body_text,
+        body_html,
         created_at: now,
         attempts: 0,
         next_attempt_at: now,
