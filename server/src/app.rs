@@ -15,7 +15,7 @@ use crate::platform::crypto::{self, MasterKey};
 use crate::platform::error::{Error, Result};
 use crate::platform::metrics::Metrics;
 use crate::platform::rate_limit::RateLimiter;
-use crate::store::{Store, audit};
+use crate::store::{NewAudit, Store};
 
 /// Everything a request handler or CLI command needs.
 #[derive(Debug)]
@@ -148,26 +148,22 @@ async fn insert_admin_token(
 ) -> Result<Zeroizing<String>> {
     let token = crypto::random_secret("lct_admin_");
     let id = crypto::new_id("adm");
-    let mut tx = store.begin_write().await?;
-    store
-        .insert_admin_token(
-            &mut tx,
-            &id,
-            &crypto::sha256_hex(token.as_bytes()),
-            label,
-            now,
-        )
-        .await?;
-    audit::record(
-        &mut *tx,
+    let audit = NewAudit::new(
         now,
         actor,
         "admin_token.created",
         ("admin_token", &id),
-        &serde_json::json!({ "label": label }),
-    )
-    .await?;
-    tx.commit().await?;
+        serde_json::json!({ "label": label }),
+    );
+    store
+        .create_admin_token(
+            &id,
+            &crypto::sha256_hex(token.as_bytes()),
+            label,
+            now,
+            &audit,
+        )
+        .await?;
     Ok(token)
 }
 

@@ -53,9 +53,7 @@ async fn send_sign_in_link(app: &App, email: &str) -> Result<()> {
         .await?;
     let url = format!("{}/portal/auth/{}", app.config.public_url, token.as_str());
     let message = crate::commerce::mail::sign_in(app, email, &url, &hash, now);
-    let mut tx = app.store.begin_write().await?;
-    app.store.enqueue_mail(&mut tx, &message).await?;
-    tx.commit().await?;
+    app.store.queue_mail(&message).await?;
     app.mail.wake();
     Ok(())
 }
@@ -116,7 +114,7 @@ pub async fn purchase(app: &App, email: &str, id: &str) -> Result<PurchaseView> 
     let not_found = || Error::new(ErrorCode::NotFound, "no such purchase");
     let purchase = app
         .store
-        .purchase(app.store.pool(), id)
+        .purchase(id)
         .await?
         .filter(|p| p.email.eq_ignore_ascii_case(email))
         .ok_or_else(not_found)?;
@@ -125,11 +123,7 @@ pub async fn purchase(app: &App, email: &str, id: &str) -> Result<PurchaseView> 
     let mut access = Vec::new();
     for slug in crate::store::parse_list(&purchase.products) {
         if let Some(product) = app.store.product_by_slug(&slug).await? {
-            has_files |= !app
-                .store
-                .files_of(app.store.pool(), &product.id)
-                .await?
-                .is_empty();
+            has_files |= !app.store.files_of(&product.id).await?.is_empty();
             if product.kind == "access" && purchase.status == "COMPLETED" {
                 let url = crate::catalogue::access::access_url(&product.metadata);
                 access.push((product.name.clone(), url));
