@@ -4,8 +4,7 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
-use crate::auth::Admin;
-use crate::auth::rate_limit::RateLimiter;
+use crate::auth::{Actor, Admin};
 use crate::commerce::blobs::BlobStore;
 use crate::commerce::mail::Mailer;
 use crate::licensing::keys::KeyFormat;
@@ -15,7 +14,8 @@ use crate::platform::config::Config;
 use crate::platform::crypto::{self, MasterKey};
 use crate::platform::error::{Error, Result};
 use crate::platform::metrics::Metrics;
-use crate::store::{Store, audit};
+use crate::platform::rate_limit::RateLimiter;
+use crate::store::{NewAudit, Store};
 
 /// Everything a request handler or CLI command needs.
 #[derive(Debug)]
@@ -89,7 +89,7 @@ impl App {
         let keys = KeyRing::load(&store, &master, config.signature_cache_entries).await?;
         let new_admin_token =
             if config.admin_token.is_none() && store.admin_token_count().await? == 0 {
-                Some(insert_admin_token(&store, now, "first start", "system").await?)
+                Some(insert_admin_token(&store, now, "first start", Actor::System).await?)
             } else {
                 None
             };
@@ -177,7 +177,7 @@ pub async fn create_admin_token(
     label: &str,
     admin: &Admin,
 ) -> Result<Zeroizing<String>> {
-    insert_admin_token(store, now, label, admin.actor()).await
+    insert_admin_token(store, now, label, Actor::Admin(admin)).await
 }
 
 /// [`create_admin_token`] for whoever the caller vouches for (the vendor, or the server
@@ -186,30 +186,26 @@ async fn insert_admin_token(
     store: &Store,
     now: i64,
     label: &str,
-    actor: &str,
+    actor: Actor<'_>,
 ) -> Result<Zeroizing<String>> {
     let token = crypto::random_secret("lct_admin_");
     let id = crypto::new_id("adm");
-    let mut tx = store.begin_write().await?;
+    let audit = NewAudit::new(
+        now,
+        &actor.audit_name(),
+        "admin_token.created",
+        ("admin_token", &id),
+        serde_json::json!({ "label": label }),
+    );
     store
-        .insert_admin_token(
-            &mut tx,
+        .create_admin_token(
             &id,
             &crypto::sha256_hex(token.as_bytes()),
             label,
             now,
+            &audit,
         )
         .await?;
-    audit::record(
-        &mut *tx,
-        now,
-        actor,
-        "admin_token.created",
-        ("admin_token", &id),
-        &serde_json::json!({ "label": label }),
-    )
-    .await?;
-    tx.commit().await?;
     Ok(token)
 }
 

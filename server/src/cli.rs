@@ -349,9 +349,7 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
             let app = open(config).await?;
             let now = app.now();
             if revoke_others {
-                let mut tx = app.store.begin_write().await?;
-                let n = app.store.revoke_admin_tokens(&mut tx, now).await?;
-                tx.commit().await?;
+                let n = app.store.revoke_admin_tokens(now).await?;
                 eprintln!("revoked {n} admin token(s)");
             }
             let token = app::create_admin_token(&app.store, now, &label, &operator).await?;

@@ -9,14 +9,13 @@
 //! goes.
 //! - `api`: the JSON API (warp filters): parse, call the domain, reply.
 //! - `web`: the HTML pages: the shared shell, the customer portal and the vendor dashboard.
-//! - `auth`: who is asking: admin tokens, dashboard and portal sessions, customer sign-in,
-//!   rate limits.
+//! - `auth`: who is asking: admin tokens, dashboard and portal sessions, customer sign-in.
 //! - `licensing`: activation, validation and deactivation; signing keys; license keys.
 //! - `catalogue`: the vendor's operations on products and licenses.
 //! - `commerce`: purchases and fulfilment, Stripe webhooks, downloads and file storage,
 //!   the email outbox.
 //! - `store`: all SQL, one layer over SQLite and PostgreSQL.
-//! - `platform`: configuration, crypto, clock, errors, metrics.
+//! - `platform`: configuration, crypto, clock, errors, metrics, rate limits.
 //! - `app`: the state shared by requests, and how it is opened; [`serve`] runs the server;
 //!   `http_server` accepts connections under the connection limits.
 #![deny(missing_docs)]

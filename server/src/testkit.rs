@@ -28,7 +28,7 @@ use crate::platform::error::{Error, Result};
 /// windows they assert against. Not a stable API.
 pub mod internals {
     pub use crate::auth::admin::set_password;
-    pub use crate::auth::{Actor, Admin, rate_limit, sessions};
+    pub use crate::auth::{Actor, Admin, sessions};
     pub use crate::catalogue::{
         StatusChange, change_status, create_product, extend, issue_license,
     };
@@ -37,6 +37,7 @@ pub mod internals {
     pub use crate::commerce::{sales, stripe};
     pub use crate::licensing::LEASE_GRID_SECS;
     pub use crate::platform::dates;
+    pub use crate::platform::rate_limit;
     pub use crate::store::{Backend, OutboxRow};
 }
 
@@ -173,25 +174,7 @@ pub async fn test_database_url(dir: &std::path::Path) -> Result<String> {
     let store = crate::store::Store::connect(&base, 1)
         .await
         .map_err(|e| Error::Internal(format!("{TEST_DATABASE_ENV}={base} is unreachable: {e}")))?;
-    // Schemas of earlier runs (over an hour old) are dropped, so the database does not fill up.
-    let old: Vec<String> = sqlx::query_scalar(
-        "SELECT schema_name::text FROM information_schema.schemata WHERE schema_name LIKE 'licet_t_%'",
-    )
-    .fetch_all(store.pool())
-    .await?;
-    for name in old {
-        let stamp = name.split('_').nth(2).and_then(|s| s.parse::<i64>().ok());
-        if stamp.is_none_or(|t| now - t > 3600) {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP SCHEMA IF EXISTS {name} CASCADE"
-            )))
-            .execute(store.pool())
-            .await;
-        }
-    }
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(store.pool())
-        .await?;
+    store.create_test_schema(&schema, now).await?;
     store.close().await;
     let sep = if base.contains('?') { '&' } else { '?' };
     Ok(format!("{base}{sep}options=-c%20search_path%3D{schema}"))

@@ -13,11 +13,11 @@ use licet_proto::ErrorCode;
 
 use crate::auth::Admin;
 use crate::auth::Context;
-use crate::auth::rate_limit::{self, Limit};
 use crate::auth::sessions::{self, Kind, NewSession};
 use crate::platform::crypto::{ct_eq, hex, hmac_sha256, random_bytes, sha256_hex};
 use crate::platform::error::{Error, Result};
-use crate::store::SessionRow;
+use crate::platform::rate_limit::{self, Limit};
+use crate::store::{NewAudit, SessionRow};
 
 /// How long a dashboard session lasts.
 pub const SESSION_SECS: i64 = 12 * 3600;
@@ -70,15 +70,15 @@ pub async fn set_password(app: &impl Context, admin: &Admin, password: &str) -> 
     .map_err(|e| Error::Internal(format!("password hashing stopped: {e}")))?
     .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))?;
     app.store().set_setting(PASSWORD_SETTING, &phc).await?;
-    crate::store::audit::record(
-        app.store().writer(),
-        app.now(),
-        admin.actor(),
-        "admin.password_set",
-        ("dashboard", "password"),
-        &serde_json::json!({}),
-    )
-    .await?;
+    app.store()
+        .audit(&NewAudit::new(
+            app.now(),
+            admin.actor(),
+            "admin.password_set",
+            ("dashboard", "password"),
+            serde_json::json!({}),
+        ))
+        .await?;
     Ok(())
 }
 
@@ -186,15 +186,15 @@ pub async fn sign_in(
             "that admin token or password is not right",
         ));
     };
-    crate::store::audit::record(
-        app.store().writer(),
-        now,
-        &actor,
-        "admin.signed_in",
-        ("dashboard", "session"),
-        &serde_json::json!({ "ip": ip, "known_browser": known.is_some() }),
-    )
-    .await?;
+    app.store()
+        .audit(&NewAudit::new(
+            now,
+            &actor,
+            "admin.signed_in",
+            ("dashboard", "session"),
+            serde_json::json!({ "ip": ip, "known_browser": known.is_some() }),
+        ))
+        .await?;
     let session = sessions::start(app, Kind::Admin, &actor, SESSION_SECS).await?;
     Ok(SignedIn {
         session,

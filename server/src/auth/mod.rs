@@ -23,7 +23,6 @@ use std::borrow::Cow;
 
 pub mod admin;
 pub mod customer;
-pub mod rate_limit;
 pub mod sessions;
 
 /// What the domain's operations need from the running server, at the bottom of the
@@ -38,7 +37,7 @@ pub trait Context: Send + Sync + 'static {
     /// The root secret, for derived keys (MACs of devices, links and URLs).
     fn master(&self) -> &crate::platform::crypto::MasterKey;
     /// Request limits of the license API and the sign-in forms.
-    fn limiter(&self) -> &crate::auth::rate_limit::RateLimiter;
+    fn limiter(&self) -> &crate::platform::rate_limit::RateLimiter;
     /// Current Unix time.
     fn now(&self) -> i64;
 }
@@ -53,7 +52,7 @@ impl<T: Context> Context for std::sync::Arc<T> {
     fn master(&self) -> &crate::platform::crypto::MasterKey {
         (**self).master()
     }
-    fn limiter(&self) -> &crate::auth::rate_limit::RateLimiter {
+    fn limiter(&self) -> &crate::platform::rate_limit::RateLimiter {
         (**self).limiter()
     }
     fn now(&self) -> i64 {

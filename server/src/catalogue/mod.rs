@@ -23,7 +23,7 @@ use crate::auth::{Actor, Admin};
 use crate::licensing::keys::KeyFormat;
 use crate::platform::crypto::new_id;
 use crate::platform::error::{Error, Result};
-use crate::store::{LicenseFilter, LicenseRow, NewLicense, ProductRow, audit, json_list};
+use crate::store::{LicenseFilter, LicenseRow, NewAudit, NewLicense, ProductRow, json_list};
 
 const MAX_SEATS: u32 = 100_000;
 const MIN_TOKEN_LIFETIME: i64 = 60;
@@ -62,23 +62,19 @@ pub async fn create_product(
         created_at: now,
         updated_at: now,
     };
-    let mut tx = app.store().begin_write().await?;
-    if !app.store().insert_product(&mut tx, &row).await? {
+    let audit = NewAudit::new(
+        now,
+        actor,
+        "product.created",
+        ("product", &row.id),
+        serde_json::json!({ "slug": row.slug }),
+    );
+    if !app.store().create_product(&row, &audit).await? {
         return Err(Error::new(
             ErrorCode::Conflict,
             format!("a product with slug {:?} exists", row.slug),
         ));
     }
-    audit::record(
-        &mut *tx,
-        now,
-        actor,
-        "product.created",
-        ("product", &row.id),
-        &serde_json::json!({ "slug": row.slug }),
-    )
-    .await?;
-    tx.commit().await?;
     Ok(row.view())
 }
 
@@ -123,18 +119,14 @@ pub async fn update_product(
     }
     let now = app.now();
     row.updated_at = now;
-    let mut tx = app.store().begin_write().await?;
-    app.store().update_product(&mut tx, &row).await?;
-    audit::record(
-        &mut *tx,
+    let audit = NewAudit::new(
         now,
         actor,
         "product.updated",
         ("product", &row.id),
-        &serde_json::json!({ "slug": row.slug }),
-    )
-    .await?;
-    tx.commit().await?;
+        serde_json::json!({ "slug": row.slug }),
+    );
+    app.store().save_product(&row, &audit).await?;
     Ok(row.view())
 }
 
@@ -171,22 +163,20 @@ pub async fn issue_license(
         .expires_at
         .or_else(|| product.license_duration_secs.map(|d| now.saturating_add(d)));
     let email = req.email.trim().to_owned();
-    let mut tx = app.store().begin_write().await?;
     let overrides = Overrides {
         max_activations: req.max_activations.map(i64::from),
         token_lifetime_secs: req.token_lifetime_secs,
         entitlements: req.entitlements.as_deref().map(json_list),
     };
-    let id = mint_license(
-        app, &mut tx, actor, &product, &email, expires_at, overrides, None, now,
-    )
-    .await?;
+    let id = new_id("lic");
+    let minted = MintedLicense::new(
+        &id, actor, &product, &email, expires_at, overrides, None, now,
+    );
     let row = app
         .store()
-        .license_by_id_in(&mut tx, &id)
+        .issue_license(&minted.license, key_generator(app, &product), &minted.audit)
         .await?
-        .ok_or_else(|| Error::Internal("issued license vanished".into()))?;
-    tx.commit().await?;
+        .ok_or_else(no_unique_key)?;
     Ok(row.admin_view(Some(Vec::new())))
 }
 
@@ -201,58 +191,63 @@ pub struct Overrides {
     pub entitlements: Option<String>,
 }
 
-/// Mints a license inside the caller's transaction (admin issue and purchase fulfilment
-/// share it) and audits it; returns the new license's id.
-#[allow(clippy::too_many_arguments)]
-pub async fn mint_license(
-    app: &impl Context,
-    tx: &mut sqlx::AnyConnection,
-    actor: &str,
-    product: &ProductRow,
-    email: &str,
-    expires_at: Option<i64>,
-    overrides: Overrides,
-    purchase_id: Option<&str>,
-    now: i64,
-) -> Result<String> {
-    let prefix = KeyFormat::prefix_for(&product.slug);
-    let id = new_id("lic");
-    // 100 random bits make a collision practically impossible; the loop makes it certain.
-    let mut attempts = 0;
-    loop {
-        let key = app.key_format().generate(&prefix);
-        let new = NewLicense {
-            id: &id,
-            key: &key,
-            product_id: &product.id,
-            email,
-            expires_at,
-            max_activations: overrides.max_activations,
-            token_lifetime_secs: overrides.token_lifetime_secs,
-            entitlements: overrides.entitlements.clone(),
-            purchase_id,
+/// A license to mint with its audit entry (admin issue and purchase fulfilment share it).
+pub struct MintedLicense<'a> {
+    /// The license to insert.
+    pub license: NewLicense<'a>,
+    /// Its `license.issued` audit entry.
+    pub audit: NewAudit,
+}
+
+impl<'a> MintedLicense<'a> {
+    /// The license `id` of `product` for `email`, by `actor`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: &'a str,
+        actor: &str,
+        product: &'a ProductRow,
+        email: &'a str,
+        expires_at: Option<i64>,
+        overrides: Overrides,
+        purchase_id: Option<&'a str>,
+        now: i64,
+    ) -> Self {
+        let audit = NewAudit::new(
             now,
-        };
-        if app.store().insert_license(tx, &new).await? {
-            break;
-        }
-        attempts += 1;
-        if attempts > 5 {
-            return Err(Error::Internal(
-                "could not mint a unique license key".into(),
-            ));
+            actor,
+            "license.issued",
+            ("license", id),
+            serde_json::json!({ "product": product.slug, "email": email, "expires_at": expires_at, "purchase_id": purchase_id }),
+        );
+        Self {
+            license: NewLicense {
+                id,
+                product_id: &product.id,
+                email,
+                expires_at,
+                max_activations: overrides.max_activations,
+                token_lifetime_secs: overrides.token_lifetime_secs,
+                entitlements: overrides.entitlements,
+                purchase_id,
+                now,
+            },
+            audit,
         }
     }
-    audit::record(
-        &mut *tx,
-        now,
-        actor,
-        "license.issued",
-        ("license", &id),
-        &serde_json::json!({ "product": product.slug, "email": email, "expires_at": expires_at, "purchase_id": purchase_id }),
-    )
-    .await?;
-    Ok(id)
+}
+
+/// Fresh license keys in the product's format (the store tries them until one is free).
+pub fn key_generator<'a, C: Context>(
+    app: &'a C,
+    product: &ProductRow,
+) -> impl FnMut() -> String + Send + use<'a, C> {
+    let prefix = KeyFormat::prefix_for(&product.slug);
+    move || app.key_format().generate(&prefix)
+}
+
+/// Every key tried was taken (100 random bits each: practically impossible).
+pub fn no_unique_key() -> Error {
+    Error::Internal("could not mint a unique license key".into())
 }
 
 /// Finds a license by id or by key.
@@ -277,12 +272,7 @@ pub async fn show_license(app: &impl Context, id_or_key: &str) -> Result<License
 
 /// The licenses a purchase minted, each with its activations.
 pub async fn licenses_of_purchase(app: &impl Context, purchase_id: &str) -> Result<Vec<License>> {
-    let mut conn = app.store().pool().acquire().await?;
-    let ids = app
-        .store()
-        .licenses_of_purchase(&mut conn, purchase_id)
-        .await?;
-    drop(conn);
+    let ids = app.store().licenses_of_purchase(purchase_id).await?;
     let mut licenses = Vec::with_capacity(ids.len());
     for (id, _) in ids {
         licenses.push(show_license(app, &id).await?);
@@ -317,48 +307,49 @@ pub async fn change_status(
     let actor = admin.actor();
     let row = find_license(app, id_or_key).await?;
     let now = app.now();
-    let mut tx = app.store().begin_write().await?;
-    let current = app
+    let found = app
         .store()
-        .license_by_id_in(&mut tx, &row.id)
-        .await?
-        .ok_or_else(|| Error::new(ErrorCode::NotFound, "no license with that id or key"))?;
-    let from = current.status();
-    let to = match (change, from) {
-        (StatusChange::Suspend, LicenseStatus::Active | LicenseStatus::Suspended) => {
-            LicenseStatus::Suspended
-        }
-        (StatusChange::Reinstate, LicenseStatus::Suspended | LicenseStatus::Active) => {
-            LicenseStatus::Active
-        }
-        (StatusChange::Revoke, _) => LicenseStatus::Revoked,
-        (_, LicenseStatus::Revoked) => {
-            return Err(Error::new(
-                ErrorCode::Conflict,
-                "a revoked license cannot change status",
-            ));
-        }
-    };
-    if to != from {
-        app.store()
-            .set_license_status(&mut tx, &row.id, to.as_str(), now)
-            .await?;
-        let action = match to {
-            LicenseStatus::Active => "license.reinstated",
-            LicenseStatus::Suspended => "license.suspended",
-            LicenseStatus::Revoked => "license.revoked",
-        };
-        audit::record(
-            &mut *tx,
-            now,
-            actor,
-            action,
-            ("license", &row.id),
-            &serde_json::json!({ "from": from.as_str() }),
-        )
+        .change_license_status(&row.id, now, |current| {
+            let from = current.status();
+            let to = match (change, from) {
+                (StatusChange::Suspend, LicenseStatus::Active | LicenseStatus::Suspended) => {
+                    LicenseStatus::Suspended
+                }
+                (StatusChange::Reinstate, LicenseStatus::Suspended | LicenseStatus::Active) => {
+                    LicenseStatus::Active
+                }
+                (StatusChange::Revoke, _) => LicenseStatus::Revoked,
+                (_, LicenseStatus::Revoked) => {
+                    return Err(Error::new(
+                        ErrorCode::Conflict,
+                        "a revoked license cannot change status",
+                    ));
+                }
+            };
+            if to == from {
+                return Ok(None);
+            }
+            let action = match to {
+                LicenseStatus::Active => "license.reinstated",
+                LicenseStatus::Suspended => "license.suspended",
+                LicenseStatus::Revoked => "license.revoked",
+            };
+            let audit = NewAudit::new(
+                now,
+                actor,
+                action,
+                ("license", &current.id),
+                serde_json::json!({ "from": from.as_str() }),
+            );
+            Ok(Some((to, audit)))
+        })
         .await?;
+    if !found {
+        return Err(Error::new(
+            ErrorCode::NotFound,
+            "no license with that id or key",
+        ));
     }
-    tx.commit().await?;
     show_license(app, &row.id).await
 }
 
@@ -372,20 +363,16 @@ pub async fn extend(
     let actor = admin.actor();
     let row = find_license(app, id_or_key).await?;
     let now = app.now();
-    let mut tx = app.store().begin_write().await?;
-    app.store()
-        .set_license_expiry(&mut tx, &row.id, req.expires_at, now)
-        .await?;
-    audit::record(
-        &mut *tx,
+    let audit = NewAudit::new(
         now,
         actor,
         "license.expiry_changed",
         ("license", &row.id),
-        &serde_json::json!({ "from": row.expires_at, "to": req.expires_at }),
-    )
-    .await?;
-    tx.commit().await?;
+        serde_json::json!({ "from": row.expires_at, "to": req.expires_at }),
+    );
+    app.store()
+        .extend_license(&row.id, req.expires_at, now, &audit)
+        .await?;
     show_license(app, &row.id).await
 }
 
@@ -421,20 +408,14 @@ pub async fn update_license(
         row.email = email.trim().to_owned();
     }
     let now = app.now();
-    let mut tx = app.store().begin_write().await?;
-    app.store()
-        .update_license_overrides(&mut tx, &row, now)
-        .await?;
-    audit::record(
-        &mut *tx,
+    let audit = NewAudit::new(
         now,
         actor,
         "license.updated",
         ("license", &row.id),
-        &serde_json::json!({}),
-    )
-    .await?;
-    tx.commit().await?;
+        serde_json::json!({}),
+    );
+    app.store().update_license(&row, now, &audit).await?;
     show_license(app, &row.id).await
 }
 
@@ -449,24 +430,29 @@ pub async fn remove_activation(
     let actor = actor.as_ref();
     let row = find_license(app, id_or_key).await?;
     let now = app.now();
-    let mut tx = app.store().begin_write().await?;
-    app.store().lock_license(&mut tx, &row.license_key).await?;
-    let activation = app
+    let found = app
         .store()
-        .activation_in(&mut tx, &row.id, activation_id)
-        .await?
-        .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such activation on this license"))?;
-    if app.store().deactivate(&mut tx, &activation.id, now).await? {
-        audit::record(
-            &mut *tx,
+        .remove_activation(
+            &row.license_key,
+            &row.id,
+            activation_id,
             now,
-            actor,
-            "activation.removed",
-            ("activation", &activation.id),
-            &serde_json::json!({ "license_id": row.id }),
+            |activation| {
+                NewAudit::new(
+                    now,
+                    actor,
+                    "activation.removed",
+                    ("activation", &activation.id),
+                    serde_json::json!({ "license_id": row.id }),
+                )
+            },
         )
         .await?;
+    if !found {
+        return Err(Error::new(
+            ErrorCode::NotFound,
+            "no such activation on this license",
+        ));
     }
-    tx.commit().await?;
     show_license(app, &row.id).await
 }

@@ -32,9 +32,7 @@ async fn send_sign_in_link(app: &impl Context, email: &str) -> Result<()> {
     let now = app.now();
     let (url, hash) = mint_sign_in_link(app, email, now).await?;
     let message = crate::commerce::mail::sign_in(app, email, &url, &hash, now);
-    let mut tx = app.store().begin_write().await?;
-    app.store().enqueue_mail(&mut tx, &message).await?;
-    tx.commit().await?;
+    app.store().queue_mail(&message).await?;
     app.mail().wake();
     Ok(())
 }
@@ -58,7 +56,7 @@ pub async fn purchase(app: &impl Context, email: &str, id: &str) -> Result<Purch
     let not_found = || Error::new(ErrorCode::NotFound, "no such purchase");
     let purchase = app
         .store()
-        .purchase(app.store().pool(), id)
+        .purchase(id)
         .await?
         .filter(|p| p.email.eq_ignore_ascii_case(email))
         .ok_or_else(not_found)?;
@@ -67,11 +65,7 @@ pub async fn purchase(app: &impl Context, email: &str, id: &str) -> Result<Purch
     let mut access = Vec::new();
     for slug in crate::store::parse_list(&purchase.products) {
         if let Some(product) = app.store().product_by_slug(&slug).await? {
-            has_files |= !app
-                .store()
-                .files_of(app.store().pool(), &product.id)
-                .await?
-                .is_empty();
+            has_files |= !app.store().files_of(&product.id).await?.is_empty();
             if product.kind == "access" && purchase.status == "COMPLETED" {
                 let url = crate::catalogue::access::access_url(&product.metadata);
                 access.push((product.name.clone(), url));

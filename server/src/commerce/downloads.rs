@@ -17,7 +17,7 @@ use crate::commerce::Context;
 use crate::commerce::blobs::Location;
 use crate::platform::crypto::{new_id, random_secret, sha256_hex};
 use crate::platform::error::{Error, Result};
-use crate::store::{DownloadRecord, FileRow, PurchaseRow, ResumeWindow, parse_list};
+use crate::store::{DownloadRecord, FileRow, NewAudit, NewLink, ResumeWindow};
 
 /// The download log, written in batches by a background task so that logging costs a
 /// download request no database round trip. Entries not yet written when the process stops
@@ -131,15 +131,15 @@ where
             created_at: now,
         })
         .await?;
-    crate::store::audit::record(
-        app.store().writer(),
-        now,
-        admin.actor(),
-        "file.added",
-        ("file", &row.id),
-        &serde_json::json!({ "product": product.slug, "name": row.name, "size": row.size, "sha256": row.sha256 }),
-    )
-    .await?;
+    app.store()
+        .audit(&NewAudit::new(
+            now,
+            admin.actor(),
+            "file.added",
+            ("file", &row.id),
+            serde_json::json!({ "product": product.slug, "name": row.name, "size": row.size, "sha256": row.sha256 }),
+        ))
+        .await?;
     Ok(view(&row, &product.slug))
 }
 
@@ -148,7 +148,7 @@ pub async fn files(app: &impl Context, product_slug: &str) -> Result<Vec<FileVie
     let product = crate::catalogue::product(app, product_slug).await?;
     Ok(app
         .store()
-        .files_of(app.store().pool(), &product.id)
+        .files_of(&product.id)
         .await?
         .iter()
         .map(|f| view(f, &product.slug))
@@ -183,50 +183,34 @@ fn check_name(name: &str) -> Result<()> {
     }
 }
 
-/// New links for every file of the purchase's products, inside the caller's transaction.
-pub async fn mint_links(
-    app: &impl Context,
-    tx: &mut sqlx::AnyConnection,
-    purchase: &PurchaseRow,
+/// Makes the link of one file: a fresh secret token, stored by its hash, and the URL that
+/// carries it (for the email or the page).
+pub fn link_minter<C: Context>(
+    app: &C,
     now: i64,
-) -> Result<Vec<Link>> {
-    let mut links = Vec::new();
-    for slug in parse_list(&purchase.products) {
-        let Some(product) = app.store().product_by_slug(&slug).await? else {
-            continue;
+) -> impl FnMut(&FileRow) -> (NewLink, Link) + Send + use<C> {
+    let public_url = app.config().public_url.clone();
+    move |file| {
+        let token = random_secret("");
+        let expires_at = now + LINK_LIFETIME_SECS;
+        let stored = NewLink {
+            token_hash: sha256_hex(token.as_bytes()),
+            expires_at,
         };
-        for file in app.store().files_of(&mut *tx, &product.id).await? {
-            let token = random_secret("");
-            let expires_at = now + LINK_LIFETIME_SECS;
-            app.store()
-                .insert_link(
-                    tx,
-                    &sha256_hex(token.as_bytes()),
-                    &purchase.id,
-                    &file.id,
-                    expires_at,
-                    now,
-                )
-                .await?;
-            links.push(Link {
-                file: file.name.clone(),
-                url: format!(
-                    "{}/v1/downloads/{}",
-                    app.config().public_url,
-                    token.as_str()
-                ),
-                expires_at,
-            });
-        }
+        let link = Link {
+            file: file.name.clone(),
+            url: format!("{}/v1/downloads/{}", public_url, token.as_str()),
+            expires_at,
+        };
+        (stored, link)
     }
-    Ok(links)
 }
 
 /// New links on demand for a purchase that still has downloads left.
 pub async fn new_links(app: &impl Context, purchase_id: &str) -> Result<Vec<Link>> {
     let purchase = app
         .store()
-        .purchase(app.store().pool(), purchase_id)
+        .purchase(purchase_id)
         .await?
         .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such purchase"))?;
     if purchase.status != "COMPLETED" {
@@ -242,10 +226,10 @@ pub async fn new_links(app: &impl Context, purchase_id: &str) -> Result<Vec<Link
         ));
     }
     let now = app.now();
-    let mut tx = app.store().begin_write().await?;
-    let links = mint_links(app, &mut tx, &purchase, now).await?;
-    tx.commit().await?;
-    Ok(links)
+    Ok(app
+        .store()
+        .mint_download_links(&purchase, now, link_minter(app, now))
+        .await?)
 }
 
 /// A requested byte range, already checked against the file size: `start..=end`.
@@ -320,7 +304,7 @@ pub const RESUME_BYTES_PER_FILE: i64 = 2;
 fn resume_client(ip: &str, user_agent: Option<&str>) -> String {
     let who = format!(
         "{}|{}",
-        crate::auth::rate_limit::ip_group(ip),
+        crate::platform::rate_limit::ip_group(ip),
         user_agent.unwrap_or("")
     );
     sha256_hex(who.as_bytes())[..32].to_owned()

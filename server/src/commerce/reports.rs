@@ -48,7 +48,7 @@ fn window(now: i64) -> (i64, i64) {
 /// A purchase by id, or `NOT_FOUND`.
 pub(crate) async fn purchase(store: &Store, id: &str) -> Result<PurchaseRow> {
     store
-        .purchase(store.pool(), id)
+        .purchase(id)
         .await?
         .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such purchase"))
 }

@@ -13,14 +13,14 @@ use licet_proto::ErrorCode;
 use licet_proto::admin::{Access, CreatePurchase, ProductKind, Purchase, PurchaseStatus};
 
 use crate::auth::{Actor, Admin};
-use crate::catalogue::{self, Overrides};
+use crate::catalogue::{self, MintedLicense, Overrides};
 use crate::commerce::Context;
 use crate::commerce::downloads;
 use crate::commerce::mail;
 use crate::platform::crypto::new_id;
 use crate::platform::error::{Error, Result};
 use crate::store::{
-    DisputeStatus, ProductRow, PurchaseFilter, PurchaseRow, audit, json_list, parse_list,
+    DisputeStatus, NewAudit, ProductRow, PurchaseFilter, PurchaseRow, json_list, parse_list,
 };
 
 /// A purchase as a provider announced it.
@@ -79,21 +79,14 @@ pub async fn record(app: &impl Context, actor: &str, new: &NewPurchase) -> Resul
         created_at: now,
         updated_at: now,
     };
-    let mut tx = app.store().begin_write().await?;
-    let stored = app.store().upsert_purchase(&mut tx, &row).await?;
-    if stored.id == row.id {
-        audit::record(
-            &mut *tx,
-            now,
-            actor,
-            "purchase.created",
-            ("purchase", &row.id),
-            &serde_json::json!({ "provider": row.provider, "status": row.status, "products": new.products }),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(stored)
+    let audit = NewAudit::new(
+        now,
+        actor,
+        "purchase.created",
+        ("purchase", &row.id),
+        serde_json::json!({ "provider": row.provider, "status": row.status, "products": new.products }),
+    );
+    Ok(app.store().record_purchase(&row, &audit).await?)
 }
 
 /// The largest download limit among the products (a purchase has one download budget);
@@ -117,21 +110,16 @@ pub async fn set_status(
     payment_id: Option<&str>,
 ) -> Result<()> {
     let now = app.now();
-    let mut tx = app.store().begin_write().await?;
-    app.store().lock_purchase(&mut tx, purchase_id).await?;
-    app.store()
-        .set_purchase_status(&mut tx, purchase_id, status.as_str(), payment_id, now)
-        .await?;
-    audit::record(
-        &mut *tx,
+    let audit = NewAudit::new(
         now,
         actor,
         "purchase.status",
         ("purchase", purchase_id),
-        &serde_json::json!({ "status": status.as_str() }),
-    )
-    .await?;
-    tx.commit().await?;
+        serde_json::json!({ "status": status.as_str() }),
+    );
+    app.store()
+        .change_purchase_status(purchase_id, status.as_str(), payment_id, now, &audit)
+        .await?;
     Ok(())
 }
 
@@ -167,11 +155,9 @@ pub async fn fulfil(app: &impl Context, actor: Actor<'_>, purchase_id: &str) -> 
 
 async fn fulfil_once(app: &impl Context, actor: &str, purchase_id: &str) -> Result<Fulfilment> {
     let now = app.now();
-    let mut tx = app.store().begin_write().await?;
-    app.store().lock_purchase(&mut tx, purchase_id).await?;
-    let purchase = app
-        .store()
-        .purchase(&mut *tx, purchase_id)
+    let mut work = app.store().fulfil_purchase(purchase_id).await?;
+    let purchase = work
+        .purchase()
         .await?
         .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such purchase"))?;
     if purchase.fulfilled_at.is_some() {
@@ -181,33 +167,21 @@ async fn fulfil_once(app: &impl Context, actor: &str, purchase_id: &str) -> Resu
         return Ok(Fulfilment::NotPaid);
     }
     let flags = match &purchase.provider_payment_id {
-        Some(payment) => {
-            app.store()
-                .payment_flags(&mut tx, &purchase.provider, payment)
-                .await?
-        }
+        Some(payment) => work.payment_flags(&purchase.provider, payment).await?,
         None => None,
     };
     if flags.is_some_and(|f| f.refunded_at.is_some()) {
-        app.store()
-            .set_purchase_status(
-                &mut tx,
-                &purchase.id,
-                PurchaseStatus::Refunded.as_str(),
-                None,
-                now,
-            )
+        work.set_status(PurchaseStatus::Refunded.as_str(), now)
             .await?;
-        audit::record(
-            &mut *tx,
+        work.audit(&NewAudit::new(
             now,
             actor,
             "purchase.refunded_before_fulfilment",
             ("purchase", &purchase.id),
-            &serde_json::json!({}),
-        )
+            serde_json::json!({}),
+        ))
         .await?;
-        tx.commit().await?;
+        work.commit().await?;
         return Ok(Fulfilment::Refunded);
     }
 
@@ -232,9 +206,9 @@ async fn fulfil_once(app: &impl Context, actor: &str, purchase_id: &str) -> Resu
         match licet_proto::admin::ProductKind::parse(&product.kind).unwrap_or_default() {
             ProductKind::License => {
                 let expires_at = product.license_duration_secs.map(|d| now.saturating_add(d));
-                catalogue::mint_license(
-                    app,
-                    &mut tx,
+                let id = new_id("lic");
+                let minted = MintedLicense::new(
+                    &id,
                     actor,
                     product,
                     &purchase.email,
@@ -242,68 +216,54 @@ async fn fulfil_once(app: &impl Context, actor: &str, purchase_id: &str) -> Resu
                     Overrides::default(),
                     Some(&purchase.id),
                     now,
-                )
-                .await?;
+                );
+                let keys = catalogue::key_generator(app, product);
+                if !work
+                    .mint_license(&minted.license, keys, &minted.audit)
+                    .await?
+                {
+                    return Err(catalogue::no_unique_key());
+                }
             }
             ProductKind::Access => {
-                app.store()
-                    .grant_access(
-                        &mut tx,
-                        &new_id("acc"),
-                        &purchase.id,
-                        &product.id,
-                        &purchase.email,
-                        now,
-                    )
+                work.grant_access(&new_id("acc"), &product.id, &purchase.email, now)
                     .await?;
             }
             ProductKind::Download => {}
         }
     }
-    let keys = app.store().keys_of_purchase(&mut tx, &purchase.id).await?;
-    let links = downloads::mint_links(app, &mut tx, &purchase, now).await?;
-    let message = mail::delivery(app, &purchase, &products, &keys, &links, now);
-    app.store().enqueue_mail(&mut tx, &message).await?;
-    app.store()
-        .mark_fulfilled(&mut tx, &purchase.id, now)
+    let keys = work.keys().await?;
+    let links = work
+        .mint_download_links(&purchase, now, downloads::link_minter(app, now))
         .await?;
+    let message = mail::delivery(app, &purchase, &products, &keys, &links, now);
+    work.queue_mail(&message).await?;
+    work.mark_fulfilled(now).await?;
     if flags.is_some_and(|f| f.dispute == Some(DisputeStatus::Open)) {
         // The dispute arrived first: the purchase starts out as it would be had the dispute
         // come after it (disputed, licenses suspended, downloads closed), and a dispute
         // closed in the vendor's favour reinstates it the usual way.
-        app.store()
-            .set_purchase_status(
-                &mut tx,
-                &purchase.id,
-                PurchaseStatus::Disputed.as_str(),
-                None,
-                now,
-            )
+        work.set_status(PurchaseStatus::Disputed.as_str(), now)
             .await?;
-        let suspended = app
-            .store()
-            .set_purchase_license_status(&mut tx, &purchase.id, &["ACTIVE"], "SUSPENDED", now)
-            .await?;
-        audit::record(
-            &mut *tx,
+        let suspended = work.suspend_licenses(now).await?;
+        work.audit(&NewAudit::new(
             now,
             actor,
             "purchase.disputed_before_fulfilment",
             ("purchase", &purchase.id),
-            &serde_json::json!({ "suspended_licenses": suspended }),
-        )
+            serde_json::json!({ "suspended_licenses": suspended }),
+        ))
         .await?;
     }
-    audit::record(
-        &mut *tx,
+    work.audit(&NewAudit::new(
         now,
         actor,
         "purchase.fulfilled",
         ("purchase", &purchase.id),
-        &serde_json::json!({ "licenses": keys.len() }),
-    )
+        serde_json::json!({ "licenses": keys.len() }),
+    ))
     .await?;
-    tx.commit().await?;
+    work.commit().await?;
     Ok(Fulfilment::Done)
 }
 
@@ -345,11 +305,10 @@ pub async fn grant(app: &impl Context, admin: &Admin, req: CreatePurchase) -> Re
 pub async fn show(app: &impl Context, purchase_id: &str) -> Result<Purchase> {
     let row = app
         .store()
-        .purchase(app.store().pool(), purchase_id)
+        .purchase(purchase_id)
         .await?
         .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such purchase"))?;
-    let mut conn = app.store().pool().acquire().await?;
-    let licenses = app.store().licenses_of_purchase(&mut conn, &row.id).await?;
+    let licenses = app.store().licenses_of_purchase(&row.id).await?;
     Ok(view(row, licenses.into_iter().map(|(id, _)| id).collect()))
 }
 
@@ -385,25 +344,6 @@ fn view(r: PurchaseRow, licenses: Vec<String>) -> Purchase {
     }
 }
 
-/// The purchase of a provider payment, locked until `tx` ends and read after the lock, so
-/// decisions on its status cannot race another event for the same payment.
-async fn locked_purchase_of_payment(
-    app: &impl Context,
-    tx: &mut sqlx::AnyConnection,
-    provider: &str,
-    payment_id: &str,
-) -> Result<Option<PurchaseRow>> {
-    let Some(found) = app
-        .store()
-        .purchase_by_provider(&mut *tx, provider, None, Some(payment_id))
-        .await?
-    else {
-        return Ok(None);
-    };
-    app.store().lock_purchase(tx, &found.id).await?;
-    Ok(app.store().purchase(&mut *tx, &found.id).await?)
-}
-
 /// A full refund of a payment: the purchase becomes `REFUNDED`, its licenses are revoked and
 /// its access ends. Remembered when the purchase does not exist yet, so a late completion
 /// grants nothing.
@@ -414,32 +354,17 @@ pub async fn refund(
     payment_id: &str,
 ) -> Result<()> {
     let now = app.now();
-    let mut tx = app.store().begin_write().await?;
     app.store()
-        .flag_payment(&mut tx, provider, payment_id, Some(now), None)
+        .refund_payment(provider, payment_id, now, |change| {
+            NewAudit::new(
+                now,
+                actor,
+                "purchase.refunded",
+                ("purchase", &change.purchase.id),
+                serde_json::json!({ "revoked_licenses": change.licenses }),
+            )
+        })
         .await?;
-    if let Some(p) = locked_purchase_of_payment(app, &mut tx, provider, payment_id).await? {
-        app.store()
-            .set_purchase_status(&mut tx, &p.id, PurchaseStatus::Refunded.as_str(), None, now)
-            .await?;
-        let revoked = app
-            .store()
-            .set_purchase_license_status(&mut tx, &p.id, &["ACTIVE", "SUSPENDED"], "REVOKED", now)
-            .await?;
-        app.store()
-            .set_access_revoked(&mut tx, &p.id, Some(now))
-            .await?;
-        audit::record(
-            &mut *tx,
-            now,
-            actor,
-            "purchase.refunded",
-            ("purchase", &p.id),
-            &serde_json::json!({ "revoked_licenses": revoked }),
-        )
-        .await?;
-    }
-    tx.commit().await?;
     Ok(())
 }
 
@@ -451,43 +376,17 @@ pub async fn dispute_opened(
     payment_id: &str,
 ) -> Result<()> {
     let now = app.now();
-    let mut tx = app.store().begin_write().await?;
     app.store()
-        .flag_payment(
-            &mut tx,
-            provider,
-            payment_id,
-            None,
-            Some((now, DisputeStatus::Open)),
-        )
+        .open_dispute(provider, payment_id, now, |change| {
+            NewAudit::new(
+                now,
+                actor,
+                "purchase.disputed",
+                ("purchase", &change.purchase.id),
+                serde_json::json!({ "suspended_licenses": change.licenses }),
+            )
+        })
         .await?;
-    let still_open = app
-        .store()
-        .payment_flags(&mut tx, provider, payment_id)
-        .await?
-        .is_some_and(|f| f.dispute == Some(DisputeStatus::Open));
-    if still_open
-        && let Some(p) = locked_purchase_of_payment(app, &mut tx, provider, payment_id).await?
-        && p.status == PurchaseStatus::Completed.as_str()
-    {
-        app.store()
-            .set_purchase_status(&mut tx, &p.id, PurchaseStatus::Disputed.as_str(), None, now)
-            .await?;
-        let suspended = app
-            .store()
-            .set_purchase_license_status(&mut tx, &p.id, &["ACTIVE"], "SUSPENDED", now)
-            .await?;
-        audit::record(
-            &mut *tx,
-            now,
-            actor,
-            "purchase.disputed",
-            ("purchase", &p.id),
-            &serde_json::json!({ "suspended_licenses": suspended }),
-        )
-        .await?;
-    }
-    tx.commit().await?;
     Ok(())
 }
 
@@ -500,46 +399,25 @@ pub async fn dispute_closed(
     won: bool,
 ) -> Result<()> {
     let now = app.now();
-    let status = if won {
+    let outcome = if won {
         DisputeStatus::Won
     } else {
         DisputeStatus::Lost
     };
-    let mut tx = app.store().begin_write().await?;
     app.store()
-        .flag_payment(&mut tx, provider, payment_id, None, Some((now, status)))
+        .close_dispute(provider, payment_id, now, outcome, |change| {
+            NewAudit::new(
+                now,
+                actor,
+                "purchase.dispute_won",
+                ("purchase", &change.purchase.id),
+                serde_json::json!({ "reinstated_licenses": change.licenses }),
+            )
+        })
         .await?;
     if !won {
-        tx.commit().await?;
         return refund(app, actor, provider, payment_id).await;
     }
-    if let Some(p) = locked_purchase_of_payment(app, &mut tx, provider, payment_id).await?
-        && p.status == PurchaseStatus::Disputed.as_str()
-    {
-        app.store()
-            .set_purchase_status(
-                &mut tx,
-                &p.id,
-                PurchaseStatus::Completed.as_str(),
-                None,
-                now,
-            )
-            .await?;
-        let reinstated = app
-            .store()
-            .set_purchase_license_status(&mut tx, &p.id, &["SUSPENDED"], "ACTIVE", now)
-            .await?;
-        audit::record(
-            &mut *tx,
-            now,
-            actor,
-            "purchase.dispute_won",
-            ("purchase", &p.id),
-            &serde_json::json!({ "reinstated_licenses": reinstated }),
-        )
-        .await?;
-    }
-    tx.commit().await?;
     Ok(())
 }
 

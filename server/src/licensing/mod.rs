@@ -1,10 +1,9 @@
 //! Where activation, validation and deactivation are decided. No HTTP, no SQL strings.
 //!
-//! The seat limit is enforced inside one write transaction that first takes the license's
-//! lock, then counts live activations and inserts: two requests for the last seat cannot
-//! both see it free. On PostgreSQL the lock is the license row's (`SELECT … FOR UPDATE`); on
-//! SQLite the activation is a job of the native writer's group commit
-//! (`store::SqliteWrites`), whose jobs run one after another inside `BEGIN IMMEDIATE`.
+//! The seat limit is enforced by the store's `activate_under_seat_limit`: under the license's
+//! lock it reads the license and the machine's seat, asks `decide` (pure, the same on every
+//! engine) and writes what it answers, so two requests for the last seat cannot both see it
+//! free.
 
 pub mod keys;
 pub mod signing;
@@ -42,7 +41,7 @@ use licet_proto::{ErrorCode, LicenseStatus};
 use crate::platform::crypto::{hex, new_id};
 use crate::platform::error::{Error, Result};
 use crate::platform::metrics::Event;
-use crate::store::{ActivationRow, LicenseRow, NativeTx, Writes, audit};
+use crate::store::{Activated, ActivationRow, LicenseRow, NewAudit, SeatDecision, SeatRelease};
 use sha2::Digest;
 
 /// How stale `last_seen_at` may get before a validation writes it again. Keeps validation
@@ -79,58 +78,21 @@ pub async fn activate(
         ip: caller.ip.clone(),
         now,
     };
-    let (license, activation, created) = match app.store().sqlite_writes() {
-        // SQLite: one job of a group commit on the native writer.
-        Some(writes) => {
-            writes
-                .write(move |tx: &NativeTx<'_>| {
-                    let Some(found) = tx.license_with_activation(&key, &new.fingerprint)? else {
-                        return Ok(Writes::Undo(Err(not_found())));
-                    };
-                    let (license, existing) = found.split(&new.fingerprint);
-                    match decide(&license, existing, &new) {
-                        Err(e) => Ok(Writes::Undo(Err(e))),
-                        Ok(Seat::Held(a)) => {
-                            tx.touch_activation(&a)?;
-                            Ok(Writes::Keep(Ok((license, a, false))))
-                        }
-                        Ok(Seat::New(mut a)) => {
-                            let revived = tx.seat_activation(&mut a)?;
-                            let (action, subject, details) = seated_audit(&license, &a, revived);
-                            tx.audit(new.now, "public", action, subject, &details)?;
-                            Ok(Writes::Keep(Ok((license, a, true))))
-                        }
-                    }
-                })
-                .await??
-        }
-        // PostgreSQL: a transaction holding the license's row lock.
-        None => {
-            let mut tx = app.store().begin_write().await?;
-            app.store().lock_license(&mut tx, &key).await?;
-            let (license, existing) = app
-                .store()
-                .license_with_activation(&mut *tx, &key, &new.fingerprint)
-                .await?
-                .ok_or_else(not_found)?
-                .split(&new.fingerprint);
-            let outcome = match decide(&license, existing, &new)? {
-                Seat::Held(a) => {
-                    app.store().touch_activation(&mut *tx, &a).await?;
-                    (license, a, false)
-                }
-                Seat::New(mut a) => {
-                    let revived = app.store().seat_activation(&mut tx, &mut a).await?;
-                    let (action, subject, details) = seated_audit(&license, &a, revived);
-                    audit::record(&mut *tx, now, "public", action, subject, &details).await?;
-                    (license, a, true)
-                }
-            };
-            tx.commit().await?;
-            outcome
-        }
-    };
-    let mut license = license;
+    let fingerprint = new.fingerprint.clone();
+    let Activated {
+        mut license,
+        activation,
+        created,
+    } = app
+        .store()
+        .activate_under_seat_limit(
+            key,
+            fingerprint,
+            move |license, existing| decide(license, existing, &new),
+            move |license, a, revived| seated_audit(license, a, revived, now),
+        )
+        .await?
+        .ok_or_else(not_found)?;
     if created {
         license.active_count += 1;
         app.metrics().event(Event::Activation);
@@ -148,21 +110,13 @@ struct NewActivation {
     now: i64,
 }
 
-/// Where an activation lands.
-enum Seat {
-    /// The machine already holds a seat: refreshed.
-    Held(ActivationRow),
-    /// A new seat.
-    New(ActivationRow),
-}
-
 /// The activation decision, the same on both backends: a usable license, then the machine's
 /// own seat again or a free one.
 fn decide(
     license: &LicenseRow,
     existing: Option<ActivationRow>,
     new: &NewActivation,
-) -> Result<Seat> {
+) -> Result<SeatDecision> {
     ensure_usable(license, new.now)?;
     if let Some(mut a) = existing {
         // Same machine again: a fresh lease on the seat it already holds.
@@ -171,7 +125,7 @@ fn decide(
         a.platform = new.platform.clone().or(a.platform);
         a.machine = new.machine.clone();
         a.ip = Some(new.ip.clone());
-        return Ok(Seat::Held(a));
+        return Ok(SeatDecision::Held(a));
     }
     if license.active() >= license.effective_max_activations() {
         return Err(Error::new(
@@ -182,7 +136,7 @@ fn decide(
             ),
         ));
     }
-    Ok(Seat::New(ActivationRow {
+    Ok(SeatDecision::New(ActivationRow {
         id: new_id("act"),
         license_id: license.id.clone(),
         fingerprint: new.fingerprint.clone(),
@@ -198,17 +152,15 @@ fn decide(
 
 /// The audit entry of a seat taken: a new activation, or a machine activating again on
 /// its own earlier (deactivated) row.
-fn seated_audit<'a>(
-    license: &LicenseRow,
-    a: &'a ActivationRow,
-    revived: bool,
-) -> (&'static str, (&'static str, &'a str), serde_json::Value) {
+fn seated_audit(license: &LicenseRow, a: &ActivationRow, revived: bool, now: i64) -> NewAudit {
     let action = if revived {
         "activation.reactivated"
     } else {
         "activation.created"
     };
-    (
+    NewAudit::new(
+        now,
+        "public",
         action,
         ("activation", &a.id),
         serde_json::json!({ "license_id": license.id, "name": a.name, "platform": a.platform }),
@@ -248,26 +200,23 @@ pub async fn deactivate(
     req: KeyAndFingerprint,
 ) -> Result<DeactivateResponse> {
     let (now, key) = admit(app, caller, &req.key, &req.fingerprint).await?;
-    let mut tx = app.store().begin_write().await?;
-    app.store().lock_license(&mut tx, &key).await?;
-    let (mut license, activation) = app
+    let released = app
         .store()
-        .license_with_activation(&mut *tx, &key, &req.fingerprint)
-        .await?
-        .ok_or_else(not_found)?
-        .split(&req.fingerprint);
-    let mut activation = activation.ok_or_else(not_activated)?;
-    app.store().deactivate(&mut tx, &activation.id, now).await?;
-    audit::record(
-        &mut *tx,
-        now,
-        "public",
-        "activation.deactivated",
-        ("activation", &activation.id),
-        &serde_json::json!({ "license_id": license.id }),
-    )
-    .await?;
-    tx.commit().await?;
+        .release_seat(&key, &req.fingerprint, now, |license, activation| {
+            NewAudit::new(
+                now,
+                "public",
+                "activation.deactivated",
+                ("activation", &activation.id),
+                serde_json::json!({ "license_id": license.id }),
+            )
+        })
+        .await?;
+    let (mut license, mut activation) = match released {
+        SeatRelease::NoLicense => return Err(not_found()),
+        SeatRelease::NotActivated(_) => return Err(not_activated()),
+        SeatRelease::Released(license, activation) => (license, activation),
+    };
     activation.deactivated_at = Some(now);
     license.active_count -= 1;
     app.metrics().event(Event::Deactivation);
@@ -412,7 +361,8 @@ fn not_activated() -> Error {
 
 #[cfg(test)]
 mod tests {
-    use super::{NewActivation, Seat, decide};
+    use super::{NewActivation, decide};
+    use crate::store::SeatDecision as Seat;
     use crate::store::{ActivationRow, LicenseRow};
     use licet_proto::{ErrorCode, LicenseStatus};
 

@@ -21,7 +21,7 @@ use sha2::Digest;
 use crate::auth::Admin;
 use crate::platform::crypto::{MasterKey, random_bytes};
 use crate::platform::error::{Error, Result};
-use crate::store::{SigningKeyRow, Store, audit};
+use crate::store::{NewAudit, SigningKeyRow, Store};
 
 /// A snapshot of the keys a replica uses.
 #[derive(Default)]
@@ -210,30 +210,17 @@ async fn generate_as(
         activated_at: None,
         retired_at: None,
     };
-    let mut tx = store.begin_write().await?;
-    store.insert_signing_key(&mut tx, &row).await?;
-    audit::record(
-        &mut *tx,
+    let generated = NewAudit::new(
         now,
         actor,
         "signing_key.generated",
         ("signing_key", &kid),
-        &serde_json::json!({}),
-    )
-    .await?;
-    if make_current {
-        store.make_current(&mut tx, &kid, now).await?;
-        audit::record(
-            &mut *tx,
-            now,
-            actor,
-            "signing_key.current",
-            ("signing_key", &kid),
-            &serde_json::json!({}),
-        )
+        serde_json::json!({}),
+    );
+    let current = make_current.then(|| current_audit(now, actor, &kid));
+    store
+        .add_signing_key(&row, &generated, current.as_ref())
         .await?;
-    }
-    tx.commit().await?;
     Ok(kid)
 }
 
@@ -261,43 +248,41 @@ async fn rotate_as(store: &Store, master: &MasterKey, now: i64, actor: &str) -> 
             if let Some(row) = rows.iter().find(|r| r.kid == kid) {
                 unseal(row, master)?;
             }
-            let mut tx = store.begin_write().await?;
-            store.make_current(&mut tx, &kid, now).await?;
-            audit::record(
-                &mut *tx,
-                now,
-                actor,
-                "signing_key.current",
-                ("signing_key", &kid),
-                &serde_json::json!({}),
-            )
-            .await?;
-            tx.commit().await?;
+            store
+                .make_signing_key_current(&kid, now, &current_audit(now, actor, &kid))
+                .await?;
             Ok(kid)
         }
         None => generate_as(store, master, now, actor, true).await,
     }
 }
 
+/// The audit entry of `kid` becoming the signing key.
+fn current_audit(now: i64, actor: &str, kid: &str) -> NewAudit {
+    NewAudit::new(
+        now,
+        actor,
+        "signing_key.current",
+        ("signing_key", kid),
+        serde_json::json!({}),
+    )
+}
+
 /// Withdraws a published key from the JWKS. The current key cannot be retired.
 pub async fn retire(store: &Store, kid: &str, now: i64, admin: &Admin) -> Result<()> {
-    let mut tx = store.begin_write().await?;
-    if !store.retire_key(&mut tx, kid, now).await? {
+    let audit = NewAudit::new(
+        now,
+        admin.actor(),
+        "signing_key.retired",
+        ("signing_key", kid),
+        serde_json::json!({}),
+    );
+    if !store.retire_signing_key(kid, now, &audit).await? {
         return Err(Error::new(
             licet_proto::ErrorCode::Conflict,
             "no published (non-current) key with that id",
         ));
     }
-    audit::record(
-        &mut *tx,
-        now,
-        admin.actor(),
-        "signing_key.retired",
-        ("signing_key", kid),
-        &serde_json::json!({}),
-    )
-    .await?;
-    tx.commit().await?;
     Ok(())
 }
 

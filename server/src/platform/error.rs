@@ -22,9 +22,12 @@ pub enum Error {
         /// Seconds until the window resets.
         retry_after: u64,
     },
-    /// The database failed.
+    /// The database failed; the cause, for the log.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(String),
+    /// The database had no connection free in time: the client may retry shortly.
+    #[error("database busy: no connection free in time")]
+    Busy,
     /// Anything else that is the server's fault.
     #[error("internal error: {0}")]
     Internal(String),
@@ -52,7 +55,7 @@ impl Error {
         match self {
             Self::Api { code, .. } => *code,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
-            Self::Database(sqlx::Error::PoolTimedOut) => ErrorCode::Unavailable,
+            Self::Busy => ErrorCode::Unavailable,
             Self::Database(_) | Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -64,7 +67,7 @@ impl Error {
             Self::RateLimited { retry_after } => {
                 format!("too many requests; retry in {retry_after} seconds")
             }
-            Self::Database(sqlx::Error::PoolTimedOut) => "the server is busy; retry shortly".into(),
+            Self::Busy => "the server is busy; retry shortly".into(),
             Self::Database(_) | Self::Internal(_) => "internal server error".into(),
         }
     }

@@ -1,5 +1,5 @@
 //! What every layer may use: configuration, errors, secrets and crypto, the clock,
-//! metrics, calendar dates.
+//! metrics, rate limits, calendar dates.
 
 pub mod clock;
 pub mod config;
@@ -7,3 +7,4 @@ pub mod crypto;
 pub mod dates;
 pub mod error;
 pub mod metrics;
+pub mod rate_limit;

@@ -4,7 +4,7 @@ use super::Store;
 
 impl Store {
     /// Grants access (once per purchase and product).
-    pub async fn grant_access(
+    pub(super) async fn grant_access(
         &self,
         tx: &mut sqlx::AnyConnection,
         id: &str,
@@ -28,7 +28,7 @@ impl Store {
     }
 
     /// Ends (`Some(now)`) or restores (`None`) every grant of a purchase.
-    pub async fn set_access_revoked(
+    pub(super) async fn set_access_revoked(
         &self,
         tx: &mut sqlx::AnyConnection,
         purchase_id: &str,
@@ -59,7 +59,7 @@ impl Store {
     }
 
     /// Ids of the licenses a purchase minted.
-    pub async fn licenses_of_purchase(
+    pub(super) async fn licenses_of_purchase_in(
         &self,
         tx: &mut sqlx::AnyConnection,
         purchase_id: &str,
@@ -71,7 +71,7 @@ impl Store {
     }
 
     /// Keys and product names of the licenses a purchase minted (for the delivery email).
-    pub async fn keys_of_purchase(
+    pub(super) async fn keys_of_purchase(
         &self,
         tx: &mut sqlx::AnyConnection,
         purchase_id: &str,

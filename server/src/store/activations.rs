@@ -62,7 +62,7 @@ impl Store {
     /// Takes a seat for `a`: the machine's own deactivated row brought back when it has
     /// one (its id and first-seen time are then `a`'s), a new row otherwise. `Ok(true)`
     /// when a row was brought back.
-    pub async fn seat_activation(
+    pub(super) async fn seat_activation(
         &self,
         tx: &mut sqlx::AnyConnection,
         a: &mut ActivationRow,
@@ -91,7 +91,7 @@ impl Store {
     }
 
     /// One activation of a license by id.
-    pub async fn activation_in(
+    pub(super) async fn activation_in(
         &self,
         tx: &mut sqlx::AnyConnection,
         license_id: &str,
@@ -118,7 +118,7 @@ impl Store {
     }
 
     /// Inserts a live activation.
-    pub async fn insert_activation(
+    pub(super) async fn insert_activation(
         &self,
         tx: &mut sqlx::AnyConnection,
         a: &ActivationRow,
@@ -139,7 +139,7 @@ impl Store {
     }
 
     /// Refreshes last-seen and the descriptive fields (machine facts only when given).
-    pub async fn touch_activation<'e, E>(
+    pub(super) async fn touch_activation<'e, E>(
         &self,
         executor: E,
         a: &ActivationRow,
@@ -171,7 +171,7 @@ impl Store {
     }
 
     /// Ends a live activation; `Ok(false)` if it was not live.
-    pub async fn deactivate(
+    pub(super) async fn deactivate(
         &self,
         tx: &mut sqlx::AnyConnection,
         id: &str,

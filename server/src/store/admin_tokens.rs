@@ -4,7 +4,7 @@ use super::Store;
 
 impl Store {
     /// Stores a new token hash.
-    pub async fn insert_admin_token(
+    pub(super) async fn insert_admin_token(
         &self,
         tx: &mut sqlx::AnyConnection,
         id: &str,
@@ -39,7 +39,7 @@ impl Store {
     }
 
     /// Revokes every live token (used when a new one replaces them).
-    pub async fn revoke_admin_tokens(
+    pub(super) async fn revoke_admin_tokens_in(
         &self,
         tx: &mut sqlx::AnyConnection,
         now: i64,

@@ -27,8 +27,62 @@ pub struct AuditRecord {
 pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit_log \
      (at, actor, action, subject_type, subject_id, details) VALUES ($1, $2, $3, $4, $5, $6)";
 
+/// An audit entry to append, described by the domain and written by the store inside the
+/// operation it describes.
+#[derive(Debug, Clone)]
+pub struct NewAudit {
+    /// Unix seconds.
+    pub at: i64,
+    /// Who: `admin:<token id>`, `cli`, `public`, `system`.
+    pub actor: String,
+    /// What, e.g. `license.revoked`.
+    pub action: String,
+    /// Kind of subject, e.g. `license`.
+    pub subject_type: String,
+    /// The subject's id.
+    pub subject_id: String,
+    /// JSON details (never secrets).
+    pub details: serde_json::Value,
+}
+
+impl NewAudit {
+    /// An entry of `actor` doing `action` to `subject` (kind, id) at `at`.
+    pub fn new(
+        at: i64,
+        actor: &str,
+        action: &str,
+        subject: (&str, &str),
+        details: serde_json::Value,
+    ) -> Self {
+        Self {
+            at,
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            subject_type: subject.0.to_owned(),
+            subject_id: subject.1.to_owned(),
+            details,
+        }
+    }
+
+    /// Appends this entry with `executor` (a transaction's connection or the writer).
+    pub(super) async fn write<'e, E>(&self, executor: E) -> Result<(), sqlx::Error>
+    where
+        E: Executor<'e, Database = Any>,
+    {
+        record(
+            executor,
+            self.at,
+            &self.actor,
+            &self.action,
+            (&self.subject_type, &self.subject_id),
+            &self.details,
+        )
+        .await
+    }
+}
+
 /// Appends an entry inside the caller's transaction (or on the pool).
-pub async fn record<'e, E>(
+pub(super) async fn record<'e, E>(
     executor: E,
     at: i64,
     actor: &str,
@@ -52,6 +106,11 @@ where
 }
 
 impl Store {
+    /// Appends one entry on its own (an event with no other write in its transaction).
+    pub async fn audit(&self, entry: &NewAudit) -> Result<(), sqlx::Error> {
+        entry.write(self.writer()).await
+    }
+
     /// Deletes entries older than `before`, at most `batch` of them (the oldest), so one
     /// pass never holds the write lock for long; the number deleted.
     pub async fn prune_audit(&self, before: i64, batch: i64) -> Result<u64, sqlx::Error> {

@@ -100,7 +100,7 @@ impl Store {
     }
 
     /// Files of a product, by name.
-    pub async fn files_of<'e, E>(
+    pub(super) async fn files_of_in<'e, E>(
         &self,
         executor: E,
         product_id: &str,
@@ -128,7 +128,7 @@ impl Store {
     }
 
     /// Stores a link (by the hash of its token).
-    pub async fn insert_link(
+    pub(super) async fn insert_link(
         &self,
         tx: &mut sqlx::AnyConnection,
         token_hash: &str,

@@ -118,8 +118,6 @@ pub(super) const LICENSE_WITH_ACTIVATION: &str = "SELECT l.id, l.license_key, l.
 pub struct NewLicense<'a> {
     /// Id.
     pub id: &'a str,
-    /// The key.
-    pub key: &'a str,
     /// Product id.
     pub product_id: &'a str,
     /// Customer email.
@@ -155,7 +153,7 @@ pub struct LicenseFilter {
 
 impl Store {
     /// The license with this key and the live activation of `fingerprint` on it, if any.
-    pub async fn license_with_activation<'e, E>(
+    pub(super) async fn license_with_activation<'e, E>(
         &self,
         executor: E,
         key: &str,
@@ -198,7 +196,7 @@ impl Store {
     }
 
     /// The license with this id, inside a transaction.
-    pub async fn license_by_id_in(
+    pub(super) async fn license_by_id_in(
         &self,
         tx: &mut sqlx::AnyConnection,
         id: &str,
@@ -235,7 +233,7 @@ impl Store {
     /// Takes the lock that serialises seat changes of one license until the transaction
     /// ends. PostgreSQL: a row lock. SQLite: the transaction already holds the database's
     /// write lock (`BEGIN IMMEDIATE`), so this is a no-op there.
-    pub async fn lock_license(
+    pub(super) async fn lock_license(
         &self,
         tx: &mut sqlx::AnyConnection,
         key: &str,
@@ -250,10 +248,11 @@ impl Store {
     }
 
     /// Inserts a license; `Ok(false)` if the key already exists.
-    pub async fn insert_license(
+    pub(super) async fn insert_license(
         &self,
         tx: &mut sqlx::AnyConnection,
         l: &NewLicense<'_>,
+        key: &str,
     ) -> Result<bool, sqlx::Error> {
         let done = sqlx::query(
             "INSERT INTO licenses (id, license_key, product_id, email, status, expires_at, \
@@ -262,7 +261,7 @@ impl Store {
              ON CONFLICT (license_key) DO NOTHING",
         )
         .bind(l.id)
-        .bind(l.key)
+        .bind(key)
         .bind(l.product_id)
         .bind(l.email)
         .bind(l.expires_at)
@@ -278,7 +277,7 @@ impl Store {
 
     /// Sets the status of every license a purchase minted (refunds, disputes); returns the
     /// ids changed.
-    pub async fn set_purchase_license_status(
+    pub(super) async fn set_purchase_license_status(
         &self,
         tx: &mut sqlx::AnyConnection,
         purchase_id: &str,
@@ -287,7 +286,7 @@ impl Store {
         now: i64,
     ) -> Result<Vec<String>, sqlx::Error> {
         let mut changed = Vec::new();
-        for (id, status) in self.licenses_of_purchase(tx, purchase_id).await? {
+        for (id, status) in self.licenses_of_purchase_in(tx, purchase_id).await? {
             if from.contains(&status.as_str()) {
                 self.set_license_status(tx, &id, to, now).await?;
                 changed.push(id);
@@ -297,7 +296,7 @@ impl Store {
     }
 
     /// Sets the status.
-    pub async fn set_license_status(
+    pub(super) async fn set_license_status(
         &self,
         tx: &mut sqlx::AnyConnection,
         id: &str,
@@ -314,7 +313,7 @@ impl Store {
     }
 
     /// Sets the expiry (`None`: perpetual).
-    pub async fn set_license_expiry(
+    pub(super) async fn set_license_expiry(
         &self,
         tx: &mut sqlx::AnyConnection,
         id: &str,
@@ -331,7 +330,7 @@ impl Store {
     }
 
     /// Writes the per-license overrides and email.
-    pub async fn update_license_overrides(
+    pub(super) async fn update_license_overrides(
         &self,
         tx: &mut sqlx::AnyConnection,
         row: &LicenseRow,

@@ -6,19 +6,24 @@
 mod access;
 mod activations;
 mod admin_tokens;
-pub mod audit;
+mod audit;
+mod error;
 mod files;
+mod fulfilment;
 mod licenses;
 mod outbox;
 mod products;
 mod purchases;
 mod rate_limits;
+mod seats;
 mod settings;
 mod signing_keys;
 mod sqlite_reads;
 mod sqlite_writes;
 mod stats;
+mod test_schemas;
 mod web;
+mod writes;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -27,15 +32,18 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use activations::ActivationRow;
+pub use audit::NewAudit;
 pub use files::{DownloadRecord, FileRow, ResumeWindow};
 pub use licenses::{LicenseAndActivation, LicenseFilter, LicenseRow, NewLicense};
 pub use outbox::OutboxRow;
 pub use products::ProductRow;
-pub use purchases::{DisputeStatus, PurchaseFilter, PurchaseRow};
+pub use purchases::{DisputeStatus, PaymentFlags, PurchaseFilter, PurchaseRow};
+pub use seats::{Activated, SeatDecision, SeatRelease};
 pub use signing_keys::SigningKeyRow;
-pub use sqlite_writes::{NativeTx, SqliteWrites, Writes};
+use sqlite_writes::SqliteWrites;
 pub use stats::Totals;
 pub use web::SessionRow;
+pub use writes::NewLink;
 
 /// Which database engine a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,24 +173,24 @@ impl Store {
     }
 
     /// The native SQLite writer (group commit), on SQLite.
-    pub fn sqlite_writes(&self) -> Option<&SqliteWrites> {
+    fn sqlite_writes(&self) -> Option<&SqliteWrites> {
         self.writes.as_deref()
     }
 
     /// The pool for reads.
-    pub fn pool(&self) -> &AnyPool {
+    fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
     /// The pool for single-statement writes.
-    pub fn writer(&self) -> &AnyPool {
+    fn writer(&self) -> &AnyPool {
         &self.writer
     }
 
     /// Starts a transaction that holds the write lock from its first statement on SQLite
     /// (`BEGIN IMMEDIATE`), so check-then-insert invariants cannot interleave. On PostgreSQL
     /// callers lock the parent row with [`Store::lock_license`].
-    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
         match self.backend {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.writer.begin().await,
@@ -190,11 +198,12 @@ impl Store {
     }
 
     /// Cheap liveness probe for `/healthz`.
-    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+    pub async fn ping(&self) -> Result<(), crate::platform::error::Error> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
             .await
             .map(|_| ())
+            .map_err(Into::into)
     }
 
     /// Closes the pool (waits for connections to be returned).

@@ -45,7 +45,7 @@ macro_rules! select_outbox {
 
 impl Store {
     /// Queues a message unless one with the same key exists.
-    pub async fn enqueue_mail(
+    pub(super) async fn enqueue_mail(
         &self,
         tx: &mut sqlx::AnyConnection,
         m: &OutboxRow,

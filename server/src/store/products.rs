@@ -50,7 +50,7 @@ const COLUMNS: &str = "id, slug, name, kind, max_activations, license_duration_s
 
 impl Store {
     /// Inserts a product; `Ok(false)` when the slug is taken.
-    pub async fn insert_product(
+    pub(super) async fn insert_product(
         &self,
         tx: &mut sqlx::AnyConnection,
         p: &ProductRow,
@@ -80,7 +80,7 @@ impl Store {
     }
 
     /// Writes every mutable column of an existing product.
-    pub async fn update_product(
+    pub(super) async fn update_product(
         &self,
         tx: &mut sqlx::AnyConnection,
         p: &ProductRow,

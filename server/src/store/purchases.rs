@@ -116,7 +116,7 @@ pub struct PaymentFlags {
 impl Store {
     /// Inserts a purchase unless one exists for the same provider session or payment;
     /// returns the purchase now stored for those keys.
-    pub async fn upsert_purchase(
+    pub(super) async fn upsert_purchase(
         &self,
         tx: &mut sqlx::AnyConnection,
         p: &PurchaseRow,
@@ -153,7 +153,7 @@ impl Store {
     }
 
     /// A purchase by id.
-    pub async fn purchase<'e, E: Executor<'e, Database = Any>>(
+    pub(super) async fn purchase_in<'e, E: Executor<'e, Database = Any>>(
         &self,
         executor: E,
         id: &str,
@@ -165,7 +165,7 @@ impl Store {
     }
 
     /// The purchase of a provider payment or session.
-    pub async fn purchase_by_provider<'e, E: Executor<'e, Database = Any>>(
+    pub(super) async fn purchase_by_provider<'e, E: Executor<'e, Database = Any>>(
         &self,
         executor: E,
         provider: &str,
@@ -185,7 +185,7 @@ impl Store {
 
     /// Locks a purchase row until the transaction ends (PostgreSQL; SQLite's write
     /// transaction already excludes other writers).
-    pub async fn lock_purchase(
+    pub(super) async fn lock_purchase(
         &self,
         tx: &mut sqlx::AnyConnection,
         id: &str,
@@ -218,7 +218,7 @@ impl Store {
     }
 
     /// Sets the status (and, when given, the payment id learned later).
-    pub async fn set_purchase_status(
+    pub(super) async fn set_purchase_status(
         &self,
         tx: &mut sqlx::AnyConnection,
         id: &str,
@@ -240,7 +240,7 @@ impl Store {
     }
 
     /// Marks a purchase fulfilled (clearing any earlier failure).
-    pub async fn mark_fulfilled(
+    pub(super) async fn mark_fulfilled(
         &self,
         tx: &mut sqlx::AnyConnection,
         id: &str,
@@ -282,7 +282,7 @@ impl Store {
 
     /// Notes a refund or dispute of a payment, whether or not its purchase exists yet. A
     /// dispute that has closed stays closed: a late, out-of-order "opened" does not reopen it.
-    pub async fn flag_payment(
+    pub(super) async fn flag_payment(
         &self,
         tx: &mut sqlx::AnyConnection,
         provider: &str,
@@ -310,7 +310,7 @@ impl Store {
     }
 
     /// What is known of a payment's refund and dispute, if anything.
-    pub async fn payment_flags(
+    pub(super) async fn payment_flags(
         &self,
         tx: &mut sqlx::AnyConnection,
         provider: &str,

@@ -1,7 +1,20 @@
 //! Fixed-window request counters in the shared database, so that every replica sees the
 //! same count and a limit holds across the whole deployment.
 
+use crate::platform::error::Error;
+use crate::platform::rate_limit::Counters;
+
 use super::Store;
+
+impl Counters for Store {
+    async fn count_hits(&self, buckets: &[(&str, i64, i64)]) -> Result<Vec<i64>, Error> {
+        Ok(self.hit_rate_buckets(buckets).await?)
+    }
+
+    async fn hits(&self, buckets: &[(&str, i64)]) -> Result<Vec<i64>, Error> {
+        Ok(self.rate_hits(buckets).await?)
+    }
+}
 
 impl Store {
     /// Counts one hit in each `(bucket, window start, window end)` and returns the hit

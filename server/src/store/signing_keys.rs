@@ -32,7 +32,7 @@ impl Store {
     }
 
     /// Inserts a key.
-    pub async fn insert_signing_key(
+    pub(super) async fn insert_signing_key(
         &self,
         tx: &mut sqlx::AnyConnection,
         k: &SigningKeyRow,
@@ -54,7 +54,7 @@ impl Store {
     }
 
     /// Makes `kid` the only current key; the previous current key stays published.
-    pub async fn make_current(
+    pub(super) async fn make_current(
         &self,
         tx: &mut sqlx::AnyConnection,
         kid: &str,
@@ -72,7 +72,7 @@ impl Store {
     }
 
     /// Retires a published (not current) key; `Ok(false)` if there was none such.
-    pub async fn retire_key(
+    pub(super) async fn retire_key(
         &self,
         tx: &mut sqlx::AnyConnection,
         kid: &str,

@@ -101,7 +101,7 @@ pub fn page(status: StatusCode, markup: Markup) -> Response {
 
 /// The page for an error, with its HTTP status; internal errors are logged, never shown.
 pub fn error_page(e: &Error, back: (&str, &str)) -> Response {
-    if matches!(e, Error::Database(_) | Error::Internal(_)) {
+    if matches!(e, Error::Database(_) | Error::Busy | Error::Internal(_)) {
         tracing::error!(error = %e, "page request failed");
     }
     let status =

@@ -287,12 +287,15 @@ async fn expired_forged_and_refunded_links_are_refused_in_the_error_shape() {
     licet_server::testkit::internals::sales::refund(&app, "test", "manual", "none")
         .await
         .expect("no-op refund");
-    let mut tx = app.store.begin_write().await.expect("tx");
-    app.store
-        .set_purchase_status(&mut tx, &purchase, "REFUNDED", None, api.server.clock_now())
-        .await
-        .expect("status");
-    tx.commit().await.expect("commit");
+    licet_server::testkit::internals::sales::set_status(
+        &app,
+        "test",
+        &purchase,
+        licet_proto::admin::PurchaseStatus::Refunded,
+        None,
+    )
+    .await
+    .expect("status");
     let (status, body) = decode(get(&api, &url, None).await).await;
     assert_error(status, &body, 403, "PURCHASE_NOT_ACTIVE");
     let (status, body) = api

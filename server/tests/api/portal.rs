@@ -490,13 +490,7 @@ async fn the_sign_in_answer_does_not_wait_for_the_link_to_be_made() {
     let b = browser();
     let csrf = portal_csrf(&b, &api).await;
     let store = &api.server.app.store;
-    let mut lock = store.begin_write().await.expect("write lock");
-    if store.backend() == licet_server::testkit::internals::Backend::Postgres {
-        sqlx::query("LOCK TABLE sign_in_links IN EXCLUSIVE MODE")
-            .execute(&mut *lock)
-            .await
-            .expect("lock");
-    }
+    let lock = store.lock_sign_in_links().await.expect("write lock");
     let answer = tokio::time::timeout(
         std::time::Duration::from_secs(5),
         ask_for_link(&b, &api, "ada@example.com", &csrf),
@@ -504,6 +498,6 @@ async fn the_sign_in_answer_does_not_wait_for_the_link_to_be_made() {
     .await
     .expect("answered while the link table is locked");
     assert_eq!(answer.status(), StatusCode::OK);
-    lock.rollback().await.expect("unlock");
+    lock.release().await.expect("unlock");
     assert!(sign_in_link(&api, "ada@example.com").await.is_some());
 }

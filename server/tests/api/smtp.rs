@@ -266,9 +266,7 @@ async fn a_crash_after_the_server_accepted_a_message_resends_it_with_the_same_me
         last_error: None,
         failed_at: None,
     };
-    let mut tx = app.store.begin_write().await.expect("tx");
-    app.store.enqueue_mail(&mut tx, &row).await.expect("queued");
-    tx.commit().await.expect("commit");
+    app.store.queue_mail(&row).await.expect("queued");
     let claimed = app
         .store
         .claim_mail(&row.id, due, licet_server::testkit::internals::CLAIM_SECS)

@@ -17,7 +17,21 @@ use std::sync::Mutex;
 
 use crate::platform::crypto::sha256_hex;
 use crate::platform::error::{Error, Result};
-use crate::store::Store;
+
+/// Where the fixed-window counters are kept: the database, shared by every replica. The
+/// store implements it; this module knows only the two operations it needs.
+pub trait Counters: Sync {
+    /// Counts one hit in each `(bucket, window start, window end)` and answers the hit
+    /// counts after it, in the order given.
+    fn count_hits(
+        &self,
+        buckets: &[(&str, i64, i64)],
+    ) -> impl Future<Output = Result<Vec<i64>>> + Send;
+
+    /// The hit counts of `(bucket, window start)` pairs, in the order given (0 for none),
+    /// without counting anything.
+    fn hits(&self, buckets: &[(&str, i64)]) -> impl Future<Output = Result<Vec<i64>>> + Send;
+}
 
 /// Window of the license-API limits in seconds.
 pub const WINDOW_SECS: i64 = 60;
@@ -119,7 +133,7 @@ impl RateLimiter {
 
     /// Counts a license-API request; `RATE_LIMITED` (with the seconds left in the window)
     /// when the IP or the key has used up its window.
-    pub async fn check(&self, store: &Store, now: i64, ip: &str, key: &str) -> Result<()> {
+    pub async fn check(&self, store: &impl Counters, now: i64, ip: &str, key: &str) -> Result<()> {
         let mut counters = Vec::with_capacity(2);
         if self.per_ip > 0 {
             let limit = Limit {
@@ -148,7 +162,7 @@ impl RateLimiter {
     /// answer says nothing about who bought.
     pub async fn check_sign_in_link(
         &self,
-        store: &Store,
+        store: &impl Counters,
         now: i64,
         ip: &str,
         email: &str,
@@ -175,7 +189,7 @@ impl RateLimiter {
     /// counting anything (failures are counted by [`RateLimiter::record_failures`]).
     pub async fn check_failures(
         &self,
-        store: &Store,
+        store: &impl Counters,
         now: i64,
         buckets: &[(String, Limit)],
     ) -> Result<()> {
@@ -193,14 +207,14 @@ impl RateLimiter {
             .iter()
             .map(|c| (c.bucket.as_str(), c.window_start))
             .collect();
-        let hits = store.rate_hits(&keys).await?;
+        let hits = store.hits(&keys).await?;
         self.judge(&counters, &hits, now, |hits, max| hits >= max)
     }
 
     /// Counts one failure in each of `buckets`.
     pub async fn record_failures(
         &self,
-        store: &Store,
+        store: &impl Counters,
         now: i64,
         buckets: &[(String, Limit)],
     ) -> Result<()> {
@@ -211,21 +225,21 @@ impl RateLimiter {
             .iter()
             .map(|(b, l)| Counter::new(b.clone(), *l, now))
             .collect();
-        let hits = store.hit_rate_buckets(&windows(&counters)).await?;
+        let hits = store.count_hits(&windows(&counters)).await?;
         // Learn what is over now; the caller already answers this request.
         let _ = self.judge(&counters, &hits, now, |hits, max| hits >= max);
         Ok(())
     }
 
     /// Counts a request in every counter; refuses it when one is over.
-    async fn hit(&self, store: &Store, now: i64, counters: &[Counter]) -> Result<()> {
+    async fn hit(&self, store: &impl Counters, now: i64, counters: &[Counter]) -> Result<()> {
         if counters.is_empty() {
             return Ok(());
         }
         if let Some(e) = self.remembered(counters, now) {
             return Err(e);
         }
-        let hits = store.hit_rate_buckets(&windows(counters)).await?;
+        let hits = store.count_hits(&windows(counters)).await?;
         self.judge(counters, &hits, now, |hits, max| hits > max)
     }
 
