@@ -25,12 +25,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--licenses", type=int, default=10_000)
     ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--server", default=BIN, help="the licet-server binary to measure (another build, for an A/B)")
     args = ap.parse_args()
     data = tempfile.mkdtemp(prefix="licet-pages-")
     port = 18787
     env = {**os.environ, "LICET_RATE_LIMIT_PER_IP": "0", "LICET_RATE_LIMIT_PER_KEY": "0",
            "LICET_ADMIN_TOKEN": TOKEN, "LICET_LOG": "warn", "LICET_PUBLIC_URL": f"http://127.0.0.1:{port}"}
-    proc = subprocess.Popen([BIN, "--data-dir", data, "--listen", f"127.0.0.1:{port}", "serve"],
+    proc = subprocess.Popen([args.server, "--data-dir", data, "--listen", f"127.0.0.1:{port}", "serve"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         api = Conn(port)

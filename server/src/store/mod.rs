@@ -16,13 +16,13 @@ mod products;
 mod purchases;
 mod rate_limits;
 mod seats;
+mod sessions;
 mod settings;
 mod signing_keys;
 mod sqlite_reads;
 mod sqlite_writes;
 mod stats;
 mod test_schemas;
-mod web;
 mod writes;
 
 use std::str::FromStr;
@@ -39,10 +39,10 @@ pub use outbox::OutboxRow;
 pub use products::ProductRow;
 pub use purchases::{DisputeStatus, PaymentFlags, PurchaseFilter, PurchaseRow};
 pub use seats::{Activated, SeatDecision, SeatRelease};
+pub use sessions::SessionRow;
 pub use signing_keys::SigningKeyRow;
 use sqlite_writes::SqliteWrites;
 pub use stats::Totals;
-pub use web::SessionRow;
 pub use writes::NewLink;
 
 /// Which database engine a [`Store`] talks to.
