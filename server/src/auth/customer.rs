@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use licet_proto::ErrorCode;
+use licet_proto::admin::{ProductKind, PurchaseStatus};
 
 use crate::app::App;
 use crate::auth::sessions::{Kind, NewSession};
@@ -124,7 +125,7 @@ pub async fn purchase(app: &App, email: &str, id: &str) -> Result<PurchaseView> 
     for slug in crate::store::parse_list(&purchase.products) {
         if let Some(product) = app.store.product_by_slug(&slug).await? {
             has_files |= !app.store.files_of(&product.id).await?.is_empty();
-            if product.kind == "access" && purchase.status == "COMPLETED" {
+            if product.kind == ProductKind::Access && purchase.status == PurchaseStatus::Completed {
                 let url = crate::catalogue::access::access_url(&product.metadata);
                 access.push((product.name.clone(), url));
             }

@@ -3,6 +3,7 @@
 
 use crate::platform::error::Error;
 use licet_proto::LicenseStatus;
+use licet_proto::admin::PurchaseStatus;
 
 use super::{
     DisputeStatus, FileRow, LicenseRow, NewAudit, NewLicense, OutboxRow, ProductRow, PurchaseRow,
@@ -115,8 +116,7 @@ impl Store {
             return Ok(false);
         };
         if let Some((to, audit)) = decide(&current)? {
-            self.set_license_status(&mut tx, id, to.as_str(), now)
-                .await?;
+            self.set_license_status(&mut tx, id, to, now).await?;
             audit.write(&mut *tx).await?;
         }
         tx.commit().await?;
@@ -172,7 +172,7 @@ impl Store {
     pub async fn change_purchase_status(
         &self,
         id: &str,
-        status: &str,
+        status: PurchaseStatus,
         payment_id: Option<&str>,
         now: i64,
         audit: &NewAudit,
@@ -220,14 +220,14 @@ impl Store {
             .locked_purchase_of_payment(&mut tx, provider, payment_id)
             .await?
         {
-            self.set_purchase_status(&mut tx, &p.id, "REFUNDED", None, now)
+            self.set_purchase_status(&mut tx, &p.id, PurchaseStatus::Refunded, None, now)
                 .await?;
             let revoked = self
                 .set_purchase_license_status(
                     &mut tx,
                     &p.id,
-                    &["ACTIVE", "SUSPENDED"],
-                    "REVOKED",
+                    &[LicenseStatus::Active, LicenseStatus::Suspended],
+                    LicenseStatus::Revoked,
                     now,
                 )
                 .await?;
@@ -269,12 +269,18 @@ impl Store {
             && let Some(p) = self
                 .locked_purchase_of_payment(&mut tx, provider, payment_id)
                 .await?
-            && p.status == "COMPLETED"
+            && p.status == PurchaseStatus::Completed
         {
-            self.set_purchase_status(&mut tx, &p.id, "DISPUTED", None, now)
+            self.set_purchase_status(&mut tx, &p.id, PurchaseStatus::Disputed, None, now)
                 .await?;
             let suspended = self
-                .set_purchase_license_status(&mut tx, &p.id, &["ACTIVE"], "SUSPENDED", now)
+                .set_purchase_license_status(
+                    &mut tx,
+                    &p.id,
+                    &[LicenseStatus::Active],
+                    LicenseStatus::Suspended,
+                    now,
+                )
                 .await?;
             audit(&PurchaseChange {
                 purchase: p,
@@ -305,12 +311,18 @@ impl Store {
             && let Some(p) = self
                 .locked_purchase_of_payment(&mut tx, provider, payment_id)
                 .await?
-            && p.status == "DISPUTED"
+            && p.status == PurchaseStatus::Disputed
         {
-            self.set_purchase_status(&mut tx, &p.id, "COMPLETED", None, now)
+            self.set_purchase_status(&mut tx, &p.id, PurchaseStatus::Completed, None, now)
                 .await?;
             let reinstated = self
-                .set_purchase_license_status(&mut tx, &p.id, &["SUSPENDED"], "ACTIVE", now)
+                .set_purchase_license_status(
+                    &mut tx,
+                    &p.id,
+                    &[LicenseStatus::Suspended],
+                    LicenseStatus::Active,
+                    now,
+                )
                 .await?;
             audit(&PurchaseChange {
                 purchase: p,
