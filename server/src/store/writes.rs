@@ -423,7 +423,8 @@ impl Store {
     }
 
     /// Stores a new signing key, audited with `audit`; with `current` (its audit entry) the
-    /// key also becomes the only current one in the same transaction.
+    /// key also becomes the only current one in the same transaction, activated at its
+    /// creation time.
     pub async fn add_signing_key(
         &self,
         row: &SigningKeyRow,
