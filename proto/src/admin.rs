@@ -31,6 +31,18 @@ impl ProductKind {
         }
     }
 
+    /// Every kind, the default first.
+    pub const ALL: [Self; 3] = [Self::License, Self::Download, Self::Access];
+
+    /// How the vendor reads it in a form (`License keys`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::License => "License keys",
+            Self::Download => "Downloads",
+            Self::Access => "Access",
+        }
+    }
+
     /// Parses the stored spelling.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
@@ -320,6 +332,26 @@ impl PurchaseStatus {
             Self::Failed => "FAILED",
             Self::Refunded => "REFUNDED",
             Self::Disputed => "DISPUTED",
+        }
+    }
+
+    /// Every status, in the order a purchase usually goes through them.
+    pub const ALL: [Self; 5] = [
+        Self::Pending,
+        Self::Completed,
+        Self::Failed,
+        Self::Refunded,
+        Self::Disputed,
+    ];
+
+    /// How a person reads it, capitalised (`Refunded`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::Completed => "Completed",
+            Self::Failed => "Failed",
+            Self::Refunded => "Refunded",
+            Self::Disputed => "Disputed",
         }
     }
 

@@ -328,7 +328,12 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                 }
             }
             for k in app.store.signing_keys().await? {
-                println!("{}  {:<9}  created {}", k.kid, k.state, k.created_at);
+                println!(
+                    "{}  {:<9}  created {}",
+                    k.kid,
+                    k.state.as_str(),
+                    k.created_at
+                );
             }
             Ok(())
         }

@@ -156,12 +156,9 @@ async fn change_status(
 ) -> Response {
     let r = async {
         let admin = admin?;
-        let change = match action.as_str() {
-            "suspend" => StatusChange::Suspend,
-            "reinstate" => StatusChange::Reinstate,
-            "revoke" => StatusChange::Revoke,
-            _ => return Err(Error::new(ErrorCode::NotFound, "no such license action")),
-        };
+        let change: StatusChange = action
+            .parse()
+            .map_err(|_| Error::new(ErrorCode::NotFound, "no such license action"))?;
         catalogue::change_status(&app, &admin, &id, change).await
     };
     reply::result(StatusCode::OK, r.await)
@@ -261,7 +258,7 @@ async fn key_list(app: &App) -> Result<Page<KeyView>> {
             .map(|k| KeyView {
                 kid: k.kid,
                 public_key: k.public_key,
-                state: k.state,
+                state: k.state.as_str().to_owned(),
                 created_at: k.created_at,
                 activated_at: k.activated_at,
                 retired_at: k.retired_at,

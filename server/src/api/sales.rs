@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use licet_proto::admin::{CreatePurchase, Page};
+use licet_proto::admin::{CreatePurchase, Page, PurchaseStatus};
 use serde::Deserialize;
 use warp::Filter;
 use warp::filters::BoxedFilter;
@@ -53,9 +53,17 @@ async fn list(app: Arc<App>, admin: Result<Admin>, q: Result<PurchaseQuery>) -> 
     let r = async {
         admin?;
         let q = q?;
+        let status = match q.status {
+            None => None,
+            Some(text) => match PurchaseStatus::parse(&text.to_ascii_uppercase()) {
+                Some(status) => Some(status),
+                // A status no purchase can have matches nothing.
+                None => return Ok(Page { items: Vec::new() }),
+            },
+        };
         let filter = PurchaseFilter {
             email: q.email,
-            status: q.status.map(|s| s.to_ascii_uppercase()),
+            status,
             failed_only: q.failed.unwrap_or(false),
             since: q.since,
             until: q.until,

@@ -12,24 +12,10 @@ use crate::platform::crypto::{ct_eq, random_secret, sha256_hex};
 use crate::platform::error::{Error, Result};
 use crate::store::SessionRow;
 
-/// Who a session belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// A customer signed in by an email link; the session's subject is their email.
-    Customer,
-    /// The vendor signed in with an admin token or password; the subject is the audit actor.
-    Admin,
-}
+/// Who a session belongs to (decoded by the store where a session row is read).
+pub use crate::store::SessionKind as Kind;
 
 impl Kind {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Customer => "customer",
-            Self::Admin => "admin",
-        }
-    }
-
     /// The cookie holding a session of this kind.
     pub fn cookie(self) -> &'static str {
         match self {
@@ -61,7 +47,7 @@ pub async fn start(app: &impl Context, kind: Kind, subject: &str, secs: i64) -> 
     app.store()
         .insert_session(
             &sha256_hex(cookie.as_bytes()),
-            kind.as_str(),
+            kind,
             subject,
             &csrf,
             now,
@@ -87,7 +73,7 @@ pub async fn find(
         .store()
         .session(&sha256_hex(cookie.as_bytes()), app.now())
         .await?
-        .filter(|s| s.kind == kind.as_str()))
+        .filter(|s| s.kind == kind))
 }
 
 /// Ends the session behind a cookie value.

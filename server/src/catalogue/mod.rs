@@ -51,7 +51,7 @@ pub async fn create_product(
         id: new_id("prd"),
         slug: req.slug,
         name: req.name.trim().to_owned(),
-        kind: req.kind.as_str().to_owned(),
+        kind: req.kind,
         max_activations: i64::from(req.max_activations),
         license_duration_secs: req.license_duration_secs,
         token_lifetime_secs: req.token_lifetime_secs,

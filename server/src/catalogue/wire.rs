@@ -1,15 +1,15 @@
 //! Conversions from stored rows to the wire types of `licet-proto`.
 
 use licet_proto::LicenseStatus;
-use licet_proto::admin::{License, LicenseOverrides, Product, ProductKind};
+use licet_proto::admin::{License, LicenseOverrides, Product};
 use licet_proto::api::{ActivationInfo, LicenseInfo};
 
 use crate::store::{ActivationRow, LicenseRow, ProductRow, parse_list};
 
 impl LicenseRow {
-    /// Status as an enum; an unknown stored value reads as revoked (fail closed).
+    /// Status (an unknown stored value reads as revoked: fail closed).
     pub fn status(&self) -> LicenseStatus {
-        LicenseStatus::parse(&self.status).unwrap_or(LicenseStatus::Revoked)
+        self.status
     }
 
     /// Seats: the override, else the product's.
@@ -98,7 +98,7 @@ impl ProductRow {
             id: self.id.clone(),
             slug: self.slug.clone(),
             name: self.name.clone(),
-            kind: ProductKind::parse(&self.kind).unwrap_or_default(),
+            kind: self.kind,
             max_activations: u32::try_from(self.max_activations).unwrap_or(0),
             license_duration_secs: self.license_duration_secs,
             token_lifetime_secs: self.token_lifetime_secs,

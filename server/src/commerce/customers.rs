@@ -7,6 +7,7 @@ use crate::auth::customer::mint_sign_in_link;
 use crate::commerce::Context;
 use crate::platform::error::{Error, Result};
 use licet_proto::ErrorCode;
+use licet_proto::admin::{ProductKind, PurchaseStatus};
 
 /// Accepts a request for a sign-in link and answers at once; whether `email` has purchases,
 /// and so whether a link is made and mailed, is decided afterwards in the background. Both
@@ -66,7 +67,7 @@ pub async fn purchase(app: &impl Context, email: &str, id: &str) -> Result<Purch
     for slug in crate::store::parse_list(&purchase.products) {
         if let Some(product) = app.store().product_by_slug(&slug).await? {
             has_files |= !app.store().files_of(&product.id).await?.is_empty();
-            if product.kind == "access" && purchase.status == "COMPLETED" {
+            if product.kind == ProductKind::Access && purchase.status == PurchaseStatus::Completed {
                 let url = crate::catalogue::access::access_url(&product.metadata);
                 access.push((product.name.clone(), url));
             }

@@ -10,6 +10,7 @@
 //! download nothing.
 
 use licet_proto::ErrorCode;
+use licet_proto::admin::PurchaseStatus;
 use serde::Serialize;
 
 use crate::auth::Admin;
@@ -213,7 +214,7 @@ pub async fn new_links(app: &impl Context, purchase_id: &str) -> Result<Vec<Link
         .purchase(purchase_id)
         .await?
         .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such purchase"))?;
-    if purchase.status != "COMPLETED" {
+    if purchase.status != PurchaseStatus::Completed {
         return Err(Error::new(
             ErrorCode::PurchaseNotActive,
             "this purchase was refunded or is disputed",
@@ -342,7 +343,7 @@ pub async fn open(
             "this download link has expired; ask for a new one",
         ));
     }
-    if link.purchase_status != "COMPLETED" {
+    if link.purchase_status != PurchaseStatus::Completed {
         return Err(Error::new(
             ErrorCode::PurchaseNotActive,
             "this purchase was refunded or is disputed",

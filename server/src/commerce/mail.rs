@@ -210,9 +210,7 @@ pub fn delivery(
             .map(|(_, key)| key.as_str())
             .collect()
     };
-    let is_access = |product: &ProductRow| {
-        ProductKind::parse(&product.kind).unwrap_or_default() == ProductKind::Access
-    };
+    let is_access = |product: &ProductRow| product.kind == ProductKind::Access;
     let mut text = String::from("Thank you for your purchase.\n\n");
     for product in products {
         text.push_str(&format!("{}\n", product.name));

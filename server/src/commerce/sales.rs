@@ -70,7 +70,7 @@ pub async fn record(app: &impl Context, actor: &str, new: &NewPurchase) -> Resul
         provider: new.provider.clone(),
         provider_session_id: new.session_id.clone(),
         provider_payment_id: new.payment_id.clone(),
-        status: new.status.as_str().to_owned(),
+        status: new.status,
         fulfilled_at: None,
         fulfilment_error: None,
         delivered_at: None,
@@ -118,7 +118,7 @@ pub async fn set_status(
         serde_json::json!({ "status": status.as_str() }),
     );
     app.store()
-        .change_purchase_status(purchase_id, status.as_str(), payment_id, now, &audit)
+        .change_purchase_status(purchase_id, status, payment_id, now, &audit)
         .await?;
     Ok(())
 }
@@ -163,7 +163,7 @@ async fn fulfil_once(app: &impl Context, actor: &str, purchase_id: &str) -> Resu
     if purchase.fulfilled_at.is_some() {
         return Ok(Fulfilment::AlreadyDone);
     }
-    if purchase.status != PurchaseStatus::Completed.as_str() {
+    if purchase.status != PurchaseStatus::Completed {
         return Ok(Fulfilment::NotPaid);
     }
     let flags = match &purchase.provider_payment_id {
@@ -171,8 +171,7 @@ async fn fulfil_once(app: &impl Context, actor: &str, purchase_id: &str) -> Resu
         None => None,
     };
     if flags.is_some_and(|f| f.refunded_at.is_some()) {
-        work.set_status(PurchaseStatus::Refunded.as_str(), now)
-            .await?;
+        work.set_status(PurchaseStatus::Refunded, now).await?;
         work.audit(&NewAudit::new(
             now,
             actor,
@@ -203,7 +202,7 @@ async fn fulfil_once(app: &impl Context, actor: &str, purchase_id: &str) -> Resu
         products.push(product);
     }
     for product in &products {
-        match licet_proto::admin::ProductKind::parse(&product.kind).unwrap_or_default() {
+        match product.kind {
             ProductKind::License => {
                 let expires_at = product.license_duration_secs.map(|d| now.saturating_add(d));
                 let id = new_id("lic");
@@ -243,8 +242,7 @@ async fn fulfil_once(app: &impl Context, actor: &str, purchase_id: &str) -> Resu
         // The dispute arrived first: the purchase starts out as it would be had the dispute
         // come after it (disputed, licenses suspended, downloads closed), and a dispute
         // closed in the vendor's favour reinstates it the usual way.
-        work.set_status(PurchaseStatus::Disputed.as_str(), now)
-            .await?;
+        work.set_status(PurchaseStatus::Disputed, now).await?;
         let suspended = work.suspend_licenses(now).await?;
         work.audit(&NewAudit::new(
             now,
@@ -325,7 +323,7 @@ pub async fn list(app: &impl Context, filter: &PurchaseFilter) -> Result<Vec<Pur
 
 fn view(r: PurchaseRow, licenses: Vec<String>) -> Purchase {
     Purchase {
-        status: PurchaseStatus::parse(&r.status).unwrap_or(PurchaseStatus::Pending),
+        status: r.status,
         products: parse_list(&r.products),
         id: r.id,
         email: r.email,

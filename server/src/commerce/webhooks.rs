@@ -111,7 +111,7 @@ async fn process(app: &impl Context, event: &Event) -> Result<bool> {
             )
             .await?;
             if paid {
-                if purchase.status == PurchaseStatus::Pending.as_str() {
+                if purchase.status == PurchaseStatus::Pending {
                     sales::set_status(
                         app,
                         ACTOR,
@@ -129,7 +129,7 @@ async fn process(app: &impl Context, event: &Event) -> Result<bool> {
             let checkout = Checkout::from_object(&event.object)
                 .ok_or_else(|| Error::invalid("not a checkout session"))?;
             let purchase = record_checkout(app, &checkout, PurchaseStatus::Failed).await?;
-            if purchase.status == PurchaseStatus::Pending.as_str() {
+            if purchase.status == PurchaseStatus::Pending {
                 sales::set_status(app, ACTOR, &purchase.id, PurchaseStatus::Failed, None).await?;
             }
             Ok(false)

@@ -380,7 +380,7 @@ mod tests {
             license_key: "PHOTO-AAAA".into(),
             product_id: "prd_1".into(),
             email: "ada@example.com".into(),
-            status: status.as_str().into(),
+            status,
             expires_at,
             max_activations: seats,
             token_lifetime_secs: None,

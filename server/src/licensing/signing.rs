@@ -21,7 +21,7 @@ use sha2::Digest;
 use crate::auth::Admin;
 use crate::platform::crypto::{MasterKey, random_bytes};
 use crate::platform::error::{Error, Result};
-use crate::store::{NewAudit, SigningKeyRow, Store};
+use crate::store::{KeyState, NewAudit, SigningKeyRow, Store};
 
 /// A snapshot of the keys a replica uses.
 #[derive(Default)]
@@ -106,9 +106,9 @@ impl KeyRing {
     pub async fn reload(&self, store: &Store, master: &MasterKey) -> Result<()> {
         let rows = store.signing_keys().await?;
         let mut ring = Ring::default();
-        for row in rows.iter().filter(|r| r.state != "retired") {
+        for row in rows.iter().filter(|r| r.state != KeyState::Retired) {
             ring.published.push(public_key(row)?);
-            if row.state == "current" {
+            if row.state == KeyState::Current {
                 let key = unseal(row, master)?;
                 let kid = token::key_id(&key.verifying_key());
                 ring.current = Some((key, kid));
@@ -205,7 +205,7 @@ async fn generate_as(
         kid: kid.clone(),
         public_key: URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()),
         private_key: master.seal(key.as_bytes())?,
-        state: "published".into(),
+        state: KeyState::Published,
         created_at: now,
         activated_at: None,
         retired_at: None,
@@ -235,12 +235,14 @@ async fn rotate_as(store: &Store, master: &MasterKey, now: i64, actor: &str) -> 
     let rows = store.signing_keys().await?;
     let current_created = rows
         .iter()
-        .find(|r| r.state == "current")
+        .find(|r| r.state == KeyState::Current)
         .map(|r| r.created_at);
     let pending = rows
         .iter()
         .rev()
-        .find(|r| r.state == "published" && current_created.is_none_or(|c| r.created_at >= c))
+        .find(|r| {
+            r.state == KeyState::Published && current_created.is_none_or(|c| r.created_at >= c)
+        })
         .map(|r| r.kid.clone());
     match pending {
         Some(kid) => {
@@ -289,7 +291,7 @@ pub async fn retire(store: &Store, kid: &str, now: i64, admin: &Admin) -> Result
 /// Makes sure a current key exists (first start). Returns the id of a key created now.
 pub async fn ensure_current(store: &Store, master: &MasterKey, now: i64) -> Result<Option<String>> {
     let rows = store.signing_keys().await?;
-    if rows.iter().any(|r| r.state == "current") {
+    if rows.iter().any(|r| r.state == KeyState::Current) {
         return Ok(None);
     }
     rotate_as(store, master, now, "system").await.map(Some)

@@ -1,6 +1,9 @@
 //! Product files, download links and the download log.
 
+use licet_proto::admin::PurchaseStatus;
+
 use super::Store;
+use super::states::StateText;
 
 /// A product file.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -64,7 +67,8 @@ pub struct LinkRow {
     #[sqlx(flatten)]
     pub file: FileRow,
     /// The purchase's status.
-    pub purchase_status: String,
+    #[sqlx(try_from = "StateText")]
+    pub purchase_status: PurchaseStatus,
     /// Downloads used.
     pub download_count: i64,
     /// Downloads allowed.

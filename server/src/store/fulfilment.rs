@@ -1,6 +1,9 @@
 //! Purchase fulfilment as one unit of work: the domain decides what a paid purchase
 //! grants, the store runs every step inside one transaction that holds the purchase's lock.
 
+use licet_proto::LicenseStatus;
+use licet_proto::admin::PurchaseStatus;
+
 use super::writes::NewLink;
 use super::{FileRow, NewAudit, NewLicense, OutboxRow, PaymentFlags, PurchaseRow, Store};
 
@@ -58,7 +61,11 @@ impl Fulfilling {
     }
 
     /// Sets the purchase's status.
-    pub async fn set_status(&mut self, status: &str, now: i64) -> Result<(), sqlx::Error> {
+    pub async fn set_status(
+        &mut self,
+        status: PurchaseStatus,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
         self.store
             .set_purchase_status(&mut self.tx, &self.purchase_id, status, None, now)
             .await
@@ -133,8 +140,8 @@ impl Fulfilling {
             .set_purchase_license_status(
                 &mut self.tx,
                 &self.purchase_id,
-                &["ACTIVE"],
-                "SUSPENDED",
+                &[LicenseStatus::Active],
+                LicenseStatus::Suspended,
                 now,
             )
             .await

@@ -1,5 +1,8 @@
 //! Licenses, read together with their product's policy and the live seat count.
 
+use licet_proto::LicenseStatus;
+
+use super::states::StateText;
 use super::{ActivationRow, Store};
 
 /// A license joined with the policy of its product and its live seat count.
@@ -13,8 +16,9 @@ pub struct LicenseRow {
     pub product_id: String,
     /// Customer email.
     pub email: String,
-    /// `ACTIVE`, `SUSPENDED`, `REVOKED`.
-    pub status: String,
+    /// Whether the license may be used.
+    #[sqlx(try_from = "StateText")]
+    pub status: LicenseStatus,
     /// Unix seconds or `None` (perpetual).
     pub expires_at: Option<i64>,
     /// Seat override.
@@ -281,13 +285,13 @@ impl Store {
         &self,
         tx: &mut sqlx::AnyConnection,
         purchase_id: &str,
-        from: &[&str],
-        to: &str,
+        from: &[LicenseStatus],
+        to: LicenseStatus,
         now: i64,
     ) -> Result<Vec<String>, sqlx::Error> {
         let mut changed = Vec::new();
         for (id, status) in self.licenses_of_purchase_in(tx, purchase_id).await? {
-            if from.contains(&status.as_str()) {
+            if from.iter().any(|f| f.as_str() == status) {
                 self.set_license_status(tx, &id, to, now).await?;
                 changed.push(id);
             }
@@ -300,12 +304,12 @@ impl Store {
         &self,
         tx: &mut sqlx::AnyConnection,
         id: &str,
-        status: &str,
+        status: LicenseStatus,
         now: i64,
     ) -> Result<(), sqlx::Error> {
         sqlx::query("UPDATE licenses SET status = $2, updated_at = $3 WHERE id = $1")
             .bind(id)
-            .bind(status)
+            .bind(status.as_str())
             .bind(now)
             .execute(&mut *tx)
             .await

@@ -21,6 +21,7 @@ mod settings;
 mod signing_keys;
 mod sqlite_reads;
 mod sqlite_writes;
+mod states;
 mod stats;
 mod test_schemas;
 mod writes;
@@ -42,6 +43,7 @@ pub use seats::{Activated, SeatDecision, SeatRelease};
 pub use sessions::SessionRow;
 pub use signing_keys::SigningKeyRow;
 use sqlite_writes::SqliteWrites;
+pub use states::{KeyState, SessionKind};
 pub use stats::Totals;
 pub use writes::NewLink;
 

@@ -1,5 +1,8 @@
 //! Products and their license policy.
 
+use licet_proto::admin::ProductKind;
+
+use super::states::StateText;
 use super::{Store, parse_list};
 
 /// A product row.
@@ -11,8 +14,9 @@ pub struct ProductRow {
     pub slug: String,
     /// Display name.
     pub name: String,
-    /// Kind (`license`, `download`, `access`).
-    pub kind: String,
+    /// What a purchase of it grants.
+    #[sqlx(try_from = "StateText")]
+    pub kind: ProductKind,
     /// Seats per license.
     pub max_activations: i64,
     /// License lifetime, `None` for perpetual.
@@ -64,7 +68,7 @@ impl Store {
         .bind(&p.id)
         .bind(&p.slug)
         .bind(&p.name)
-        .bind(&p.kind)
+        .bind(p.kind.as_str())
         .bind(p.max_activations)
         .bind(p.license_duration_secs)
         .bind(p.token_lifetime_secs)

@@ -2,7 +2,10 @@
 
 use sqlx::{Any, Executor};
 
+use licet_proto::admin::PurchaseStatus;
+
 use super::Store;
+use super::states::StateText;
 
 /// A purchase row.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -23,8 +26,9 @@ pub struct PurchaseRow {
     pub provider_session_id: Option<String>,
     /// Payment (intent) id.
     pub provider_payment_id: Option<String>,
-    /// `PENDING`, `COMPLETED`, `FAILED`, `REFUNDED`, `DISPUTED`.
-    pub status: String,
+    /// Where the payment stands.
+    #[sqlx(try_from = "StateText")]
+    pub status: PurchaseStatus,
     /// When fulfilment committed.
     pub fulfilled_at: Option<i64>,
     /// Why the last fulfilment attempt failed.
@@ -57,8 +61,8 @@ macro_rules! select_purchase {
 pub struct PurchaseFilter {
     /// Customer email (case-insensitive).
     pub email: Option<String>,
-    /// Status.
-    pub status: Option<String>,
+    /// Only purchases in this status.
+    pub status: Option<PurchaseStatus>,
     /// Only purchases whose fulfilment failed.
     pub failed_only: bool,
     /// Created at or after.
@@ -134,7 +138,7 @@ impl Store {
         .bind(&p.provider)
         .bind(p.provider_session_id.as_deref())
         .bind(p.provider_payment_id.as_deref())
-        .bind(&p.status)
+        .bind(p.status.as_str())
         .bind(p.download_limit)
         .bind(p.created_at)
         .execute(&mut *tx)
@@ -207,7 +211,7 @@ impl Store {
              AND ($7 IS NULL OR created_at < $7) ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6"
         ))
         .bind(f.email.as_deref())
-        .bind(f.status.as_deref())
+        .bind(f.status.map(PurchaseStatus::as_str))
         .bind(i64::from(f.failed_only))
         .bind(f.since)
         .bind(f.limit)
@@ -222,7 +226,7 @@ impl Store {
         &self,
         tx: &mut sqlx::AnyConnection,
         id: &str,
-        status: &str,
+        status: PurchaseStatus,
         payment_id: Option<&str>,
         now: i64,
     ) -> Result<(), sqlx::Error> {
@@ -231,7 +235,7 @@ impl Store {
              updated_at = $4 WHERE id = $1",
         )
         .bind(id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(payment_id)
         .bind(now)
         .execute(&mut *tx)

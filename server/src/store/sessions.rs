@@ -1,12 +1,14 @@
 //! Web sessions and sign-in links.
 
 use super::Store;
+use super::states::{SessionKind, StateText};
 
 /// A live web session.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRow {
-    /// `customer` or `admin`.
-    pub kind: String,
+    /// Whose kind of session: a customer's or the vendor's.
+    #[sqlx(try_from = "StateText")]
+    pub kind: SessionKind,
     /// Whose session.
     pub email: String,
     /// The session's CSRF token (compared with each form's).
@@ -64,7 +66,7 @@ impl Store {
     pub async fn insert_session(
         &self,
         id_hash: &str,
-        kind: &str,
+        kind: SessionKind,
         email: &str,
         csrf: &str,
         now: i64,
@@ -74,7 +76,7 @@ impl Store {
             "INSERT INTO web_sessions (id_hash, kind, email, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id_hash)
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(email)
         .bind(csrf)
         .bind(now)

@@ -2,6 +2,7 @@
 //! stored sealed with the master key (see `crypto`), never in the clear.
 
 use super::Store;
+use super::states::{KeyState, StateText};
 
 /// A signing-key row.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -12,8 +13,9 @@ pub struct SigningKeyRow {
     pub public_key: String,
     /// Private key sealed with the master key.
     pub private_key: String,
-    /// `current` (signs), `published` (verifies, in JWKS), `retired`.
-    pub state: String,
+    /// Whether it signs, only verifies, or neither.
+    #[sqlx(try_from = "StateText")]
+    pub state: KeyState,
     /// Unix seconds.
     pub created_at: i64,
     /// When it became current.
@@ -44,7 +46,7 @@ impl Store {
         .bind(&k.kid)
         .bind(&k.public_key)
         .bind(&k.private_key)
-        .bind(&k.state)
+        .bind(k.state.as_str())
         .bind(k.created_at)
         .bind(k.activated_at)
         .bind(k.retired_at)

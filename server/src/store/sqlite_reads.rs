@@ -16,6 +16,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::licenses::LICENSE_WITH_ACTIVATION;
+use super::states::StateText;
 use super::{LicenseAndActivation, LicenseRow};
 
 /// Connections one thread keeps (more than one only when a process opens several
@@ -111,7 +112,7 @@ pub(super) fn license_with_activation(
                     license_key: r.get(1)?,
                     product_id: r.get(2)?,
                     email: r.get(3)?,
-                    status: r.get(4)?,
+                    status: StateText::from(r.get::<_, String>(4)?).into(),
                     expires_at: r.get(5)?,
                     max_activations: r.get(6)?,
                     token_lifetime_secs: r.get(7)?,

@@ -3,6 +3,7 @@
 
 use crate::platform::error::Error;
 use licet_proto::LicenseStatus;
+use licet_proto::admin::PurchaseStatus;
 
 use super::{
     DisputeStatus, FileRow, LicenseRow, NewAudit, NewLicense, OutboxRow, ProductRow, PurchaseRow,
@@ -30,6 +31,37 @@ pub struct PurchaseChange {
     /// Ids of the licenses whose status changed.
     pub licenses: Vec<String>,
 }
+
+/// How a payment event moves a purchase and the licenses it minted.
+struct PurchaseMove {
+    /// The purchase's new status.
+    status: PurchaseStatus,
+    /// The licenses that change: those in one of these statuses.
+    licenses_from: &'static [LicenseStatus],
+    /// Their new status.
+    licenses_to: LicenseStatus,
+}
+
+/// A refund: the purchase is refunded, its licenses revoked for good.
+const REFUND: PurchaseMove = PurchaseMove {
+    status: PurchaseStatus::Refunded,
+    licenses_from: &[LicenseStatus::Active, LicenseStatus::Suspended],
+    licenses_to: LicenseStatus::Revoked,
+};
+
+/// A dispute opened: the purchase is disputed, its active licenses suspended meanwhile.
+const DISPUTE: PurchaseMove = PurchaseMove {
+    status: PurchaseStatus::Disputed,
+    licenses_from: &[LicenseStatus::Active],
+    licenses_to: LicenseStatus::Suspended,
+};
+
+/// A dispute won: the purchase is completed again, its suspended licenses active.
+const DISPUTE_WON: PurchaseMove = PurchaseMove {
+    status: PurchaseStatus::Completed,
+    licenses_from: &[LicenseStatus::Suspended],
+    licenses_to: LicenseStatus::Active,
+};
 
 impl Store {
     /// Inserts a product and audits it; `Ok(false)` (nothing written) when its slug exists.
@@ -115,8 +147,7 @@ impl Store {
             return Ok(false);
         };
         if let Some((to, audit)) = decide(&current)? {
-            self.set_license_status(&mut tx, id, to.as_str(), now)
-                .await?;
+            self.set_license_status(&mut tx, id, to, now).await?;
             audit.write(&mut *tx).await?;
         }
         tx.commit().await?;
@@ -172,7 +203,7 @@ impl Store {
     pub async fn change_purchase_status(
         &self,
         id: &str,
-        status: &str,
+        status: PurchaseStatus,
         payment_id: Option<&str>,
         now: i64,
         audit: &NewAudit,
@@ -203,6 +234,32 @@ impl Store {
         self.purchase_in(&mut *tx, &found.id).await
     }
 
+    /// Moves a purchase (locked by `tx`) and its licenses as `change` says, audited with the
+    /// entry `audit` makes of what changed.
+    async fn move_purchase(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        purchase: PurchaseRow,
+        change: &PurchaseMove,
+        now: i64,
+        audit: impl FnOnce(&PurchaseChange) -> NewAudit,
+    ) -> Result<(), sqlx::Error> {
+        self.set_purchase_status(tx, &purchase.id, change.status, None, now)
+            .await?;
+        let licenses = self
+            .set_purchase_license_status(
+                tx,
+                &purchase.id,
+                change.licenses_from,
+                change.licenses_to,
+                now,
+            )
+            .await?;
+        audit(&PurchaseChange { purchase, licenses })
+            .write(&mut *tx)
+            .await
+    }
+
     /// A full refund of a payment: remembered for the payment (so a purchase recorded later
     /// grants nothing), and its purchase, if any, becomes `REFUNDED` with its licenses
     /// revoked and its access ended, audited with the entry `audit` makes of the change.
@@ -220,24 +277,8 @@ impl Store {
             .locked_purchase_of_payment(&mut tx, provider, payment_id)
             .await?
         {
-            self.set_purchase_status(&mut tx, &p.id, "REFUNDED", None, now)
-                .await?;
-            let revoked = self
-                .set_purchase_license_status(
-                    &mut tx,
-                    &p.id,
-                    &["ACTIVE", "SUSPENDED"],
-                    "REVOKED",
-                    now,
-                )
-                .await?;
             self.set_access_revoked(&mut tx, &p.id, Some(now)).await?;
-            audit(&PurchaseChange {
-                purchase: p,
-                licenses: revoked,
-            })
-            .write(&mut *tx)
-            .await?;
+            self.move_purchase(&mut tx, p, &REFUND, now, audit).await?;
         }
         tx.commit().await
     }
@@ -269,19 +310,9 @@ impl Store {
             && let Some(p) = self
                 .locked_purchase_of_payment(&mut tx, provider, payment_id)
                 .await?
-            && p.status == "COMPLETED"
+            && p.status == PurchaseStatus::Completed
         {
-            self.set_purchase_status(&mut tx, &p.id, "DISPUTED", None, now)
-                .await?;
-            let suspended = self
-                .set_purchase_license_status(&mut tx, &p.id, &["ACTIVE"], "SUSPENDED", now)
-                .await?;
-            audit(&PurchaseChange {
-                purchase: p,
-                licenses: suspended,
-            })
-            .write(&mut *tx)
-            .await?;
+            self.move_purchase(&mut tx, p, &DISPUTE, now, audit).await?;
         }
         tx.commit().await
     }
@@ -305,19 +336,10 @@ impl Store {
             && let Some(p) = self
                 .locked_purchase_of_payment(&mut tx, provider, payment_id)
                 .await?
-            && p.status == "DISPUTED"
+            && p.status == PurchaseStatus::Disputed
         {
-            self.set_purchase_status(&mut tx, &p.id, "COMPLETED", None, now)
+            self.move_purchase(&mut tx, p, &DISPUTE_WON, now, audit)
                 .await?;
-            let reinstated = self
-                .set_purchase_license_status(&mut tx, &p.id, &["SUSPENDED"], "ACTIVE", now)
-                .await?;
-            audit(&PurchaseChange {
-                purchase: p,
-                licenses: reinstated,
-            })
-            .write(&mut *tx)
-            .await?;
         }
         tx.commit().await
     }
@@ -401,7 +423,8 @@ impl Store {
     }
 
     /// Stores a new signing key, audited with `audit`; with `current` (its audit entry) the
-    /// key also becomes the only current one in the same transaction.
+    /// key also becomes the only current one in the same transaction, activated at its
+    /// creation time.
     pub async fn add_signing_key(
         &self,
         row: &SigningKeyRow,

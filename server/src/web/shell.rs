@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use licet_proto::admin::PurchaseStatus;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use warp::Filter;
 use warp::filters::BoxedFilter;
@@ -176,16 +177,8 @@ pub(crate) fn status_badge(status: &str) -> Markup {
 }
 
 /// A purchase's status as a customer reads it, capitalised (`Refunded`).
-pub(crate) fn purchase_status(status: &str) -> Markup {
-    let label = match status {
-        "REFUNDED" => "Refunded",
-        "DISPUTED" => "Disputed",
-        "COMPLETED" => "Completed",
-        "PENDING" => "Pending",
-        "FAILED" => "Failed",
-        other => return status_badge(other),
-    };
-    badge(status, label)
+pub(crate) fn purchase_status(status: PurchaseStatus) -> Markup {
+    badge(status.as_str(), status.label())
 }
 
 fn badge(status: &str, label: &str) -> Markup {

@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use licet_proto::admin::PurchaseStatus;
+
 use crate::platform::error::{Error, Result};
 use crate::store::{LicenseFilter, PurchaseFilter};
 use crate::web::shell::parse_date;
@@ -50,13 +52,23 @@ impl PurchaseQuery {
                     .ok_or_else(|| Error::invalid(format!("{what} must be a date (YYYY-MM-DD)"))),
             }
         };
+        let status = self
+            .status
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(PurchaseStatus::parse);
         Ok(PurchaseFilter {
             email: self.email.clone().filter(|e| !e.trim().is_empty()),
-            status: self.status.clone().filter(|s| !s.is_empty()),
+            // A status no purchase can have matches nothing (an empty page).
+            limit: if matches!(status, Some(None)) {
+                0
+            } else {
+                PAGE_SIZE + 1
+            },
+            status: status.flatten(),
             failed_only: self.failed_only(),
             since: day(&self.from, "From")?,
             until: day(&self.to, "To")?.map(|t| t + 86_400),
-            limit: PAGE_SIZE + 1,
             offset: offset(self.page),
         })
     }
@@ -204,7 +216,7 @@ mod tests {
             let f = purchases(query).expect(query);
             let got = (
                 f.email.as_deref(),
-                f.status.as_deref(),
+                f.status.map(PurchaseStatus::as_str),
                 f.failed_only,
                 f.since,
                 f.until,

@@ -1,8 +1,8 @@
 //! Licenses: the searchable list, issuing one, one license with its machines, and the
 //! vendor's changes to it (status, expiry, seats).
 
-use licet_proto::ErrorCode;
 use licet_proto::admin::{IssueLicense, License};
+use licet_proto::{ErrorCode, LicenseStatus};
 use maud::{Markup, html};
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -87,8 +87,9 @@ pub(super) async fn change_status(
     post: Result<Signed<NoFields>>,
 ) -> Result<Response> {
     let s = post?;
-    let change = StatusChange::parse(&action)
-        .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such license action"))?;
+    let change: StatusChange = action
+        .parse()
+        .map_err(|_| Error::new(ErrorCode::NotFound, "no such license action"))?;
     let lic = catalogue::change_status(&s.app, s.admin()?, &id, change).await?;
     Ok(redirect(&format!("/admin/licenses/{}", lic.id)))
 }
@@ -201,10 +202,10 @@ fn licenses_page(
 }
 
 fn license_page(s: &SessionRow, l: &License, extend_error: Option<(&str, &str)>) -> Markup {
-    let status = l.status.as_str();
-    let action = |name: &str, label: &str, class: &str| {
+    let status = l.status;
+    let action = |change: StatusChange, label: &str, class: &str| {
         html! {
-            form method="post" action={"/admin/licenses/" (l.id) "/" (name)} class="inline" {
+            form method="post" action={"/admin/licenses/" (l.id) "/" (change.as_str())} class="inline" {
                 input type="hidden" name="csrf" value=(s.csrf);
                 button type="submit" class=(class) { (label) }
             }
@@ -218,18 +219,18 @@ fn license_page(s: &SessionRow, l: &License, extend_error: Option<(&str, &str)>)
             div class="scroll" { table { tbody {
                 tr { th scope="row" { "Product" } td { (l.product) } }
                 tr { th scope="row" { "Email" } td { (l.email) } }
-                tr { th scope="row" { "Status" } td { (status_badge(status)) } }
+                tr { th scope="row" { "Status" } td { (status_badge(status.as_str())) } }
                 tr { th scope="row" { "Expires" } td { @match l.expires_at { Some(t) => (date(t)), None => "never" } } }
                 tr { th scope="row" { "Machines" } td { (l.active_activations) " of " (l.max_activations) } }
                 tr { th scope="row" { "Entitlements" } td { (l.entitlements.join(", ")) } }
                 tr { th scope="row" { "Issued" } td { (date_time(l.created_at)) } }
             } } }
             p {
-                @if status == "ACTIVE" { (action("suspend", "Suspend", "")) }
-                @if status == "SUSPENDED" { (action("reinstate", "Reinstate", "")) }
-                @if status != "REVOKED" { (action("revoke", "Revoke", "danger")) }
+                @if status == LicenseStatus::Active { (action(StatusChange::Suspend, "Suspend", "")) }
+                @if status == LicenseStatus::Suspended { (action(StatusChange::Reinstate, "Reinstate", "")) }
+                @if status != LicenseStatus::Revoked { (action(StatusChange::Revoke, "Revoke", "danger")) }
             }
-            @if status != "REVOKED" {
+            @if status != LicenseStatus::Revoked {
                 section {
                     h2 { "Extend" }
                     @if let Some((e, _)) = extend_error { p role="alert" { (e) } }

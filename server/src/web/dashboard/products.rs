@@ -2,7 +2,7 @@
 
 use bytes::Buf;
 use futures_util::{StreamExt, TryStreamExt};
-use licet_proto::admin::Product;
+use licet_proto::admin::{Product, ProductKind};
 use maud::{Markup, html};
 use warp::http::StatusCode;
 use warp::multipart::FormData;
@@ -196,8 +196,9 @@ fn product_fields(form: &ProductForm, creating: bool) -> Markup {
             small id="slug-help" { "Lower-case letters, digits and dashes; it names the product in keys and tokens and cannot change." }
             label for="kind" { "Kind" }
             select id="kind" name="kind" {
-                @for (v, label) in [("license", "License keys"), ("download", "Downloads"), ("access", "Access")] {
-                    option value=(v) selected[form.kind == v || (form.kind.is_empty() && v == "license")] { (label) }
+                @for kind in ProductKind::ALL {
+                    @let v = kind.as_str();
+                    option value=(v) selected[form.kind == v || (form.kind.is_empty() && kind == ProductKind::default())] { (kind.label()) }
                 }
             }
         }
@@ -215,7 +216,7 @@ fn product_fields(form: &ProductForm, creating: bool) -> Markup {
         input id="download_limit" name="download_limit" inputmode="numeric" required value=(if form.download_limit.is_empty() && creating { "5" } else { &form.download_limit });
         label for="stripe_price_ids" { "Stripe price ids (comma-separated)" }
         input id="stripe_price_ids" name="stripe_price_ids" value=(form.stripe_price_ids);
-        @if creating || form.kind == "access" {
+        @if creating || form.kind == ProductKind::Access.as_str() {
             label for="access_url" { "Access link (shown to customers of access products)" }
             input id="access_url" name="access_url" type="url" value=(form.access_url);
         }

@@ -1,6 +1,6 @@
 //! Purchases: the searchable list, one purchase, and retrying its fulfilment.
 
-use licet_proto::admin::License;
+use licet_proto::admin::{License, PurchaseStatus};
 use maud::{Markup, html};
 use warp::reply::Response;
 
@@ -53,7 +53,7 @@ fn purchases_page(s: &SessionRow, q: &PurchaseQuery, rows: &[PurchaseRow]) -> Ma
                 div { label for="status" { "Status" }
                     select id="status" name="status" {
                         option value="" { "any" }
-                        @for st in ["PENDING", "COMPLETED", "FAILED", "REFUNDED", "DISPUTED"] {
+                        @for st in PurchaseStatus::ALL.map(PurchaseStatus::as_str) {
                             option value=(st) selected[q.status.as_deref() == Some(st)] { (st.to_lowercase()) }
                         }
                     }
@@ -71,7 +71,7 @@ fn purchases_page(s: &SessionRow, q: &PurchaseQuery, rows: &[PurchaseRow]) -> Ma
                         td { (p.email) }
                         td { (parse_list(&p.products).join(", ")) }
                         td { @if let Some(a) = p.amount { (money(a.into(), p.currency.as_deref().unwrap_or(""))) } }
-                        td { (status_badge(&p.status)) }
+                        td { (status_badge(p.status.as_str())) }
                         td { (fulfilment_state(p)) }
                     } } }
                 } }
@@ -107,13 +107,13 @@ fn purchase_page(s: &SessionRow, p: &PurchaseRow, licenses: &[License]) -> Marku
                     tr { th scope="row" { "Date" } td { (date_time(p.created_at)) } }
                     tr { th scope="row" { "Amount" } td { @if let Some(a) = p.amount { (money(a.into(), p.currency.as_deref().unwrap_or(""))) } } }
                     tr { th scope="row" { "Provider" } td { (p.provider) " " @if let Some(pi) = &p.provider_payment_id { code { (pi) } } } }
-                    tr { th scope="row" { "Status" } td { (status_badge(&p.status))
-                        @if p.status == "REFUNDED" { " — licenses revoked, downloads and access ended" } } }
+                    tr { th scope="row" { "Status" } td { (status_badge(p.status.as_str()))
+                        @if p.status == PurchaseStatus::Refunded { " — licenses revoked, downloads and access ended" } } }
                     tr { th scope="row" { "Fulfilment" } td { (fulfilment_state(p)) } }
                     tr { th scope="row" { "Downloads" } td { (p.download_count) " of " (p.download_limit) } }
                 }
             } }
-            @if p.fulfilled_at.is_none() && p.status == "COMPLETED" {
+            @if p.fulfilled_at.is_none() && p.status == PurchaseStatus::Completed {
                 form method="post" action={"/admin/purchases/" (p.id) "/fulfil"} {
                     input type="hidden" name="csrf" value=(s.csrf);
                     button type="submit" class="primary" { "Retry fulfilment" }

@@ -1,6 +1,7 @@
 //! The signed-in customer's purchases: the list, one purchase with its keys, machines,
 //! downloads and access, freeing a seat, and fresh download links.
 
+use licet_proto::admin::PurchaseStatus;
 use maud::{Markup, html};
 use warp::reply::Response;
 
@@ -69,7 +70,7 @@ fn purchases_page(session: &SessionRow, rows: &[PurchaseRow]) -> Markup {
                                 tr {
                                     td { a href={"/portal/purchases/" (p.id)} { (parse_list(&p.products).join(", ")) } }
                                     td { (date(p.created_at)) }
-                                    td { (purchase_status(&p.status)) }
+                                    td { (purchase_status(p.status)) }
                                 }
                             }
                         }
@@ -86,15 +87,15 @@ fn purchase_page(
     links: Option<&[downloads::Link]>,
 ) -> Markup {
     let p = &view.purchase;
-    let active = p.status == "COMPLETED";
+    let active = p.status == PurchaseStatus::Completed;
     let csrf = &session.csrf;
     layout(
         &parse_list(&p.products).join(", "),
         Some(nav(session)),
         html! {
-            p { "Bought " (date(p.created_at)) ". Status: " (purchase_status(&p.status)) }
+            p { "Bought " (date(p.created_at)) ". Status: " (purchase_status(p.status)) }
             @if !active {
-                p role="alert" { "This purchase is " (p.status.to_lowercase()) ": its keys, downloads and access no longer work." }
+                p role="alert" { "This purchase is " (p.status.as_str().to_lowercase()) ": its keys, downloads and access no longer work." }
             }
             @for lic in &view.licenses {
                 section {
