@@ -92,7 +92,7 @@ impl Env {
         ))
         .expect("product");
         let dir = tempfile::tempdir().expect("dir");
-        let jwks = serde_json::to_string(&server.app.keys.jwks()).expect("jwks");
+        let jwks = serde_json::to_string(&server.jwks()).expect("jwks");
         std::fs::write(dir.path().join("jwks.json"), jwks).expect("write jwks");
         let bin = dir.path().join("bin");
         build_examples(&bin);

@@ -21,33 +21,33 @@ use crate::store::{NewAudit, Store};
 #[derive(Debug)]
 pub struct App {
     /// Resolved configuration.
-    pub config: Config,
+    pub(crate) config: Config,
     /// The database.
-    pub store: Store,
+    pub(crate) store: Store,
     /// Signing keys of this replica.
-    pub keys: KeyRing,
+    pub(crate) keys: KeyRing,
     /// The root secret.
-    pub master: MasterKey,
+    pub(crate) master: MasterKey,
     /// License-key minting and checking.
-    pub key_format: KeyFormat,
+    pub(crate) key_format: KeyFormat,
     /// Request limits of the license API.
-    pub limiter: RateLimiter,
+    pub(crate) limiter: RateLimiter,
     /// Prometheus counters.
-    pub metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
     /// Outgoing email.
-    pub mail: Mailer,
+    pub(crate) mail: Mailer,
     /// Product files.
-    pub blobs: BlobStore,
+    pub(crate) blobs: BlobStore,
     /// Download records on their way to the database.
-    pub download_log: crate::commerce::downloads::DownloadLog,
+    pub(crate) download_log: crate::commerce::downloads::DownloadLog,
     /// Source of "now".
-    pub clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 /// What opening the app produced besides the app itself.
 #[derive(Debug)]
 pub struct Opened {
-    /// The app.
+    /// The opened state, shared by the server's tasks.
     pub app: Arc<App>,
     /// An admin token created on this start; shown once, stored only as a hash.
     pub new_admin_token: Option<Zeroizing<String>>,

@@ -75,6 +75,26 @@ impl std::fmt::Debug for TestServer {
 }
 
 impl TestServer {
+    /// The server's database, for set-up and checks that have no HTTP route.
+    pub fn store(&self) -> &crate::store::Store {
+        &self.app.store
+    }
+
+    /// The server's outgoing mail, for tests that play the outbox worker's part.
+    pub fn mailer(&self) -> &crate::commerce::mail::Mailer {
+        &self.app.mail
+    }
+
+    /// The public keys the server signs leases with (what `/.well-known/jwks.json` serves).
+    pub fn jwks(&self) -> licet_proto::token::Jwks {
+        self.app.keys.jwks()
+    }
+
+    /// A well-formed license key that was never issued (its check segment is right).
+    pub fn unissued_key(&self, prefix: &str) -> String {
+        self.app.key_format.generate(prefix)
+    }
+
     /// Starts a server with the default test configuration (rate limits off).
     pub async fn start() -> Result<Self> {
         Self::start_with(|_| {}).await

@@ -103,7 +103,6 @@ async fn password_matches(app: &impl Context, password: &str) -> Result<bool> {
 /// A dashboard sign-in that succeeded.
 #[derive(Debug)]
 pub struct SignedIn {
-    /// The session.
     pub session: NewSession,
     /// The browser's device cookie value (new, or the one it presented), kept for
     /// [`DEVICE_COOKIE_SECS`]: it marks a browser that has signed in before.

@@ -28,15 +28,12 @@ pub enum Location {
     /// A presigned URL to redirect the client to.
     Redirect(String),
 }
-
-/// File storage.
 #[derive(Debug, Clone)]
 pub enum BlobStore {
     /// A local directory.
     Local(PathBuf),
     /// An S3-compatible bucket.
     S3 {
-        /// The bucket.
         store: Arc<AmazonS3>,
         /// How long presigned download URLs live.
         presign: Duration,

@@ -41,7 +41,6 @@ async fn send_sign_in_link(app: &impl Context, email: &str) -> Result<()> {
 /// What the customer sees of one of their purchases.
 #[derive(Debug)]
 pub struct PurchaseView {
-    /// The purchase.
     pub purchase: crate::store::PurchaseRow,
     /// Its licenses with their activations.
     pub licenses: Vec<licet_proto::admin::License>,

@@ -75,11 +75,8 @@ pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024 * 1024;
 /// A file as the admin API shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileView {
-    /// Id.
     pub id: String,
-    /// Product slug.
     pub product: String,
-    /// File name.
     pub name: String,
     /// Bytes.
     pub size: i64,
@@ -92,7 +89,6 @@ pub struct FileView {
 /// A fresh download link.
 #[derive(Debug, Clone, Serialize)]
 pub struct Link {
-    /// File name.
     pub file: String,
     /// The URL to send to the customer (contains the token: treat it as a secret).
     pub url: String,
@@ -245,7 +241,6 @@ pub struct ByteRange {
 /// What to send for a download request.
 #[derive(Debug)]
 pub struct Grant {
-    /// The file.
     pub file: FileRow,
     /// Where its bytes are.
     pub location: Location,

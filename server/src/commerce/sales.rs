@@ -26,19 +26,15 @@ use crate::store::{
 /// A purchase as a provider announced it.
 #[derive(Debug, Clone)]
 pub struct NewPurchase {
-    /// Customer email.
     pub email: String,
     /// Product slugs.
     pub products: Vec<String>,
-    /// Amount.
     pub amount: Option<i64>,
-    /// Currency.
     pub currency: Option<String>,
     /// `stripe`, `manual`, …
     pub provider: String,
     /// Checkout session id.
     pub session_id: Option<String>,
-    /// Payment id.
     pub payment_id: Option<String>,
     /// Initial status.
     pub status: PurchaseStatus,

@@ -23,7 +23,6 @@ const ACTOR: &str = "stripe";
 /// What the endpoint answers (2xx).
 #[derive(Debug, Clone, Serialize)]
 pub struct Ack {
-    /// Always true.
     pub received: bool,
     /// True when this event had been processed before.
     pub duplicate: bool,

@@ -214,7 +214,7 @@ pub async fn deactivate(
         .await?;
     let (mut license, mut activation) = match released {
         SeatRelease::NoLicense => return Err(not_found()),
-        SeatRelease::NotActivated(_) => return Err(not_activated()),
+        SeatRelease::NotActivated => return Err(not_activated()),
         SeatRelease::Released(license, activation) => (license, activation),
     };
     activation.deactivated_at = Some(now);

@@ -17,8 +17,7 @@ impl Secret {
     pub fn new(s: impl Into<String>) -> Self {
         Self(zeroize::Zeroizing::new(s.into()))
     }
-
-    /// The value.
+    /// The secret itself: for the one place that uses it, never for logs.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -85,7 +84,7 @@ pub struct Config {
     pub signature_cache_entries: usize,
     /// Days the audit log keeps an entry (0: forever).
     pub audit_retention_days: u32,
-    /// Log format.
+    /// Log lines as text or JSON (`LICET_LOG_FORMAT`).
     pub log_format: LogFormat,
     /// Sender of customer emails, e.g. `Photo Pro <sales@example.com>`.
     pub mail_from: String,
@@ -103,7 +102,7 @@ pub struct Config {
 /// S3-compatible object storage (`LICET_S3_*`).
 #[derive(Debug, Clone)]
 pub struct S3Config {
-    /// Bucket name.
+    /// The bucket product files are stored in.
     pub bucket: String,
     /// Region (default `us-east-1`).
     pub region: String,

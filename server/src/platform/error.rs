@@ -11,7 +11,7 @@ pub enum Error {
     /// A client-visible failure with a stable code.
     #[error("{code}: {message}")]
     Api {
-        /// Stable code.
+        /// Stable machine-readable code (`docs/protocol.md` lists them).
         code: ErrorCode,
         /// Message safe to send.
         message: String,

@@ -75,8 +75,6 @@ impl Closed {
         }
     }
 }
-
-/// The counters.
 #[derive(Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<(&'static str, &'static str, u16), u64>>,

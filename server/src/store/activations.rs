@@ -5,15 +5,11 @@ use super::Store;
 /// An activation row.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ActivationRow {
-    /// Id.
     pub id: String,
-    /// License id.
     pub license_id: String,
     /// Machine fingerprint.
     pub fingerprint: String,
-    /// Machine name.
     pub name: Option<String>,
-    /// Platform.
     pub platform: Option<String>,
     /// Machine facts (JSON).
     pub machine: Option<String>,

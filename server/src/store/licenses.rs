@@ -7,14 +7,12 @@ use super::{ActivationRow, Store};
 
 /// A license joined with the policy of its product and its live seat count.
 #[derive(Debug, Clone, sqlx::FromRow)]
+// A row mirrors its table: some columns are read only by some paths (or by tests).
+#[allow(dead_code)]
 pub struct LicenseRow {
-    /// Id.
     pub id: String,
-    /// The key.
     pub license_key: String,
-    /// Product id.
     pub product_id: String,
-    /// Customer email.
     pub email: String,
     /// Whether the license may be used.
     #[sqlx(try_from = "StateText")]
@@ -47,14 +45,11 @@ pub struct LicenseRow {
 /// validation hot path.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LicenseAndActivation {
-    /// The license.
     #[sqlx(flatten)]
     pub license: LicenseRow,
     /// Activation id, when the fingerprint holds a seat.
     pub act_id: Option<String>,
-    /// Machine name.
     pub act_name: Option<String>,
-    /// Platform.
     pub act_platform: Option<String>,
     /// Unix seconds.
     pub act_first_seen_at: Option<i64>,
@@ -120,11 +115,8 @@ pub(super) const LICENSE_WITH_ACTIVATION: &str = "SELECT l.id, l.license_key, l.
 /// A license to insert.
 #[derive(Debug, Clone)]
 pub struct NewLicense<'a> {
-    /// Id.
     pub id: &'a str,
-    /// Product id.
     pub product_id: &'a str,
-    /// Customer email.
     pub email: &'a str,
     /// Expiry.
     pub expires_at: Option<i64>,
@@ -147,9 +139,7 @@ pub struct LicenseFilter {
     pub key: Option<String>,
     /// Exact email (case-insensitive).
     pub email: Option<String>,
-    /// Product slug.
     pub product: Option<String>,
-    /// Page size.
     pub limit: i64,
     /// Offset into the result.
     pub offset: i64,

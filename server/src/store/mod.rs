@@ -23,6 +23,7 @@ mod sqlite_reads;
 mod sqlite_writes;
 mod states;
 mod stats;
+#[cfg(feature = "testkit")]
 mod test_schemas;
 mod writes;
 

@@ -8,9 +8,7 @@ use super::{Store, parse_list};
 /// A product row.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ProductRow {
-    /// Id.
     pub id: String,
-    /// Slug.
     pub slug: String,
     /// Display name.
     pub name: String,
@@ -115,16 +113,6 @@ impl Store {
             "SELECT {COLUMNS} FROM products WHERE slug = $1"
         )))
         .bind(slug)
-        .fetch_optional(self.pool())
-        .await
-    }
-
-    /// The product with this id.
-    pub async fn product_by_id(&self, id: &str) -> Result<Option<ProductRow>, sqlx::Error> {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM products WHERE id = $1"
-        )))
-        .bind(id)
         .fetch_optional(self.pool())
         .await
     }

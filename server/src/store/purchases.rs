@@ -9,10 +9,10 @@ use super::states::StateText;
 
 /// A purchase row.
 #[derive(Debug, Clone, sqlx::FromRow)]
+// A row mirrors its table: some columns are read only by some paths (or by tests).
+#[allow(dead_code)]
 pub struct PurchaseRow {
-    /// Id.
     pub id: String,
-    /// Customer email.
     pub email: String,
     /// JSON list of product slugs.
     pub products: String,
@@ -69,9 +69,7 @@ pub struct PurchaseFilter {
     pub since: Option<i64>,
     /// Created before.
     pub until: Option<i64>,
-    /// Page size.
     pub limit: i64,
-    /// Offset.
     pub offset: i64,
 }
 

@@ -36,11 +36,13 @@ pub struct Activated {
 
 /// What a machine releasing its seat found.
 #[derive(Debug)]
+// Returned once per deactivation and matched at once: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum SeatRelease {
     /// No license has this key.
     NoLicense,
     /// The license exists but the machine holds no live seat on it; nothing was written.
-    NotActivated(LicenseRow),
+    NotActivated,
     /// The seat was released (the license as read before).
     Released(LicenseRow, ActivationRow),
 }
@@ -156,7 +158,7 @@ impl Store {
         };
         let (license, activation) = found.split(fingerprint);
         let Some(activation) = activation else {
-            return Ok(SeatRelease::NotActivated(license));
+            return Ok(SeatRelease::NotActivated);
         };
         self.deactivate(&mut tx, &activation.id, now).await?;
         audit(&license, &activation).write(&mut *tx).await?;

@@ -101,8 +101,7 @@ async fn a_link_downloads_the_file_with_the_headers_a_download_needs() {
     let log = eventually(async || {
         let log = api
             .server
-            .app
-            .store
+            .store()
             .downloads_of(&purchase)
             .await
             .expect("log");
@@ -342,8 +341,7 @@ async fn the_delivery_email_carries_working_download_links() {
     let scrubbed = eventually(async || {
         let mails = api
             .server
-            .app
-            .store
+            .store()
             .mail_to("dl@example.com")
             .await
             .expect("outbox");

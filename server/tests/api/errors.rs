@@ -112,7 +112,7 @@ async fn a_well_formed_unknown_key_is_not_found() {
     let api = Api::start().await;
     api.seeded(1).await;
     // Minted with the server's own secret, so it passes the check segment, but never issued.
-    let key = api.server.app.key_format.generate("PHOTO");
+    let key = api.server.unissued_key("PHOTO");
     for path in ENDPOINTS {
         let (status, body) = api
             .post(path, json!({ "key": key, "fingerprint": "v1:m" }))
@@ -258,7 +258,7 @@ async fn rate_limits_apply_per_key_and_per_ip_with_retry_after() {
 async fn a_database_failure_is_internal_without_details() {
     let api = Api::start().await;
     let (_, key) = api.seeded(1).await;
-    api.server.app.store.close().await;
+    api.server.store().close().await;
     let (status, body) = api.validate(&key, "v1:m").await;
     assert_error(status, &body, 500, "INTERNAL");
     let text = body.to_string().to_lowercase();
@@ -382,8 +382,7 @@ async fn refused_requests_are_not_written_to_the_database() {
     let window = now - now.rem_euclid(licet_server::testkit::internals::rate_limit::WINDOW_SECS);
     let hits = api
         .server
-        .app
-        .store
+        .store()
         .rate_hits(&[("ip:127.0.0.1", window)])
         .await
         .expect("hits");

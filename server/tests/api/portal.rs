@@ -8,7 +8,7 @@ use crate::support::*;
 /// The sign-in link of the email sent to `email` (waits for the outbox).
 pub async fn sign_in_link(api: &Api, email: &str) -> Option<String> {
     eventually(async || {
-        let mails = api.server.app.store.mail_to(email).await.expect("outbox");
+        let mails = api.server.store().mail_to(email).await.expect("outbox");
         let m = mails.iter().find(|m| m.subject == "Your sign-in link")?;
         // Read from the written file: the stored body is dropped once sent.
         let dir = api.server.data_dir().join("mail");
@@ -103,8 +103,7 @@ async fn a_customer_signs_in_by_email_link_and_sees_only_their_purchases() {
     );
     assert!(
         api.server
-            .app
-            .store
+            .store()
             .mail_to("eve@example.com")
             .await
             .expect("outbox")
@@ -489,7 +488,7 @@ async fn the_sign_in_answer_does_not_wait_for_the_link_to_be_made() {
     api.grant("ada@example.com", &["photo"]).await;
     let b = browser();
     let csrf = portal_csrf(&b, &api).await;
-    let store = &api.server.app.store;
+    let store = &api.server.store();
     let lock = store.lock_sign_in_links().await.expect("write lock");
     let answer = tokio::time::timeout(
         std::time::Duration::from_secs(5),

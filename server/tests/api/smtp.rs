@@ -195,8 +195,7 @@ async fn a_mail_server_that_is_down_is_retried_until_it_accepts() {
     let failed = eventually(async || {
         let queued = api
             .server
-            .app
-            .store
+            .store()
             .mail_to("ada@example.com")
             .await
             .expect("outbox");
@@ -217,8 +216,7 @@ async fn a_mail_server_that_is_down_is_retried_until_it_accepts() {
     let sent = eventually(async || {
         let queued = api
             .server
-            .app
-            .store
+            .store()
             .mail_to("ada@example.com")
             .await
             .expect("outbox");
@@ -248,7 +246,7 @@ async fn a_crash_after_the_server_accepted_a_message_resends_it_with_the_same_me
     let port = free_port();
     let Some(smtp) = smtp_on(port) else { return };
     let api = shop_over_smtp(port).await;
-    let app = &api.server.app;
+    let server = &api.server;
     // A message not due for an hour, so the worker leaves it alone while this test plays
     // the part of the worker that crashes.
     let due = api.server.clock_now() + 3600;
@@ -266,14 +264,14 @@ async fn a_crash_after_the_server_accepted_a_message_resends_it_with_the_same_me
         last_error: None,
         failed_at: None,
     };
-    app.store.queue_mail(&row).await.expect("queued");
-    let claimed = app
-        .store
+    server.store().queue_mail(&row).await.expect("queued");
+    let claimed = server
+        .store()
         .claim_mail(&row.id, due, licet_server::testkit::internals::CLAIM_SECS)
         .await
         .expect("claim")
         .expect("claimed");
-    app.mail.send(&claimed).await.expect("accepted");
+    server.mailer().send(&claimed).await.expect("accepted");
     // …and the process dies here, before marking it sent.
     assert_eq!(smtp.wait_for(1).await.len(), 1);
 
@@ -286,7 +284,11 @@ async fn a_crash_after_the_server_accepted_a_message_resends_it_with_the_same_me
     assert_eq!(message_id(&mails[0]), message_id(&mails[1]));
     assert!(message_id(&mails[0]).starts_with("<msg_crash_window@"));
     let sent = eventually(async || {
-        let rows = app.store.mail_to("ada@example.com").await.expect("outbox");
+        let rows = server
+            .store()
+            .mail_to("ada@example.com")
+            .await
+            .expect("outbox");
         rows.iter()
             .any(|m| m.id == row.id && m.sent_at.is_some())
             .then_some(())
@@ -313,8 +315,7 @@ async fn a_recipient_the_mail_server_refuses_is_given_up_and_shown_on_the_dashbo
         api.server.clock.advance(60);
         let rows = api
             .server
-            .app
-            .store
+            .store()
             .mail_to("refused@example.com")
             .await
             .expect("outbox");
@@ -339,8 +340,7 @@ async fn a_recipient_the_mail_server_refuses_is_given_up_and_shown_on_the_dashbo
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let rows = api
         .server
-        .app
-        .store
+        .store()
         .mail_to("refused@example.com")
         .await
         .expect("outbox");
@@ -382,8 +382,7 @@ async fn a_recipient_the_mail_server_refuses_is_given_up_and_shown_on_the_dashbo
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let retried = api
         .server
-        .app
-        .store
+        .store()
         .mail_to("refused@example.com")
         .await
         .expect("outbox");
