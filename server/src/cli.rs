@@ -390,7 +390,7 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                 ProductCommand::List => {
                     let rows = app.store.products().await?;
                     print_json(&Page {
-                        items: rows.iter().map(|p| p.view()).collect(),
+                        items: rows.iter().map(|p| p.to_wire()).collect(),
                     })
                 }
             }

@@ -64,7 +64,7 @@ async fn list_products(app: Arc<App>, admin: Result<Admin>) -> Response {
         admin?;
         let rows = app.store.products().await?;
         Ok(Page {
-            items: rows.iter().map(|p| p.view()).collect(),
+            items: rows.iter().map(|p| p.to_wire()).collect(),
         })
     };
     reply::result(StatusCode::OK, r.await)
@@ -74,7 +74,7 @@ async fn list_products(app: Arc<App>, admin: Result<Admin>) -> Response {
 async fn get_product(slug: String, app: Arc<App>, admin: Result<Admin>) -> Response {
     let r = async {
         admin?;
-        Ok(catalogue::product(&app, &slug).await?.view())
+        Ok(catalogue::product(&app, &slug).await?.to_wire())
     };
     reply::result(StatusCode::OK, r.await)
 }

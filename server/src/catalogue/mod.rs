@@ -75,7 +75,7 @@ pub async fn create_product(
             format!("a product with slug {:?} exists", row.slug),
         ));
     }
-    Ok(row.view())
+    Ok(row.to_wire())
 }
 
 /// Changes a product's policy; licenses without overrides follow it.
@@ -127,7 +127,7 @@ pub async fn update_product(
         serde_json::json!({ "slug": row.slug }),
     );
     app.store().save_product(&row, &audit).await?;
-    Ok(row.view())
+    Ok(row.to_wire())
 }
 
 /// One product by slug (`NOT_FOUND` otherwise).

@@ -93,7 +93,7 @@ impl ActivationRow {
 
 impl ProductRow {
     /// The wire view.
-    pub fn view(&self) -> Product {
+    pub fn to_wire(&self) -> Product {
         Product {
             id: self.id.clone(),
             slug: self.slug.clone(),

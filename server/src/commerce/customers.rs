@@ -40,7 +40,7 @@ async fn send_sign_in_link(app: &impl Context, email: &str) -> Result<()> {
 
 /// What the customer sees of one of their purchases.
 #[derive(Debug)]
-pub struct PurchaseView {
+pub struct CustomerPurchase {
     pub purchase: crate::store::PurchaseRow,
     /// Its licenses with their activations.
     pub licenses: Vec<licet_proto::admin::License>,
@@ -52,7 +52,7 @@ pub struct PurchaseView {
 }
 
 /// A purchase of `email`'s, or `NOT_FOUND` (also for other customers' purchases).
-pub async fn purchase(app: &impl Context, email: &str, id: &str) -> Result<PurchaseView> {
+pub async fn purchase(app: &impl Context, email: &str, id: &str) -> Result<CustomerPurchase> {
     let not_found = || Error::new(ErrorCode::NotFound, "no such purchase");
     let purchase = app
         .store()
@@ -72,7 +72,7 @@ pub async fn purchase(app: &impl Context, email: &str, id: &str) -> Result<Purch
             }
         }
     }
-    Ok(PurchaseView {
+    Ok(CustomerPurchase {
         purchase,
         licenses,
         has_files,

@@ -74,7 +74,7 @@ pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024 * 1024;
 
 /// A file as the admin API shows it.
 #[derive(Debug, Clone, Serialize)]
-pub struct FileView {
+pub struct FileEntry {
     pub id: String,
     pub product: String,
     pub name: String,
@@ -104,7 +104,7 @@ pub async fn add_file<S, B, E>(
     name: &str,
     content_type: Option<&str>,
     stream: S,
-) -> Result<FileView>
+) -> Result<FileEntry>
 where
     S: futures_util::Stream<Item = std::result::Result<B, E>>,
     B: AsRef<[u8]>,
@@ -137,23 +137,23 @@ where
             serde_json::json!({ "product": product.slug, "name": row.name, "size": row.size, "sha256": row.sha256 }),
         ))
         .await?;
-    Ok(view(&row, &product.slug))
+    Ok(file_entry(&row, &product.slug))
 }
 
 /// Files of a product.
-pub async fn files(app: &impl Context, product_slug: &str) -> Result<Vec<FileView>> {
+pub async fn files(app: &impl Context, product_slug: &str) -> Result<Vec<FileEntry>> {
     let product = crate::catalogue::product(app, product_slug).await?;
     Ok(app
         .store()
         .files_of(&product.id)
         .await?
         .iter()
-        .map(|f| view(f, &product.slug))
+        .map(|f| file_entry(f, &product.slug))
         .collect())
 }
 
-fn view(f: &FileRow, product: &str) -> FileView {
-    FileView {
+fn file_entry(f: &FileRow, product: &str) -> FileEntry {
+    FileEntry {
         id: f.id.clone(),
         product: product.to_owned(),
         name: f.name.clone(),

@@ -303,7 +303,10 @@ pub async fn show(app: &impl Context, purchase_id: &str) -> Result<Purchase> {
         .await?
         .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such purchase"))?;
     let licenses = app.store().licenses_of_purchase(&row.id).await?;
-    Ok(view(row, licenses.into_iter().map(|(id, _)| id).collect()))
+    Ok(to_wire(
+        row,
+        licenses.into_iter().map(|(id, _)| id).collect(),
+    ))
 }
 
 /// Purchases matching a filter.
@@ -313,11 +316,11 @@ pub async fn list(app: &impl Context, filter: &PurchaseFilter) -> Result<Vec<Pur
         .purchases(filter)
         .await?
         .into_iter()
-        .map(|r| view(r, Vec::new()))
+        .map(|r| to_wire(r, Vec::new()))
         .collect())
 }
 
-fn view(r: PurchaseRow, licenses: Vec<String>) -> Purchase {
+fn to_wire(r: PurchaseRow, licenses: Vec<String>) -> Purchase {
     Purchase {
         status: r.status,
         products: parse_list(&r.products),

@@ -15,7 +15,7 @@ use crate::app::App;
 use crate::auth::Admin;
 use crate::auth::sessions::{self, Kind};
 use crate::catalogue;
-use crate::commerce::downloads::{self, FileView};
+use crate::commerce::downloads::{self, FileEntry};
 use crate::platform::error::{Error, Result};
 use crate::store::SessionRow;
 use crate::web::session::{Outcome, Signed};
@@ -25,7 +25,7 @@ use crate::web::shell::{date, layout, page, redirect};
 pub(super) async fn list(s: Outcome<Signed>) -> Outcome<Markup> {
     let s = s?;
     let rows = s.app.store.products().await.map_err(Error::from)?;
-    let products: Vec<Product> = rows.iter().map(|p| p.view()).collect();
+    let products: Vec<Product> = rows.iter().map(|p| p.to_wire()).collect();
     Ok(products_page(&s.session, &products))
 }
 
@@ -64,7 +64,7 @@ pub(super) async fn show(
     q: Result<SavedQuery>,
 ) -> Outcome<Markup> {
     let s = s?;
-    let product = catalogue::product(&s.app, &slug).await?.view();
+    let product = catalogue::product(&s.app, &slug).await?.to_wire();
     let files = downloads::files(&s.app, &slug).await?;
     let form = ProductForm::from_product(&product);
     let saved = SavedQuery::saved(&q);
@@ -81,7 +81,7 @@ pub(super) async fn update(slug: String, post: Result<Signed<ProductForm>>) -> R
         app, session, form, ..
     } = post;
     let r = async {
-        let current = catalogue::product(&app, &slug).await?.view();
+        let current = catalogue::product(&app, &slug).await?.to_wire();
         let req = form.to_update(&current.metadata)?;
         catalogue::update_product(&app, &admin, &slug, req).await
     }
@@ -89,7 +89,7 @@ pub(super) async fn update(slug: String, post: Result<Signed<ProductForm>>) -> R
     match r {
         Ok(p) => Ok(redirect(&format!("/admin/products/{}?saved=1", p.slug))),
         Err(e @ Error::Api { .. }) => {
-            let product = catalogue::product(&app, &slug).await?.view();
+            let product = catalogue::product(&app, &slug).await?.to_wire();
             let files = downloads::files(&app, &slug).await?;
             let msg = e.public_message();
             Ok(page(
@@ -243,7 +243,7 @@ fn product_page(
     s: &SessionRow,
     p: &Product,
     form: &ProductForm,
-    files: &[FileView],
+    files: &[FileEntry],
     error: Option<&str>,
     saved: bool,
 ) -> Markup {

@@ -31,8 +31,8 @@ pub(super) async fn list(s: Outcome<Signed>) -> Outcome<Markup> {
 /// `GET /portal/purchases/{id}`
 pub(super) async fn show(id: String, s: Outcome<Signed>) -> Outcome<Markup> {
     let s = s?;
-    let view = customers::purchase(&s.app, &s.session.email, &id).await?;
-    Ok(purchase_page(&s.session, &view, None))
+    let purchase = customers::purchase(&s.app, &s.session.email, &id).await?;
+    Ok(purchase_page(&s.session, &purchase, None))
 }
 
 /// `POST /portal/purchases/{id}/activations/{activation}/deactivate`
@@ -49,9 +49,9 @@ pub(super) async fn deactivate(
 /// `POST /portal/purchases/{id}/links`: the purchase page with fresh download links.
 pub(super) async fn links(id: String, post: Result<Signed<NoFields>>) -> Outcome<Markup> {
     let s = post?;
-    let view = customers::purchase(&s.app, &s.session.email, &id).await?;
-    let links = downloads::new_links(&s.app, &view.purchase.id).await?;
-    Ok(purchase_page(&s.session, &view, Some(&links)))
+    let purchase = customers::purchase(&s.app, &s.session.email, &id).await?;
+    let links = downloads::new_links(&s.app, &purchase.purchase.id).await?;
+    Ok(purchase_page(&s.session, &purchase, Some(&links)))
 }
 
 fn purchases_page(session: &SessionRow, rows: &[PurchaseRow]) -> Markup {
@@ -83,10 +83,10 @@ fn purchases_page(session: &SessionRow, rows: &[PurchaseRow]) -> Markup {
 
 fn purchase_page(
     session: &SessionRow,
-    view: &customers::PurchaseView,
+    shown: &customers::CustomerPurchase,
     links: Option<&[downloads::Link]>,
 ) -> Markup {
-    let p = &view.purchase;
+    let p = &shown.purchase;
     let active = p.status == PurchaseStatus::Completed;
     let csrf = &session.csrf;
     layout(
@@ -97,7 +97,7 @@ fn purchase_page(
             @if !active {
                 p role="alert" { "This purchase is " (p.status.as_str().to_lowercase()) ": its keys, downloads and access no longer work." }
             }
-            @for lic in &view.licenses {
+            @for lic in &shown.licenses {
                 section {
                     h2 { "License for " (lic.product) }
                     p {
@@ -133,7 +133,7 @@ fn purchase_page(
                     }
                 }
             }
-            @for (name, url) in &view.access {
+            @for (name, url) in &shown.access {
                 section {
                     h2 { "Access to " (name) }
                     @match url {
@@ -142,7 +142,7 @@ fn purchase_page(
                     }
                 }
             }
-            @if view.has_files {
+            @if shown.has_files {
                 section {
                     h2 { "Downloads" }
                     p { (p.download_limit - p.download_count) " of " (p.download_limit) " downloads left." }
