@@ -1,11 +1,13 @@
 //! The `licet-server` command line: run the server and do the vendor's daily chores
 //! (keys, admin tokens, products, licenses) straight against the database.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use licet_proto::ErrorCode;
 use licet_proto::admin::{CreateProduct, ExtendLicense, IssueLicense, Page, ProductKind};
 use serde::Serialize;
 
@@ -15,6 +17,7 @@ use crate::catalogue::{self, StatusChange};
 use crate::licensing::signing;
 use crate::platform::clock::SystemClock;
 use crate::platform::config::{Config, LogFormat, Overrides};
+use crate::platform::crypto::MASTER_KEY_FILE;
 use crate::platform::error::{Error, Result};
 use crate::store::LicenseFilter;
 
@@ -263,6 +266,8 @@ fn init_logging(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never into files or pipes.
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .log_internal_errors(false);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
@@ -292,6 +297,25 @@ async fn open(config: Config) -> Result<Arc<App>> {
     Ok(opened.app)
 }
 
+/// Commands other than `serve` and `migrate` work on an existing installation. Run from the
+/// wrong directory they would otherwise set up a new one (data dir, master key, admin token)
+/// and then find nothing in it; instead they refuse and say where they looked.
+fn ensure_installed(config: &Config) -> Result<()> {
+    if config.master_key.is_some() || config.data_dir.join(MASTER_KEY_FILE).is_file() {
+        return Ok(());
+    }
+    let dir = std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
+    Err(Error::new(
+        ErrorCode::NotFound,
+        format!(
+            "no Licet installation in {} (no {MASTER_KEY_FILE} there and LICET_MASTER_KEY is \
+             unset); pass --data-dir (or LICET_DATA_DIR) for the existing one, or run \
+             `licet-server serve` or `migrate` to set up a new one there",
+            dir.display()
+        ),
+    ))
+}
+
 fn print_json<T: Serialize>(value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.to_string()))?;
     println!("{text}");
@@ -301,6 +325,9 @@ fn print_json<T: Serialize>(value: &T) -> Result<()> {
 async fn dispatch(config: Config, command: Command) -> Result<()> {
     // Whoever runs a command on the host is the vendor (see `Admin::local_operator`).
     let operator = Admin::local_operator();
+    if !matches!(command, Command::Serve | Command::Migrate) {
+        ensure_installed(&config)?;
+    }
     match command {
         Command::Serve => serve(config).await,
         Command::Migrate => {

@@ -287,6 +287,42 @@ fn the_cli_manages_products_licenses_keys_and_admin_tokens() {
 }
 
 #[test]
+fn commands_refuse_to_set_up_an_installation_they_were_not_asked_for() {
+    let parent = tempfile::tempdir().expect("tempdir");
+    let dir = parent.path().join("elsewhere");
+    for args in [&["product", "list"][..], &["license", "list"], &["keys", "list"]] {
+        let out = bin()
+            .args(database_args(&dir))
+            .args(args)
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded on no installation");
+        assert!(err.contains("no Licet installation"), "{args:?}: {err}");
+        assert!(err.contains(&dir.display().to_string()), "names the dir it looked in: {err}");
+        assert!(!dir.exists(), "{args:?} created {}", dir.display());
+    }
+    // `migrate` (like `serve`) sets one up; then the same command works there.
+    run(&dir, &["migrate"]);
+    assert!(run(&dir, &["product", "list"]).contains("items"));
+}
+
+#[test]
+fn logs_into_a_pipe_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = bin()
+        .env_remove("NO_COLOR")
+        .args(database_args(dir.path()))
+        .args(["--log-format", "text", "migrate"])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("master key"), "the first start logs its new master key: {log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in a pipe: {log:?}");
+}
+
+#[test]
 fn a_bad_command_line_fails_with_a_message() {
     let out = bin()
         .args(["--listen", "nonsense", "migrate"])
