@@ -323,6 +323,52 @@ fn logs_into_a_pipe_carry_no_colour_codes() {
 }
 
 #[test]
+fn keys_export_writes_the_published_keys_as_json_a_c_header_and_rust() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(dir.path(), &["migrate"]);
+    run(dir.path(), &["keys", "generate"]);
+    let jwks: serde_json::Value =
+        serde_json::from_str(&run(dir.path(), &["keys", "export"])).expect("JWKS JSON");
+    let keys = jwks["keys"].as_array().expect("keys");
+    assert_eq!(keys.len(), 2, "the current key and the pre-generated one: {jwks}");
+    let listed = run(dir.path(), &["keys", "list"]);
+    for key in keys {
+        assert_eq!(key["kty"], "OKP");
+        assert!(listed.contains(key["kid"].as_str().expect("kid")), "{listed}");
+    }
+
+    // The C header compiles, and its string is that same JWKS document.
+    let header = run(dir.path(), &["keys", "export", "--format", "c-header"]);
+    std::fs::write(dir.path().join("licet_keys.h"), &header).expect("write header");
+    let program = dir.path().join("print_keys.c");
+    std::fs::write(
+        &program,
+        "#include <stdio.h>\n#include \"licet_keys.h\"\nint main(void) { fputs(LICET_PINNED_KEYS, stdout); return 0; }\n",
+    )
+    .expect("write program");
+    let exe = dir.path().join("print_keys");
+    let cc = Command::new("cc")
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(&exe)
+        .arg(&program)
+        .status()
+        .expect("cc");
+    assert!(cc.success(), "the header does not compile:\n{header}");
+    let printed = Command::new(&exe).output().expect("run program");
+    let from_c: serde_json::Value = serde_json::from_slice(&printed.stdout).expect("JSON from C");
+    assert_eq!(from_c, jwks);
+
+    // The Rust file defines the same document as a raw string constant.
+    let rust = run(dir.path(), &["keys", "export", "--format", "rust"]);
+    let literal = rust
+        .split_once("pub const LICET_PINNED_KEYS: &str = r#\"")
+        .and_then(|(_, rest)| rest.split_once("\"#;"))
+        .map(|(json, _)| json)
+        .expect("the constant");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(literal).expect("JSON"), jwks);
+}
+
+#[test]
 fn a_bad_command_line_fails_with_a_message() {
     let out = bin()
         .args(["--listen", "nonsense", "migrate"])
