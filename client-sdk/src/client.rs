@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
+use licet_proto::key::KeyShape;
 use licet_proto::api::{ActivateRequest, DeactivateResponse, KeyAndFingerprint, LeaseResponse};
 use licet_proto::token::{Expectations, TokenError};
 use licet_proto::{Claims, ErrorCode, Jwks, KeySet, LicenseStatus};
@@ -325,10 +326,13 @@ impl Client {
 
     /// [`Client::activate`] for async code.
     pub async fn activate_async(&self, key: &str) -> Result<License> {
+        // A mistyped key is refused here, offline too, rather than reported as a network
+        // failure (only the server can tell a well-shaped key from a real one).
+        let key = KeyShape::parse(key).ok_or(Error::InvalidKey)?.into_string();
         let fingerprint = self.inner.fingerprint.clone()?;
         let info = fingerprint::machine_info();
         let req = ActivateRequest {
-            key: key.trim().to_owned(),
+            key,
             fingerprint,
             name: info.hostname.clone(),
             platform: Some(fingerprint::platform()),

@@ -5,6 +5,7 @@
 //! - [`api`]: request and response bodies of the public license API.
 //! - [`admin`]: request and response bodies of the vendor's admin API.
 //! - [`clock`]: the one notion of "now" (a trait, so tests can move time).
+//! - [`key`]: the shape of a license key (the server adds its keyed check group).
 //! - [`token`]: the Ed25519-signed offline lease (a compact JWS, `alg: EdDSA`), its claims,
 //!   signing, strict verification and the JWKS document that publishes the public keys.
 //!
@@ -16,6 +17,7 @@ pub mod admin;
 pub mod api;
 pub mod clock;
 pub mod error;
+pub mod key;
 pub mod token;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};

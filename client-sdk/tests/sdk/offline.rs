@@ -47,3 +47,27 @@ fn an_expired_lease_is_renewed_online_when_the_server_is_back() {
     let renewed = client.check().expect("renewed online");
     assert!(renewed.offline_secs_left() > 3000);
 }
+
+#[test]
+fn a_mistyped_key_is_reported_as_such_even_offline() {
+    let mut h = Harness::start(1);
+    let dir = tempfile::tempdir().expect("dir");
+    let clock = clock();
+    let client = h.client(dir.path(), "v1:m", &clock);
+    h.stop();
+    for typo in [
+        "PHOTO-7KQ2M-XW9RT-D4HNP-38FZC",
+        "photo-7kq2m-xw9rt-d4hnp-38fzc-uj6v0",
+        "PHOTO 7KQ2M XW9RT D4HNP 38FZC UJ6VB",
+        "",
+    ] {
+        let err = client.activate(typo).expect_err("refused");
+        assert_eq!(err, licet::Error::InvalidKey, "{typo:?}");
+        assert_eq!(err.code(), "INVALID_KEY_FORMAT");
+    }
+    // A well-shaped key needs the server to judge it: offline that is a network failure.
+    assert!(matches!(
+        client.activate(" photo-7kq2m-xw9rt-d4hnp-38fzc-uj6vb "),
+        Err(licet::Error::Network(_))
+    ));
+}

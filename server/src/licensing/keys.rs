@@ -11,15 +11,9 @@
 //! key is refused as `INVALID_KEY_FORMAT` without touching the database, and someone who
 //! does not hold the secret cannot mint keys that even reach a lookup.
 
-use crate::platform::crypto::{ct_eq, hmac_sha256, random_bytes};
+use licet_proto::key::{ALPHABET, GROUP_LEN, KeyShape, MAX_PREFIX_LEN, RANDOM_GROUPS};
 
-/// The 32 unambiguous symbols.
-pub const ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-const GROUP_LEN: usize = 5;
-const RANDOM_GROUPS: usize = 4;
-const MAX_PREFIX_LEN: usize = 8;
-/// Longest input worth parsing; anything longer is malformed.
-const MAX_INPUT_LEN: usize = 64;
+use crate::platform::crypto::{ct_eq, hmac_sha256, random_bytes};
 
 /// Mints and checks keys with one server secret.
 pub struct KeyFormat {
@@ -66,25 +60,9 @@ impl KeyFormat {
 
     /// Normalises (trim, upper-case) and checks a key; `None` if it is not a valid key.
     pub fn parse(&self, input: &str) -> Option<String> {
-        let input = input.trim();
-        if input.len() > MAX_INPUT_LEN || !input.is_ascii() {
-            return None;
-        }
-        let key = input.to_ascii_uppercase();
-        let (prefix, rest) = key.split_once('-')?;
-        if prefix.is_empty()
-            || prefix.len() > MAX_PREFIX_LEN
-            || !prefix.bytes().all(|b| b.is_ascii_alphanumeric())
-        {
-            return None;
-        }
-        let (body, check) = rest.rsplit_once('-')?;
-        let groups: Vec<&str> = body.split('-').collect();
-        if groups.len() != RANDOM_GROUPS || !groups.iter().chain([&check]).all(|g| is_group(g)) {
-            return None;
-        }
-        let expected = self.check_group(prefix, body);
-        ct_eq(expected.as_bytes(), check.as_bytes()).then_some(key)
+        let key = KeyShape::parse(input)?;
+        let expected = self.check_group(key.prefix(), key.body());
+        ct_eq(expected.as_bytes(), key.check().as_bytes()).then(|| key.into_string())
     }
 
     fn check_group(&self, prefix: &str, body: &str) -> String {
@@ -95,10 +73,6 @@ impl KeyFormat {
             .map(|i| ALPHABET[((bits >> (59 - 5 * i)) & 31) as usize] as char)
             .collect()
     }
-}
-
-fn is_group(g: &str) -> bool {
-    g.len() == GROUP_LEN && g.bytes().all(|b| ALPHABET.contains(&b))
 }
 
 #[cfg(test)]
