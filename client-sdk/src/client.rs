@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use licet_proto::key::KeyShape;
 use licet_proto::api::{ActivateRequest, DeactivateResponse, KeyAndFingerprint, LeaseResponse};
+use licet_proto::key::KeyShape;
 use licet_proto::token::{Expectations, TokenError};
 use licet_proto::{Claims, ErrorCode, Jwks, KeySet, LicenseStatus};
 

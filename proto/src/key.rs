@@ -97,9 +97,18 @@ mod tests {
     #[test]
     fn shapes() {
         let cases: [(&str, Option<&str>); 12] = [
-            ("PHOTO-7KQ2M-XW9RT-D4HNP-38FZC-UJ6VB", Some("PHOTO-7KQ2M-XW9RT-D4HNP-38FZC-UJ6VB")),
-            ("  photo-7kq2m-xw9rt-d4hnp-38fzc-uj6vb\n", Some("PHOTO-7KQ2M-XW9RT-D4HNP-38FZC-UJ6VB")),
-            ("LIC-AAAAA-AAAAA-AAAAA-AAAAA-AAAAA", Some("LIC-AAAAA-AAAAA-AAAAA-AAAAA-AAAAA")),
+            (
+                "PHOTO-7KQ2M-XW9RT-D4HNP-38FZC-UJ6VB",
+                Some("PHOTO-7KQ2M-XW9RT-D4HNP-38FZC-UJ6VB"),
+            ),
+            (
+                "  photo-7kq2m-xw9rt-d4hnp-38fzc-uj6vb\n",
+                Some("PHOTO-7KQ2M-XW9RT-D4HNP-38FZC-UJ6VB"),
+            ),
+            (
+                "LIC-AAAAA-AAAAA-AAAAA-AAAAA-AAAAA",
+                Some("LIC-AAAAA-AAAAA-AAAAA-AAAAA-AAAAA"),
+            ),
             ("PHOTO-7KQ2M-XW9RT-D4HNP-38FZC", None),
             ("PHOTO-7KQ2M-XW9RT-D4HNP-38FZC-UJ6VB-AAAAA", None),
             ("PHOTO-7KQ2M-XW9RT-D4HNP-38FZC-UJ6V", None),

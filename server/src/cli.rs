@@ -345,7 +345,10 @@ fn export_keys(jwks: &licet_proto::token::Jwks, format: KeysFormat) -> Result<St
         kids.join(", ")
     );
     Ok(match format {
-        KeysFormat::Json => format!("{}\n", serde_json::to_string_pretty(jwks).map_err(|e| Error::Internal(e.to_string()))?),
+        KeysFormat::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(jwks).map_err(|e| Error::Internal(e.to_string()))?
+        ),
         KeysFormat::CHeader => {
             // JSON has no characters a C string literal needs escaped except `"` and `\`.
             let literal = json.replace('\\', "\\\\").replace('"', "\\\"");
@@ -398,7 +401,9 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                     println!("current signing key is now {kid}");
                 }
                 KeysCommand::Export { format } => {
+                    // Only the document: its output is meant to be redirected into a file.
                     print!("{}", export_keys(&app.keys.jwks(), format)?);
+                    return Ok(());
                 }
                 KeysCommand::Retire { kid } => {
                     signing::retire(&app.store, &kid, now, &operator).await?;

@@ -290,16 +290,26 @@ fn the_cli_manages_products_licenses_keys_and_admin_tokens() {
 fn commands_refuse_to_set_up_an_installation_they_were_not_asked_for() {
     let parent = tempfile::tempdir().expect("tempdir");
     let dir = parent.path().join("elsewhere");
-    for args in [&["product", "list"][..], &["license", "list"], &["keys", "list"]] {
+    for args in [
+        &["product", "list"][..],
+        &["license", "list"],
+        &["keys", "list"],
+    ] {
         let out = bin()
             .args(database_args(&dir))
             .args(args)
             .output()
             .expect("run");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{args:?} succeeded on no installation");
+        assert!(
+            !out.status.success(),
+            "{args:?} succeeded on no installation"
+        );
         assert!(err.contains("no Licet installation"), "{args:?}: {err}");
-        assert!(err.contains(&dir.display().to_string()), "names the dir it looked in: {err}");
+        assert!(
+            err.contains(&dir.display().to_string()),
+            "names the dir it looked in: {err}"
+        );
         assert!(!dir.exists(), "{args:?} created {}", dir.display());
     }
     // `migrate` (like `serve`) sets one up; then the same command works there.
@@ -318,7 +328,10 @@ fn logs_into_a_pipe_carry_no_colour_codes() {
         .expect("run");
     assert!(out.status.success());
     let log = String::from_utf8_lossy(&out.stderr);
-    assert!(log.contains("master key"), "the first start logs its new master key: {log}");
+    assert!(
+        log.contains("master key"),
+        "the first start logs its new master key: {log}"
+    );
     assert!(!log.contains('\u{1b}'), "colour codes in a pipe: {log:?}");
 }
 
@@ -330,11 +343,18 @@ fn keys_export_writes_the_published_keys_as_json_a_c_header_and_rust() {
     let jwks: serde_json::Value =
         serde_json::from_str(&run(dir.path(), &["keys", "export"])).expect("JWKS JSON");
     let keys = jwks["keys"].as_array().expect("keys");
-    assert_eq!(keys.len(), 2, "the current key and the pre-generated one: {jwks}");
+    assert_eq!(
+        keys.len(),
+        2,
+        "the current key and the pre-generated one: {jwks}"
+    );
     let listed = run(dir.path(), &["keys", "list"]);
     for key in keys {
         assert_eq!(key["kty"], "OKP");
-        assert!(listed.contains(key["kid"].as_str().expect("kid")), "{listed}");
+        assert!(
+            listed.contains(key["kid"].as_str().expect("kid")),
+            "{listed}"
+        );
     }
 
     // The C header compiles, and its string is that same JWKS document.
@@ -365,7 +385,10 @@ fn keys_export_writes_the_published_keys_as_json_a_c_header_and_rust() {
         .and_then(|(_, rest)| rest.split_once("\"#;"))
         .map(|(json, _)| json)
         .expect("the constant");
-    assert_eq!(serde_json::from_str::<serde_json::Value>(literal).expect("JSON"), jwks);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(literal).expect("JSON"),
+        jwks
+    );
 }
 
 #[test]
