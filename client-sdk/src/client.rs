@@ -318,7 +318,7 @@ impl Client {
     /// Activates this machine with `key`, stores the key and the signed lease.
     ///
     /// The lease is judged by its own signed times against the SDK's time (which it may move
-    /// forward, never back): an expired lease gives [`Error::Expired`], one older than a lease
+    /// forward, never back): an expired lease gives [`Error::LeaseExpired`], one older than a lease
     /// or verdict already stored gives [`Error::InvalidToken`].
     pub fn activate(&self, key: &str) -> Result<License> {
         self.inner.transport.block_on(self.activate_async(key))?
@@ -701,11 +701,12 @@ impl Client {
         if claims.iat < st.lease_floor {
             // A newer lease or a verdict was seen (the anchor remembers it): this one, put
             // back from an older copy of the cache or left by a concurrent process, is over.
-            return Offline::NeedsOnline(Error::Expired);
+            return Offline::NeedsOnline(Error::LeaseExpired);
         }
         match claims.check(&self.expectations(now)) {
             Ok(()) => {}
-            Err(TokenError::Expired) => return Offline::NeedsOnline(Error::Expired),
+            // Only the lease ran out: the license may be fine, the network can renew it.
+            Err(TokenError::Expired) => return Offline::NeedsOnline(Error::LeaseExpired),
             Err(e) => return Offline::Refused(token_error(e)),
         }
         if let Some(e) = status_error(claims.lic.status) {
@@ -889,7 +890,8 @@ fn os_vaults(_wanted: bool, _app: &str, _product: &str) -> Option<[Box<dyn KeyVa
 fn token_error(e: TokenError) -> Error {
     match e {
         TokenError::FingerprintMismatch => Error::FingerprintMismatch,
-        TokenError::LicenseExpired | TokenError::Expired => Error::Expired,
+        TokenError::LicenseExpired => Error::Expired,
+        TokenError::Expired => Error::LeaseExpired,
         other => Error::InvalidToken(other.to_string()),
     }
 }

@@ -44,9 +44,15 @@ pub enum Error {
     /// Verdict: this machine is not activated.
     #[error("not activated: {0}")]
     NotActivated(NotActivatedReason),
-    /// Verdict: the license or its offline lease has expired.
-    #[error("the license has expired")]
+    /// Verdict: the license itself has expired (its `expires_at` has passed, or the server
+    /// says so): renew the purchase.
+    #[error("the license has expired; renew it")]
     Expired,
+    /// Verdict: the signed lease that lets this machine check offline has run out, though the
+    /// license may well still be valid: connect to the internet so it can be renewed.
+    /// [`crate::Client::check`] tries that on its own when the network is allowed.
+    #[error("the offline lease ran out; connect to the internet to renew it")]
+    LeaseExpired,
     /// Verdict: the vendor suspended the license.
     #[error("the license is suspended")]
     Suspended,
@@ -119,6 +125,7 @@ impl Error {
             self,
             Self::NotActivated(_)
                 | Self::Expired
+                | Self::LeaseExpired
                 | Self::Suspended
                 | Self::Revoked
                 | Self::ActivationLimitReached
@@ -131,12 +138,13 @@ impl Error {
     }
 
     /// The stable code: the server's where the verdict came from the server, else Licet's
-    /// client-side code (`INVALID_TOKEN`, `FINGERPRINT_MISMATCH`, `CLOCK_TAMPERED`,
+    /// client-side code (`LEASE_EXPIRED`, `INVALID_TOKEN`, `FINGERPRINT_MISMATCH`, `CLOCK_TAMPERED`,
     /// `STATE_TAMPERED`, `NETWORK`, `STORAGE`, `NO_MACHINE_ID`, `CONFIG`).
     pub fn code(&self) -> &'static str {
         match self {
             Self::NotActivated(_) => ErrorCode::NotActivated.as_str(),
             Self::Expired => ErrorCode::LicenseExpired.as_str(),
+            Self::LeaseExpired => "LEASE_EXPIRED",
             Self::Suspended => ErrorCode::LicenseSuspended.as_str(),
             Self::Revoked => ErrorCode::LicenseRevoked.as_str(),
             Self::ActivationLimitReached => ErrorCode::ActivationLimitReached.as_str(),

@@ -38,6 +38,10 @@ pub enum licet_result {
     /// The stored license state was edited (or sealed with a keyring secret that is gone);
     /// `licet_client_validate` or `licet_client_activate` replaces it.
     LICET_STATE_TAMPERED = 1009,
+    /// The offline lease ran out though the license may still be valid: connect so it can be
+    /// renewed (`licet_client_check` tries on its own when the network is allowed). Unlike
+    /// `LICET_EXPIRED`, which means the license itself expired and must be renewed.
+    LICET_LEASE_EXPIRED = 1010,
     /// A required pointer was NULL, or a string was not UTF-8, or a value was out of range.
     LICET_INVALID_ARGUMENT = 2000,
     /// The output buffer is too small; the required length was reported.
@@ -65,6 +69,7 @@ impl licet_result {
         match e {
             E::NotActivated(_) => Self::LICET_NOT_ACTIVATED,
             E::Expired => Self::LICET_EXPIRED,
+            E::LeaseExpired => Self::LICET_LEASE_EXPIRED,
             E::Suspended => Self::LICET_SUSPENDED,
             E::Revoked => Self::LICET_REVOKED,
             E::ActivationLimitReached => Self::LICET_ACTIVATION_LIMIT_REACHED,
@@ -86,7 +91,8 @@ impl licet_result {
         match self {
             Self::LICET_OK => "ok: the license is valid\0",
             Self::LICET_NOT_ACTIVATED => "this machine is not activated\0",
-            Self::LICET_EXPIRED => "the license has expired\0",
+            Self::LICET_EXPIRED => "the license has expired; renew it\0",
+            Self::LICET_LEASE_EXPIRED => "the offline lease ran out; connect to renew it\0",
             Self::LICET_SUSPENDED => "the license is suspended\0",
             Self::LICET_REVOKED => "the license was revoked\0",
             Self::LICET_ACTIVATION_LIMIT_REACHED => "every seat of this license is in use\0",
@@ -112,7 +118,7 @@ impl licet_result {
     }
 
     /// Every code, for the message lookup.
-    const ALL: [Self; 20] = [
+    const ALL: [Self; 21] = [
         Self::LICET_OK,
         Self::LICET_NOT_ACTIVATED,
         Self::LICET_EXPIRED,
@@ -124,6 +130,7 @@ impl licet_result {
         Self::LICET_INVALID_TOKEN,
         Self::LICET_FINGERPRINT_MISMATCH,
         Self::LICET_STATE_TAMPERED,
+        Self::LICET_LEASE_EXPIRED,
         Self::LICET_INVALID_ARGUMENT,
         Self::LICET_BUFFER_TOO_SMALL,
         Self::LICET_NETWORK,

@@ -24,8 +24,9 @@ fn check_works_offline_until_the_lease_ends_then_reports_expired() {
         "network errors stay apart from verdicts"
     );
     clock.advance(700);
-    assert_eq!(fresh.check(), Err(licet::Error::Expired));
-    assert!(licet::Error::Expired.is_verdict());
+    assert_eq!(fresh.check(), Err(licet::Error::LeaseExpired));
+    assert_eq!(licet::Error::LeaseExpired.code(), "LEASE_EXPIRED");
+    assert!(licet::Error::LeaseExpired.is_verdict());
 }
 
 #[test]
@@ -39,7 +40,7 @@ fn an_expired_lease_is_renewed_online_when_the_server_is_back() {
     h.stop();
     clock.advance(4000);
     h.server.clock.advance(4000);
-    assert_eq!(client.check(), Err(licet::Error::Expired));
+    assert_eq!(client.check(), Err(licet::Error::LeaseExpired));
     h.restart();
     // After the refresh back-off, check goes online again and renews the lease.
     clock.advance(400);

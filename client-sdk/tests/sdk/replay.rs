@@ -37,7 +37,7 @@ fn a_fake_server_replaying_an_old_lease_cannot_activate_a_revoked_license() {
         .builder_at(&fake.url, dir.path(), "v1:m", &clock)
         .build()
         .expect("client");
-    assert_eq!(client.activate(&key), Err(licet::Error::Expired));
+    assert_eq!(client.activate(&key), Err(licet::Error::LeaseExpired));
     assert_eq!(
         fake.paths(),
         ["/v1/licenses/activate"],

@@ -226,7 +226,7 @@ fn with_a_keyring_an_older_copy_of_the_cache_put_back_is_not_trusted() {
     std::fs::write(lease_path(dir.path()), &backup).expect("put the copy back");
     assert_eq!(
         client(false).check(),
-        Err(licet::Error::Expired),
+        Err(licet::Error::LeaseExpired),
         "offline, the older lease counts as over"
     );
     assert_eq!(
