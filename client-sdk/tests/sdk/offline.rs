@@ -72,3 +72,34 @@ fn a_mistyped_key_is_reported_as_such_even_offline() {
         Err(licet::Error::Network(_))
     ));
 }
+
+#[test]
+fn a_lease_that_ran_out_is_told_apart_from_a_license_that_expired() {
+    let mut h = Harness::start(1);
+    // The license has two hours left; its leases last one hour.
+    let expires_at = h.server.clock_now() + 2 * 3600;
+    let lic = h.admin(
+        "POST",
+        "/v1/admin/licenses",
+        Some(serde_json::json!({
+            "product": "photo", "email": "ada@example.com", "expires_at": expires_at
+        })),
+    );
+    let key = lic["key"].as_str().expect("key");
+    let dir = tempfile::tempdir().expect("dir");
+    let clock = clock();
+    let client = h.client(dir.path(), "v1:m", &clock);
+    client.activate(key).expect("activates");
+    h.stop();
+
+    clock.advance(3600 + 1800);
+    let lease_over = client.check().expect_err("the lease ran out");
+    assert_eq!(lease_over, licet::Error::LeaseExpired, "not 'the license expired'");
+    assert_eq!(lease_over.code(), "LEASE_EXPIRED");
+    assert!(lease_over.to_string().contains("connect"), "{lease_over}");
+
+    clock.advance(3600);
+    let license_over = client.check().expect_err("the license expired");
+    assert_eq!(license_over, licet::Error::Expired);
+    assert_eq!(license_over.code(), "LICENSE_EXPIRED");
+}
