@@ -8,17 +8,23 @@ use crate::result::licet_result;
 thread_local! {
     /// Detail of this thread's last failure, for `licet_last_error_message`.
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+    /// Seconds to wait after this thread's last failure, for `licet_last_error_retry_after`.
+    static LAST_RETRY_AFTER: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// Records the detail of a failure for the calling thread.
 pub fn set_last_error(message: impl Into<String>) {
     let message = message.into();
     LAST_ERROR.with(|e| *e.borrow_mut() = message);
+    LAST_RETRY_AFTER.with(|r| r.set(0));
 }
 
 /// Records an SDK error and returns its code.
 pub fn fail(e: &licet::Error) -> licet_result {
     set_last_error(e.to_string());
+    if let licet::Error::RateLimited { retry_after } = e {
+        LAST_RETRY_AFTER.with(|r| r.set(*retry_after));
+    }
     licet_result::from_error(e)
 }
 
@@ -134,9 +140,28 @@ pub unsafe extern "C" fn licet_last_error_message(
     })
 }
 
+/// After `LICET_RATE_LIMITED`: how many seconds the server asked this thread to wait before
+/// trying again. 0 after any other outcome, or before any failure on this thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn licet_last_error_retry_after() -> u64 {
+    LAST_RETRY_AFTER.with(|r| r.get())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rate_limited_failures_report_their_wait_as_a_number() {
+        let code = fail(&licet::Error::RateLimited { retry_after: 42 });
+        assert_eq!(code, licet_result::LICET_RATE_LIMITED);
+        assert_eq!(licet_last_error_retry_after(), 42);
+        fail(&licet::Error::Revoked);
+        assert_eq!(licet_last_error_retry_after(), 0, "only the last failure counts");
+        fail(&licet::Error::RateLimited { retry_after: 7 });
+        set_last_error("argument `x` is NULL");
+        assert_eq!(licet_last_error_retry_after(), 0);
+    }
 
     #[test]
     fn a_panic_becomes_licet_panic_with_a_message() {
