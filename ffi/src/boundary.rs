@@ -19,9 +19,28 @@ pub fn set_last_error(message: impl Into<String>) {
     LAST_RETRY_AFTER.with(|r| r.set(0));
 }
 
+/// The SDK's advice names Rust methods; from C, the C functions that do the same.
+const C_NAMES: [(&str, &str); 2] = [
+    (
+        "use pinned_jwks or pinned_key",
+        "call licet_config_set_pinned_keys",
+    ),
+    (
+        "set ClientBuilder::fingerprint_override",
+        "call licet_config_set_fingerprint",
+    ),
+];
+
+/// An SDK error's detail as a C caller reads it.
+fn c_detail(e: &licet::Error) -> String {
+    C_NAMES
+        .iter()
+        .fold(e.to_string(), |text, (rust, c)| text.replace(rust, c))
+}
+
 /// Records an SDK error and returns its code.
 pub fn fail(e: &licet::Error) -> licet_result {
-    set_last_error(e.to_string());
+    set_last_error(c_detail(e));
     if let licet::Error::RateLimited { retry_after } = e {
         LAST_RETRY_AFTER.with(|r| r.set(*retry_after));
     }
@@ -150,6 +169,45 @@ pub extern "C" fn licet_last_error_retry_after() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn details_name_the_c_functions() {
+        for (e, want) in [
+            (
+                licet::Error::Config("no pinned public keys: use pinned_jwks or pinned_key".into()),
+                "licet_config_set_pinned_keys",
+            ),
+            (
+                licet::Error::NoMachineId("no /etc/machine-id".into()),
+                "licet_config_set_fingerprint",
+            ),
+        ] {
+            fail(&e);
+            let message = LAST_ERROR.with(|m| m.borrow().clone());
+            assert!(message.contains(want), "{message}");
+            assert!(!message.contains("pinned_jwks") && !message.contains("ClientBuilder"));
+        }
+    }
+
+    #[test]
+    fn a_client_without_pinned_keys_says_which_c_function_pins_them() {
+        let mut config = std::ptr::null_mut();
+        let mut client = std::ptr::null_mut();
+        // SAFETY: valid NUL-terminated strings and out-pointers; both freed below.
+        unsafe {
+            let r = crate::config::licet_config_new(
+                c"https://licensing.example.com".as_ptr(),
+                c"photo".as_ptr(),
+                &mut config,
+            );
+            assert_eq!(r, licet_result::LICET_OK);
+            let r = crate::client::licet_client_new(config, &mut client);
+            assert_eq!(r, licet_result::LICET_CONFIG);
+            crate::config::licet_config_free(config);
+        }
+        let message = LAST_ERROR.with(|m| m.borrow().clone());
+        assert!(message.contains("licet_config_set_pinned_keys"), "{message}");
+    }
 
     #[test]
     fn rate_limited_failures_report_their_wait_as_a_number() {
