@@ -87,9 +87,15 @@ pub enum Error {
     /// [`crate::Client::forget`] / [`crate::Client::deactivate`] clear it.
     #[error("the stored license state was tampered with ({0}); validate online or activate again")]
     StateTampered(String),
-    /// Failure: the server could not be reached (or timed out).
+    /// Failure: the server could not be reached: offline, DNS, connection refused, a proxy,
+    /// or no answer in time. The detail names the host and the cause. Retry later.
     #[error("network error: {0}")]
     Network(String),
+    /// Failure: a TLS connection to the server could not be set up (an untrusted or expired
+    /// certificate, a name mismatch, a proxy that intercepts TLS, plain HTTP on an https
+    /// URL). Retrying will not help; the setup (server certificate, root CA) needs fixing.
+    #[error("TLS error: {0}")]
+    Tls(String),
     /// Failure: the server answered with an error that is not a license verdict.
     #[error("server error {code}: {message}")]
     Server {
@@ -154,6 +160,7 @@ impl Error {
             Self::ClockTampered { .. } => "CLOCK_TAMPERED",
             Self::StateTampered(_) => "STATE_TAMPERED",
             Self::Network(_) => "NETWORK",
+            Self::Tls(_) => "TLS",
             Self::Server { code, .. } => code.as_str(),
             Self::RateLimited { .. } => ErrorCode::RateLimited.as_str(),
             Self::Storage(_) => "STORAGE",

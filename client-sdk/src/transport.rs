@@ -69,6 +69,44 @@ impl Transport {
             .map_err(|e| format!("HTTP client: {e}"))
     }
 
+    /// Why the server could not be reached, with its host and the innermost cause (reqwest's
+    /// own message is only "error sending request"): TLS failures apart from the rest.
+    fn unreachable(&self, e: reqwest::Error) -> Error {
+        let host = e
+            .url()
+            .and_then(|u| u.host_str().map(|h| match u.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_owned(),
+            }))
+            .unwrap_or_else(|| self.base.clone());
+        if e.is_timeout() {
+            return Error::Network(format!(
+                "{host} did not answer within {} s (timed out)",
+                self.timeout.as_secs_f32()
+            ));
+        }
+        let mut tls = false;
+        let mut cause = None;
+        let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
+        while let Some(s) = source {
+            let io_inner = s
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref());
+            tls |= s.downcast_ref::<rustls::Error>().is_some()
+                || io_inner.is_some_and(|i| i.downcast_ref::<rustls::Error>().is_some());
+            cause = Some(s.to_string());
+            source = s.source();
+        }
+        let cause = cause.unwrap_or_else(|| e.without_url().to_string());
+        if tls {
+            Error::Tls(format!("TLS with {host} failed: {cause}"))
+        } else if e.is_connect() {
+            Error::Network(format!("cannot connect to {host}: {cause}"))
+        } else {
+            Error::Network(format!("{host}: {cause}"))
+        }
+    }
+
     /// POSTs JSON to `path` and decodes a 2xx answer, or maps the error body to an [`Error`].
     pub async fn post<Req, Resp>(&self, path: &str, body: &Req) -> Result<Resp>
     where
@@ -82,7 +120,7 @@ impl Transport {
             .json(body)
             .send()
             .await
-            .map_err(|e| Error::Network(e.without_url().to_string()))?;
+            .map_err(|e| self.unreachable(e))?;
         let status = res.status();
         let retry_after = res
             .headers()
@@ -92,7 +130,7 @@ impl Transport {
         let bytes = res
             .bytes()
             .await
-            .map_err(|e| Error::Network(e.without_url().to_string()))?;
+            .map_err(|e| self.unreachable(e))?;
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| Error::Server {
                 code: licet_proto::ErrorCode::Internal,

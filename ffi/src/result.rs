@@ -58,6 +58,10 @@ pub enum licet_result {
     LICET_CONFIG = 3004,
     /// No machine id could be read; set a fingerprint override.
     LICET_NO_MACHINE_ID = 3005,
+    /// A TLS connection to the server could not be set up (untrusted or expired certificate,
+    /// name mismatch, plain HTTP on an https URL): fix the setup, retrying will not help.
+    /// `LICET_NETWORK` is for being offline or the server being unreachable.
+    LICET_TLS = 3006,
     /// A bug inside the library was caught; the call had no effect.
     LICET_PANIC = 9000,
 }
@@ -79,6 +83,7 @@ impl licet_result {
             E::FingerprintMismatch => Self::LICET_FINGERPRINT_MISMATCH,
             E::StateTampered(_) => Self::LICET_STATE_TAMPERED,
             E::Network(_) => Self::LICET_NETWORK,
+            E::Tls(_) => Self::LICET_TLS,
             E::RateLimited { .. } => Self::LICET_RATE_LIMITED,
             E::Storage(_) => Self::LICET_STORAGE,
             E::NoMachineId(_) => Self::LICET_NO_MACHINE_ID,
@@ -113,12 +118,13 @@ impl licet_result {
             Self::LICET_NO_MACHINE_ID => {
                 "no machine id could be read; set a fingerprint override\0"
             }
+            Self::LICET_TLS => "a TLS connection to the server could not be set up\0",
             Self::LICET_PANIC => "internal error in liblicet (caught)\0",
         }
     }
 
     /// Every code, for the message lookup.
-    const ALL: [Self; 21] = [
+    const ALL: [Self; 22] = [
         Self::LICET_OK,
         Self::LICET_NOT_ACTIVATED,
         Self::LICET_EXPIRED,
@@ -139,6 +145,7 @@ impl licet_result {
         Self::LICET_STORAGE,
         Self::LICET_CONFIG,
         Self::LICET_NO_MACHINE_ID,
+        Self::LICET_TLS,
         Self::LICET_PANIC,
     ];
 }

@@ -2,6 +2,7 @@
 //! test with its own server and its own client storage.
 
 mod activation;
+mod network;
 mod offline;
 mod replay;
 mod storage;
