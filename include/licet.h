@@ -74,6 +74,12 @@ enum licet_result
    */
   LICET_STATE_TAMPERED = 1009,
   /**
+   * The offline lease ran out though the license may still be valid: connect so it can be
+   * renewed (`licet_client_check` tries on its own when the network is allowed). Unlike
+   * `LICET_EXPIRED`, which means the license itself expired and must be renewed.
+   */
+  LICET_LEASE_EXPIRED = 1010,
+  /**
    * A required pointer was NULL, or a string was not UTF-8, or a value was out of range.
    */
   LICET_INVALID_ARGUMENT = 2000,
@@ -105,6 +111,12 @@ enum licet_result
    * No machine id could be read; set a fingerprint override.
    */
   LICET_NO_MACHINE_ID = 3005,
+  /**
+   * A TLS connection to the server could not be set up (untrusted or expired certificate,
+   * name mismatch, plain HTTP on an https URL): fix the setup, retrying will not help.
+   * `LICET_NETWORK` is for being offline or the server being unreachable.
+   */
+  LICET_TLS = 3006,
   /**
    * A bug inside the library was caught; the call had no effect.
    */
@@ -153,6 +165,12 @@ const char *licet_version(void);
  * `buf` must be valid for `len` bytes; `out_len` must be valid for one write.
  */
 licet_result licet_last_error_message(char *buf, size_t len, size_t *out_len);
+
+/**
+ * After `LICET_RATE_LIMITED`: how many seconds the server asked this thread to wait before
+ * trying again. 0 after any other outcome, or before any failure on this thread.
+ */
+uint64_t licet_last_error_retry_after(void);
 
 /**
  * Creates a client from a configuration (which stays owned by the caller and may be freed

@@ -74,10 +74,12 @@ impl Transport {
     fn unreachable(&self, e: reqwest::Error) -> Error {
         let host = e
             .url()
-            .and_then(|u| u.host_str().map(|h| match u.port() {
-                Some(p) => format!("{h}:{p}"),
-                None => h.to_owned(),
-            }))
+            .and_then(|u| {
+                u.host_str().map(|h| match u.port() {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h.to_owned(),
+                })
+            })
             .unwrap_or_else(|| self.base.clone());
         if e.is_timeout() {
             return Error::Network(format!(
@@ -97,10 +99,15 @@ impl Transport {
             cause = Some(s.to_string());
             source = s.source();
         }
+        let connect = e.is_connect();
         let cause = cause.unwrap_or_else(|| e.without_url().to_string());
+        // The connector may box the TLS error where a downcast cannot see it; rustls's own
+        // messages say what it was.
+        let lower = cause.to_ascii_lowercase();
+        tls |= TLS_WORDS.iter().any(|w| lower.contains(w));
         if tls {
             Error::Tls(format!("TLS with {host} failed: {cause}"))
-        } else if e.is_connect() {
+        } else if connect {
             Error::Network(format!("cannot connect to {host}: {cause}"))
         } else {
             Error::Network(format!("{host}: {cause}"))
@@ -127,10 +134,7 @@ impl Transport {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
-        let bytes = res
-            .bytes()
-            .await
-            .map_err(|e| self.unreachable(e))?;
+        let bytes = res.bytes().await.map_err(|e| self.unreachable(e))?;
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| Error::Server {
                 code: licet_proto::ErrorCode::Internal,
@@ -181,3 +185,13 @@ impl Transport {
         }
     }
 }
+
+/// Words in the messages of failed TLS handshakes (rustls's `Error` texts).
+const TLS_WORDS: [&str; 6] = [
+    "certificate",
+    "handshake",
+    "received fatal alert",
+    "corrupt message",
+    "peer is incompatible",
+    "peer misbehaved",
+];

@@ -206,7 +206,10 @@ mod tests {
             crate::config::licet_config_free(config);
         }
         let message = LAST_ERROR.with(|m| m.borrow().clone());
-        assert!(message.contains("licet_config_set_pinned_keys"), "{message}");
+        assert!(
+            message.contains("licet_config_set_pinned_keys"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -215,7 +218,11 @@ mod tests {
         assert_eq!(code, licet_result::LICET_RATE_LIMITED);
         assert_eq!(licet_last_error_retry_after(), 42);
         fail(&licet::Error::Revoked);
-        assert_eq!(licet_last_error_retry_after(), 0, "only the last failure counts");
+        assert_eq!(
+            licet_last_error_retry_after(),
+            0,
+            "only the last failure counts"
+        );
         fail(&licet::Error::RateLimited { retry_after: 7 });
         set_last_error("argument `x` is NULL");
         assert_eq!(licet_last_error_retry_after(), 0);

@@ -49,7 +49,9 @@ fn an_unknown_host_names_the_host_and_the_lookup() {
     assert!(detail.contains("licet-test.invalid"), "{detail}");
     let lower = detail.to_lowercase();
     assert!(
-        ["dns", "lookup", "resolve", "name"].iter().any(|w| lower.contains(w)),
+        ["dns", "lookup", "resolve", "name"]
+            .iter()
+            .any(|w| lower.contains(w)),
         "{detail}"
     );
 }
@@ -61,8 +63,8 @@ fn a_self_signed_server_is_a_tls_error_not_a_network_one() {
         CertificateDer::from_pem_slice(include_bytes!("fixtures/self-signed-cert.pem"))
             .expect("cert"),
     ];
-    let key = PrivateKeyDer::from_pem_slice(include_bytes!("fixtures/self-signed-key.pem"))
-        .expect("key");
+    let key =
+        PrivateKeyDer::from_pem_slice(include_bytes!("fixtures/self-signed-key.pem")).expect("key");
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))

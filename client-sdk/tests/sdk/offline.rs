@@ -94,7 +94,11 @@ fn a_lease_that_ran_out_is_told_apart_from_a_license_that_expired() {
 
     clock.advance(3600 + 1800);
     let lease_over = client.check().expect_err("the lease ran out");
-    assert_eq!(lease_over, licet::Error::LeaseExpired, "not 'the license expired'");
+    assert_eq!(
+        lease_over,
+        licet::Error::LeaseExpired,
+        "not 'the license expired'"
+    );
     assert_eq!(lease_over.code(), "LEASE_EXPIRED");
     assert!(lease_over.to_string().contains("connect"), "{lease_over}");
 
