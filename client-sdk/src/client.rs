@@ -23,6 +23,8 @@ use licet_proto::clock::{Clock, SystemClock};
 const PERSIST_TRUSTED_TIME_EVERY: i64 = 900;
 /// After a failed background refresh, how long `check` waits before trying the network again.
 const REFRESH_BACKOFF_SECS: i64 = 300;
+/// How often `check` asks the server again about a cached verdict the vendor can lift.
+const VERDICT_RETRY_SECS: i64 = 60;
 /// The server signs leases on a one-minute grid (`iat` is "now" rounded down to it,
 /// docs/protocol.md), so a lease issued just after a verdict can carry an `iat` up to this
 /// much before it.
@@ -262,6 +264,9 @@ struct State {
     /// The anchor store answered "nothing stored": a new state may create an anchor.
     anchor_missing: bool,
     next_refresh_attempt: i64,
+    /// When a cached verdict the vendor can lift (suspended, expired) may next be asked
+    /// about online again (in this process; at most once a minute).
+    next_verdict_retry: i64,
 }
 
 /// What the anchor store answered when the state was loaded.
@@ -349,9 +354,14 @@ impl Client {
     }
 
     /// Am I licensed? Offline-first: verifies the stored lease against the pinned keys, this
-    /// product, this machine and the clock. In the lease's last part (see
-    /// [`ClientBuilder::refresh_window`]) it refreshes online when the server is reachable; a
-    /// network failure never takes a still-valid lease away, a server verdict does.
+    /// product, this machine and the clock, in microseconds and without the network.
+    ///
+    /// It goes online (when [`ClientBuilder::auto_refresh`] allows, and not within 5 minutes
+    /// of a failed attempt) only to: refresh the lease in its last part (see
+    /// [`ClientBuilder::refresh_window`]); renew a lease that ran out
+    /// ([`Error::LeaseExpired`]); ask again about a cached suspension or expiry, at most once
+    /// a minute, so a reinstated or extended license works at the next `check`. A network
+    /// failure never takes a still-valid lease away; a server verdict does, and is cached.
     pub fn check(&self) -> Result<License> {
         match self.check_offline()? {
             Offline::Valid {
@@ -677,7 +687,14 @@ impl Client {
             None => {}
         }
         if let Some(code) = &st.verdict {
-            return Offline::Refused(verdict_error(code));
+            let verdict = verdict_error(code);
+            // A suspension can be lifted and an expiry extended: ask again, now and then.
+            let liftable = matches!(verdict, Error::Suspended | Error::Expired);
+            if liftable && local_now >= st.next_verdict_retry {
+                st.next_verdict_retry = local_now.saturating_add(VERDICT_RETRY_SECS);
+                return Offline::NeedsOnline(verdict);
+            }
+            return Offline::Refused(verdict);
         }
         if let Some(e) = &st.token_error {
             return Offline::Refused(e.clone());

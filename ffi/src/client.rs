@@ -105,8 +105,11 @@ pub unsafe extern "C" fn licet_client_activate(
     })
 }
 
-/// Is this machine licensed? Offline-first (microseconds); refreshes online near the end
-/// of the lease. `LICET_OK` means valid; a 1xxx code is the license's state.
+/// Is this machine licensed? Offline-first (microseconds, no network) from the stored signed
+/// lease. It goes online only to refresh the lease near its end, to renew a lease that ran
+/// out (`LICET_LEASE_EXPIRED`), or to ask again about a cached suspension or expiry (at most
+/// once a minute), and never within 5 minutes of a failed attempt; a network failure never
+/// takes a valid lease away. `LICET_OK` means valid; a 1xxx code is the license's state.
 ///
 /// # Safety
 /// `client` from `licet_client_new`; `license_out` NULL or writable.

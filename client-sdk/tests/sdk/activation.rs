@@ -122,6 +122,33 @@ fn suspension_is_seen_by_validate_and_lifted_by_reinstatement() {
 }
 
 #[test]
+fn a_reinstated_license_works_at_the_next_check_without_validate() {
+    let h = Harness::start(2);
+    let (id, key) = h.license();
+    let dir = tempfile::tempdir().expect("dir");
+    let clock = clock();
+    let client = h.client(dir.path(), "v1:m", &clock);
+    client.activate(&key).expect("activates");
+    h.admin(
+        "POST",
+        &format!("/v1/admin/licenses/{id}/suspend"),
+        Some(json!({})),
+    );
+    assert_eq!(client.validate(), Err(licet::Error::Suspended));
+    h.admin(
+        "POST",
+        &format!("/v1/admin/licenses/{id}/reinstate"),
+        Some(json!({})),
+    );
+    // The verdict was just learned: within the minute, check answers from it, offline.
+    assert_eq!(client.check(), Err(licet::Error::Suspended));
+    // A minute on, check asks the server again and learns the reinstatement.
+    clock.advance(61);
+    client.check().expect("reinstated at the next check");
+    client.check().expect("and offline afterwards");
+}
+
+#[test]
 fn deactivation_frees_the_seat_and_forgets_the_license_locally() {
     let h = Harness::start(1);
     let (id, key) = h.license();
