@@ -810,6 +810,8 @@ impl Client {
         st.verdict = Some(code.as_str().to_owned());
         let skew = self.inner.clock_tolerance.saturating_add(LEASE_GRID_SECS);
         st.lease_floor = st.lease_floor.max(now.saturating_sub(skew));
+        // Just learned online: no need to ask again within the minute.
+        st.next_verdict_retry = self.inner.clock.now().saturating_add(VERDICT_RETRY_SECS);
         // The verdict replaces whatever could not be used: the cache is written anew.
         st.load_error = None;
         if st.seal.is_none() {
