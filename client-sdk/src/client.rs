@@ -393,6 +393,13 @@ impl Client {
                 if !self.may_go_online() {
                     return Err(e);
                 }
+                if matches!(e, Error::Suspended | Error::Expired)
+                    && let Ok(mut st) = self.state()
+                {
+                    // Asking again about a cached verdict: once a minute at most.
+                    st.next_verdict_retry =
+                        self.inner.clock.now().saturating_add(VERDICT_RETRY_SECS);
+                }
                 match self.validate_async().await {
                     Ok(fresh) => Ok(fresh),
                     Err(err) => self.after_failed_refresh(err, Err(e)),
@@ -691,7 +698,6 @@ impl Client {
             // A suspension can be lifted and an expiry extended: ask again, now and then.
             let liftable = matches!(verdict, Error::Suspended | Error::Expired);
             if liftable && local_now >= st.next_verdict_retry {
-                st.next_verdict_retry = local_now.saturating_add(VERDICT_RETRY_SECS);
                 return Offline::NeedsOnline(verdict);
             }
             return Offline::Refused(verdict);
