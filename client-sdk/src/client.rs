@@ -769,12 +769,20 @@ impl Client {
         let ahead = claims.iat.saturating_sub(local_now);
         let offset = if ahead > tolerance { ahead } else { 0 };
         let clock = local_now.saturating_add(offset);
-        if clock.saturating_add(tolerance) < st.trusted_time {
+        // A lease newer than every lease and verdict seen (checked above), signed at a time
+        // that agrees with the local clock, vouches for that clock: trusted time that ran
+        // ahead of it (a clock once set ahead, then corrected) comes back down to it.
+        let vouched = ahead.abs() <= tolerance.saturating_add(LEASE_GRID_SECS);
+        if !vouched && clock.saturating_add(tolerance) < st.trusted_time {
             return Err(Error::ClockTampered {
                 behind_secs: st.trusted_time - clock,
             });
         }
-        let now = clock.max(st.trusted_time).max(claims.iat);
+        let now = if vouched {
+            clock.max(claims.iat)
+        } else {
+            clock.max(st.trusted_time).max(claims.iat)
+        };
         claims.check(&self.expectations(now)).map_err(token_error)?;
         let seal = match st.seal.take() {
             Some(key) => key,

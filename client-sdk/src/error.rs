@@ -75,7 +75,8 @@ pub enum Error {
     FingerprintMismatch,
     /// Verdict: the system clock is behind time already seen, by this many seconds.
     #[error(
-        "the system clock is {behind_secs} seconds behind trusted time; correct it or go online"
+        "the system clock is {behind_secs} seconds behind trusted time; set it right and go \
+         online: a successful online validation resets the trusted time"
     )]
     ClockTampered {
         /// How far behind.

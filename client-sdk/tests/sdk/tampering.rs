@@ -257,6 +257,39 @@ fn a_clock_set_back_is_detected_until_it_is_right_or_validated_online() {
     client.check().expect("valid with the right clock");
 }
 
+/// If this fails, a clock once set ahead and then put right leaves the app refused until a
+/// person deletes its files.
+#[test]
+fn a_clock_set_ahead_then_corrected_recovers_at_the_next_online_validation() {
+    let h = Harness::start(3);
+    let (_, key) = h.license();
+    let dir = tempfile::tempdir().expect("dir");
+    let clock = clock();
+    let client = h
+        .builder(dir.path(), "v1:m", &clock)
+        .auto_refresh(false)
+        .build()
+        .expect("client");
+    client.activate(&key).expect("activates");
+    // Eight days ahead (the server's clock stays right): the SDK's trusted time follows.
+    clock.advance(8 * 86_400);
+    assert_eq!(client.check(), Err(licet::Error::LeaseExpired));
+    // Put right: behind trusted time now, so offline the protection holds...
+    clock.advance(-8 * 86_400);
+    let err = client.check().expect_err("behind trusted time");
+    assert!(matches!(err, licet::Error::ClockTampered { .. }), "{err:?}");
+    assert!(err.to_string().contains("online validation resets"), "{err}");
+    // ...and a lease the server signs now, agreeing with this clock, resets it.
+    client.validate().expect("validates online");
+    client.check().expect("valid again with the right clock");
+    h.builder(dir.path(), "v1:m", &clock)
+        .auto_refresh(false)
+        .build()
+        .expect("client")
+        .check()
+        .expect("and in a new process");
+}
+
 #[test]
 fn a_small_clock_drift_is_tolerated() {
     let h = Harness::start(3);
