@@ -320,6 +320,12 @@ impl Client {
         self.inner.fingerprint.clone()
     }
 
+    /// The license key this machine was activated with, as stored (`None` before activation
+    /// or after [`Client::forget`]). Show [`mask_key`] of it unless the user asks for more.
+    pub fn license_key(&self) -> Result<Option<String>> {
+        Ok(self.inner.storage.load_key()?.map(|k| k.to_string()))
+    }
+
     /// Activates this machine with `key`, stores the key and the signed lease.
     ///
     /// The lease is judged by its own signed times against the SDK's time (which it may move
@@ -944,5 +950,41 @@ fn verdict_error(code: &str) -> Error {
         "LICENSE_REVOKED" => Error::Revoked,
         "LICENSE_NOT_FOUND" => Error::InvalidKey,
         _ => Error::NotActivated(NotActivatedReason::ServerForgot),
+    }
+}
+
+/// A license key with its middle hidden, for display (`PHOTO-*****-*****-*****-*****-UJ6VB`):
+/// the prefix and the last group stay, every other symbol becomes `*`.
+pub fn mask_key(key: &str) -> String {
+    let groups: Vec<&str> = key.split('-').collect();
+    let last = groups.len().saturating_sub(1);
+    groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            if i == 0 || i == last {
+                (*g).to_owned()
+            } else {
+                "*".repeat(g.chars().count())
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+#[cfg(test)]
+mod mask_tests {
+    use super::mask_key;
+
+    #[test]
+    fn masks_hide_the_middle() {
+        for (key, want) in [
+            ("PHOTO-7KQ2M-XW9RT-D4HNP-38FZC-UJ6VB", "PHOTO-*****-*****-*****-*****-UJ6VB"),
+            ("LIC-AAAAA-BBBBB", "LIC-*****-BBBBB"),
+            ("NODASHES", "NODASHES"),
+            ("", ""),
+        ] {
+            assert_eq!(mask_key(key), want, "{key}");
+        }
     }
 }

@@ -45,7 +45,7 @@ mod seal;
 pub mod storage;
 mod transport;
 
-pub use client::{Client, ClientBuilder};
+pub use client::{Client, ClientBuilder, mask_key};
 pub use error::{Error, NotActivatedReason, Result};
 pub use license::License;
 pub use licet_proto::clock::{Clock, SystemClock};

@@ -66,6 +66,11 @@ static void print_license(const licet_license *license) {
     } else {
         printf("  expires at: %lld\n", (long long)expires);
     }
+    if (licet_license_product(license, buf, sizeof buf, &n) == LICET_OK) {
+        printf("  product: %s\n", buf);
+    }
+    printf("  seats: %u\n", (unsigned)licet_license_max_activations(license));
+    printf("  lease signed at: %lld\n", (long long)licet_license_issued_at(license));
     printf("  offline until: %lld\n", (long long)licet_license_offline_valid_until(license));
     size_t count = licet_license_entitlement_count(license);
     printf("  entitlements:");
@@ -188,7 +193,7 @@ int main(int argc, char **argv) {
         return selftest();
     }
     if (argc < 2) {
-        fprintf(stderr, "usage: licet-demo activate KEY | check | validate | deactivate | entitled NAME | fingerprint | version | selftest\n");
+        fprintf(stderr, "usage: licet-demo activate KEY | check | validate | deactivate | forget | key | entitled NAME | fingerprint | version | selftest\n");
         return 2;
     }
     licet_result r = LICET_OK;
@@ -217,6 +222,19 @@ int main(int argc, char **argv) {
         if (r == LICET_OK) {
             printf("  %s: %s\n", argv[2], has ? "yes" : "no");
         }
+    } else if (strcmp(command, "key") == 0) {
+        char buf[100];
+        size_t n = 0;
+        r = licet_client_license_key(client, true, buf, sizeof buf, &n);
+        status = report("key", r);
+        if (r == LICET_OK) {
+            printf("  masked: %s\n", buf);
+        }
+        if (r == LICET_OK && licet_client_license_key(client, false, buf, sizeof buf, &n) == LICET_OK) {
+            printf("  full: %s\n", buf);
+        }
+    } else if (strcmp(command, "forget") == 0) {
+        status = report("forget", licet_client_forget(client));
     } else if (strcmp(command, "fingerprint") == 0) {
         char buf[300];
         size_t n = 0;

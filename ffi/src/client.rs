@@ -207,3 +207,53 @@ pub unsafe extern "C" fn licet_client_fingerprint(
         }
     })
 }
+
+/// Copies the license key this machine was activated with into `buf` (buffer rules as
+/// `licet_client_fingerprint`): masked for display (`PHOTO-*****-*****-*****-*****-UJ6VB`)
+/// when `masked` is true, in full otherwise. An empty string before activation.
+///
+/// # Safety
+/// As `licet_client_fingerprint`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_client_license_key(
+    client: *const licet_client,
+    masked: bool,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> licet_result {
+    ffi_boundary!({
+        let Some(client) = client_ref(client) else {
+            crate::boundary::set_last_error("argument `client` is NULL");
+            return licet_result::LICET_INVALID_ARGUMENT;
+        };
+        match client.license_key() {
+            Ok(key) => {
+                let key = key.unwrap_or_default();
+                let shown = if masked { licet::mask_key(&key) } else { key };
+                // SAFETY: caller guarantees.
+                unsafe { write_str(&shown, buf, len, out_len) }
+            }
+            Err(e) => fail(&e),
+        }
+    })
+}
+
+/// Forgets the local key, lease and cached verdict without contacting the server (a local
+/// sign-out). The seat stays taken on the server; `licet_client_deactivate` frees it.
+///
+/// # Safety
+/// `client` from `licet_client_new`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_client_forget(client: *const licet_client) -> licet_result {
+    ffi_boundary!({
+        let Some(client) = client_ref(client) else {
+            crate::boundary::set_last_error("argument `client` is NULL");
+            return licet_result::LICET_INVALID_ARGUMENT;
+        };
+        match client.forget() {
+            Ok(()) => licet_result::LICET_OK,
+            Err(e) => fail(&e),
+        }
+    })
+}

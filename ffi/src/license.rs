@@ -144,6 +144,40 @@ pub unsafe extern "C" fn licet_license_email(
     }
 }
 
+/// Copies the product's slug into `buf`.
+///
+/// # Safety
+/// As `licet_license_entitlement`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_license_product(
+    license: *const licet_license,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> licet_result {
+    // SAFETY: caller guarantees.
+    unsafe { copy_field(license, buf, len, out_len, |l| Some(l.product.as_str())) }
+}
+
+/// The number of machines the license may be active on at once; 0 for NULL.
+///
+/// # Safety
+/// `license` NULL or from this library.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_license_max_activations(license: *const licet_license) -> u32 {
+    license_ref(license).map_or(0, |l| l.max_activations)
+}
+
+/// When the server signed the current lease (Unix seconds, to the minute): the last
+/// successful online activation or validation. 0 for NULL.
+///
+/// # Safety
+/// `license` NULL or from this library.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_license_issued_at(license: *const licet_license) -> i64 {
+    license_ref(license).map_or(0, |l| l.issued_at)
+}
+
 /// Copies a string field of a license.
 ///
 /// # Safety

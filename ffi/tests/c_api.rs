@@ -222,6 +222,31 @@ const RATE_LIMITED: u32 = 3002;
 const STORAGE: u32 = 3003;
 
 #[test]
+fn the_c_api_shows_the_key_masked_or_in_full_and_forgets_locally() {
+    let env = Env::start(2, |_| {});
+    let key = env.license();
+    let c = "licet-demo-shared";
+    let (code, out) = env.run(c, "k1", &["key"]);
+    assert_eq!(code, OK, "{out}");
+    assert!(out.contains("masked: \n") || out.contains("masked: \r\n"), "empty before activation: {out}");
+    assert_eq!(env.run(c, "k1", &["activate", &key]).0, OK);
+    let (code, out) = env.run(c, "k1", &["key"]);
+    assert_eq!(code, OK, "{out}");
+    let prefix = key.split('-').next().expect("prefix");
+    let last = key.rsplit('-').next().expect("last group");
+    assert!(
+        out.contains(&format!("masked: {prefix}-*****-*****-*****-*****-{last}")),
+        "{out}"
+    );
+    assert!(out.contains(&format!("full: {key}")), "{out}");
+    // Forgetting is local: the key and lease are gone here, the seat stays taken.
+    assert_eq!(env.run(c, "k1", &["forget"]).0, OK);
+    assert_eq!(env.run(c, "k1", &["check"]).0, NOT_ACTIVATED);
+    assert_eq!(env.run(c, "k2", &["activate", &key]).0, OK);
+    assert_eq!(env.run(c, "k3", &["activate", &key]).0, LIMIT, "k1 still holds a seat");
+}
+
+#[test]
 fn the_c_and_cpp_examples_activate_check_offline_and_deactivate() {
     let mut env = Env::start(2, |_| {});
     let key = env.license();
@@ -236,6 +261,12 @@ fn the_c_and_cpp_examples_activate_check_offline_and_deactivate() {
         let (code, out) = env.run(program, machine, &["activate", &key]);
         assert_eq!(code, OK, "{out}");
         assert!(out.contains("pro"), "{out}");
+        if program.starts_with("licet-demo-s") {
+            // The C example prints the license's getters.
+            assert!(out.contains("product: photo"), "{out}");
+            assert!(out.contains("seats: 2"), "{out}");
+            assert!(out.contains("lease signed at: 1"), "{out}");
+        }
         // Offline: the server is down, the lease still holds.
         env.rt.block_on(env.server.stop());
         let (code, out) = env.run(program, machine, &["check"]);
