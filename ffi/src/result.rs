@@ -19,7 +19,8 @@ pub enum licet_result {
     LICET_OK = 0,
     /// This machine is not activated (or its stored lease is unreadable).
     LICET_NOT_ACTIVATED = 1000,
-    /// The license or its offline lease has expired.
+    /// The license itself has expired: the customer must renew it. (A lease that ran out
+    /// while the license is still valid is `LICET_LEASE_EXPIRED`.)
     LICET_EXPIRED = 1001,
     /// The vendor suspended the license.
     LICET_SUSPENDED = 1002,
@@ -44,7 +45,8 @@ pub enum licet_result {
     LICET_LEASE_EXPIRED = 1010,
     /// A required pointer was NULL, or a string was not UTF-8, or a value was out of range.
     LICET_INVALID_ARGUMENT = 2000,
-    /// The output buffer is too small; the required length was reported.
+    /// The output buffer is too small: nothing was written to it, and `*out_len` holds the
+    /// length needed *without* the NUL (so the buffer must hold `*out_len + 1` bytes).
     LICET_BUFFER_TOO_SMALL = 2001,
     /// The server could not be reached.
     LICET_NETWORK = 3000,
