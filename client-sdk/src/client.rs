@@ -42,6 +42,8 @@ pub struct ClientBuilder {
     use_keyring: bool,
     timeout: Duration,
     extra_root_pem: Option<Vec<u8>>,
+    proxy: Option<String>,
+    machine_name: Option<String>,
     fingerprint: Option<String>,
     refresh_window: f64,
     clock_tolerance: i64,
@@ -109,6 +111,21 @@ impl ClientBuilder {
     /// Trusts this root certificate (PEM) besides the platform's, for self-hosted servers.
     pub fn extra_root_certificate_pem(mut self, pem: &[u8]) -> Self {
         self.extra_root_pem = Some(pem.to_vec());
+        self
+    }
+
+    /// Sends every request through this HTTP(S) proxy (`http://host:port`, optionally with
+    /// `user:password@`). Without it the usual environment variables apply (`HTTPS_PROXY`,
+    /// `HTTP_PROXY`, `NO_PROXY`).
+    pub fn proxy(mut self, url: &str) -> Self {
+        self.proxy = Some(url.to_owned());
+        self
+    }
+
+    /// The machine name sent at activation (the vendor and the customer see it in the
+    /// dashboard and the portal) instead of the host name.
+    pub fn machine_name(mut self, name: &str) -> Self {
+        self.machine_name = Some(name.to_owned());
         self
     }
 
@@ -200,7 +217,9 @@ impl ClientBuilder {
         };
         Ok(Client {
             inner: Arc::new(Inner {
-                transport: Transport::new(&self.server_url, self.timeout, self.extra_root_pem),
+                transport: Transport::new(&self.server_url, self.timeout, self.extra_root_pem)
+                    .with_proxy(self.proxy),
+                machine_name: self.machine_name,
                 product: self.product,
                 keys: self.keys,
                 fingerprint,
@@ -231,6 +250,7 @@ struct Inner {
     machine_seal: OnceLock<SealKey>,
     storage: Arc<dyn Storage>,
     transport: Transport,
+    machine_name: Option<String>,
     refresh_window: f64,
     clock_tolerance: i64,
     clock: Arc<dyn Clock>,
@@ -302,6 +322,8 @@ impl Client {
             use_keyring: true,
             timeout: Duration::from_secs(10),
             extra_root_pem: None,
+            proxy: None,
+            machine_name: None,
             fingerprint: None,
             refresh_window: 0.25,
             clock_tolerance: 300,
@@ -345,7 +367,7 @@ impl Client {
         let req = ActivateRequest {
             key,
             fingerprint,
-            name: info.hostname.clone(),
+            name: self.inner.machine_name.clone().or(info.hostname.clone()),
             platform: Some(fingerprint::platform()),
             machine: Some(info),
         };

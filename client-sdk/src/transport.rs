@@ -20,6 +20,7 @@ pub(crate) struct Transport {
     base: String,
     timeout: Duration,
     extra_root_pem: Option<Vec<u8>>,
+    proxy: Option<String>,
     client: OnceLock<std::result::Result<reqwest::Client, String>>,
     runtime: OnceLock<std::result::Result<tokio::runtime::Runtime, String>>,
 }
@@ -30,9 +31,16 @@ impl Transport {
             base: base.trim_end_matches('/').to_owned(),
             timeout,
             extra_root_pem,
+            proxy: None,
             client: OnceLock::new(),
             runtime: OnceLock::new(),
         }
+    }
+
+    /// Sends every request through `proxy` (none: whatever the environment says).
+    pub fn with_proxy(mut self, proxy: Option<String>) -> Self {
+        self.proxy = proxy;
+        self
     }
 
     fn client(&self) -> Result<&reqwest::Client> {
@@ -60,7 +68,14 @@ impl Transport {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth();
-        reqwest::Client::builder()
+        let builder = match &self.proxy {
+            Some(url) => reqwest::Client::builder().proxy(
+                reqwest::Proxy::all(url.as_str()).map_err(|e| format!("proxy {url}: {e}"))?,
+            ),
+            // The usual environment variables (HTTPS_PROXY, NO_PROXY, …) apply.
+            None => reqwest::Client::builder(),
+        };
+        builder
             .tls_backend_preconfigured(tls)
             .timeout(self.timeout)
             .connect_timeout(self.timeout)

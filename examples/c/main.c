@@ -6,7 +6,8 @@
  *
  * Environment: LICET_SERVER (default http://127.0.0.1:8787), LICET_PRODUCT (default photo),
  * LICET_JWKS (file with the pinned public keys, default jwks.json), optional
- * LICET_STORAGE_DIR and LICET_FINGERPRINT. Prints "result=<code> (<message>)".
+ * LICET_STORAGE_DIR, LICET_FINGERPRINT, LICET_PROXY, LICET_MACHINE_NAME and LICET_ROOT_CA (a PEM
+ * file). Prints "result=<code> (<message>)".
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +100,17 @@ static licet_client *make_client(licet_result *result) {
     }
     if (*result == LICET_OK && getenv("LICET_FINGERPRINT") != NULL) {
         *result = licet_config_set_fingerprint(config, getenv("LICET_FINGERPRINT"));
+    }
+    if (*result == LICET_OK && getenv("LICET_PROXY") != NULL) {
+        *result = licet_config_set_proxy(config, getenv("LICET_PROXY"));
+    }
+    if (*result == LICET_OK && getenv("LICET_MACHINE_NAME") != NULL) {
+        *result = licet_config_set_machine_name(config, getenv("LICET_MACHINE_NAME"));
+    }
+    if (*result == LICET_OK && getenv("LICET_ROOT_CA") != NULL) {
+        char *pem = read_file(getenv("LICET_ROOT_CA"));
+        *result = pem == NULL ? LICET_INVALID_ARGUMENT : licet_config_set_root_ca_pem(config, pem);
+        free(pem);
     }
     if (*result == LICET_OK && getenv("LICET_NO_KEYRING") != NULL) {
         *result = licet_config_set_use_keyring(config, false);

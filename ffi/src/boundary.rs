@@ -201,6 +201,9 @@ mod tests {
                 &mut config,
             );
             assert_eq!(r, licet_result::LICET_OK);
+            // A JWKS with no keys in it: the SDK's own advice names its Rust methods.
+            let r = crate::config::licet_config_set_pinned_keys(config, c"{\"keys\":[]}".as_ptr());
+            assert_eq!(r, licet_result::LICET_OK);
             let r = crate::client::licet_client_new(config, &mut client);
             assert_eq!(r, licet_result::LICET_CONFIG);
             crate::config::licet_config_free(config);

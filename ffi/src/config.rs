@@ -20,6 +20,9 @@ pub(crate) struct Config {
     pub app_name: Option<String>,
     pub storage_dir: Option<String>,
     pub fingerprint: Option<String>,
+    pub root_ca_pem: Option<String>,
+    pub proxy: Option<String>,
+    pub machine_name: Option<String>,
     pub timeout_ms: Option<u32>,
     pub use_keyring: bool,
 }
@@ -45,6 +48,15 @@ impl Config {
         }
         if let Some(f) = &self.fingerprint {
             b = b.fingerprint_override(f);
+        }
+        if let Some(pem) = &self.root_ca_pem {
+            b = b.extra_root_certificate_pem(pem.as_bytes());
+        }
+        if let Some(p) = &self.proxy {
+            b = b.proxy(p);
+        }
+        if let Some(n) = &self.machine_name {
+            b = b.machine_name(n);
         }
         if let Some(ms) = self.timeout_ms {
             b = b.timeout(std::time::Duration::from_millis(u64::from(ms)));
@@ -169,6 +181,49 @@ pub unsafe extern "C" fn licet_config_set_fingerprint(
             c.fingerprint = Some(v)
         })
     }
+}
+
+/// Trusts this root certificate (PEM text) besides the platform's: for a server whose
+/// certificate comes from the vendor's own CA.
+///
+/// # Safety
+/// As `licet_config_set_pinned_keys`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_config_set_root_ca_pem(
+    config: *mut licet_config,
+    pem: *const c_char,
+) -> licet_result {
+    // SAFETY: caller guarantees.
+    unsafe { set_string(config, "pem", pem, |c, v| c.root_ca_pem = Some(v)) }
+}
+
+/// Sends every request through this HTTP(S) proxy (`http://host:port`, optionally with
+/// `user:password@`). Without it the usual environment variables apply (`HTTPS_PROXY`,
+/// `HTTP_PROXY`, `NO_PROXY`).
+///
+/// # Safety
+/// As `licet_config_set_pinned_keys`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_config_set_proxy(
+    config: *mut licet_config,
+    url: *const c_char,
+) -> licet_result {
+    // SAFETY: caller guarantees.
+    unsafe { set_string(config, "url", url, |c, v| c.proxy = Some(v)) }
+}
+
+/// The machine name sent at activation (shown to the vendor and the customer) instead of
+/// the host name.
+///
+/// # Safety
+/// As `licet_config_set_pinned_keys`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_config_set_machine_name(
+    config: *mut licet_config,
+    name: *const c_char,
+) -> licet_result {
+    // SAFETY: caller guarantees.
+    unsafe { set_string(config, "name", name, |c, v| c.machine_name = Some(v)) }
 }
 
 /// Timeout of every request in milliseconds (default 10000; 0 is refused).

@@ -247,6 +247,48 @@ fn the_c_api_shows_the_key_masked_or_in_full_and_forgets_locally() {
 }
 
 #[test]
+fn the_c_api_sends_through_a_proxy_and_names_the_machine() {
+    let env = Env::start(2, |_| {});
+    let key = env.license();
+    // A relay that counts connections and pipes them to the server: a plain-HTTP proxy
+    // receives absolute-form requests, which the server accepts as they are.
+    let upstream = env.server.url.trim_start_matches("http://").to_owned();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let relayed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = relayed.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().map_while(Result::ok) {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let (mut c_read, mut s_write) = (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
+            std::thread::spawn(move || std::io::copy(&mut c_read, &mut s_write));
+            let (mut s_read, mut c_write) = (server, client);
+            std::thread::spawn(move || std::io::copy(&mut s_read, &mut c_write));
+        }
+    });
+    let proxy = format!("LICET_PROXY=http://127.0.0.1:{port}");
+    let wrapper = ["env", proxy.as_str(), "LICET_MACHINE_NAME=Ada's laptop"];
+    let (code, out) = env.run_with(
+        "licet-demo-shared",
+        "p1",
+        &["activate", &key],
+        &env.server.url,
+        Some(&wrapper),
+    );
+    assert_eq!(code, OK, "{out}");
+    assert!(relayed.load(std::sync::atomic::Ordering::SeqCst) >= 1, "the request went through the proxy");
+    let seat = env
+        .rt
+        .block_on(env.server.store().license_with_activation_now(&key, "v1:p1"))
+        .expect("read")
+        .expect("the license");
+    assert_eq!(seat.act_name.as_deref(), Some("Ada's laptop"));
+}
+
+#[test]
 fn the_c_and_cpp_examples_activate_check_offline_and_deactivate() {
     let mut env = Env::start(2, |_| {});
     let key = env.license();
