@@ -1001,7 +1001,10 @@ mod mask_tests {
     #[test]
     fn masks_hide_the_middle() {
         for (key, want) in [
-            ("PHOTO-7KQ2M-XW9RT-D4HNP-38FZC-UJ6VB", "PHOTO-*****-*****-*****-*****-UJ6VB"),
+            (
+                "PHOTO-7KQ2M-XW9RT-D4HNP-38FZC-UJ6VB",
+                "PHOTO-*****-*****-*****-*****-UJ6VB",
+            ),
             ("LIC-AAAAA-BBBBB", "LIC-*****-BBBBB"),
             ("NODASHES", "NODASHES"),
             ("", ""),

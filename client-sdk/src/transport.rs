@@ -69,9 +69,8 @@ impl Transport {
             .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth();
         let builder = match &self.proxy {
-            Some(url) => reqwest::Client::builder().proxy(
-                reqwest::Proxy::all(url.as_str()).map_err(|e| format!("proxy {url}: {e}"))?,
-            ),
+            Some(url) => reqwest::Client::builder()
+                .proxy(reqwest::Proxy::all(url.as_str()).map_err(|e| format!("proxy {url}: {e}"))?),
             // The usual environment variables (HTTPS_PROXY, NO_PROXY, …) apply.
             None => reqwest::Client::builder(),
         };

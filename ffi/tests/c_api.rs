@@ -228,7 +228,10 @@ fn the_c_api_shows_the_key_masked_or_in_full_and_forgets_locally() {
     let c = "licet-demo-shared";
     let (code, out) = env.run(c, "k1", &["key"]);
     assert_eq!(code, OK, "{out}");
-    assert!(out.contains("masked: \n") || out.contains("masked: \r\n"), "empty before activation: {out}");
+    assert!(
+        out.contains("masked: \n") || out.contains("masked: \r\n"),
+        "empty before activation: {out}"
+    );
     assert_eq!(env.run(c, "k1", &["activate", &key]).0, OK);
     let (code, out) = env.run(c, "k1", &["key"]);
     assert_eq!(code, OK, "{out}");
@@ -243,7 +246,11 @@ fn the_c_api_shows_the_key_masked_or_in_full_and_forgets_locally() {
     assert_eq!(env.run(c, "k1", &["forget"]).0, OK);
     assert_eq!(env.run(c, "k1", &["check"]).0, NOT_ACTIVATED);
     assert_eq!(env.run(c, "k2", &["activate", &key]).0, OK);
-    assert_eq!(env.run(c, "k3", &["activate", &key]).0, LIMIT, "k1 still holds a seat");
+    assert_eq!(
+        env.run(c, "k3", &["activate", &key]).0,
+        LIMIT,
+        "k1 still holds a seat"
+    );
 }
 
 #[test]
@@ -263,7 +270,10 @@ fn the_c_api_sends_through_a_proxy_and_names_the_machine() {
             let Ok(server) = std::net::TcpStream::connect(&upstream) else {
                 continue;
             };
-            let (mut c_read, mut s_write) = (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
+            let (mut c_read, mut s_write) = (
+                client.try_clone().expect("clone"),
+                server.try_clone().expect("clone"),
+            );
             std::thread::spawn(move || std::io::copy(&mut c_read, &mut s_write));
             let (mut s_read, mut c_write) = (server, client);
             std::thread::spawn(move || std::io::copy(&mut s_read, &mut c_write));
@@ -279,10 +289,17 @@ fn the_c_api_sends_through_a_proxy_and_names_the_machine() {
         Some(&wrapper),
     );
     assert_eq!(code, OK, "{out}");
-    assert!(relayed.load(std::sync::atomic::Ordering::SeqCst) >= 1, "the request went through the proxy");
+    assert!(
+        relayed.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "the request went through the proxy"
+    );
     let seat = env
         .rt
-        .block_on(env.server.store().license_with_activation_now(&key, "v1:p1"))
+        .block_on(
+            env.server
+                .store()
+                .license_with_activation_now(&key, "v1:p1"),
+        )
         .expect("read")
         .expect("the license");
     assert_eq!(seat.act_name.as_deref(), Some("Ada's laptop"));

@@ -278,7 +278,10 @@ fn a_clock_set_ahead_then_corrected_recovers_at_the_next_online_validation() {
     clock.advance(-8 * 86_400);
     let err = client.check().expect_err("behind trusted time");
     assert!(matches!(err, licet::Error::ClockTampered { .. }), "{err:?}");
-    assert!(err.to_string().contains("online validation resets"), "{err}");
+    assert!(
+        err.to_string().contains("online validation resets"),
+        "{err}"
+    );
     // ...and a lease the server signs now, agreeing with this clock, resets it.
     client.validate().expect("validates online");
     client.check().expect("valid again with the right clock");
