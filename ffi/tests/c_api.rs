@@ -317,6 +317,13 @@ fn the_c_and_cpp_examples_activate_check_offline_and_deactivate() {
     ] {
         let (code, out) = env.run(program, machine, &["check"]);
         assert_eq!(code, NOT_ACTIVATED, "{out}");
+        let cpp = program.contains("cpp");
+        if cpp {
+            // include/licet.hpp's non-throwing check.
+            let (code, out) = env.run(program, machine, &["try-check"]);
+            assert_eq!(code, NOT_ACTIVATED, "{out}");
+            assert!(out.contains("license state"), "{out}");
+        }
         let (code, out) = env.run(program, machine, &["activate", &key]);
         assert_eq!(code, OK, "{out}");
         assert!(out.contains("pro"), "{out}");
@@ -325,6 +332,14 @@ fn the_c_and_cpp_examples_activate_check_offline_and_deactivate() {
             assert!(out.contains("product: photo"), "{out}");
             assert!(out.contains("seats: 2"), "{out}");
             assert!(out.contains("lease signed at: 1"), "{out}");
+        }
+        if cpp {
+            let (code, out) = env.run(program, machine, &["try-check"]);
+            assert_eq!(code, OK, "{out}");
+            assert!(out.contains("(photo, 2 seats)"), "{out}");
+            let (code, out) = env.run(program, machine, &["key"]);
+            assert_eq!(code, OK, "{out}");
+            assert!(out.contains("-*****-*****-*****-*****-"), "masked: {out}");
         }
         // Offline: the server is down, the lease still holds.
         env.rt.block_on(env.server.stop());
