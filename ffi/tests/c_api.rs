@@ -556,47 +556,99 @@ fn the_c_example_runs_clean_under_valgrind() {
 }
 
 #[test]
-fn an_installed_library_is_found_through_pkg_config() {
-    if Command::new("pkg-config")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have pkg-config (installed by .ci/run)"
-        );
+fn the_installed_library_builds_apps_with_pkg_config_and_cmake() {
+    let ci = std::env::var_os("CI").is_some();
+    let have = |tool: &str| Command::new(tool).arg("--version").output().is_ok();
+    if !have("pkg-config") {
+        assert!(!ci, "CI must have pkg-config (installed by .ci/run)");
         return;
     }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let prefix = tempfile::tempdir().expect("prefix");
     let p = prefix.path();
-    for dir in ["lib/pkgconfig", "include"] {
-        std::fs::create_dir_all(p.join(dir)).expect("dir");
+    let status = Command::new(root.join("scripts/install-c"))
+        .arg("--prefix")
+        .arg(p)
+        .arg("--from")
+        .arg(lib_dir())
+        .status()
+        .expect("install-c runs");
+    assert!(status.success(), "scripts/install-c installs into a fresh prefix");
+
+    // The shared library carries its SONAME, and the names point at the versioned file.
+    let lib = p.join("lib");
+    let version = env!("CARGO_PKG_VERSION");
+    let major = version.split('.').next().expect("major");
+    assert!(lib.join(format!("liblicet.so.{version}")).is_file());
+    for (link, target) in [
+        (format!("liblicet.so.{major}"), format!("liblicet.so.{version}")),
+        ("liblicet.so".to_owned(), format!("liblicet.so.{version}")),
+    ] {
+        let resolved = std::fs::canonicalize(lib.join(&link)).expect("link resolves");
+        assert_eq!(resolved.file_name().expect("name"), target.as_str(), "{link}");
     }
-    for lib in ["liblicet.so", "liblicet.a"] {
-        std::fs::copy(lib_dir().join(lib), p.join("lib").join(lib)).expect("copy lib");
+    if have("readelf") {
+        let dynamic = Command::new("readelf")
+            .arg("-d")
+            .arg(lib.join("liblicet.so"))
+            .output()
+            .expect("readelf");
+        let text = String::from_utf8_lossy(&dynamic.stdout);
+        assert!(text.contains(&format!("[liblicet.so.{major}]")), "SONAME: {text}");
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    std::fs::copy(root.join("include/licet.h"), p.join("include/licet.h")).expect("copy header");
-    let pc = std::fs::read_to_string(root.join("ffi/licet.pc")).expect("licet.pc");
-    let pc = pc.replace("prefix=/usr/local", &format!("prefix={}", p.display()));
-    std::fs::write(p.join("lib/pkgconfig/licet.pc"), pc).expect("write pc");
+    for header in ["licet.h", "licet.hpp"] {
+        assert!(p.join("include").join(header).is_file(), "{header}");
+    }
+
+    // pkg-config: the C example builds with its flags and runs.
     let out = p.join("bin");
     let status = Command::new("make")
         .args(["-s", "-C"])
         .arg(root.join("examples"))
         .arg(format!("OUT={}", out.display()))
         .arg("pkgconfig")
-        .env("PKG_CONFIG_PATH", p.join("lib/pkgconfig"))
+        .env("PKG_CONFIG_PATH", lib.join("pkgconfig"))
         .status()
         .expect("make");
-    assert!(
-        status.success(),
-        "the example builds with pkg-config's flags"
-    );
-    let version = Command::new(out.join("licet-demo-pkgconfig"))
+    assert!(status.success(), "the example builds with pkg-config's flags");
+    let printed = Command::new(out.join("licet-demo-pkgconfig"))
         .arg("version")
         .output()
         .expect("runs");
-    assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
+    assert!(String::from_utf8_lossy(&printed.stdout).contains(version));
+
+    // CMake: find_package(licet) gives licet::licet and licet::licet_static.
+    if !have("cmake") {
+        assert!(!ci, "CI must have cmake (installed by .ci/run)");
+        return;
+    }
+    let build = p.join("cmake-build");
+    let configure = Command::new("cmake")
+        .arg("-S")
+        .arg(root.join("examples/cmake"))
+        .arg("-B")
+        .arg(&build)
+        .arg(format!("-DCMAKE_PREFIX_PATH={}", p.display()))
+        .output()
+        .expect("cmake configure");
+    assert!(configure.status.success(), "{}", String::from_utf8_lossy(&configure.stderr));
+    let built = Command::new("cmake")
+        .arg("--build")
+        .arg(&build)
+        .output()
+        .expect("cmake build");
+    assert!(
+        built.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&built.stdout),
+        String::from_utf8_lossy(&built.stderr)
+    );
+    for program in ["licet-demo-cmake", "licet-demo-cmake-static"] {
+        let printed = Command::new(build.join(program))
+            .arg("version")
+            .output()
+            .expect("runs");
+        assert!(String::from_utf8_lossy(&printed.stdout).contains(version), "{program}");
+    }
+    assert!(build.join("licet-demo-cmake-cpp").is_file());
 }
