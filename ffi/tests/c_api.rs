@@ -573,7 +573,10 @@ fn the_installed_library_builds_apps_with_pkg_config_and_cmake() {
         .arg(lib_dir())
         .status()
         .expect("install-c runs");
-    assert!(status.success(), "scripts/install-c installs into a fresh prefix");
+    assert!(
+        status.success(),
+        "scripts/install-c installs into a fresh prefix"
+    );
 
     // The shared library carries its SONAME, and the names point at the versioned file.
     let lib = p.join("lib");
@@ -581,11 +584,18 @@ fn the_installed_library_builds_apps_with_pkg_config_and_cmake() {
     let major = version.split('.').next().expect("major");
     assert!(lib.join(format!("liblicet.so.{version}")).is_file());
     for (link, target) in [
-        (format!("liblicet.so.{major}"), format!("liblicet.so.{version}")),
+        (
+            format!("liblicet.so.{major}"),
+            format!("liblicet.so.{version}"),
+        ),
         ("liblicet.so".to_owned(), format!("liblicet.so.{version}")),
     ] {
         let resolved = std::fs::canonicalize(lib.join(&link)).expect("link resolves");
-        assert_eq!(resolved.file_name().expect("name"), target.as_str(), "{link}");
+        assert_eq!(
+            resolved.file_name().expect("name"),
+            target.as_str(),
+            "{link}"
+        );
     }
     if have("readelf") {
         let dynamic = Command::new("readelf")
@@ -594,7 +604,10 @@ fn the_installed_library_builds_apps_with_pkg_config_and_cmake() {
             .output()
             .expect("readelf");
         let text = String::from_utf8_lossy(&dynamic.stdout);
-        assert!(text.contains(&format!("[liblicet.so.{major}]")), "SONAME: {text}");
+        assert!(
+            text.contains(&format!("[liblicet.so.{major}]")),
+            "SONAME: {text}"
+        );
     }
     for header in ["licet.h", "licet.hpp"] {
         assert!(p.join("include").join(header).is_file(), "{header}");
@@ -610,7 +623,10 @@ fn the_installed_library_builds_apps_with_pkg_config_and_cmake() {
         .env("PKG_CONFIG_PATH", lib.join("pkgconfig"))
         .status()
         .expect("make");
-    assert!(status.success(), "the example builds with pkg-config's flags");
+    assert!(
+        status.success(),
+        "the example builds with pkg-config's flags"
+    );
     let printed = Command::new(out.join("licet-demo-pkgconfig"))
         .arg("version")
         .output()
@@ -631,7 +647,11 @@ fn the_installed_library_builds_apps_with_pkg_config_and_cmake() {
         .arg(format!("-DCMAKE_PREFIX_PATH={}", p.display()))
         .output()
         .expect("cmake configure");
-    assert!(configure.status.success(), "{}", String::from_utf8_lossy(&configure.stderr));
+    assert!(
+        configure.status.success(),
+        "{}",
+        String::from_utf8_lossy(&configure.stderr)
+    );
     let built = Command::new("cmake")
         .arg("--build")
         .arg(&build)
@@ -648,7 +668,10 @@ fn the_installed_library_builds_apps_with_pkg_config_and_cmake() {
             .arg("version")
             .output()
             .expect("runs");
-        assert!(String::from_utf8_lossy(&printed.stdout).contains(version), "{program}");
+        assert!(
+            String::from_utf8_lossy(&printed.stdout).contains(version),
+            "{program}"
+        );
     }
     assert!(build.join("licet-demo-cmake-cpp").is_file());
 }
