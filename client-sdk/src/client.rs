@@ -342,6 +342,36 @@ impl Client {
         self.inner.fingerprint.clone()
     }
 
+    /// The machine name this client sends at activation: the [`ClientBuilder::machine_name`]
+    /// override, or the host name (`None` if it cannot be read).
+    pub fn machine_name(&self) -> Option<String> {
+        self.inner
+            .machine_name
+            .clone()
+            .or_else(|| fingerprint::machine_info().hostname)
+    }
+
+    /// The platform this client sends at activation (`linux-x86_64`, `macos-aarch64`, …).
+    pub fn platform(&self) -> String {
+        fingerprint::platform()
+    }
+
+    /// The license as the stored lease last described it, valid or not: for telling the
+    /// user *what* ran out after [`Client::check`] refused (the lease's end, the license's
+    /// expiry, the entitlements it had). `None` when no verified lease is stored. Grants
+    /// nothing: only `check` says whether the app is licensed.
+    pub fn last_license(&self) -> Result<Option<License>> {
+        let mut st = self.state()?;
+        if !st.loaded {
+            self.load(&mut st)?;
+        }
+        let now = self.trusted_now(&st, self.inner.clock.now());
+        Ok(st
+            .lease
+            .as_ref()
+            .map(|(_, claims)| License::from_claims(claims, now)))
+    }
+
     /// The license key this machine was activated with, as stored (`None` before activation
     /// or after [`Client::forget`]). Show [`mask_key`] of it unless the user asks for more.
     pub fn license_key(&self) -> Result<Option<String>> {

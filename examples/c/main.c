@@ -205,7 +205,7 @@ int main(int argc, char **argv) {
         return selftest();
     }
     if (argc < 2) {
-        fprintf(stderr, "usage: licet-demo activate KEY | check | validate | deactivate | forget | key | entitled NAME | fingerprint | version | selftest\n");
+        fprintf(stderr, "usage: licet-demo activate KEY | check | validate | deactivate | forget | key | last | whoami | entitled NAME | fingerprint | version | selftest\n");
         return 2;
     }
     licet_result r = LICET_OK;
@@ -244,6 +244,24 @@ int main(int argc, char **argv) {
         }
         if (r == LICET_OK && licet_client_license_key(client, false, buf, sizeof buf, &n) == LICET_OK) {
             printf("  full: %s\n", buf);
+        }
+    } else if (strcmp(command, "last") == 0) {
+        /* What the stored lease last said, valid or not (after a refused check). */
+        r = licet_client_last_license(client, &license);
+        status = report("last", r);
+        if (r == LICET_OK && license == NULL) {
+            printf("  no stored lease\n");
+        }
+    } else if (strcmp(command, "whoami") == 0) {
+        char buf[300];
+        size_t n = 0;
+        r = licet_client_machine_name(client, buf, sizeof buf, &n);
+        status = report("whoami", r);
+        if (r == LICET_OK) {
+            printf("  machine: %s\n", buf);
+        }
+        if (r == LICET_OK && licet_client_platform(client, buf, sizeof buf, &n) == LICET_OK) {
+            printf("  platform: %s\n", buf);
         }
     } else if (strcmp(command, "forget") == 0) {
         status = report("forget", licet_client_forget(client));

@@ -257,3 +257,80 @@ pub unsafe extern "C" fn licet_client_forget(client: *const licet_client) -> lic
         }
     })
 }
+
+/// The license as the stored lease last described it, valid or not, for telling the user
+/// what ran out after `licet_client_check` refused (its getters work as usual:
+/// `licet_license_offline_valid_until`, `licet_license_expires_at`, …). Grants nothing.
+/// On success `*license_out` is a license to free with `licet_license_free`, or NULL when no
+/// verified lease is stored.
+///
+/// # Safety
+/// `client` from `licet_client_new`; `license_out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_client_last_license(
+    client: *const licet_client,
+    license_out: *mut *mut licet_license,
+) -> licet_result {
+    ffi_boundary!({
+        require_non_null!(license_out);
+        let Some(client) = client_ref(client) else {
+            crate::boundary::set_last_error("argument `client` is NULL");
+            return licet_result::LICET_INVALID_ARGUMENT;
+        };
+        match client.last_license() {
+            Ok(found) => {
+                let raw = found.map_or(std::ptr::null_mut(), |l| {
+                    Box::into_raw(Box::new(License(l))).cast::<licet_license>()
+                });
+                // SAFETY: checked non-NULL above.
+                unsafe { *license_out = raw };
+                licet_result::LICET_OK
+            }
+            Err(e) => fail(&e),
+        }
+    })
+}
+
+/// Copies the machine name this client sends at activation (the
+/// `licet_config_set_machine_name` override, or the host name; empty if unknown).
+///
+/// # Safety
+/// As `licet_client_fingerprint`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_client_machine_name(
+    client: *const licet_client,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> licet_result {
+    ffi_boundary!({
+        let Some(client) = client_ref(client) else {
+            crate::boundary::set_last_error("argument `client` is NULL");
+            return licet_result::LICET_INVALID_ARGUMENT;
+        };
+        let name = client.machine_name().unwrap_or_default();
+        // SAFETY: caller guarantees.
+        unsafe { write_str(&name, buf, len, out_len) }
+    })
+}
+
+/// Copies the platform this client sends at activation (`linux-x86_64`, …).
+///
+/// # Safety
+/// As `licet_client_fingerprint`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_client_platform(
+    client: *const licet_client,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> licet_result {
+    ffi_boundary!({
+        let Some(client) = client_ref(client) else {
+            crate::boundary::set_last_error("argument `client` is NULL");
+            return licet_result::LICET_INVALID_ARGUMENT;
+        };
+        // SAFETY: caller guarantees.
+        unsafe { write_str(&client.platform(), buf, len, out_len) }
+    })
+}
