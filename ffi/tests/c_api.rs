@@ -242,8 +242,14 @@ fn the_c_api_shows_the_key_masked_or_in_full_and_forgets_locally() {
         "{out}"
     );
     assert!(out.contains(&format!("full: {key}")), "{out}");
+    let (code, out) = env.run(c, "k1", &["last"]);
+    assert_eq!(code, OK, "{out}");
+    assert!(out.contains("product: photo"), "the stored lease's license: {out}");
     // Forgetting is local: the key and lease are gone here, the seat stays taken.
     assert_eq!(env.run(c, "k1", &["forget"]).0, OK);
+    let (code, out) = env.run(c, "k1", &["last"]);
+    assert_eq!(code, OK, "{out}");
+    assert!(out.contains("no stored lease"), "{out}");
     assert_eq!(env.run(c, "k1", &["check"]).0, NOT_ACTIVATED);
     assert_eq!(env.run(c, "k2", &["activate", &key]).0, OK);
     assert_eq!(
@@ -292,6 +298,19 @@ fn the_c_api_sends_through_a_proxy_and_names_the_machine() {
     assert!(
         relayed.load(std::sync::atomic::Ordering::SeqCst) >= 1,
         "the request went through the proxy"
+    );
+    let (code, out) = env.run_with(
+        "licet-demo-shared",
+        "p1",
+        &["whoami"],
+        &env.server.url,
+        Some(&wrapper),
+    );
+    assert_eq!(code, OK, "{out}");
+    assert!(out.contains("machine: Ada's laptop"), "{out}");
+    assert!(
+        out.contains(&format!("platform: {}-", std::env::consts::OS)),
+        "{out}"
     );
     let seat = env
         .rt

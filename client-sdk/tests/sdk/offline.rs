@@ -89,6 +89,7 @@ fn a_lease_that_ran_out_is_told_apart_from_a_license_that_expired() {
     let dir = tempfile::tempdir().expect("dir");
     let clock = clock();
     let client = h.client(dir.path(), "v1:m", &clock);
+    assert_eq!(client.last_license(), Ok(None), "nothing stored yet");
     client.activate(key).expect("activates");
     h.stop();
 
@@ -101,6 +102,11 @@ fn a_lease_that_ran_out_is_told_apart_from_a_license_that_expired() {
     );
     assert_eq!(lease_over.code(), "LEASE_EXPIRED");
     assert!(lease_over.to_string().contains("connect"), "{lease_over}");
+    // What ran out, for the message to the user: the lease, with the license's end ahead.
+    let last = client.last_license().expect("read").expect("a stored lease");
+    assert_eq!(last.expires_at, Some(expires_at));
+    assert!(last.offline_valid_until < expires_at);
+    assert_eq!(last.offline_secs_left(), 0);
 
     clock.advance(3600);
     let license_over = client.check().expect_err("the license expired");
