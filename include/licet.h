@@ -293,6 +293,41 @@ licet_result licet_client_license_key(const licet_client *client,
 licet_result licet_client_forget(const licet_client *client);
 
 /**
+ * The license as the stored lease last described it, valid or not, for telling the user
+ * what ran out after `licet_client_check` refused (its getters work as usual:
+ * `licet_license_offline_valid_until`, `licet_license_expires_at`, …). Grants nothing.
+ * On success `*license_out` is a license to free with `licet_license_free`, or NULL when no
+ * verified lease is stored.
+ *
+ * # Safety
+ * `client` from `licet_client_new`; `license_out` writable.
+ */
+licet_result licet_client_last_license(const licet_client *client, licet_license **license_out);
+
+/**
+ * Copies the machine name this client sends at activation (the
+ * `licet_config_set_machine_name` override, or the host name; empty if unknown).
+ *
+ * # Safety
+ * As `licet_client_fingerprint`.
+ */
+licet_result licet_client_machine_name(const licet_client *client,
+                                       char *buf,
+                                       size_t len,
+                                       size_t *out_len);
+
+/**
+ * Copies the platform this client sends at activation (`linux-x86_64`, …).
+ *
+ * # Safety
+ * As `licet_client_fingerprint`.
+ */
+licet_result licet_client_platform(const licet_client *client,
+                                   char *buf,
+                                   size_t len,
+                                   size_t *out_len);
+
+/**
  * Creates a configuration for `product` (its slug) on the server at `server_url`.
  * On success `*config_out` owns it; release it with `licet_config_free`.
  *

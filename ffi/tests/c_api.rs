@@ -244,7 +244,10 @@ fn the_c_api_shows_the_key_masked_or_in_full_and_forgets_locally() {
     assert!(out.contains(&format!("full: {key}")), "{out}");
     let (code, out) = env.run(c, "k1", &["last"]);
     assert_eq!(code, OK, "{out}");
-    assert!(out.contains("product: photo"), "the stored lease's license: {out}");
+    assert!(
+        out.contains("product: photo"),
+        "the stored lease's license: {out}"
+    );
     // Forgetting is local: the key and lease are gone here, the seat stays taken.
     assert_eq!(env.run(c, "k1", &["forget"]).0, OK);
     let (code, out) = env.run(c, "k1", &["last"]);

@@ -103,7 +103,10 @@ fn a_lease_that_ran_out_is_told_apart_from_a_license_that_expired() {
     assert_eq!(lease_over.code(), "LEASE_EXPIRED");
     assert!(lease_over.to_string().contains("connect"), "{lease_over}");
     // What ran out, for the message to the user: the lease, with the license's end ahead.
-    let last = client.last_license().expect("read").expect("a stored lease");
+    let last = client
+        .last_license()
+        .expect("read")
+        .expect("a stored lease");
     assert_eq!(last.expires_at, Some(expires_at));
     assert!(last.offline_valid_until < expires_at);
     assert_eq!(last.offline_secs_left(), 0);
