@@ -31,6 +31,7 @@ fn lease(key: &SigningKey) -> String {
             expires_at: None,
             max_activations: 3,
             email: Some("ada@example.com".into()),
+            active_activations: Some(1),
         },
     };
     licet_proto::token::sign(&claims, key)

@@ -19,6 +19,9 @@ pub struct License {
     pub offline_valid_until: i64,
     /// Seats of the license.
     pub max_activations: u32,
+    /// Seats in use when the lease was signed, this machine's included (`None` from a
+    /// server that does not say).
+    pub activations_in_use: Option<u32>,
     /// The customer's email, when the server sent it.
     pub email: Option<String>,
     /// When the current lease was signed (Unix seconds).
@@ -37,6 +40,7 @@ impl License {
             expires_at: c.lic.expires_at,
             offline_valid_until: c.exp,
             max_activations: c.lic.max_activations,
+            activations_in_use: c.lic.active_activations,
             email: c.lic.email.clone(),
             issued_at: c.iat,
             checked_at: now,

@@ -71,6 +71,7 @@ static void print_license(const licet_license *license) {
         printf("  product: %s\n", buf);
     }
     printf("  seats: %u\n", (unsigned)licet_license_max_activations(license));
+    printf("  seats in use: %lld\n", (long long)licet_license_activations_in_use(license));
     printf("  lease signed at: %lld\n", (long long)licet_license_issued_at(license));
     printf("  offline until: %lld\n", (long long)licet_license_offline_valid_until(license));
     size_t count = licet_license_entitlement_count(license);

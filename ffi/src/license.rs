@@ -168,6 +168,18 @@ pub unsafe extern "C" fn licet_license_max_activations(license: *const licet_lic
     license_ref(license).map_or(0, |l| l.max_activations)
 }
 
+/// Seats in use when the lease was signed, this machine's included; -1 when the server did
+/// not say (or for NULL).
+///
+/// # Safety
+/// `license` NULL or from this library.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_license_activations_in_use(license: *const licet_license) -> i64 {
+    license_ref(license)
+        .and_then(|l| l.activations_in_use)
+        .map_or(-1, i64::from)
+}
+
 /// When the server signed the current lease (Unix seconds, to the minute): the last
 /// successful online activation or validation. 0 for NULL.
 ///

@@ -353,6 +353,7 @@ fn the_c_and_cpp_examples_activate_check_offline_and_deactivate() {
             // The C example prints the license's getters.
             assert!(out.contains("product: photo"), "{out}");
             assert!(out.contains("seats: 2"), "{out}");
+            assert!(out.contains("seats in use: "), "{out}");
             assert!(out.contains("lease signed at: 1"), "{out}");
         }
         if cpp {

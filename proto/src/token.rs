@@ -83,6 +83,10 @@ pub struct LicenseClaim {
     /// Customer email, when the license has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Seats in use when the lease was signed, this machine's included (absent from leases
+    /// of servers before this claim existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_activations: Option<u32>,
 }
 
 /// The claims of a Licet lease.
@@ -390,6 +394,7 @@ mod tests {
                 expires_at: None,
                 max_activations: 3,
                 email: None,
+                active_activations: None,
             },
         }
     }

@@ -263,6 +263,7 @@ pub fn lease(
             expires_at: info.expires_at,
             max_activations: info.max_activations,
             email: info.email.clone(),
+            active_activations: Some(info.active_activations),
         },
     };
     // Unique per distinct lease: a digest of everything else it says, and of the activation.
