@@ -108,6 +108,7 @@ fn a_lease_that_ran_out_is_told_apart_from_a_license_that_expired() {
         .expect("read")
         .expect("a stored lease");
     assert_eq!(last.expires_at, Some(expires_at));
+    assert_eq!(last.activations_in_use, Some(1), "this machine's seat");
     assert!(last.offline_valid_until < expires_at);
     assert_eq!(last.offline_secs_left(), 0);
 
