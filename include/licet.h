@@ -516,6 +516,15 @@ licet_result licet_license_product(const licet_license *license,
 uint32_t licet_license_max_activations(const licet_license *license);
 
 /**
+ * Seats in use when the lease was signed, this machine's included; -1 when the server did
+ * not say (or for NULL).
+ *
+ * # Safety
+ * `license` NULL or from this library.
+ */
+int64_t licet_license_activations_in_use(const licet_license *license);
+
+/**
  * When the server signed the current lease (Unix seconds, to the minute): the last
  * successful online activation or validation. 0 for NULL.
  *
