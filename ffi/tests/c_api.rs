@@ -220,6 +220,7 @@ const NETWORK: u32 = 3000;
 const SERVER: u32 = 3001;
 const RATE_LIMITED: u32 = 3002;
 const STORAGE: u32 = 3003;
+const TLS: u32 = 3006;
 
 #[test]
 fn the_c_api_shows_the_key_masked_or_in_full_and_forgets_locally() {
@@ -260,6 +261,75 @@ fn the_c_api_shows_the_key_masked_or_in_full_and_forgets_locally() {
         LIMIT,
         "k1 still holds a seat"
     );
+}
+
+/// Serves `upstream` (plain HTTP) over TLS with the test CA's server certificate
+/// (`tests/fixtures`: a CA, and a certificate for 127.0.0.1 it signed); returns the port.
+fn tls_front(rt: &tokio::runtime::Runtime, upstream: String) -> u16 {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs =
+        vec![CertificateDer::from_pem_slice(include_bytes!("fixtures/server.pem")).expect("cert")];
+    let key =
+        PrivateKeyDer::from_pem_slice(include_bytes!("fixtures/server-key.pem")).expect("key");
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    rt.spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                if let Ok(mut plain) = tokio::net::TcpStream::connect(&upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn the_c_api_trusts_a_vendor_root_ca_and_reports_tls_failures_as_such() {
+    let env = Env::start(2, |_| {});
+    let key = env.license();
+    let port = tls_front(
+        &env.rt,
+        env.server.url.trim_start_matches("http://").to_owned(),
+    );
+    let url = format!("https://127.0.0.1:{port}");
+    // Without the vendor's CA the certificate is not trusted: a TLS failure, not "offline".
+    let (code, out) = env.run_with("licet-demo-shared", "t1", &["activate", &key], &url, None);
+    assert_eq!(code, TLS, "{out}");
+    assert!(
+        out.contains(&format!("127.0.0.1:{port}")),
+        "names the host: {out}"
+    );
+    // With it (licet_config_set_root_ca_pem), the same server is trusted.
+    let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ca.pem");
+    let root = format!("LICET_ROOT_CA={}", ca.display());
+    let wrapper = ["env", root.as_str()];
+    let (code, out) = env.run_with(
+        "licet-demo-shared",
+        "t1",
+        &["activate", &key],
+        &url,
+        Some(&wrapper),
+    );
+    assert_eq!(code, OK, "{out}");
 }
 
 #[test]
