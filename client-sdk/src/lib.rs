@@ -45,8 +45,8 @@ mod seal;
 pub mod storage;
 mod transport;
 
-pub use client::{Client, ClientBuilder, mask_key};
+pub use client::{Client, ClientBuilder};
 pub use error::{Error, NotActivatedReason, Result};
-pub use license::License;
+pub use license::{License, mask_key};
 pub use licet_proto::clock::{Clock, SystemClock};
 pub use licet_proto::{ErrorCode, LicenseStatus};

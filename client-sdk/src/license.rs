@@ -62,3 +62,42 @@ impl License {
         self.offline_secs_left() / 86_400
     }
 }
+
+/// A license key with its middle hidden, for display (`PHOTO-*****-*****-*****-*****-UJ6VB`):
+/// the prefix and the last group stay, every other symbol becomes `*`.
+pub fn mask_key(key: &str) -> String {
+    let groups: Vec<&str> = key.split('-').collect();
+    let last = groups.len().saturating_sub(1);
+    groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            if i == 0 || i == last {
+                (*g).to_owned()
+            } else {
+                "*".repeat(g.chars().count())
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_key;
+
+    #[test]
+    fn masks_hide_the_middle() {
+        for (key, want) in [
+            (
+                "PHOTO-7KQ2M-XW9RT-D4HNP-38FZC-UJ6VB",
+                "PHOTO-*****-*****-*****-*****-UJ6VB",
+            ),
+            ("LIC-AAAAA-BBBBB", "LIC-*****-BBBBB"),
+            ("NODASHES", "NODASHES"),
+            ("", ""),
+        ] {
+            assert_eq!(mask_key(key), want, "{key}");
+        }
+    }
+}
