@@ -13,10 +13,15 @@ pub struct licet_client {
     _private: [u8; 0],
 }
 
+/// The client behind a handle; NULL records the detail for `licet_last_error_message`.
 fn client_ref<'a>(client: *const licet_client) -> Option<&'a licet::Client> {
     // SAFETY: every licet_client pointer comes from licet_client_new (a Box<licet::Client>),
     // and the caller promises it is live; licet::Client is Sync.
-    unsafe { client.cast::<licet::Client>().as_ref() }
+    let found = unsafe { client.cast::<licet::Client>().as_ref() };
+    if found.is_none() {
+        crate::boundary::set_last_error("argument `client` is NULL");
+    }
+    found
 }
 
 /// Creates a client from a configuration (which stays owned by the caller and may be freed
@@ -75,7 +80,6 @@ fn run(
     op: impl FnOnce(&licet::Client) -> Result<licet::License, licet::Error>,
 ) -> licet_result {
     let Some(client) = client_ref(client) else {
-        crate::boundary::set_last_error("argument `client` is NULL");
         return licet_result::LICET_INVALID_ARGUMENT;
     };
     match op(client) {
@@ -141,7 +145,6 @@ pub unsafe extern "C" fn licet_client_validate(
 pub unsafe extern "C" fn licet_client_deactivate(client: *const licet_client) -> licet_result {
     ffi_boundary!({
         let Some(client) = client_ref(client) else {
-            crate::boundary::set_last_error("argument `client` is NULL");
             return licet_result::LICET_INVALID_ARGUMENT;
         };
         match client.deactivate() {
@@ -197,7 +200,6 @@ pub unsafe extern "C" fn licet_client_fingerprint(
 ) -> licet_result {
     ffi_boundary!({
         let Some(client) = client_ref(client) else {
-            crate::boundary::set_last_error("argument `client` is NULL");
             return licet_result::LICET_INVALID_ARGUMENT;
         };
         match client.fingerprint() {
@@ -224,7 +226,6 @@ pub unsafe extern "C" fn licet_client_license_key(
 ) -> licet_result {
     ffi_boundary!({
         let Some(client) = client_ref(client) else {
-            crate::boundary::set_last_error("argument `client` is NULL");
             return licet_result::LICET_INVALID_ARGUMENT;
         };
         match client.license_key() {
@@ -248,7 +249,6 @@ pub unsafe extern "C" fn licet_client_license_key(
 pub unsafe extern "C" fn licet_client_forget(client: *const licet_client) -> licet_result {
     ffi_boundary!({
         let Some(client) = client_ref(client) else {
-            crate::boundary::set_last_error("argument `client` is NULL");
             return licet_result::LICET_INVALID_ARGUMENT;
         };
         match client.forget() {
@@ -274,7 +274,6 @@ pub unsafe extern "C" fn licet_client_last_license(
     ffi_boundary!({
         require_non_null!(license_out);
         let Some(client) = client_ref(client) else {
-            crate::boundary::set_last_error("argument `client` is NULL");
             return licet_result::LICET_INVALID_ARGUMENT;
         };
         match client.last_license() {
@@ -305,7 +304,6 @@ pub unsafe extern "C" fn licet_client_machine_name(
 ) -> licet_result {
     ffi_boundary!({
         let Some(client) = client_ref(client) else {
-            crate::boundary::set_last_error("argument `client` is NULL");
             return licet_result::LICET_INVALID_ARGUMENT;
         };
         let name = client.machine_name().unwrap_or_default();
@@ -327,7 +325,6 @@ pub unsafe extern "C" fn licet_client_platform(
 ) -> licet_result {
     ffi_boundary!({
         let Some(client) = client_ref(client) else {
-            crate::boundary::set_last_error("argument `client` is NULL");
             return licet_result::LICET_INVALID_ARGUMENT;
         };
         // SAFETY: caller guarantees.
