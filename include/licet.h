@@ -106,6 +106,10 @@ enum licet_result
    */
   LICET_BUFFER_TOO_SMALL = 2001,
   /**
+   * The item asked for does not exist (e.g. a metadata key the license does not have).
+   */
+  LICET_NOT_FOUND = 2002,
+  /**
    * The server could not be reached.
    */
   LICET_NETWORK = 3000,
@@ -532,6 +536,42 @@ int64_t licet_license_activations_in_use(const licet_license *license);
  * `license` NULL or from this library.
  */
 int64_t licet_license_issued_at(const licet_license *license);
+
+/**
+ * The number of metadata entries the vendor set on the license; 0 for NULL.
+ *
+ * # Safety
+ * `license` NULL or from this library.
+ */
+size_t licet_license_metadata_count(const licet_license *license);
+
+/**
+ * Copies the key of metadata entry `index` (keys in byte order, `0 ..
+ * licet_license_metadata_count`) into `buf`; buffer rules as `licet_client_fingerprint`.
+ * `LICET_INVALID_ARGUMENT` for an index out of range.
+ *
+ * # Safety
+ * As `licet_license_entitlement`.
+ */
+licet_result licet_license_metadata_key(const licet_license *license,
+                                        size_t index,
+                                        char *buf,
+                                        size_t len,
+                                        size_t *out_len);
+
+/**
+ * Copies the value the vendor set for metadata `key` into `buf` (buffer rules as
+ * `licet_client_fingerprint`). `LICET_NOT_FOUND` when the license has no such key (nothing
+ * is written).
+ *
+ * # Safety
+ * As `licet_license_entitlement`; `key` a NUL-terminated string.
+ */
+licet_result licet_license_metadata(const licet_license *license,
+                                    const char *key,
+                                    char *buf,
+                                    size_t len,
+                                    size_t *out_len);
 
 /**
  * A static, NUL-terminated English description of `result` (any value, also unknown

@@ -14,6 +14,7 @@
 #define LICET_HPP
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -116,6 +117,27 @@ public:
         for (size_t i = 0; i < licet_license_entitlement_count(raw_.get()); i++) {
             out.push_back(detail::read_string(
                 [&](char *b, size_t l, size_t *n) { return licet_license_entitlement(raw_.get(), i, b, l, n); }));
+        }
+        return out;
+    }
+    // The vendor's metadata value for `key`; nullopt when the license has no such key.
+    std::optional<std::string> metadata(const std::string &key) const {
+        try {
+            return detail::read_string([&](char *b, size_t l, size_t *n) {
+                return licet_license_metadata(raw_.get(), key.c_str(), b, l, n);
+            });
+        } catch (const Error &e) {
+            if (e.code() == LICET_NOT_FOUND) return std::nullopt;
+            throw;
+        }
+    }
+    // Every metadata entry, keys in byte order.
+    std::map<std::string, std::string> metadata() const {
+        std::map<std::string, std::string> out;
+        for (size_t i = 0; i < licet_license_metadata_count(raw_.get()); i++) {
+            std::string key = detail::read_string(
+                [&](char *b, size_t l, size_t *n) { return licet_license_metadata_key(raw_.get(), i, b, l, n); });
+            out[key] = metadata(key).value_or("");
         }
         return out;
     }

@@ -32,6 +32,7 @@ fn lease(key: &SigningKey) -> String {
             max_activations: 3,
             email: Some("ada@example.com".into()),
             active_activations: Some(1),
+            metadata: Default::default(),
         },
     };
     licet_proto::token::sign(&claims, key)
@@ -114,6 +115,7 @@ fn store_lease(key: &SigningKey, token: &str, dir: &std::path::Path) {
             active_activations: 1,
             entitlements: claims.ent.clone(),
             email: claims.lic.email.clone(),
+            metadata: claims.lic.metadata.clone(),
         },
         activation: ActivationInfo {
             id: "act_1".into(),

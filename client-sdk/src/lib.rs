@@ -48,5 +48,6 @@ mod transport;
 pub use client::{Client, ClientBuilder};
 pub use error::{Error, NotActivatedReason, Result};
 pub use license::{License, mask_key};
+pub use licet_proto::api::LicenseMetadata;
 pub use licet_proto::clock::{Clock, SystemClock};
 pub use licet_proto::{ErrorCode, LicenseStatus};

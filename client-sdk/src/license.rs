@@ -1,5 +1,6 @@
 //! What a valid license grants.
 
+use licet_proto::api::LicenseMetadata;
 use licet_proto::{Claims, LicenseStatus};
 
 /// A license that is valid on this machine now.
@@ -24,6 +25,9 @@ pub struct License {
     pub activations_in_use: Option<u32>,
     /// The customer's email, when the server sent it.
     pub email: Option<String>,
+    /// The vendor's key/value notes on the license (a CRM id, an edition), as signed into
+    /// the lease; empty when the vendor set none.
+    pub metadata: LicenseMetadata,
     /// When the current lease was signed (Unix seconds).
     pub issued_at: i64,
     /// The time this answer was computed for (Unix seconds).
@@ -42,6 +46,7 @@ impl License {
             max_activations: c.lic.max_activations,
             activations_in_use: c.lic.active_activations,
             email: c.lic.email.clone(),
+            metadata: c.lic.metadata.clone(),
             issued_at: c.iat,
             checked_at: now,
         }
@@ -50,6 +55,19 @@ impl License {
     /// True if the license grants this feature flag.
     pub fn has_entitlement(&self, name: &str) -> bool {
         self.entitlements.iter().any(|e| e == name)
+    }
+
+    /// The value the vendor set for `key` in the license's metadata.
+    ///
+    /// ```
+    /// # fn show(license: &licet::License) {
+    /// if let Some(edition) = license.metadata_value("edition") {
+    ///     println!("Edition: {edition}");
+    /// }
+    /// # }
+    /// ```
+    pub fn metadata_value(&self, key: &str) -> Option<&str> {
+        self.metadata.get(key).map(String::as_str)
     }
 
     /// Seconds the app may still run offline.

@@ -1,7 +1,7 @@
 /*
  * licet-demo (C11): a command-line app licensed through liblicet.
  *
- *   licet-demo activate KEY | check | validate | deactivate | entitled NAME | fingerprint
+ *   licet-demo activate KEY | check | validate | deactivate | entitled NAME | meta KEY | fingerprint
  *   licet-demo version | selftest
  *
  * Environment: LICET_SERVER (default http://127.0.0.1:8787), LICET_PRODUCT (default photo),
@@ -82,6 +82,14 @@ static void print_license(const licet_license *license) {
         }
     }
     printf("\n");
+    /* The vendor's metadata on the license, signed into the lease. */
+    for (size_t i = 0; i < licet_license_metadata_count(license); i++) {
+        char key[80];
+        if (licet_license_metadata_key(license, i, key, sizeof key, &n) == LICET_OK &&
+            licet_license_metadata(license, key, buf, sizeof buf, &n) == LICET_OK) {
+            printf("  metadata %s: %s\n", key, buf);
+        }
+    }
 }
 
 static licet_client *make_client(licet_result *result) {
@@ -206,7 +214,7 @@ int main(int argc, char **argv) {
         return selftest();
     }
     if (argc < 2) {
-        fprintf(stderr, "usage: licet-demo activate KEY | check | validate | deactivate | forget | key | last | whoami | entitled NAME | fingerprint | version | selftest\n");
+        fprintf(stderr, "usage: licet-demo activate KEY | check | validate | deactivate | forget | key | last | whoami | entitled NAME | meta KEY | fingerprint | version | selftest\n");
         return 2;
     }
     licet_result r = LICET_OK;
@@ -235,6 +243,17 @@ int main(int argc, char **argv) {
         if (r == LICET_OK) {
             printf("  %s: %s\n", argv[2], has ? "yes" : "no");
         }
+    } else if (strcmp(command, "meta") == 0 && argc == 3) {
+        r = licet_client_check(client, &license);
+        if (r == LICET_OK) {
+            char buf[256];
+            size_t n = 0;
+            r = licet_license_metadata(license, argv[2], buf, sizeof buf, &n);
+            if (r == LICET_OK) {
+                printf("  %s = %s\n", argv[2], buf);
+            }
+        }
+        status = report("meta", r);
     } else if (strcmp(command, "key") == 0) {
         char buf[100];
         size_t n = 0;

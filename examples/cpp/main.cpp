@@ -25,6 +25,8 @@ static void print(const licet::License &license) {
               << " seats)\n  entitlements:";
     for (const auto &e : license.entitlements()) std::cout << ' ' << e;
     std::cout << "\n  pro: " << (license.has("pro") ? "yes" : "no") << '\n';
+    std::cout << "  edition: " << license.metadata("edition").value_or("(none)") << '\n';
+    for (const auto &[key, value] : license.metadata()) std::cout << "  metadata " << key << ": " << value << '\n';
 }
 
 int main(int argc, char **argv) {

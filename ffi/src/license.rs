@@ -190,6 +190,81 @@ pub unsafe extern "C" fn licet_license_issued_at(license: *const licet_license) 
     license_ref(license).map_or(0, |l| l.issued_at)
 }
 
+/// The number of metadata entries the vendor set on the license; 0 for NULL.
+///
+/// # Safety
+/// `license` NULL or from this library.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_license_metadata_count(license: *const licet_license) -> usize {
+    license_ref(license).map_or(0, |l| l.metadata.len())
+}
+
+/// Copies the key of metadata entry `index` (keys in byte order, `0 ..
+/// licet_license_metadata_count`) into `buf`; buffer rules as `licet_client_fingerprint`.
+/// `LICET_INVALID_ARGUMENT` for an index out of range.
+///
+/// # Safety
+/// As `licet_license_entitlement`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_license_metadata_key(
+    license: *const licet_license,
+    index: usize,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> licet_result {
+    ffi_boundary!({
+        let Some(l) = license_ref(license) else {
+            set_last_error("argument `license` is NULL");
+            return licet_result::LICET_INVALID_ARGUMENT;
+        };
+        let Some(key) = l.metadata.keys().nth(index) else {
+            set_last_error(format!(
+                "index {index} is out of range ({} metadata entries)",
+                l.metadata.len()
+            ));
+            return licet_result::LICET_INVALID_ARGUMENT;
+        };
+        // SAFETY: caller guarantees.
+        unsafe { write_str(key, buf, len, out_len) }
+    })
+}
+
+/// Copies the value the vendor set for metadata `key` into `buf` (buffer rules as
+/// `licet_client_fingerprint`). `LICET_NOT_FOUND` when the license has no such key (nothing
+/// is written).
+///
+/// # Safety
+/// As `licet_license_entitlement`; `key` a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_license_metadata(
+    license: *const licet_license,
+    key: *const c_char,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> licet_result {
+    ffi_boundary!({
+        let Some(l) = license_ref(license) else {
+            set_last_error("argument `license` is NULL");
+            return licet_result::LICET_INVALID_ARGUMENT;
+        };
+        // SAFETY: caller guarantees `key` is NULL or NUL-terminated.
+        let key = match unsafe { str_arg("key", key) } {
+            Ok(k) => k,
+            Err(code) => return code,
+        };
+        let Some(value) = l.metadata_value(key) else {
+            set_last_error(format!(
+                "licet_license_metadata: the license has no metadata key `{key}`"
+            ));
+            return licet_result::LICET_NOT_FOUND;
+        };
+        // SAFETY: caller guarantees.
+        unsafe { write_str(value, buf, len, out_len) }
+    })
+}
+
 /// Copies a string field of a license.
 ///
 /// # Safety

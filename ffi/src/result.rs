@@ -48,6 +48,8 @@ pub enum licet_result {
     /// The output buffer is too small: nothing was written to it, and `*out_len` holds the
     /// length needed *without* the NUL (so the buffer must hold `*out_len + 1` bytes).
     LICET_BUFFER_TOO_SMALL = 2001,
+    /// The item asked for does not exist (e.g. a metadata key the license does not have).
+    LICET_NOT_FOUND = 2002,
     /// The server could not be reached.
     LICET_NETWORK = 3000,
     /// The server answered with an error that is not a license verdict.
@@ -112,6 +114,7 @@ impl licet_result {
                 "invalid argument (NULL pointer, non-UTF-8 string or bad value)\0"
             }
             Self::LICET_BUFFER_TOO_SMALL => "the output buffer is too small\0",
+            Self::LICET_NOT_FOUND => "the item asked for does not exist\0",
             Self::LICET_NETWORK => "the license server could not be reached\0",
             Self::LICET_SERVER => "the license server reported an error\0",
             Self::LICET_RATE_LIMITED => "too many requests; retry later\0",
@@ -126,7 +129,7 @@ impl licet_result {
     }
 
     /// Every code, for the message lookup.
-    const ALL: [Self; 22] = [
+    const ALL: [Self; 23] = [
         Self::LICET_OK,
         Self::LICET_NOT_ACTIVATED,
         Self::LICET_EXPIRED,
@@ -141,6 +144,7 @@ impl licet_result {
         Self::LICET_LEASE_EXPIRED,
         Self::LICET_INVALID_ARGUMENT,
         Self::LICET_BUFFER_TOO_SMALL,
+        Self::LICET_NOT_FOUND,
         Self::LICET_NETWORK,
         Self::LICET_SERVER,
         Self::LICET_RATE_LIMITED,

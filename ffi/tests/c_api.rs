@@ -116,6 +116,7 @@ impl Env {
                     max_activations: None,
                     token_lifetime_secs: None,
                     entitlements: None,
+                    metadata: Some([("edition".to_owned(), "studio".to_owned())].into()),
                 },
             ))
             .expect("license")
@@ -221,6 +222,7 @@ const SERVER: u32 = 3001;
 const RATE_LIMITED: u32 = 3002;
 const STORAGE: u32 = 3003;
 const TLS: u32 = 3006;
+const NOT_FOUND: u32 = 2002;
 
 #[test]
 fn the_c_api_shows_the_key_masked_or_in_full_and_forgets_locally() {
@@ -425,11 +427,14 @@ fn the_c_and_cpp_examples_activate_check_offline_and_deactivate() {
             assert!(out.contains("seats: 2"), "{out}");
             assert!(out.contains("seats in use: "), "{out}");
             assert!(out.contains("lease signed at: 1"), "{out}");
+            assert!(out.contains("metadata edition: studio"), "{out}");
         }
         if cpp {
             let (code, out) = env.run(program, machine, &["try-check"]);
             assert_eq!(code, OK, "{out}");
             assert!(out.contains("(photo, 2 seats)"), "{out}");
+            assert!(out.contains("edition: studio"), "{out}");
+            assert!(out.contains("metadata edition: studio"), "{out}");
             let (code, out) = env.run(program, machine, &["key"]);
             assert_eq!(code, OK, "{out}");
             assert!(out.contains("-*****-*****-*****-*****-"), "masked: {out}");
@@ -471,6 +476,15 @@ fn every_result_code_a_c_caller_can_get() {
     let (code, out) = env.run(c, "m1", &["entitled", "pro"]);
     assert_eq!(code, OK);
     assert!(out.contains("pro: yes"), "{out}");
+    let (code, out) = env.run(c, "m1", &["meta", "edition"]);
+    assert_eq!(code, OK, "{out}");
+    assert!(out.contains("edition = studio"), "{out}");
+    let (code, out) = env.run(c, "m1", &["meta", "crm_id"]);
+    assert_eq!(code, NOT_FOUND, "{out}");
+    assert!(
+        out.contains("licet_license_metadata"),
+        "the detail names the function: {out}"
+    );
 
     // A lease copied to another machine.
     std::fs::create_dir_all(env.storage("m3")).expect("dir");

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::LicenseStatus;
-use crate::api::ActivationInfo;
+use crate::api::{ActivationInfo, LicenseMetadata};
 
 /// Default offline-token lifetime: 7 days.
 pub const DEFAULT_TOKEN_LIFETIME_SECS: i64 = 7 * 24 * 3600;
@@ -196,6 +196,9 @@ pub struct IssueLicense {
     /// Per-license entitlements (replace the product's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entitlements: Option<Vec<String>>,
+    /// The vendor's key/value notes, carried in every lease.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<LicenseMetadata>,
 }
 
 /// `POST /v1/admin/licenses/{id}/extend`.
@@ -234,6 +237,9 @@ pub struct UpdateLicense {
     /// Customer email.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// The vendor's metadata, replaced as a whole (`{}` clears it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<LicenseMetadata>,
 }
 
 /// A license as the admin API returns it.
@@ -261,6 +267,9 @@ pub struct License {
     pub overrides: LicenseOverrides,
     /// Seats in use now.
     pub active_activations: u32,
+    /// The vendor's key/value notes.
+    #[serde(default)]
+    pub metadata: LicenseMetadata,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.

@@ -3,9 +3,21 @@
 //! Requests reject unknown fields, so a typo in a client is an `INVALID_REQUEST`, not a
 //! silently ignored option.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::LicenseStatus;
+
+/// The vendor's key/value notes on one license (a customer id in their CRM, a plan name, an
+/// edition), carried in every lease so an app reads them offline.
+pub type LicenseMetadata = BTreeMap<String, String>;
+/// Most entries in a license's metadata.
+pub const MAX_LICENSE_METADATA_ENTRIES: usize = 32;
+/// Longest metadata key, in bytes (`A-Z a-z 0-9 . _ : -`).
+pub const MAX_LICENSE_METADATA_KEY_LEN: usize = 64;
+/// Largest license metadata, as JSON, in bytes.
+pub const MAX_LICENSE_METADATA_BYTES: usize = 4096;
 
 /// Longest fingerprint the server accepts, in bytes.
 pub const MAX_FINGERPRINT_LEN: usize = 256;
@@ -87,6 +99,9 @@ pub struct LicenseInfo {
     /// The customer's email, if the license has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// The vendor's metadata on the license (absent when empty).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: LicenseMetadata,
 }
 
 /// One machine bound to a license.

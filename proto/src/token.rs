@@ -87,6 +87,9 @@ pub struct LicenseClaim {
     /// of servers before this claim existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_activations: Option<u32>,
+    /// The vendor's metadata on the license (absent when empty).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub metadata: crate::api::LicenseMetadata,
 }
 
 /// The claims of a Licet lease.
@@ -395,6 +398,7 @@ mod tests {
                 max_activations: 3,
                 email: None,
                 active_activations: None,
+                metadata: Default::default(),
             },
         }
     }

@@ -191,6 +191,9 @@ pub enum LicenseCommand {
         /// Seats for this license (overrides the product).
         #[arg(long)]
         max_activations: Option<u32>,
+        /// Metadata carried in every lease, as `key=value` (repeatable).
+        #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = parse_meta)]
+        metadata: Vec<(String, String)>,
     },
     /// Find licenses.
     List {
@@ -522,6 +525,7 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                     product,
                     email,
                     max_activations,
+                    metadata,
                 } => {
                     let req = IssueLicense {
                         product,
@@ -530,6 +534,7 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                         max_activations,
                         token_lifetime_secs: None,
                         entitlements: None,
+                        metadata: Some(metadata.into_iter().collect()),
                     };
                     catalogue::issue_license(&app, &operator, req).await?
                 }
@@ -659,4 +664,11 @@ fn read_password() -> Result<String> {
         std::io::stdin().read_line(&mut line).map_err(io)?;
         Ok(line.trim_end_matches(['\r', '\n']).to_owned())
     }
+}
+
+/// `--meta key=value`.
+fn parse_meta(s: &str) -> std::result::Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))
 }

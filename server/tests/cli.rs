@@ -234,11 +234,14 @@ fn the_cli_manages_products_licenses_keys_and_admin_tokens() {
             "photo",
             "--email",
             "ada@example.com",
+            "--meta",
+            "edition=studio",
         ],
     );
     let license: serde_json::Value = serde_json::from_str(&issued).expect("json");
     let key = license["key"].as_str().expect("key");
     assert!(key.starts_with("PHOTO-"), "{key}");
+    assert_eq!(license["metadata"]["edition"], "studio");
 
     let shown = run(dir.path(), &["license", "show", key]);
     assert!(shown.contains("ada@example.com"));

@@ -37,6 +37,41 @@ fn activation_then_check_then_reactivation_on_the_same_machine() {
 }
 
 #[test]
+fn the_vendors_license_metadata_is_read_offline_and_follows_changes_online() {
+    let mut h = Harness::start(1);
+    let (id, key) = h.license();
+    h.admin(
+        "PATCH",
+        &format!("/v1/admin/licenses/{id}"),
+        Some(json!({ "metadata": { "edition": "studio", "crm_id": "C-1042" } })),
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let clock = clock();
+    let client = h.client(dir.path(), "v1:machine-a", &clock);
+    let license = client.activate(&key).expect("activates");
+    assert_eq!(license.metadata_value("edition"), Some("studio"));
+    assert_eq!(license.metadata.len(), 2);
+    assert_eq!(license.metadata_value("missing"), None);
+
+    h.stop();
+    let offline = client.check().expect("valid offline");
+    assert_eq!(
+        offline.metadata_value("crm_id"),
+        Some("C-1042"),
+        "from the signed lease"
+    );
+
+    h.restart();
+    h.admin(
+        "PATCH",
+        &format!("/v1/admin/licenses/{id}"),
+        Some(json!({ "metadata": {} })),
+    );
+    let refreshed = client.validate().expect("validates");
+    assert!(refreshed.metadata.is_empty(), "{:?}", refreshed.metadata);
+}
+
+#[test]
 fn a_second_and_third_machine_hit_the_activation_limit() {
     let h = Harness::start(1);
     let (id, key) = h.license();

@@ -6,6 +6,10 @@ use super::{
     MAX_ENTITLEMENTS, MAX_METADATA_BYTES, MAX_SEATS, MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME,
 };
 use crate::platform::error::{Error, Result};
+use licet_proto::api::{
+    LicenseMetadata, MAX_LICENSE_METADATA_BYTES, MAX_LICENSE_METADATA_ENTRIES,
+    MAX_LICENSE_METADATA_KEY_LEN,
+};
 
 pub(super) fn check_slug(slug: &str) -> Result<()> {
     let ok = !slug.is_empty()
@@ -99,6 +103,34 @@ pub(super) fn check_metadata(m: &serde_json::Value) -> Result<String> {
     if text.len() > MAX_METADATA_BYTES {
         return Err(Error::invalid(format!(
             "metadata must be at most {MAX_METADATA_BYTES} bytes"
+        )));
+    }
+    Ok(text)
+}
+
+/// The stored text of a license's metadata, if it keeps to the limits of `licet_proto::api`.
+pub(super) fn check_license_metadata(m: &LicenseMetadata) -> Result<String> {
+    let ok_key = |k: &String| {
+        !k.is_empty()
+            && k.len() <= MAX_LICENSE_METADATA_KEY_LEN
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+    };
+    if m.len() > MAX_LICENSE_METADATA_ENTRIES || !m.keys().all(ok_key) {
+        return Err(Error::invalid(format!(
+            "metadata: at most {MAX_LICENSE_METADATA_ENTRIES} keys of 1 to \
+             {MAX_LICENSE_METADATA_KEY_LEN} of A-Z, a-z, 0-9, '.', '_', ':', '-'"
+        )));
+    }
+    if m.values().any(|v| v.chars().any(char::is_control)) {
+        return Err(Error::invalid(
+            "metadata: values must not contain control characters",
+        ));
+    }
+    let text = serde_json::to_string(m).map_err(|e| Error::Internal(e.to_string()))?;
+    if text.len() > MAX_LICENSE_METADATA_BYTES {
+        return Err(Error::invalid(format!(
+            "metadata must be at most {MAX_LICENSE_METADATA_BYTES} bytes as JSON"
         )));
     }
     Ok(text)

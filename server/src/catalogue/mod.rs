@@ -158,6 +158,11 @@ pub async fn issue_license(
     if let Some(ent) = &req.entitlements {
         check_entitlements(ent)?;
     }
+    let metadata = req
+        .metadata
+        .as_ref()
+        .map(check_license_metadata)
+        .transpose()?;
     let now = app.now();
     let expires_at = req
         .expires_at
@@ -167,6 +172,7 @@ pub async fn issue_license(
         max_activations: req.max_activations.map(i64::from),
         token_lifetime_secs: req.token_lifetime_secs,
         entitlements: req.entitlements.as_deref().map(json_list),
+        metadata,
     };
     let id = new_id("lic");
     let minted = MintedLicense::new(
@@ -189,6 +195,8 @@ pub struct Overrides {
     pub token_lifetime_secs: Option<i64>,
     /// Entitlements (JSON list).
     pub entitlements: Option<String>,
+    /// The vendor's metadata (JSON object of strings); none when `None`.
+    pub metadata: Option<String>,
 }
 
 /// A license to mint with its audit entry (admin issue and purchase fulfilment share it).
@@ -228,6 +236,7 @@ impl<'a> MintedLicense<'a> {
                 max_activations: overrides.max_activations,
                 token_lifetime_secs: overrides.token_lifetime_secs,
                 entitlements: overrides.entitlements,
+                metadata: overrides.metadata.unwrap_or_else(|| "{}".to_owned()),
                 purchase_id,
                 now,
             },
@@ -406,6 +415,9 @@ pub async fn update_license(
     if let Some(email) = req.email {
         check_email(&email)?;
         row.email = email.trim().to_owned();
+    }
+    if let Some(metadata) = &req.metadata {
+        row.metadata = check_license_metadata(metadata)?;
     }
     let now = app.now();
     let audit = NewAudit::new(

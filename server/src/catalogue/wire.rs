@@ -2,7 +2,7 @@
 
 use licet_proto::LicenseStatus;
 use licet_proto::admin::{License, LicenseOverrides, Product};
-use licet_proto::api::{ActivationInfo, LicenseInfo};
+use licet_proto::api::{ActivationInfo, LicenseInfo, LicenseMetadata};
 
 use crate::store::{ActivationRow, LicenseRow, ProductRow, parse_list};
 
@@ -48,7 +48,14 @@ impl LicenseRow {
             active_activations: self.active(),
             entitlements: self.effective_entitlements(),
             email: Some(self.email.clone()).filter(|e| !e.is_empty()),
+            metadata: self.metadata(),
         }
+    }
+
+    /// The vendor's metadata (a stored value that is not a JSON object of strings reads as
+    /// none).
+    pub fn metadata(&self) -> LicenseMetadata {
+        serde_json::from_str(&self.metadata).unwrap_or_default()
     }
 
     /// The vendor's view.
@@ -69,6 +76,7 @@ impl LicenseRow {
                 entitlements: self.entitlements.as_deref().map(parse_list),
             },
             active_activations: self.active(),
+            metadata: self.metadata(),
             created_at: self.created_at,
             updated_at: self.updated_at,
             activations,

@@ -264,6 +264,7 @@ pub fn lease(
             max_activations: info.max_activations,
             email: info.email.clone(),
             active_activations: Some(info.active_activations),
+            metadata: info.metadata.clone(),
         },
     };
     // Unique per distinct lease: a digest of everything else it says, and of the activation.
@@ -386,6 +387,7 @@ mod tests {
             max_activations: seats,
             token_lifetime_secs: None,
             entitlements: None,
+            metadata: "{}".into(),
             created_at: NOW - 100,
             updated_at: NOW - 100,
             product_slug: "photo".into(),

@@ -25,6 +25,8 @@ pub struct LicenseRow {
     pub token_lifetime_secs: Option<i64>,
     /// Entitlements override (JSON list).
     pub entitlements: Option<String>,
+    /// The vendor's metadata (JSON object of strings).
+    pub metadata: String,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -83,8 +85,8 @@ macro_rules! select_license {
     ($where:literal) => {
         concat!(
             "SELECT l.id, l.license_key, l.product_id, l.email, l.status, l.expires_at, \
-             l.max_activations, l.token_lifetime_secs, l.entitlements, l.created_at, l.updated_at, \
-             p.slug AS product_slug, p.max_activations AS product_max_activations, \
+             l.max_activations, l.token_lifetime_secs, l.entitlements, l.metadata, l.created_at, \
+             l.updated_at, p.slug AS product_slug, p.max_activations AS product_max_activations, \
              p.token_lifetime_secs AS product_token_lifetime_secs, \
              p.entitlements AS product_entitlements, \
              (SELECT COUNT(*) FROM activations a WHERE a.license_id = l.id \
@@ -99,8 +101,8 @@ macro_rules! select_license {
 /// fingerprint `$2` on it (`act_*`, null without one). Also run natively by `sqlite_reads`,
 /// which reads the columns by position.
 pub(super) const LICENSE_WITH_ACTIVATION: &str = "SELECT l.id, l.license_key, l.product_id, l.email, l.status, l.expires_at, \
-             l.max_activations, l.token_lifetime_secs, l.entitlements, l.created_at, l.updated_at, \
-             p.slug AS product_slug, p.max_activations AS product_max_activations, \
+             l.max_activations, l.token_lifetime_secs, l.entitlements, l.metadata, l.created_at, \
+             l.updated_at, p.slug AS product_slug, p.max_activations AS product_max_activations, \
              p.token_lifetime_secs AS product_token_lifetime_secs, \
              p.entitlements AS product_entitlements, \
              (SELECT COUNT(*) FROM activations c WHERE c.license_id = l.id \
@@ -126,6 +128,8 @@ pub struct NewLicense<'a> {
     pub token_lifetime_secs: Option<i64>,
     /// Entitlements override (JSON list).
     pub entitlements: Option<String>,
+    /// The vendor's metadata (JSON object of strings).
+    pub metadata: String,
     /// The purchase that minted it, if any.
     pub purchase_id: Option<&'a str>,
     /// Unix seconds.
@@ -250,8 +254,8 @@ impl Store {
     ) -> Result<bool, sqlx::Error> {
         let done = sqlx::query(
             "INSERT INTO licenses (id, license_key, product_id, email, status, expires_at, \
-             max_activations, token_lifetime_secs, entitlements, purchase_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 'ACTIVE', $5, $6, $7, $8, $9, $10, $10) \
+             max_activations, token_lifetime_secs, entitlements, metadata, purchase_id, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, 'ACTIVE', $5, $6, $7, $8, $9, $10, $11, $11) \
              ON CONFLICT (license_key) DO NOTHING",
         )
         .bind(l.id)
@@ -262,6 +266,7 @@ impl Store {
         .bind(l.max_activations)
         .bind(l.token_lifetime_secs)
         .bind(l.entitlements.as_deref())
+        .bind(&l.metadata)
         .bind(l.purchase_id)
         .bind(l.now)
         .execute(&mut *tx)
@@ -332,13 +337,14 @@ impl Store {
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "UPDATE licenses SET email = $2, max_activations = $3, token_lifetime_secs = $4, \
-             entitlements = $5, updated_at = $6 WHERE id = $1",
+             entitlements = $5, metadata = $6, updated_at = $7 WHERE id = $1",
         )
         .bind(&row.id)
         .bind(&row.email)
         .bind(row.max_activations)
         .bind(row.token_lifetime_secs)
         .bind(row.entitlements.as_deref())
+        .bind(&row.metadata)
         .bind(now)
         .execute(&mut *tx)
         .await

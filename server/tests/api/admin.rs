@@ -135,6 +135,98 @@ async fn per_license_overrides_change_seats_and_entitlements() {
 }
 
 #[tokio::test]
+async fn license_metadata_is_set_at_issue_replaced_by_patch_and_signed_into_every_lease() {
+    let api = Api::start().await;
+    api.product("photo", 2).await;
+    let (status, lic) = api
+        .admin_post(
+            "/v1/admin/licenses",
+            json!({ "product": "photo", "email": "ada@example.com",
+                    "metadata": { "crm_id": "C-1042", "edition": "studio" } }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{lic}");
+    assert_eq!(
+        lic["metadata"],
+        json!({ "crm_id": "C-1042", "edition": "studio" })
+    );
+    let key = str_of(&lic, "key");
+    let id = str_of(&lic, "id");
+
+    let (status, body) = api.activate(&key, "v1:a").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["license"]["metadata"]["edition"], "studio");
+    let claims = verify_independently(&str_of(&body, "token"), &api.jwks().await, "photo")
+        .expect("a valid lease");
+    assert_eq!(
+        claims["lic"]["metadata"],
+        json!({ "crm_id": "C-1042", "edition": "studio" }),
+        "the lease carries the metadata, signed"
+    );
+
+    let (status, lic) = api
+        .admin(
+            Method::PATCH,
+            &format!("/v1/admin/licenses/{id}"),
+            Some(json!({ "metadata": { "edition": "pro" } })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{lic}");
+    assert_eq!(
+        lic["metadata"],
+        json!({ "edition": "pro" }),
+        "replaced whole"
+    );
+    let (_, body) = api.validate(&key, "v1:a").await;
+    let claims = verify_independently(&str_of(&body, "token"), &api.jwks().await, "photo")
+        .expect("a valid lease");
+    assert_eq!(claims["lic"]["metadata"], json!({ "edition": "pro" }));
+
+    let (_, lic) = api
+        .admin(
+            Method::PATCH,
+            &format!("/v1/admin/licenses/{id}"),
+            Some(json!({ "metadata": {} })),
+        )
+        .await;
+    assert_eq!(lic["metadata"], json!({}));
+    let (_, body) = api.validate(&key, "v1:a").await;
+    assert!(
+        body["license"].get("metadata").is_none(),
+        "empty is absent: {body}"
+    );
+}
+
+#[tokio::test]
+async fn license_metadata_outside_its_limits_is_refused_and_changes_nothing() {
+    let api = Api::start().await;
+    let (id, _) = api.seeded(1).await;
+    let long = "x".repeat(5000);
+    let many: serde_json::Map<String, serde_json::Value> =
+        (0..33).map(|i| (format!("k{i}"), json!("v"))).collect();
+    for bad in [
+        json!({ "bad key": "v" }),
+        json!({ "": "v" }),
+        json!({ "k": 1 }),
+        json!({ "k": "line\nbreak" }),
+        json!({ "k": long }),
+        json!(many),
+        json!(["not", "an", "object"]),
+    ] {
+        let (status, body) = api
+            .admin(
+                Method::PATCH,
+                &format!("/v1/admin/licenses/{id}"),
+                Some(json!({ "metadata": bad })),
+            )
+            .await;
+        assert_error(status, &body, 400, "INVALID_REQUEST");
+        let (_, lic) = api.admin_get(&format!("/v1/admin/licenses/{id}")).await;
+        assert_eq!(lic["metadata"], json!({}), "nothing written for {bad}");
+    }
+}
+
+#[tokio::test]
 async fn every_change_is_in_the_audit_log() {
     let api = Api::start().await;
     let (id, key) = api.seeded(1).await;

@@ -49,6 +49,7 @@ pub(super) async fn issue(post: Result<Signed<IssueForm>>) -> Result<Response> {
             max_activations: None,
             token_lifetime_secs: None,
             entitlements: None,
+            metadata: None,
         };
         catalogue::issue_license(&app, &admin, req).await
     }
@@ -223,6 +224,9 @@ fn license_page(s: &SessionRow, l: &License, extend_error: Option<(&str, &str)>)
                 tr { th scope="row" { "Expires" } td { @match l.expires_at { Some(t) => (date(t)), None => "never" } } }
                 tr { th scope="row" { "Machines" } td { (l.active_activations) " of " (l.max_activations) } }
                 tr { th scope="row" { "Entitlements" } td { (l.entitlements.join(", ")) } }
+                @for (k, v) in &l.metadata {
+                    tr { th scope="row" { (k) } td { (v) } }
+                }
                 tr { th scope="row" { "Issued" } td { (date_time(l.created_at)) } }
             } } }
             p {
