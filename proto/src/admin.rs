@@ -4,6 +4,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::LicenseStatus;
 use crate::api::{ActivationInfo, LicenseMetadata};
+use crate::trials::TrialPolicy;
 
 /// Default offline-token lifetime: 7 days.
 pub const DEFAULT_TOKEN_LIFETIME_SECS: i64 = 7 * 24 * 3600;
@@ -85,6 +86,9 @@ pub struct CreateProduct {
     /// Downloads per purchase (download products).
     #[serde(default = "default_download_limit")]
     pub download_limit: u32,
+    /// The trial a machine may start without a key; `null` or absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial: Option<TrialPolicy>,
 }
 
 /// Default downloads per purchase.
@@ -134,6 +138,13 @@ pub struct UpdateProduct {
     /// New downloads per purchase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub download_limit: Option<u32>,
+    /// New trial policy; `null` stops offering trials (trials started keep their end).
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub trial: Option<Option<TrialPolicy>>,
 }
 
 /// Distinguishes "field absent" (`None`) from "field is null" (`Some(None)`).
@@ -170,6 +181,9 @@ pub struct Product {
     pub stripe_price_ids: Vec<String>,
     /// Downloads per purchase.
     pub download_limit: u32,
+    /// The trial it offers, if any.
+    #[serde(default)]
+    pub trial: Option<TrialPolicy>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.

@@ -102,6 +102,9 @@ pub struct LicenseInfo {
     /// The vendor's metadata on the license (absent when empty).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: LicenseMetadata,
+    /// A license or a trial (absent for a license; `id` is then the trial's id).
+    #[serde(default, skip_serializing_if = "crate::LicenseKind::is_license")]
+    pub kind: crate::LicenseKind,
 }
 
 /// One machine bound to a license.

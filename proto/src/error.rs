@@ -29,6 +29,10 @@ pub enum ErrorCode {
     LicenseExpired,
     /// 403: every seat of the license is taken.
     ActivationLimitReached,
+    /// 404: the product offers no trial (or there is no such product).
+    TrialNotAvailable,
+    /// 403: this machine's trial of the product has ended (or a license took over).
+    TrialExpired,
     /// 401: missing or wrong admin credentials.
     Unauthorized,
     /// 403: the request is not allowed (e.g. a signed URL whose signature is wrong).
@@ -73,6 +77,8 @@ impl ErrorCode {
             Self::LicenseRevoked => "LICENSE_REVOKED",
             Self::LicenseExpired => "LICENSE_EXPIRED",
             Self::ActivationLimitReached => "ACTIVATION_LIMIT_REACHED",
+            Self::TrialNotAvailable => "TRIAL_NOT_AVAILABLE",
+            Self::TrialExpired => "TRIAL_EXPIRED",
             Self::Unauthorized => "UNAUTHORIZED",
             Self::Forbidden => "FORBIDDEN",
             Self::NotFound => "NOT_FOUND",
@@ -99,12 +105,16 @@ impl ErrorCode {
             | Self::LicenseRevoked
             | Self::LicenseExpired
             | Self::ActivationLimitReached
+            | Self::TrialExpired
             | Self::DownloadLimitReached
             | Self::PurchaseNotActive
             | Self::Forbidden => 403,
             Self::LinkExpired => 410,
             Self::RangeNotSatisfiable => 416,
-            Self::LicenseNotFound | Self::NotActivated | Self::NotFound => 404,
+            Self::LicenseNotFound
+            | Self::NotActivated
+            | Self::NotFound
+            | Self::TrialNotAvailable => 404,
             Self::MethodNotAllowed => 405,
             Self::Conflict => 409,
             Self::PayloadTooLarge => 413,
@@ -125,6 +135,7 @@ impl ErrorCode {
                 | Self::LicenseSuspended
                 | Self::LicenseRevoked
                 | Self::LicenseExpired
+                | Self::TrialExpired
         )
     }
 }

@@ -6,6 +6,7 @@
 //! - [`admin`]: request and response bodies of the vendor's admin API.
 //! - [`clock`]: the one notion of "now" (a trait, so tests can move time).
 //! - [`key`]: the shape of a license key (the server adds its keyed check group).
+//! - [`trials`]: a product's trial policy, the trial endpoint's body, the vendor's view.
 //! - [`token`]: the Ed25519-signed offline lease (a compact JWS, `alg: EdDSA`), its claims,
 //!   signing, strict verification and the JWKS document that publishes the public keys.
 //!
@@ -19,6 +20,7 @@ pub mod clock;
 pub mod error;
 pub mod key;
 pub mod token;
+pub mod trials;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use token::{Claims, Jwk, Jwks, KeySet, LicenseClaim, TokenError, VerifiedToken};
@@ -54,5 +56,25 @@ impl LicenseStatus {
             "REVOKED" => Some(Self::Revoked),
             _ => None,
         }
+    }
+}
+
+/// What a lease stands for: a license, or a machine's trial of the product.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum LicenseKind {
+    /// A license bought or granted (the default, and what leases without `kind` are).
+    #[default]
+    License,
+    /// A trial bound to one machine; `expires_at` is the trial's end.
+    Trial,
+}
+
+impl LicenseKind {
+    /// True for [`LicenseKind::License`] (left out of leases, which keeps them as before).
+    pub fn is_license(&self) -> bool {
+        *self == Self::License
     }
 }

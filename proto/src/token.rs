@@ -90,6 +90,9 @@ pub struct LicenseClaim {
     /// The vendor's metadata on the license (absent when empty).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub metadata: crate::api::LicenseMetadata,
+    /// A license or a trial (absent for a license). For a trial, `expires_at` is its end.
+    #[serde(default, skip_serializing_if = "crate::LicenseKind::is_license")]
+    pub kind: crate::LicenseKind,
 }
 
 /// The claims of a Licet lease.
@@ -399,6 +402,7 @@ mod tests {
                 email: None,
                 active_activations: None,
                 metadata: Default::default(),
+                kind: Default::default(),
             },
         }
     }

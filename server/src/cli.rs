@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use licet_proto::ErrorCode;
-use licet_proto::admin::{CreateProduct, ExtendLicense, IssueLicense, Page, ProductKind};
+use licet_proto::admin::{
+    CreateProduct, ExtendLicense, IssueLicense, Page, ProductKind, UpdateProduct,
+};
+use licet_proto::trials::TrialPolicy;
 use serde::Serialize;
 
 use crate::app::{self, App};
@@ -172,6 +175,23 @@ pub enum ProductCommand {
         /// A feature flag every license grants (repeatable).
         #[arg(long = "entitlement")]
         entitlements: Vec<String>,
+        /// Offer a trial of this many days (a machine starts one without a key).
+        #[arg(long)]
+        trial_days: Option<i64>,
+    },
+    /// Offer a trial of a product, or stop offering it.
+    Trial {
+        /// Product slug.
+        slug: String,
+        /// Trial length in days.
+        #[arg(long, conflicts_with = "off", required_unless_present = "off")]
+        days: Option<i64>,
+        /// A feature flag the trial grants instead of the product's (repeatable).
+        #[arg(long = "entitlement")]
+        entitlements: Vec<String>,
+        /// Stop offering trials (trials started keep their end).
+        #[arg(long)]
+        off: bool,
     },
     /// List products.
     List,
@@ -458,6 +478,7 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                     license_days,
                     token_days,
                     entitlements,
+                    trial_days,
                 } => {
                     let req = CreateProduct {
                         slug,
@@ -470,8 +491,28 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                         metadata: serde_json::json!({}),
                         stripe_price_ids: Vec::new(),
                         download_limit: licet_proto::admin::DEFAULT_DOWNLOAD_LIMIT,
+                        trial: trial_days.map(|d| TrialPolicy {
+                            duration_secs: d.saturating_mul(86_400),
+                            entitlements: None,
+                        }),
                     };
                     print_json(&catalogue::create_product(&app, &operator, req).await?)
+                }
+                ProductCommand::Trial {
+                    slug,
+                    days,
+                    entitlements,
+                    off,
+                } => {
+                    let trial = days.filter(|_| !off).map(|d| TrialPolicy {
+                        duration_secs: d.saturating_mul(86_400),
+                        entitlements: (!entitlements.is_empty()).then_some(entitlements),
+                    });
+                    let req = UpdateProduct {
+                        trial: Some(trial),
+                        ..UpdateProduct::default()
+                    };
+                    print_json(&catalogue::update_product(&app, &operator, &slug, req).await?)
                 }
                 ProductCommand::List => {
                     let rows = app.store.products().await?;

@@ -18,7 +18,8 @@ use crate::auth::{Actor, Admin};
 use crate::catalogue::{self, StatusChange};
 use crate::licensing::signing;
 use crate::platform::error::{Error, Result};
-use crate::store::LicenseFilter;
+use crate::store::{LicenseFilter, TrialFilter};
+use licet_proto::trials::TrialState;
 
 /// Every admin route: one line each, `path, method, filters => handler`.
 #[rustfmt::skip]
@@ -33,6 +34,8 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         warp::path!("v1" / "admin" / "licenses").and(warp::post()).and(admin()).and(body::json(limit)).then(issue_license).boxed(),
         warp::path!("v1" / "admin" / "licenses").and(warp::get()).and(admin()).and(query()).then(list_licenses).boxed(),
         warp::path!("v1" / "admin" / "licenses" / String).and(warp::get()).and(admin()).then(show_license).boxed(),
+        warp::path!("v1" / "admin" / "trials").and(warp::get()).and(admin()).and(query()).then(list_trials).boxed(),
+        warp::path!("v1" / "admin" / "trials" / "stats").and(warp::get()).and(admin()).then(trial_stats).boxed(),
         warp::path!("v1" / "admin" / "licenses" / String).and(warp::patch()).and(admin()).and(body::json(limit)).then(update_license).boxed(),
         warp::path!("v1" / "admin" / "licenses" / String / "extend").and(warp::post()).and(admin()).and(body::json(limit)).then(extend).boxed(),
         warp::path!("v1" / "admin" / "licenses" / String / String).and(warp::post()).and(admin()).then(change_status).boxed(),
@@ -111,6 +114,43 @@ async fn list_licenses(app: Arc<App>, admin: Result<Admin>, q: Result<LicenseQue
         };
         Ok(Page {
             items: catalogue::list_licenses(&app, filter).await?,
+        })
+    };
+    reply::result(StatusCode::OK, r.await)
+}
+
+/// `GET /v1/admin/trials?product=&state=active|expired|converted&limit=&offset=`: trials,
+/// newest first.
+async fn list_trials(app: Arc<App>, admin: Result<Admin>, q: Result<TrialQuery>) -> Response {
+    let r = async {
+        admin?;
+        let q = q?;
+        let state = match q.state.as_deref() {
+            None | Some("") => None,
+            Some(s) => Some(TrialState::parse(s).ok_or_else(|| {
+                Error::invalid("state must be one of active, expired, converted")
+            })?),
+        };
+        let filter = TrialFilter {
+            product: q.product,
+            state,
+            now: app.now(),
+            limit: q.limit.unwrap_or(50).clamp(1, 500),
+            offset: q.offset.unwrap_or(0).max(0),
+        };
+        Ok(Page {
+            items: catalogue::trials::list_trials(&app, filter).await?,
+        })
+    };
+    reply::result(StatusCode::OK, r.await)
+}
+
+/// `GET /v1/admin/trials/stats`: trials started, active, expired and converted per product.
+async fn trial_stats(app: Arc<App>, admin: Result<Admin>) -> Response {
+    let r = async {
+        admin?;
+        Ok(Page {
+            items: catalogue::trials::trial_stats(&app, app.now()).await?,
         })
     };
     reply::result(StatusCode::OK, r.await)
@@ -273,6 +313,15 @@ struct LicenseQuery {
     key: Option<String>,
     email: Option<String>,
     product: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrialQuery {
+    product: Option<String>,
+    state: Option<String>,
     limit: Option<i64>,
     offset: Option<i64>,
 }

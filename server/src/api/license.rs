@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use licet_proto::api::{ActivateRequest, KeyAndFingerprint};
+use licet_proto::trials::StartTrialRequest;
 use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
@@ -13,7 +14,8 @@ use crate::app::App;
 use crate::licensing::{self, Caller};
 use crate::platform::error::Result;
 
-/// `POST /v1/licenses/activate`, `…/validate`, `…/deactivate`: one line each.
+/// `POST /v1/licenses/activate`, `…/validate`, `…/deactivate` and `POST /v1/trials/activate`:
+/// one line each.
 #[rustfmt::skip]
 pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let limit = app.config.max_body_bytes;
@@ -22,6 +24,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         warp::path!("v1" / "licenses" / "activate").and(warp::post()).and(caller()).and(body::json(limit)).then(activate).boxed(),
         warp::path!("v1" / "licenses" / "validate").and(warp::post()).and(caller()).and(body::json(limit)).then(validate).boxed(),
         warp::path!("v1" / "licenses" / "deactivate").and(warp::post()).and(caller()).and(body::json(limit)).then(deactivate).boxed(),
+        warp::path!("v1" / "trials" / "activate").and(warp::post()).and(caller()).and(body::json(limit)).then(start_trial).boxed(),
     ])
 }
 
@@ -40,5 +43,11 @@ async fn validate(app: Arc<App>, caller: Caller, req: Result<KeyAndFingerprint>)
 /// `POST /v1/licenses/deactivate`: free this machine's seat.
 async fn deactivate(app: Arc<App>, caller: Caller, req: Result<KeyAndFingerprint>) -> Response {
     let r = async { licensing::deactivate(&app, &caller, req?).await };
+    reply::result(StatusCode::OK, r.await)
+}
+
+/// `POST /v1/trials/activate`: start (or resume) this machine's trial, with a lease.
+async fn start_trial(app: Arc<App>, caller: Caller, req: Result<StartTrialRequest>) -> Response {
+    let r = async { licensing::trials::start(&app, &caller, req?).await };
     reply::result(StatusCode::OK, r.await)
 }

@@ -108,6 +108,17 @@ pub(super) fn check_metadata(m: &serde_json::Value) -> Result<String> {
     Ok(text)
 }
 
+/// A trial's length: from an hour to a year.
+pub(super) fn check_trial_duration(secs: i64) -> Result<()> {
+    use licet_proto::trials::{MAX_TRIAL_SECS, MIN_TRIAL_SECS};
+    if !(MIN_TRIAL_SECS..=MAX_TRIAL_SECS).contains(&secs) {
+        return Err(Error::invalid(format!(
+            "trial.duration_secs must be {MIN_TRIAL_SECS} to {MAX_TRIAL_SECS}"
+        )));
+    }
+    Ok(())
+}
+
 /// The stored text of a license's metadata, if it keeps to the limits of `licet_proto::api`.
 pub(super) fn check_license_metadata(m: &LicenseMetadata) -> Result<String> {
     let ok_key = |k: &String| {

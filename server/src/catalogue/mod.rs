@@ -4,6 +4,7 @@
 pub(crate) mod access;
 mod actions;
 mod checks;
+pub mod trials;
 mod wire;
 
 /// What the catalogue needs: what licensing needs (it mints keys and reads seats).
@@ -17,6 +18,7 @@ use checks::*;
 use licet_proto::admin::{
     CreateProduct, ExtendLicense, IssueLicense, License, Product, UpdateLicense, UpdateProduct,
 };
+use licet_proto::trials::TrialPolicy;
 use licet_proto::{ErrorCode, LicenseStatus};
 
 use crate::auth::{Actor, Admin};
@@ -46,6 +48,7 @@ pub async fn create_product(
     check_entitlements(&req.entitlements)?;
     check_price_ids(&req.stripe_price_ids)?;
     let metadata = check_metadata(&req.metadata)?;
+    let (trial_secs, trial_entitlements) = trial_columns(req.trial.as_ref())?;
     let now = app.now();
     let row = ProductRow {
         id: new_id("prd"),
@@ -59,6 +62,8 @@ pub async fn create_product(
         metadata,
         stripe_price_ids: json_list(&req.stripe_price_ids),
         download_limit: i64::from(req.download_limit),
+        trial_secs,
+        trial_entitlements,
         created_at: now,
         updated_at: now,
     };
@@ -117,6 +122,9 @@ pub async fn update_product(
     if let Some(limit) = req.download_limit {
         row.download_limit = i64::from(limit);
     }
+    if let Some(trial) = req.trial {
+        (row.trial_secs, row.trial_entitlements) = trial_columns(trial.as_ref())?;
+    }
     let now = app.now();
     row.updated_at = now;
     let audit = NewAudit::new(
@@ -128,6 +136,21 @@ pub async fn update_product(
     );
     app.store().save_product(&row, &audit).await?;
     Ok(row.to_wire())
+}
+
+/// The stored columns of a trial policy (`None`: no trial), checked.
+fn trial_columns(trial: Option<&TrialPolicy>) -> Result<(Option<i64>, Option<String>)> {
+    let Some(t) = trial else {
+        return Ok((None, None));
+    };
+    check_trial_duration(t.duration_secs)?;
+    if let Some(ent) = &t.entitlements {
+        check_entitlements(ent)?;
+    }
+    Ok((
+        Some(t.duration_secs),
+        t.entitlements.as_deref().map(json_list),
+    ))
 }
 
 /// One product by slug (`NOT_FOUND` otherwise).

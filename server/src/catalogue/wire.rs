@@ -1,8 +1,9 @@
 //! Conversions from stored rows to the wire types of `licet-proto`.
 
-use licet_proto::LicenseStatus;
 use licet_proto::admin::{License, LicenseOverrides, Product};
 use licet_proto::api::{ActivationInfo, LicenseInfo, LicenseMetadata};
+use licet_proto::trials::TrialPolicy;
+use licet_proto::{LicenseKind, LicenseStatus};
 
 use crate::store::{ActivationRow, LicenseRow, ProductRow, parse_list};
 
@@ -49,6 +50,7 @@ impl LicenseRow {
             entitlements: self.effective_entitlements(),
             email: Some(self.email.clone()).filter(|e| !e.is_empty()),
             metadata: self.metadata(),
+            kind: LicenseKind::License,
         }
     }
 
@@ -114,6 +116,10 @@ impl ProductRow {
             metadata: serde_json::from_str(&self.metadata).unwrap_or_default(),
             stripe_price_ids: self.price_id_list(),
             download_limit: u32::try_from(self.download_limit).unwrap_or(0),
+            trial: self.trial_secs.map(|duration_secs| TrialPolicy {
+                duration_secs,
+                entitlements: self.trial_entitlements.as_deref().map(parse_list),
+            }),
             created_at: self.created_at,
             updated_at: self.updated_at,
         }

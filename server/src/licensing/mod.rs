@@ -7,6 +7,7 @@
 
 pub mod keys;
 pub mod signing;
+pub mod trials;
 
 /// What licensing needs beyond [`crate::auth::Context`]: this replica's signing keys, the
 /// license-key format and the counters.
@@ -32,8 +33,8 @@ impl<T: Context> Context for std::sync::Arc<T> {
 }
 
 use licet_proto::api::{
-    ActivateRequest, DeactivateResponse, KeyAndFingerprint, LeaseResponse, MAX_FINGERPRINT_LEN,
-    MAX_LABEL_LEN,
+    ActivateRequest, ActivationInfo, DeactivateResponse, KeyAndFingerprint, LeaseResponse,
+    LicenseInfo, MAX_FINGERPRINT_LEN, MAX_LABEL_LEN, MachineInfo,
 };
 use licet_proto::token::{Claims, LicenseClaim};
 use licet_proto::{ErrorCode, LicenseStatus};
@@ -64,11 +65,7 @@ pub async fn activate(
     let (now, key) = admit(app, caller, &req.key, &req.fingerprint).await?;
     let name = label("name", req.name)?;
     let platform = label("platform", req.platform)?;
-    let machine = match &req.machine {
-        Some(m) => Some(serde_json::to_string(m).map_err(|e| Error::Internal(e.to_string()))?)
-            .filter(|s| s.len() <= 4 * MAX_LABEL_LEN),
-        None => None,
-    };
+    let machine = machine_facts(req.machine.as_ref())?;
 
     let new = NewActivation {
         fingerprint: req.fingerprint,
@@ -242,16 +239,33 @@ pub fn lease(
     activation: &ActivationRow,
     now: i64,
 ) -> Result<LeaseResponse> {
+    signed_lease(
+        app,
+        license.info(),
+        activation.info(),
+        license.effective_token_lifetime(),
+        now,
+    )
+}
+
+/// Signs the lease of `info` on machine `activation` at `now`, valid for `lifetime` seconds
+/// and never past `info.expires_at` (a license's expiry, a trial's end).
+pub(crate) fn signed_lease(
+    app: &impl Context,
+    info: LicenseInfo,
+    activation: ActivationInfo,
+    lifetime: i64,
+    now: i64,
+) -> Result<LeaseResponse> {
     let iat = now - now.rem_euclid(LEASE_GRID_SECS);
-    let mut exp = iat.saturating_add(license.effective_token_lifetime());
-    if let Some(license_exp) = license.expires_at {
+    let mut exp = iat.saturating_add(lifetime);
+    if let Some(license_exp) = info.expires_at {
         exp = exp.min(license_exp);
     }
-    let info = license.info();
     let mut claims = Claims {
         iss: app.config().public_url.clone(),
-        sub: license.id.clone(),
-        aud: license.product_slug.clone(),
+        sub: info.id.clone(),
+        aud: info.product.clone(),
         iat,
         nbf: iat,
         exp,
@@ -265,6 +279,7 @@ pub fn lease(
             email: info.email.clone(),
             active_activations: Some(info.active_activations),
             metadata: info.metadata.clone(),
+            kind: info.kind,
         },
     };
     // Unique per distinct lease: a digest of everything else it says, and of the activation.
@@ -275,7 +290,7 @@ pub fn lease(
     Ok(LeaseResponse {
         token: app.keys().sign(&claims)?,
         license: info,
-        activation: activation.info(),
+        activation,
     })
 }
 
@@ -326,7 +341,7 @@ fn parse_key(app: &impl Context, key: &str) -> Result<String> {
     })
 }
 
-fn check_fingerprint(fpr: &str) -> Result<()> {
+pub(crate) fn check_fingerprint(fpr: &str) -> Result<()> {
     if fpr.is_empty()
         || fpr.len() > MAX_FINGERPRINT_LEN
         || !fpr.bytes().all(|b| b.is_ascii_graphic())
@@ -338,7 +353,18 @@ fn check_fingerprint(fpr: &str) -> Result<()> {
     Ok(())
 }
 
-fn label(field: &str, value: Option<String>) -> Result<Option<String>> {
+/// Machine facts as stored (JSON), dropped when unreasonably long.
+pub(crate) fn machine_facts(machine: Option<&MachineInfo>) -> Result<Option<String>> {
+    match machine {
+        Some(m) => Ok(
+            Some(serde_json::to_string(m).map_err(|e| Error::Internal(e.to_string()))?)
+                .filter(|s| s.len() <= 4 * MAX_LABEL_LEN),
+        ),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn label(field: &str, value: Option<String>) -> Result<Option<String>> {
     match value {
         Some(v) if v.chars().count() > MAX_LABEL_LEN || v.chars().any(char::is_control) => {
             Err(Error::invalid(format!(

@@ -25,6 +25,7 @@ mod states;
 mod stats;
 #[cfg(feature = "testkit")]
 mod test_schemas;
+mod trials;
 mod writes;
 
 use std::str::FromStr;
@@ -46,6 +47,7 @@ pub use signing_keys::SigningKeyRow;
 use sqlite_writes::SqliteWrites;
 pub use states::{KeyState, SessionKind};
 pub use stats::Totals;
+pub use trials::{TrialCounts, TrialFilter, TrialRow};
 pub use writes::NewLink;
 
 /// Which database engine a [`Store`] talks to.

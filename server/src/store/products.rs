@@ -29,6 +29,10 @@ pub struct ProductRow {
     pub stripe_price_ids: String,
     /// Downloads per purchase.
     pub download_limit: i64,
+    /// Trial length; `None`: no trial.
+    pub trial_secs: Option<i64>,
+    /// Trial entitlements (JSON list); `None`: the product's.
+    pub trial_entitlements: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -45,10 +49,19 @@ impl ProductRow {
     pub fn entitlement_list(&self) -> Vec<String> {
         parse_list(&self.entitlements)
     }
+
+    /// What a trial grants: the trial's entitlements, else the product's.
+    pub fn trial_entitlement_list(&self) -> Vec<String> {
+        parse_list(
+            self.trial_entitlements
+                .as_deref()
+                .unwrap_or(&self.entitlements),
+        )
+    }
 }
 
 const COLUMNS: &str = "id, slug, name, kind, max_activations, license_duration_secs, \
-     token_lifetime_secs, entitlements, metadata, stripe_price_ids, download_limit, created_at, updated_at";
+     token_lifetime_secs, entitlements, metadata, stripe_price_ids, download_limit, trial_secs, trial_entitlements, created_at, updated_at";
 
 impl Store {
     /// Inserts a product; `Ok(false)` when the slug is taken.
@@ -60,8 +73,9 @@ impl Store {
         let done = sqlx::query(
             "INSERT INTO products (id, slug, name, kind, max_activations, license_duration_secs, \
              token_lifetime_secs, entitlements, metadata, stripe_price_ids, download_limit, \
-             created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (slug) DO NOTHING",
+             trial_secs, trial_entitlements, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             ON CONFLICT (slug) DO NOTHING",
         )
         .bind(&p.id)
         .bind(&p.slug)
@@ -74,6 +88,8 @@ impl Store {
         .bind(&p.metadata)
         .bind(&p.stripe_price_ids)
         .bind(p.download_limit)
+        .bind(p.trial_secs)
+        .bind(p.trial_entitlements.as_deref())
         .bind(p.created_at)
         .bind(p.updated_at)
         .execute(&mut *tx)
@@ -90,7 +106,8 @@ impl Store {
         sqlx::query(
             "UPDATE products SET name = $2, max_activations = $3, license_duration_secs = $4, \
              token_lifetime_secs = $5, entitlements = $6, metadata = $7, updated_at = $8, \
-             stripe_price_ids = $9, download_limit = $10 WHERE id = $1",
+             stripe_price_ids = $9, download_limit = $10, trial_secs = $11, \
+             trial_entitlements = $12 WHERE id = $1",
         )
         .bind(&p.id)
         .bind(&p.name)
@@ -102,6 +119,8 @@ impl Store {
         .bind(p.updated_at)
         .bind(&p.stripe_price_ids)
         .bind(p.download_limit)
+        .bind(p.trial_secs)
+        .bind(p.trial_entitlements.as_deref())
         .execute(&mut *tx)
         .await
         .map(|_| ())

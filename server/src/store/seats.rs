@@ -6,7 +6,9 @@
 //! another inside `BEGIN IMMEDIATE`. Elsewhere it is a transaction that holds the write lock
 //! from its first statement on SQLite (`BEGIN IMMEDIATE`) and the license's row lock on
 //! PostgreSQL (`SELECT … FOR UPDATE`). Either way two requests for the last seat cannot both
-//! see it free. The decision itself is the caller's, passed in as a pure function.
+//! see it free. The decision itself is the caller's, passed in as a pure function. A license
+//! activated on a machine that had a trial of the product ends that trial in the same
+//! transaction: one machine, one record of which is in force.
 
 use crate::platform::error::Error;
 
@@ -21,6 +23,26 @@ pub enum SeatDecision {
     /// Take a new seat: the machine's own deactivated row brought back if it has one, a new
     /// row otherwise.
     New(ActivationRow),
+}
+
+impl SeatDecision {
+    /// When the machine was seen: the time of the decision.
+    fn at(&self) -> i64 {
+        match self {
+            Self::Held(a) | Self::New(a) => a.last_seen_at,
+        }
+    }
+}
+
+/// The audit entry of a trial that ended because a license was activated on its machine.
+fn converted_audit(license: &LicenseRow, now: i64) -> NewAudit {
+    NewAudit::new(
+        now,
+        "public",
+        "trial.converted",
+        ("license", &license.id),
+        serde_json::json!({ "product": license.product_slug }),
+    )
 }
 
 /// The outcome of an activation that was admitted.
@@ -74,9 +96,23 @@ impl Store {
                             return Ok(Writes::Undo(Ok(None)));
                         };
                         let (license, existing) = found.split(&fingerprint);
-                        match decide(&license, existing) {
-                            Err(e) => Ok(Writes::Undo(Err(e))),
-                            Ok(SeatDecision::Held(a)) => {
+                        let decision = match decide(&license, existing) {
+                            Err(e) => return Ok(Writes::Undo(Err(e))),
+                            Ok(d) => d,
+                        };
+                        let now = decision.at();
+                        if tx.convert_trial(&license.product_id, &fingerprint, &license.id, now)? {
+                            let e = converted_audit(&license, now);
+                            tx.audit(
+                                e.at,
+                                &e.actor,
+                                &e.action,
+                                (&e.subject_type, &e.subject_id),
+                                &e.details,
+                            )?;
+                        }
+                        match decision {
+                            SeatDecision::Held(a) => {
                                 tx.touch_activation(&a)?;
                                 Ok(Writes::Keep(Ok(Some(Activated {
                                     license,
@@ -84,7 +120,7 @@ impl Store {
                                     created: false,
                                 }))))
                             }
-                            Ok(SeatDecision::New(mut a)) => {
+                            SeatDecision::New(mut a) => {
                                 let revived = tx.seat_activation(&mut a)?;
                                 let entry = audit(&license, &a, revived);
                                 tx.audit(
@@ -114,7 +150,15 @@ impl Store {
                     return Ok(None);
                 };
                 let (license, existing) = found.split(&fingerprint);
-                let outcome = match decide(&license, existing)? {
+                let decision = decide(&license, existing)?;
+                let now = decision.at();
+                if self
+                    .convert_trial(&mut tx, &license.product_id, &fingerprint, &license.id, now)
+                    .await?
+                {
+                    converted_audit(&license, now).write(&mut *tx).await?;
+                }
+                let outcome = match decision {
                     SeatDecision::Held(a) => {
                         self.touch_activation(&mut *tx, &a).await?;
                         Activated {

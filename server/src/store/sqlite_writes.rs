@@ -242,6 +242,26 @@ impl NativeTx<'_> {
             .map(|_| ())
     }
 
+    /// Ends the unconverted trial of `fingerprint` on `product_id`: `license_id` took over.
+    /// `Ok(true)` when a trial was converted now.
+    pub fn convert_trial(
+        &self,
+        product_id: &str,
+        fingerprint: &str,
+        license_id: &str,
+        now: i64,
+    ) -> rusqlite::Result<bool> {
+        self.0
+            .prepare_cached(super::trials::CONVERT_TRIAL)?
+            .execute(rusqlite::named_params! {
+                "$1": product_id,
+                "$2": fingerprint,
+                "$3": now,
+                "$4": license_id,
+            })
+            .map(|n| n == 1)
+    }
+
     /// Appends to the audit log (see [`super::audit::record`]).
     pub fn audit(
         &self,

@@ -17,3 +17,4 @@ mod sales;
 mod smtp;
 mod startup;
 mod support;
+mod trials;

@@ -2,6 +2,7 @@
 //! the rules that turn them into the domain's requests.
 
 use licet_proto::admin::{CreateProduct, ExtendLicense, Product, ProductKind, UpdateProduct};
+use licet_proto::trials::TrialPolicy;
 use serde::Deserialize;
 
 use crate::platform::error::{Error, Result};
@@ -38,6 +39,12 @@ pub(super) struct ProductForm {
     pub(super) access_url: String,
     #[serde(default)]
     pub(super) stripe_price_ids: String,
+    /// Trial length in days; empty: no trial.
+    #[serde(default)]
+    pub(super) trial_days: String,
+    /// Trial entitlements (comma-separated); empty: the product's.
+    #[serde(default)]
+    pub(super) trial_entitlements: String,
 }
 
 impl ProductForm {
@@ -62,7 +69,30 @@ impl ProductForm {
                 .unwrap_or_default()
                 .to_owned(),
             stripe_price_ids: p.stripe_price_ids.join(", "),
+            trial_days: p
+                .trial
+                .as_ref()
+                .map(|t| (t.duration_secs / 86_400).to_string())
+                .unwrap_or_default(),
+            trial_entitlements: p
+                .trial
+                .as_ref()
+                .and_then(|t| t.entitlements.as_ref())
+                .map(|e| e.join(", "))
+                .unwrap_or_default(),
         }
+    }
+
+    /// The trial the form asks for (`None`: no trial).
+    fn trial(&self) -> Result<Option<TrialPolicy>> {
+        let Some(duration_secs) = days(&self.trial_days, "Trial length")? else {
+            return Ok(None);
+        };
+        let entitlements = list(&self.trial_entitlements);
+        Ok(Some(TrialPolicy {
+            duration_secs,
+            entitlements: (!entitlements.is_empty()).then_some(entitlements),
+        }))
     }
 
     fn metadata(&self, mut base: serde_json::Value) -> Result<serde_json::Value> {
@@ -96,6 +126,7 @@ impl ProductForm {
             metadata: self.metadata(serde_json::json!({}))?,
             stripe_price_ids: list(&self.stripe_price_ids),
             download_limit: number(&self.download_limit, "Downloads per purchase")?,
+            trial: self.trial()?,
         })
     }
 
@@ -113,6 +144,7 @@ impl ProductForm {
             metadata: Some(self.metadata(metadata.clone())?),
             stripe_price_ids: Some(list(&self.stripe_price_ids)),
             download_limit: Some(number(&self.download_limit, "Downloads per purchase")?),
+            trial: Some(self.trial()?),
         })
     }
 }

@@ -216,6 +216,12 @@ fn product_fields(form: &ProductForm, creating: bool) -> Markup {
         input id="download_limit" name="download_limit" inputmode="numeric" required value=(if form.download_limit.is_empty() && creating { "5" } else { &form.download_limit });
         label for="stripe_price_ids" { "Stripe price ids (comma-separated)" }
         input id="stripe_price_ids" name="stripe_price_ids" value=(form.stripe_price_ids);
+        @if creating || form.kind == ProductKind::License.as_str() {
+            label for="trial_days" { "Trial length in days (empty: no trial)" }
+            input id="trial_days" name="trial_days" inputmode="numeric" value=(form.trial_days);
+            label for="trial_entitlements" { "Trial entitlements (comma-separated; empty: the product's)" }
+            input id="trial_entitlements" name="trial_entitlements" value=(form.trial_entitlements);
+        }
         @if creating || form.kind == ProductKind::Access.as_str() {
             label for="access_url" { "Access link (shown to customers of access products)" }
             input id="access_url" name="access_url" type="url" value=(form.access_url);
