@@ -297,7 +297,30 @@ mod tests {
             download_limit: "5".into(),
             access_url: "".into(),
             stripe_price_ids: "price_1,price_2".into(),
+            trial_days: "".into(),
+            trial_entitlements: "".into(),
         }
+    }
+
+    #[test]
+    fn trial_days_offer_a_trial_and_an_empty_field_offers_none() {
+        assert_eq!(form("license").to_create().expect("valid").trial, None);
+        let mut f = form("license");
+        f.trial_days = "14".into();
+        f.trial_entitlements = "trial-pro".into();
+        let trial = f.to_create().expect("valid").trial.expect("a trial");
+        assert_eq!(trial.duration_secs, 14 * 86_400);
+        assert_eq!(trial.entitlements, Some(vec!["trial-pro".to_owned()]));
+        let update = form("license")
+            .to_update(&serde_json::json!({}))
+            .expect("valid");
+        assert_eq!(
+            update.trial,
+            Some(None),
+            "an emptied field withdraws the trial"
+        );
+        f.trial_days = "two weeks".into();
+        assert!(f.to_create().is_err());
     }
 
     #[test]
@@ -403,6 +426,7 @@ mod tests {
             metadata: req.metadata,
             stripe_price_ids: req.stripe_price_ids,
             download_limit: req.download_limit,
+            trial: req.trial,
             created_at: 0,
             updated_at: 0,
         };
