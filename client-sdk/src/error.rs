@@ -53,6 +53,13 @@ pub enum Error {
     /// [`crate::Client::check`] tries that on its own when the network is allowed.
     #[error("the offline lease ran out; connect to the internet to renew it")]
     LeaseExpired,
+    /// Verdict: this machine's trial has ended (or a license took over from it): enter a
+    /// license key to go on. A trial never restarts on the same machine.
+    #[error("the trial has ended; enter a license key to go on")]
+    TrialExpired,
+    /// Verdict: the product offers no trial (or the server knows no such product).
+    #[error("this product offers no trial")]
+    TrialNotAvailable,
     /// Verdict: the vendor suspended the license.
     #[error("the license is suspended")]
     Suspended,
@@ -133,6 +140,8 @@ impl Error {
             Self::NotActivated(_)
                 | Self::Expired
                 | Self::LeaseExpired
+                | Self::TrialExpired
+                | Self::TrialNotAvailable
                 | Self::Suspended
                 | Self::Revoked
                 | Self::ActivationLimitReached
@@ -152,6 +161,8 @@ impl Error {
             Self::NotActivated(_) => ErrorCode::NotActivated.as_str(),
             Self::Expired => ErrorCode::LicenseExpired.as_str(),
             Self::LeaseExpired => "LEASE_EXPIRED",
+            Self::TrialExpired => ErrorCode::TrialExpired.as_str(),
+            Self::TrialNotAvailable => ErrorCode::TrialNotAvailable.as_str(),
             Self::Suspended => ErrorCode::LicenseSuspended.as_str(),
             Self::Revoked => ErrorCode::LicenseRevoked.as_str(),
             Self::ActivationLimitReached => ErrorCode::ActivationLimitReached.as_str(),
@@ -175,6 +186,8 @@ impl Error {
         match code {
             ErrorCode::NotActivated => Self::NotActivated(NotActivatedReason::ServerForgot),
             ErrorCode::LicenseExpired => Self::Expired,
+            ErrorCode::TrialExpired => Self::TrialExpired,
+            ErrorCode::TrialNotAvailable => Self::TrialNotAvailable,
             ErrorCode::LicenseSuspended => Self::Suspended,
             ErrorCode::LicenseRevoked => Self::Revoked,
             ErrorCode::ActivationLimitReached => Self::ActivationLimitReached,

@@ -1,7 +1,7 @@
 //! What a valid license grants.
 
 use licet_proto::api::LicenseMetadata;
-use licet_proto::{Claims, LicenseStatus};
+use licet_proto::{Claims, LicenseKind, LicenseStatus};
 
 /// A license that is valid on this machine now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +28,8 @@ pub struct License {
     /// The vendor's key/value notes on the license (a CRM id, an edition), as signed into
     /// the lease; empty when the vendor set none.
     pub metadata: LicenseMetadata,
+    /// A license, or this machine's trial of the product.
+    pub kind: LicenseKind,
     /// When the current lease was signed (Unix seconds).
     pub issued_at: i64,
     /// The time this answer was computed for (Unix seconds).
@@ -47,6 +49,7 @@ impl License {
             activations_in_use: c.lic.active_activations,
             email: c.lic.email.clone(),
             metadata: c.lic.metadata.clone(),
+            kind: c.lic.kind,
             issued_at: c.iat,
             checked_at: now,
         }
@@ -55,6 +58,29 @@ impl License {
     /// True if the license grants this feature flag.
     pub fn has_entitlement(&self, name: &str) -> bool {
         self.entitlements.iter().any(|e| e == name)
+    }
+
+    /// True when this is a trial (started with [`crate::Client::start_trial`]), not a
+    /// license.
+    pub fn is_trial(&self) -> bool {
+        self.kind == LicenseKind::Trial
+    }
+
+    /// When the trial ends (Unix seconds); `None` for a license.
+    ///
+    /// ```
+    /// # fn banner(license: &licet::License) -> Option<String> {
+    /// let ends = license.trial_ends_at()?;
+    /// let days = (ends - license.checked_at).max(0) / 86_400;
+    /// Some(format!("Trial: {days} days left"))
+    /// # }
+    /// ```
+    pub fn trial_ends_at(&self) -> Option<i64> {
+        if self.is_trial() {
+            self.expires_at
+        } else {
+            None
+        }
     }
 
     /// The value the vendor set for `key` in the license's metadata.

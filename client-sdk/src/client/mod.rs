@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use licet_proto::api::{ActivateRequest, DeactivateResponse, KeyAndFingerprint, LeaseResponse};
 use licet_proto::key::KeyShape;
 use licet_proto::token::{Expectations, TokenError};
-use licet_proto::{Claims, KeySet, LicenseStatus};
+use licet_proto::trials::StartTrialRequest;
+use licet_proto::{Claims, ErrorCode, KeySet, LicenseKind, LicenseStatus};
 
 use crate::error::{Error, NotActivatedReason, Result};
 use crate::fingerprint;
@@ -192,6 +193,62 @@ impl Client {
         Ok(license)
     }
 
+    /// Starts this machine's trial of the product (the product must offer one), or resumes
+    /// the one it had: a machine gets one trial per product, ever, with the same end however
+    /// often it asks (reinstalling the app does not reset it). The trial's lease is then
+    /// checked offline by [`Client::check`] exactly like a license's, with the same tamper
+    /// and clock protections, and renewed online the same way.
+    ///
+    /// Errors: [`Error::TrialNotAvailable`] (no trial offered), [`Error::TrialExpired`] (it
+    /// ended, or a license took over on this machine). With a license key already stored it
+    /// starts nothing and answers [`Client::check`].
+    ///
+    /// ```no_run
+    /// # fn first_run(client: &licet::Client, key: Option<&str>) -> licet::Result<licet::License> {
+    /// match key {
+    ///     Some(key) => client.activate(key),
+    ///     None => client.start_trial(),
+    /// }
+    /// # }
+    /// ```
+    pub fn start_trial(&self) -> Result<License> {
+        self.inner.transport.block_on(self.start_trial_async())?
+    }
+
+    /// [`Client::start_trial`] for async code.
+    pub async fn start_trial_async(&self) -> Result<License> {
+        if self.inner.storage.load_key()?.is_some() {
+            return self.check_async().await;
+        }
+        self.request_trial().await
+    }
+
+    /// Asks the server for this machine's trial and adopts its lease; a trial that ended is
+    /// cached as a verdict.
+    async fn request_trial(&self) -> Result<License> {
+        let info = fingerprint::machine_info();
+        let req = StartTrialRequest {
+            product: self.inner.product.clone(),
+            fingerprint: self.inner.fingerprint.clone()?,
+            name: self.inner.machine_name.clone().or(info.hostname.clone()),
+            platform: Some(fingerprint::platform()),
+            machine: Some(info),
+        };
+        match self
+            .inner
+            .transport
+            .post::<_, LeaseResponse>("/v1/trials/activate", &req)
+            .await
+        {
+            Ok(answer) => self.accept_lease(answer.token),
+            Err(e @ Error::TrialExpired) => {
+                self.record_verdict(&e)?;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Am I licensed? Offline-first: verifies the stored lease against the pinned keys, this
     /// product, this machine and the clock, in microseconds and without the network.
     ///
@@ -259,11 +316,13 @@ impl Client {
 
     /// [`Client::validate`] for async code.
     pub async fn validate_async(&self) -> Result<License> {
-        let key = self
-            .inner
-            .storage
-            .load_key()?
-            .ok_or(Error::NotActivated(NotActivatedReason::NoLicense))?;
+        let Some(key) = self.inner.storage.load_key()? else {
+            // A trial has no key: its lease is renewed where it was started.
+            if self.holds_trial()? {
+                return self.request_trial().await;
+            }
+            return Err(Error::NotActivated(NotActivatedReason::NoLicense));
+        };
         let req = KeyAndFingerprint {
             key: key.to_string(),
             fingerprint: self.inner.fingerprint.clone()?,
@@ -328,6 +387,19 @@ impl Client {
         self.check().is_ok_and(|l| l.has_entitlement(name))
     }
 
+    /// Whether the stored lease (or the verdict that replaced it) is this machine's trial.
+    fn holds_trial(&self) -> Result<bool> {
+        let mut st = self.state()?;
+        if !st.loaded {
+            self.load(&mut st)?;
+        }
+        Ok(st
+            .lease
+            .as_ref()
+            .is_some_and(|(_, c)| c.lic.kind == LicenseKind::Trial)
+            || st.verdict.as_deref() == Some(ErrorCode::TrialExpired.as_str()))
+    }
+
     fn state(&self) -> Result<MutexGuard<'_, State>> {
         self.inner
             .state
@@ -387,6 +459,15 @@ impl Client {
     }
 }
 
+/// A refused lease as the app should read it: a trial that ended is [`Error::TrialExpired`],
+/// not an expired license.
+fn lease_error(e: TokenError, claims: &Claims) -> Error {
+    match e {
+        TokenError::LicenseExpired if claims.lic.kind == LicenseKind::Trial => Error::TrialExpired,
+        other => token_error(other),
+    }
+}
+
 fn token_error(e: TokenError) -> Error {
     match e {
         TokenError::FingerprintMismatch => Error::FingerprintMismatch,
@@ -407,6 +488,7 @@ fn status_error(status: LicenseStatus) -> Option<Error> {
 fn verdict_error(code: &str) -> Error {
     match code {
         "LICENSE_EXPIRED" => Error::Expired,
+        "TRIAL_EXPIRED" => Error::TrialExpired,
         "LICENSE_SUSPENDED" => Error::Suspended,
         "LICENSE_REVOKED" => Error::Revoked,
         "LICENSE_NOT_FOUND" => Error::InvalidKey,

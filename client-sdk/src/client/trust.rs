@@ -3,13 +3,13 @@
 //! in the SDK" in docs/architecture.md).
 
 use super::{
-    Client, LEASE_GRID_SECS, Offline, State, VERDICT_RETRY_SECS, status_error, token_error,
-    verdict_error,
+    Client, LEASE_GRID_SECS, Offline, State, VERDICT_RETRY_SECS, lease_error, status_error,
+    token_error, verdict_error,
 };
 use crate::error::{Error, NotActivatedReason, Result};
 use crate::license::License;
-use licet_proto::ErrorCode;
 use licet_proto::token::TokenError;
+use licet_proto::{ErrorCode, LicenseKind};
 
 impl Client {
     /// The SDK's time at `local_now`: the local clock plus the forward offset, never before
@@ -66,9 +66,16 @@ impl Client {
         }
         match claims.check(&self.expectations(now)) {
             Ok(()) => {}
+            // A trial's end never moves: past it, no lease will come.
+            Err(TokenError::Expired)
+                if claims.lic.kind == LicenseKind::Trial
+                    && claims.lic.expires_at.is_some_and(|end| now >= end) =>
+            {
+                return Offline::Refused(Error::TrialExpired);
+            }
             // Only the lease ran out: the license may be fine, the network can renew it.
             Err(TokenError::Expired) => return Offline::NeedsOnline(Error::LeaseExpired),
-            Err(e) => return Offline::Refused(token_error(e)),
+            Err(e) => return Offline::Refused(lease_error(e, claims)),
         }
         if let Some(e) = status_error(claims.lic.status) {
             return Offline::Refused(e);
@@ -121,7 +128,9 @@ impl Client {
         } else {
             clock.max(st.trusted_time).max(claims.iat)
         };
-        claims.check(&self.expectations(now)).map_err(token_error)?;
+        claims
+            .check(&self.expectations(now))
+            .map_err(|e| lease_error(e, &claims))?;
         let seal = match st.seal.take() {
             Some(key) => key,
             None => self.new_seal(&st)?,
@@ -149,6 +158,7 @@ impl Client {
             Error::NotActivated(_) => ErrorCode::NotActivated,
             Error::InvalidKey => ErrorCode::LicenseNotFound,
             Error::Expired => ErrorCode::LicenseExpired,
+            Error::TrialExpired => ErrorCode::TrialExpired,
             Error::Suspended => ErrorCode::LicenseSuspended,
             Error::Revoked => ErrorCode::LicenseRevoked,
             _ => return Ok(()),

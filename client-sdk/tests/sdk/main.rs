@@ -8,3 +8,4 @@ mod replay;
 mod storage;
 mod support;
 mod tampering;
+mod trials;
