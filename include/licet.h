@@ -97,6 +97,15 @@ enum licet_result
    */
   LICET_LEASE_EXPIRED = 1010,
   /**
+   * This machine's trial has ended (or a license took over from it); it never restarts
+   * on the same machine: enter a license key.
+   */
+  LICET_TRIAL_EXPIRED = 1011,
+  /**
+   * The product offers no trial.
+   */
+  LICET_TRIAL_NOT_AVAILABLE = 1012,
+  /**
    * A required pointer was NULL, or a string was not UTF-8, or a value was out of range.
    */
   LICET_INVALID_ARGUMENT = 2000,
@@ -221,6 +230,20 @@ void licet_client_free(licet_client *client);
 licet_result licet_client_activate(const licet_client *client,
                                    const char *key,
                                    licet_license **license_out);
+
+/**
+ * Starts this machine's trial of the product, or resumes the one it had (network): one
+ * trial per machine and product, ever, with the same end however often it is asked for.
+ * The trial's lease is then checked by `licet_client_check` like a license's. Errors:
+ * `LICET_TRIAL_NOT_AVAILABLE` (the product offers none), `LICET_TRIAL_EXPIRED` (it ended, or
+ * a license took over). With a license key stored it starts nothing and answers
+ * `licet_client_check`. On `LICET_OK`, if `license_out` is not NULL, `*license_out`
+ * receives the trial (`licet_license_is_trial` is true; free it with `licet_license_free`).
+ *
+ * # Safety
+ * `client` from `licet_client_new`; `license_out` NULL or writable.
+ */
+licet_result licet_client_start_trial(const licet_client *client, licet_license **license_out);
 
 /**
  * Is this machine licensed? Offline-first (microseconds, no network) from the stored signed
@@ -536,6 +559,23 @@ int64_t licet_license_activations_in_use(const licet_license *license);
  * `license` NULL or from this library.
  */
 int64_t licet_license_issued_at(const licet_license *license);
+
+/**
+ * True when the license is this machine's trial (from `licet_client_start_trial`); false
+ * for a license or NULL.
+ *
+ * # Safety
+ * `license` NULL or from this library.
+ */
+bool licet_license_is_trial(const licet_license *license);
+
+/**
+ * When the trial ends (Unix seconds); 0 for a license or NULL.
+ *
+ * # Safety
+ * `license` NULL or from this library.
+ */
+int64_t licet_license_trial_ends_at(const licet_license *license);
 
 /**
  * The number of metadata entries the vendor set on the license; 0 for NULL.

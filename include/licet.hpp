@@ -109,6 +109,13 @@ public:
     // When the server signed the current lease: the last successful online check.
     int64_t issued_at() const { return licet_license_issued_at(raw_.get()); }
     uint32_t max_activations() const { return licet_license_max_activations(raw_.get()); }
+    // True for this machine's trial (licet_client_start_trial), false for a license.
+    bool is_trial() const { return licet_license_is_trial(raw_.get()); }
+    // When the trial ends (Unix seconds); nullopt for a license.
+    std::optional<int64_t> trial_ends_at() const {
+        int64_t t = licet_license_trial_ends_at(raw_.get());
+        return t == 0 ? std::nullopt : std::optional<int64_t>(t);
+    }
     bool has(const std::string &entitlement) const {
         return licet_license_has_entitlement(raw_.get(), entitlement.c_str());
     }
@@ -196,6 +203,10 @@ public:
 
     License activate(const std::string &key) {
         return run([&](licet_license **l) { return licet_client_activate(raw_.get(), key.c_str(), l); });
+    }
+    // Starts (or resumes) this machine's trial (see licet_client_start_trial).
+    License start_trial() {
+        return run([&](licet_license **l) { return licet_client_start_trial(raw_.get(), l); });
     }
     // Offline-first check (see licet_client_check); throws Error when not licensed.
     License check() {

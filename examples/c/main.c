@@ -1,7 +1,7 @@
 /*
  * licet-demo (C11): a command-line app licensed through liblicet.
  *
- *   licet-demo activate KEY | check | validate | deactivate | entitled NAME | meta KEY | fingerprint
+ *   licet-demo activate KEY | trial | check | validate | deactivate | entitled NAME | meta KEY | fingerprint
  *   licet-demo version | selftest
  *
  * Environment: LICET_SERVER (default http://127.0.0.1:8787), LICET_PRODUCT (default photo),
@@ -73,6 +73,9 @@ static void print_license(const licet_license *license) {
     printf("  seats: %u\n", (unsigned)licet_license_max_activations(license));
     printf("  seats in use: %lld\n", (long long)licet_license_activations_in_use(license));
     printf("  lease signed at: %lld\n", (long long)licet_license_issued_at(license));
+    if (licet_license_is_trial(license)) {
+        printf("  trial ends at: %lld\n", (long long)licet_license_trial_ends_at(license));
+    }
     printf("  offline until: %lld\n", (long long)licet_license_offline_valid_until(license));
     size_t count = licet_license_entitlement_count(license);
     printf("  entitlements:");
@@ -214,7 +217,7 @@ int main(int argc, char **argv) {
         return selftest();
     }
     if (argc < 2) {
-        fprintf(stderr, "usage: licet-demo activate KEY | check | validate | deactivate | forget | key | last | whoami | entitled NAME | meta KEY | fingerprint | version | selftest\n");
+        fprintf(stderr, "usage: licet-demo activate KEY | check | validate | deactivate | forget | key | last | whoami | trial | entitled NAME | meta KEY | fingerprint | version | selftest\n");
         return 2;
     }
     licet_result r = LICET_OK;
@@ -231,6 +234,15 @@ int main(int argc, char **argv) {
     } else if (strcmp(command, "check") == 0) {
         r = licet_client_check(client, &license);
         status = report("check", r);
+        if (r == LICET_NOT_ACTIVATED) {
+            /* First run: offer the two ways in. */
+            printf("  not licensed yet: Start trial (licet-demo trial) or Enter key (licet-demo activate KEY)\n");
+        } else if (r == LICET_TRIAL_EXPIRED) {
+            printf("  the trial has ended: Enter key (licet-demo activate KEY)\n");
+        }
+    } else if (strcmp(command, "trial") == 0) {
+        r = licet_client_start_trial(client, &license);
+        status = report("trial", r);
     } else if (strcmp(command, "validate") == 0) {
         r = licet_client_validate(client, &license);
         status = report("validate", r);

@@ -1,6 +1,6 @@
 // licet-demo-cpp (C++17): the same app as examples/c, through include/licet.hpp.
 //
-//   licet-demo-cpp activate KEY | check | try-check | key | deactivate
+//   licet-demo-cpp activate KEY | trial | check | try-check | key | deactivate
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -25,13 +25,14 @@ static void print(const licet::License &license) {
               << " seats)\n  entitlements:";
     for (const auto &e : license.entitlements()) std::cout << ' ' << e;
     std::cout << "\n  pro: " << (license.has("pro") ? "yes" : "no") << '\n';
+    if (license.is_trial()) std::cout << "  trial ends at: " << *license.trial_ends_at() << '\n';
     std::cout << "  edition: " << license.metadata("edition").value_or("(none)") << '\n';
     for (const auto &[key, value] : license.metadata()) std::cout << "  metadata " << key << ": " << value << '\n';
 }
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        std::cerr << "usage: licet-demo-cpp activate KEY | check | try-check | key | deactivate\n";
+        std::cerr << "usage: licet-demo-cpp activate KEY | trial | check | try-check | key | deactivate\n";
         return 2;
     }
     std::ifstream jwks_file(env_or("LICET_JWKS", "jwks.json"));
@@ -70,6 +71,8 @@ int main(int argc, char **argv) {
         std::optional<licet::License> license;
         if (command == "activate" && argc == 3) {
             license.emplace(client.activate(argv[2]));
+        } else if (command == "trial") {
+            license.emplace(client.start_trial());
         } else if (command == "check") {
             license.emplace(client.check());
         } else {

@@ -109,6 +109,24 @@ pub unsafe extern "C" fn licet_client_activate(
     })
 }
 
+/// Starts this machine's trial of the product, or resumes the one it had (network): one
+/// trial per machine and product, ever, with the same end however often it is asked for.
+/// The trial's lease is then checked by `licet_client_check` like a license's. Errors:
+/// `LICET_TRIAL_NOT_AVAILABLE` (the product offers none), `LICET_TRIAL_EXPIRED` (it ended, or
+/// a license took over). With a license key stored it starts nothing and answers
+/// `licet_client_check`. On `LICET_OK`, if `license_out` is not NULL, `*license_out`
+/// receives the trial (`licet_license_is_trial` is true; free it with `licet_license_free`).
+///
+/// # Safety
+/// `client` from `licet_client_new`; `license_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_client_start_trial(
+    client: *const licet_client,
+    license_out: *mut *mut licet_license,
+) -> licet_result {
+    ffi_boundary!({ run(client, license_out, licet::Client::start_trial) })
+}
+
 /// Is this machine licensed? Offline-first (microseconds, no network) from the stored signed
 /// lease. It goes online only to refresh the lease near its end, to renew a lease that ran
 /// out (`LICET_LEASE_EXPIRED`), or to ask again about a cached suspension or expiry (at most

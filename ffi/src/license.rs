@@ -190,6 +190,27 @@ pub unsafe extern "C" fn licet_license_issued_at(license: *const licet_license) 
     license_ref(license).map_or(0, |l| l.issued_at)
 }
 
+/// True when the license is this machine's trial (from `licet_client_start_trial`); false
+/// for a license or NULL.
+///
+/// # Safety
+/// `license` NULL or from this library.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_license_is_trial(license: *const licet_license) -> bool {
+    license_ref(license).is_some_and(licet::License::is_trial)
+}
+
+/// When the trial ends (Unix seconds); 0 for a license or NULL.
+///
+/// # Safety
+/// `license` NULL or from this library.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_license_trial_ends_at(license: *const licet_license) -> i64 {
+    license_ref(license)
+        .and_then(licet::License::trial_ends_at)
+        .unwrap_or(0)
+}
+
 /// The number of metadata entries the vendor set on the license; 0 for NULL.
 ///
 /// # Safety

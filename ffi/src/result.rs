@@ -43,6 +43,11 @@ pub enum licet_result {
     /// renewed (`licet_client_check` tries on its own when the network is allowed). Unlike
     /// `LICET_EXPIRED`, which means the license itself expired and must be renewed.
     LICET_LEASE_EXPIRED = 1010,
+    /// This machine's trial has ended (or a license took over from it); it never restarts
+    /// on the same machine: enter a license key.
+    LICET_TRIAL_EXPIRED = 1011,
+    /// The product offers no trial.
+    LICET_TRIAL_NOT_AVAILABLE = 1012,
     /// A required pointer was NULL, or a string was not UTF-8, or a value was out of range.
     LICET_INVALID_ARGUMENT = 2000,
     /// The output buffer is too small: nothing was written to it, and `*out_len` holds the
@@ -78,6 +83,8 @@ impl licet_result {
             E::NotActivated(_) => Self::LICET_NOT_ACTIVATED,
             E::Expired => Self::LICET_EXPIRED,
             E::LeaseExpired => Self::LICET_LEASE_EXPIRED,
+            E::TrialExpired => Self::LICET_TRIAL_EXPIRED,
+            E::TrialNotAvailable => Self::LICET_TRIAL_NOT_AVAILABLE,
             E::Suspended => Self::LICET_SUSPENDED,
             E::Revoked => Self::LICET_REVOKED,
             E::ActivationLimitReached => Self::LICET_ACTIVATION_LIMIT_REACHED,
@@ -102,6 +109,8 @@ impl licet_result {
             Self::LICET_NOT_ACTIVATED => "this machine is not activated\0",
             Self::LICET_EXPIRED => "the license has expired; renew it\0",
             Self::LICET_LEASE_EXPIRED => "the offline lease ran out; connect to renew it\0",
+            Self::LICET_TRIAL_EXPIRED => "the trial has ended; enter a license key\0",
+            Self::LICET_TRIAL_NOT_AVAILABLE => "this product offers no trial\0",
             Self::LICET_SUSPENDED => "the license is suspended\0",
             Self::LICET_REVOKED => "the license was revoked\0",
             Self::LICET_ACTIVATION_LIMIT_REACHED => "every seat of this license is in use\0",
@@ -129,7 +138,7 @@ impl licet_result {
     }
 
     /// Every code, for the message lookup.
-    const ALL: [Self; 23] = [
+    const ALL: [Self; 25] = [
         Self::LICET_OK,
         Self::LICET_NOT_ACTIVATED,
         Self::LICET_EXPIRED,
@@ -142,6 +151,8 @@ impl licet_result {
         Self::LICET_FINGERPRINT_MISMATCH,
         Self::LICET_STATE_TAMPERED,
         Self::LICET_LEASE_EXPIRED,
+        Self::LICET_TRIAL_EXPIRED,
+        Self::LICET_TRIAL_NOT_AVAILABLE,
         Self::LICET_INVALID_ARGUMENT,
         Self::LICET_BUFFER_TOO_SMALL,
         Self::LICET_NOT_FOUND,

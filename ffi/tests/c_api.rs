@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use licet_proto::admin::{CreateProduct, IssueLicense, ProductKind};
+use licet_proto::trials::TrialPolicy;
 use licet_server::testkit::TestServer;
 
 /// Builds liblicet (shared and static) with the same cargo and profile as this test run,
@@ -88,6 +89,11 @@ impl Env {
                 metadata: serde_json::json!({}),
                 stripe_price_ids: Vec::new(),
                 download_limit: 5,
+                // Every product here offers a trial; tests that use keys never start one.
+                trial: Some(TrialPolicy {
+                    duration_secs: 14 * 86_400,
+                    entitlements: None,
+                }),
             },
         ))
         .expect("product");
@@ -223,6 +229,7 @@ const RATE_LIMITED: u32 = 3002;
 const STORAGE: u32 = 3003;
 const TLS: u32 = 3006;
 const NOT_FOUND: u32 = 2002;
+const TRIAL_EXPIRED: u32 = 1011;
 
 #[test]
 fn the_c_api_shows_the_key_masked_or_in_full_and_forgets_locally() {
@@ -449,6 +456,45 @@ fn the_c_and_cpp_examples_activate_check_offline_and_deactivate() {
         let (code, _) = env.run(program, machine, &["check"]);
         assert_eq!(code, NOT_ACTIVATED);
     }
+}
+
+#[test]
+fn the_c_and_cpp_examples_offer_a_trial_on_first_run() {
+    let env = Env::start(1, |_| {});
+    let key = env.license();
+    for (program, machine) in [
+        ("licet-demo-shared", "trial-c"),
+        ("licet-demo-cpp-shared", "trial-cpp"),
+    ] {
+        let (code, out) = env.run(program, machine, &["check"]);
+        assert_eq!(code, NOT_ACTIVATED, "{out}");
+        if !program.contains("cpp") {
+            assert!(
+                out.contains("Start trial") && out.contains("Enter key"),
+                "{out}"
+            );
+        }
+        let (code, out) = env.run(program, machine, &["trial"]);
+        assert_eq!(code, OK, "{out}");
+        assert!(out.contains("trial ends at: 1"), "{out}");
+        // Offline-first, like a license.
+        let (code, out) = env.run(program, machine, &["check"]);
+        assert_eq!(code, OK, "{out}");
+        assert!(out.contains("trial ends at: 1"), "{out}");
+    }
+    // A key takes over from the trial.
+    let (code, out) = env.run("licet-demo-shared", "trial-c", &["activate", &key]);
+    assert_eq!(code, OK, "{out}");
+    assert!(!out.contains("trial ends at"), "{out}");
+
+    // Fifteen days on, the trial of the other machine is over for good.
+    env.server.clock.advance(15 * 86_400);
+    std::fs::remove_dir_all(env.storage("trial-cpp")).expect("reinstall");
+    let (code, out) = env.run("licet-demo-shared", "trial-cpp", &["trial"]);
+    assert_eq!(code, TRIAL_EXPIRED, "{out}");
+    let (code, out) = env.run("licet-demo-shared", "trial-cpp", &["check"]);
+    assert_eq!(code, TRIAL_EXPIRED, "the verdict is kept: {out}");
+    assert!(out.contains("Enter key"), "{out}");
 }
 
 #[test]
