@@ -33,6 +33,7 @@ fn lease(key: &SigningKey) -> String {
             email: Some("ada@example.com".into()),
             active_activations: Some(1),
             metadata: Default::default(),
+            subscription: None,
         },
     };
     licet_proto::token::sign(&claims, key)
@@ -116,6 +117,7 @@ fn store_lease(key: &SigningKey, token: &str, dir: &std::path::Path) {
             entitlements: claims.ent.clone(),
             email: claims.lic.email.clone(),
             metadata: claims.lic.metadata.clone(),
+            subscription: claims.lic.subscription,
         },
         activation: ActivationInfo {
             id: "act_1".into(),

@@ -88,6 +88,8 @@ impl Env {
                 metadata: serde_json::json!({}),
                 stripe_price_ids: Vec::new(),
                 download_limit: 5,
+                subscription_grace_secs: licet_proto::admin::DEFAULT_SUBSCRIPTION_GRACE_SECS,
+                billing_portal_url: None,
             },
         ))
         .expect("product");

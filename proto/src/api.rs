@@ -102,6 +102,10 @@ pub struct LicenseInfo {
     /// The vendor's metadata on the license (absent when empty).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: LicenseMetadata,
+    /// The subscription that pays for the license, when it was sold by one (as in the
+    /// lease's `lic.subscription`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<crate::token::SubscriptionClaim>,
 }
 
 /// One machine bound to a license.

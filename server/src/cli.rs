@@ -470,6 +470,9 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                         metadata: serde_json::json!({}),
                         stripe_price_ids: Vec::new(),
                         download_limit: licet_proto::admin::DEFAULT_DOWNLOAD_LIMIT,
+                        subscription_grace_secs:
+                            licet_proto::admin::DEFAULT_SUBSCRIPTION_GRACE_SECS,
+                        billing_portal_url: None,
                     };
                     print_json(&catalogue::create_product(&app, &operator, req).await?)
                 }

@@ -46,6 +46,8 @@ pub async fn create_product(
     check_entitlements(&req.entitlements)?;
     check_price_ids(&req.stripe_price_ids)?;
     let metadata = check_metadata(&req.metadata)?;
+    check_grace(req.subscription_grace_secs)?;
+    let billing_portal_url = check_portal_url(req.billing_portal_url)?;
     let now = app.now();
     let row = ProductRow {
         id: new_id("prd"),
@@ -59,6 +61,8 @@ pub async fn create_product(
         metadata,
         stripe_price_ids: json_list(&req.stripe_price_ids),
         download_limit: i64::from(req.download_limit),
+        subscription_grace_secs: req.subscription_grace_secs,
+        billing_portal_url,
         created_at: now,
         updated_at: now,
     };
@@ -116,6 +120,13 @@ pub async fn update_product(
     }
     if let Some(limit) = req.download_limit {
         row.download_limit = i64::from(limit);
+    }
+    if let Some(grace) = req.subscription_grace_secs {
+        check_grace(grace)?;
+        row.subscription_grace_secs = grace;
+    }
+    if let Some(url) = req.billing_portal_url {
+        row.billing_portal_url = check_portal_url(url)?;
     }
     let now = app.now();
     row.updated_at = now;

@@ -49,6 +49,7 @@ impl LicenseRow {
             entitlements: self.effective_entitlements(),
             email: Some(self.email.clone()).filter(|e| !e.is_empty()),
             metadata: self.metadata(),
+            subscription: self.subscription(),
         }
     }
 
@@ -80,6 +81,7 @@ impl LicenseRow {
             created_at: self.created_at,
             updated_at: self.updated_at,
             activations,
+            subscription: self.subscription(),
         }
     }
 }
@@ -114,6 +116,8 @@ impl ProductRow {
             metadata: serde_json::from_str(&self.metadata).unwrap_or_default(),
             stripe_price_ids: self.price_id_list(),
             download_limit: u32::try_from(self.download_limit).unwrap_or(0),
+            subscription_grace_secs: self.subscription_grace_secs,
+            billing_portal_url: self.billing_portal_url.clone(),
             created_at: self.created_at,
             updated_at: self.updated_at,
         }

@@ -29,6 +29,10 @@ pub struct ProductRow {
     pub stripe_price_ids: String,
     /// Downloads per purchase.
     pub download_limit: i64,
+    /// Sold by subscription: seconds a license outlives its paid period.
+    pub subscription_grace_secs: i64,
+    /// Sold by subscription: the product's own billing portal link.
+    pub billing_portal_url: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -48,7 +52,8 @@ impl ProductRow {
 }
 
 const COLUMNS: &str = "id, slug, name, kind, max_activations, license_duration_secs, \
-     token_lifetime_secs, entitlements, metadata, stripe_price_ids, download_limit, created_at, updated_at";
+     token_lifetime_secs, entitlements, metadata, stripe_price_ids, download_limit, subscription_grace_secs, billing_portal_url, \
+     created_at, updated_at";
 
 impl Store {
     /// Inserts a product; `Ok(false)` when the slug is taken.
@@ -60,8 +65,9 @@ impl Store {
         let done = sqlx::query(
             "INSERT INTO products (id, slug, name, kind, max_activations, license_duration_secs, \
              token_lifetime_secs, entitlements, metadata, stripe_price_ids, download_limit, \
-             created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (slug) DO NOTHING",
+             created_at, updated_at, subscription_grace_secs, billing_portal_url) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             ON CONFLICT (slug) DO NOTHING",
         )
         .bind(&p.id)
         .bind(&p.slug)
@@ -76,6 +82,8 @@ impl Store {
         .bind(p.download_limit)
         .bind(p.created_at)
         .bind(p.updated_at)
+        .bind(p.subscription_grace_secs)
+        .bind(p.billing_portal_url.as_deref())
         .execute(&mut *tx)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -90,7 +98,8 @@ impl Store {
         sqlx::query(
             "UPDATE products SET name = $2, max_activations = $3, license_duration_secs = $4, \
              token_lifetime_secs = $5, entitlements = $6, metadata = $7, updated_at = $8, \
-             stripe_price_ids = $9, download_limit = $10 WHERE id = $1",
+             stripe_price_ids = $9, download_limit = $10, subscription_grace_secs = $11, \
+             billing_portal_url = $12 WHERE id = $1",
         )
         .bind(&p.id)
         .bind(&p.name)
@@ -102,6 +111,8 @@ impl Store {
         .bind(p.updated_at)
         .bind(&p.stripe_price_ids)
         .bind(p.download_limit)
+        .bind(p.subscription_grace_secs)
+        .bind(p.billing_portal_url.as_deref())
         .execute(&mut *tx)
         .await
         .map(|_| ())

@@ -16,4 +16,5 @@ mod s3;
 mod sales;
 mod smtp;
 mod startup;
+mod subscriptions;
 mod support;

@@ -38,6 +38,11 @@ pub(super) struct ProductForm {
     pub(super) access_url: String,
     #[serde(default)]
     pub(super) stripe_price_ids: String,
+    /// Subscription grace in days (empty: the default, 3).
+    #[serde(default)]
+    pub(super) grace_days: String,
+    #[serde(default)]
+    pub(super) billing_portal_url: String,
 }
 
 impl ProductForm {
@@ -62,7 +67,19 @@ impl ProductForm {
                 .unwrap_or_default()
                 .to_owned(),
             stripe_price_ids: p.stripe_price_ids.join(", "),
+            grace_days: (p.subscription_grace_secs / 86_400).to_string(),
+            billing_portal_url: p.billing_portal_url.clone().unwrap_or_default(),
         }
+    }
+
+    /// The subscription grace in seconds (an empty field is the default).
+    fn grace_secs(&self) -> Result<i64> {
+        Ok(days(&self.grace_days, "Subscription grace")?
+            .unwrap_or(licet_proto::admin::DEFAULT_SUBSCRIPTION_GRACE_SECS))
+    }
+
+    fn portal_url(&self) -> Option<String> {
+        Some(self.billing_portal_url.trim().to_owned()).filter(|u| !u.is_empty())
     }
 
     fn metadata(&self, mut base: serde_json::Value) -> Result<serde_json::Value> {
@@ -96,6 +113,8 @@ impl ProductForm {
             metadata: self.metadata(serde_json::json!({}))?,
             stripe_price_ids: list(&self.stripe_price_ids),
             download_limit: number(&self.download_limit, "Downloads per purchase")?,
+            subscription_grace_secs: self.grace_secs()?,
+            billing_portal_url: self.portal_url(),
         })
     }
 
@@ -113,6 +132,8 @@ impl ProductForm {
             metadata: Some(self.metadata(metadata.clone())?),
             stripe_price_ids: Some(list(&self.stripe_price_ids)),
             download_limit: Some(number(&self.download_limit, "Downloads per purchase")?),
+            subscription_grace_secs: Some(self.grace_secs()?),
+            billing_portal_url: Some(self.portal_url()),
         })
     }
 }
@@ -265,6 +286,8 @@ mod tests {
             download_limit: "5".into(),
             access_url: "".into(),
             stripe_price_ids: "price_1,price_2".into(),
+            grace_days: "".into(),
+            billing_portal_url: "".into(),
         }
     }
 
@@ -371,6 +394,8 @@ mod tests {
             metadata: req.metadata,
             stripe_price_ids: req.stripe_price_ids,
             download_limit: req.download_limit,
+            subscription_grace_secs: req.subscription_grace_secs,
+            billing_portal_url: req.billing_portal_url,
             created_at: 0,
             updated_at: 0,
         };
