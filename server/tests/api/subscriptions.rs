@@ -573,3 +573,73 @@ async fn subscription_details_reach_the_admin_api() {
     assert_eq!(s["currency"], "usd");
     assert_eq!(s["period_end"], t0 + PERIOD);
 }
+
+/// The customer reads "Renews on …" / "Payment failed on …" with a link to the billing
+/// portal; the vendor sees the state on the purchase and license and MRR on the overview.
+#[tokio::test]
+async fn the_portal_and_dashboard_show_where_a_subscription_stands() {
+    let api = shop().await;
+    let t0 = api.server.clock_now();
+    let end = t0 + PERIOD;
+    api.billing_event(&checkout("evt_c")).await;
+    api.billing_event(&invoice(
+        Shape::Basil,
+        "invoice.paid",
+        "evt_i",
+        "in_1",
+        end,
+        t0,
+    ))
+    .await;
+    api.billing_event(&subscription(
+        Shape::Before2025,
+        "customer.subscription.created",
+        "evt_s",
+        "active",
+        end,
+        false,
+        t0,
+    ))
+    .await;
+    let p = api.only_purchase().await;
+    let id = str_of(&p, "id");
+    let renews = format!(
+        "Renews on {}",
+        licet_server::testkit::internals::dates::date(end)
+    );
+
+    let customer = crate::portal::signed_in_browser(&api, "ada@example.com").await;
+    let page = |b: reqwest::Client, path: String| {
+        let url = api.server.url(&path);
+        async move { html_of(&b, &url).await }
+    };
+    let html = page(customer.clone(), format!("/portal/purchases/{id}")).await;
+    assert!(html.contains(&renews), "{html}");
+    assert!(
+        html.contains("https://billing.stripe.com/p/login/test_licet"),
+        "the billing portal link: {html}"
+    );
+
+    api.billing_event(&invoice(
+        Shape::Basil,
+        "invoice.payment_failed",
+        "evt_f",
+        "in_2",
+        end + PERIOD,
+        end,
+    ))
+    .await;
+    let html = page(customer, format!("/portal/purchases/{id}")).await;
+    assert!(html.contains("Payment failed on"), "{html}");
+
+    let (vendor, _) = signed_in(&api).await;
+    let html = page(vendor.clone(), format!("/admin/purchases/{id}")).await;
+    assert!(html.contains("Payment failed on"), "{html}");
+    let lic = p["licenses"][0].as_str().expect("id").to_owned();
+    let html = page(vendor.clone(), format!("/admin/licenses/{lic}")).await;
+    assert!(html.contains("Payment failed"), "{html}");
+    let html = page(vendor, "/admin".into()).await;
+    assert!(html.contains("1</strong> active subscriptions"), "{html}");
+    assert!(html.contains("15.00 USD MRR"), "{html}");
+    assert!(html.contains("id=\"mrr-t\""), "the MRR chart: {html}");
+}
