@@ -477,6 +477,44 @@ bool licet_license_has_entitlement(const licet_license *license, const char *ent
 int64_t licet_license_expires_at(const licet_license *license);
 
 /**
+ * When the license's subscription renews next (Unix seconds); 0 when the license is not
+ * sold by subscription, when the subscription is canceled (now or at period end), and for
+ * NULL. An app says "Renews on …" with it, or "Ends on …" with
+ * `licet_license_subscription_ends_at`.
+ *
+ * # Safety
+ * `license` from this library.
+ */
+int64_t licet_license_renews_at(const licet_license *license);
+
+/**
+ * When the license's canceled subscription ends (Unix seconds); 0 while it renews, when
+ * there is none, and for NULL. The license itself runs to `licet_license_expires_at`.
+ *
+ * # Safety
+ * `license` from this library.
+ */
+int64_t licet_license_subscription_ends_at(const licet_license *license);
+
+/**
+ * True when the customer canceled the license's subscription and it ends at the period's
+ * end; false otherwise and for NULL.
+ *
+ * # Safety
+ * `license` from this library.
+ */
+bool licet_license_cancels_at_period_end(const licet_license *license);
+
+/**
+ * True when the license's subscription has an unpaid renewal (Stripe is retrying the
+ * payment; the license keeps its paid period and grace); false otherwise and for NULL.
+ *
+ * # Safety
+ * `license` from this library.
+ */
+bool licet_license_payment_past_due(const licet_license *license);
+
+/**
  * Until when the app may run offline on the current lease (Unix seconds); 0 for NULL.
  *
  * # Safety

@@ -104,6 +104,21 @@ public:
         int64_t t = licet_license_expires_at(raw_.get());
         return t == 0 ? std::nullopt : std::optional<int64_t>(t);
     }
+    // When the subscription renews next (Unix seconds); nullopt when the license is not sold
+    // by subscription or the subscription is canceled.
+    std::optional<int64_t> renews_at() const {
+        int64_t t = licet_license_renews_at(raw_.get());
+        return t == 0 ? std::nullopt : std::optional<int64_t>(t);
+    }
+    // When the canceled subscription ends (Unix seconds); nullopt while it renews.
+    std::optional<int64_t> subscription_ends_at() const {
+        int64_t t = licet_license_subscription_ends_at(raw_.get());
+        return t == 0 ? std::nullopt : std::optional<int64_t>(t);
+    }
+    // True when the customer canceled and the subscription ends at the period's end.
+    bool cancels_at_period_end() const { return licet_license_cancels_at_period_end(raw_.get()); }
+    // True while a renewal payment is unpaid (Stripe retries it).
+    bool payment_past_due() const { return licet_license_payment_past_due(raw_.get()); }
     // Until when the app may run offline on the current lease (Unix seconds).
     int64_t offline_valid_until() const { return licet_license_offline_valid_until(raw_.get()); }
     // When the server signed the current lease: the last successful online check.

@@ -34,6 +34,7 @@ fn lease(key: &SigningKey) -> String {
             active_activations: Some(1),
             metadata: Default::default(),
             kind: Default::default(),
+            subscription: None,
         },
     };
     licet_proto::token::sign(&claims, key)
@@ -118,6 +119,7 @@ fn store_lease(key: &SigningKey, token: &str, dir: &std::path::Path) {
             email: claims.lic.email.clone(),
             metadata: claims.lic.metadata.clone(),
             kind: claims.lic.kind,
+            subscription: claims.lic.subscription,
         },
         activation: ActivationInfo {
             id: "act_1".into(),

@@ -50,4 +50,6 @@ pub use error::{Error, NotActivatedReason, Result};
 pub use license::{License, mask_key};
 pub use licet_proto::api::LicenseMetadata;
 pub use licet_proto::clock::{Clock, SystemClock};
-pub use licet_proto::{ErrorCode, LicenseKind, LicenseStatus};
+pub use licet_proto::{
+    ErrorCode, LicenseKind, LicenseStatus, SubscriptionClaim, SubscriptionStatus,
+};

@@ -1,7 +1,7 @@
 //! What a valid license grants.
 
 use licet_proto::api::LicenseMetadata;
-use licet_proto::{Claims, LicenseKind, LicenseStatus};
+use licet_proto::{Claims, LicenseKind, LicenseStatus, SubscriptionClaim};
 
 /// A license that is valid on this machine now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +34,9 @@ pub struct License {
     pub issued_at: i64,
     /// The time this answer was computed for (Unix seconds).
     pub checked_at: i64,
+    /// The subscription that pays for the license, when it was sold by one (as signed into
+    /// the lease).
+    pub subscription: Option<SubscriptionClaim>,
 }
 
 impl License {
@@ -52,7 +55,36 @@ impl License {
             kind: c.lic.kind,
             issued_at: c.iat,
             checked_at: now,
+            subscription: c.lic.subscription,
         }
+    }
+
+    /// When the subscription renews next (Unix seconds); `None` when the license is not
+    /// sold by subscription or the subscription is canceled (now or at period end).
+    ///
+    /// ```
+    /// # fn show(license: &licet::License) {
+    /// match (license.renews_at(), license.subscription_ends_at()) {
+    ///     (Some(at), _) => println!("Renews on {at}"),
+    ///     (None, Some(at)) => println!("Ends on {at}"),
+    ///     (None, None) => {}
+    /// }
+    /// # }
+    /// ```
+    pub fn renews_at(&self) -> Option<i64> {
+        self.subscription.and_then(|s| s.renews_at())
+    }
+
+    /// When the subscription ends (Unix seconds): the end of its period once it is
+    /// canceled; `None` while it renews or when there is none. The license itself runs to
+    /// [`License::expires_at`].
+    pub fn subscription_ends_at(&self) -> Option<i64> {
+        self.subscription.and_then(|s| s.ends_at())
+    }
+
+    /// True when the customer canceled the subscription and it ends at the period's end.
+    pub fn cancels_at_period_end(&self) -> bool {
+        self.subscription.is_some_and(|s| s.cancel_at_period_end)
     }
 
     /// True if the license grants this feature flag.

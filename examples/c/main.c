@@ -198,6 +198,10 @@ static int selftest(void) {
     EXPECT(!licet_result_is_license_state(LICET_NETWORK));
     EXPECT(!licet_license_has_entitlement(NULL, "pro"));
     EXPECT(licet_license_expires_at(NULL) == 0);
+    EXPECT(licet_license_renews_at(NULL) == 0);
+    EXPECT(licet_license_subscription_ends_at(NULL) == 0);
+    EXPECT(!licet_license_cancels_at_period_end(NULL));
+    EXPECT(!licet_license_payment_past_due(NULL));
 
     licet_license_free(NULL);
     licet_client_free(NULL);

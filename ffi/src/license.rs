@@ -63,6 +63,57 @@ pub unsafe extern "C" fn licet_license_expires_at(license: *const licet_license)
     license_ref(license).and_then(|l| l.expires_at).unwrap_or(0)
 }
 
+/// When the license's subscription renews next (Unix seconds); 0 when the license is not
+/// sold by subscription, when the subscription is canceled (now or at period end), and for
+/// NULL. An app says "Renews on …" with it, or "Ends on …" with
+/// `licet_license_subscription_ends_at`.
+///
+/// # Safety
+/// `license` from this library.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_license_renews_at(license: *const licet_license) -> i64 {
+    license_ref(license)
+        .and_then(|l| l.renews_at())
+        .unwrap_or(0)
+}
+
+/// When the license's canceled subscription ends (Unix seconds); 0 while it renews, when
+/// there is none, and for NULL. The license itself runs to `licet_license_expires_at`.
+///
+/// # Safety
+/// `license` from this library.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_license_subscription_ends_at(license: *const licet_license) -> i64 {
+    license_ref(license)
+        .and_then(|l| l.subscription_ends_at())
+        .unwrap_or(0)
+}
+
+/// True when the customer canceled the license's subscription and it ends at the period's
+/// end; false otherwise and for NULL.
+///
+/// # Safety
+/// `license` from this library.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_license_cancels_at_period_end(
+    license: *const licet_license,
+) -> bool {
+    license_ref(license).is_some_and(|l| l.cancels_at_period_end())
+}
+
+/// True when the license's subscription has an unpaid renewal (Stripe is retrying the
+/// payment; the license keeps its paid period and grace); false otherwise and for NULL.
+///
+/// # Safety
+/// `license` from this library.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_license_payment_past_due(license: *const licet_license) -> bool {
+    license_ref(license).is_some_and(|l| {
+        l.subscription
+            .is_some_and(|s| s.status == licet::SubscriptionStatus::PastDue)
+    })
+}
+
 /// Until when the app may run offline on the current lease (Unix seconds); 0 for NULL.
 ///
 /// # Safety

@@ -94,6 +94,8 @@ impl Env {
                     duration_secs: 14 * 86_400,
                     entitlements: None,
                 }),
+                subscription_grace_secs: licet_proto::admin::DEFAULT_SUBSCRIPTION_GRACE_SECS,
+                billing_portal_url: None,
             },
         ))
         .expect("product");

@@ -89,6 +89,22 @@ pub struct CreateProduct {
     /// The trial a machine may start without a key; `null` or absent: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trial: Option<TrialPolicy>,
+    // --- Subscriptions (issue 13).
+    /// Sold by subscription: how long a license outlives the paid period, in seconds, while
+    /// a late renewal payment is retried (default 3 days).
+    #[serde(default = "default_subscription_grace")]
+    pub subscription_grace_secs: i64,
+    /// Sold by subscription: the customer's billing portal (a Stripe customer-portal login
+    /// link) shown on the purchase; default: the server's `LICET_STRIPE_BILLING_PORTAL_URL`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_portal_url: Option<String>,
+}
+
+/// Default grace after a subscription's paid period: 3 days.
+pub const DEFAULT_SUBSCRIPTION_GRACE_SECS: i64 = 3 * 24 * 3600;
+
+fn default_subscription_grace() -> i64 {
+    DEFAULT_SUBSCRIPTION_GRACE_SECS
 }
 
 /// Default downloads per purchase.
@@ -145,6 +161,17 @@ pub struct UpdateProduct {
         skip_serializing_if = "Option::is_none"
     )]
     pub trial: Option<Option<TrialPolicy>>,
+    // --- Subscriptions (issue 13).
+    /// New grace after a subscription's paid period, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_grace_secs: Option<i64>,
+    /// New billing portal link; `null` falls back to the server's.
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub billing_portal_url: Option<Option<String>>,
 }
 
 /// Distinguishes "field absent" (`None`) from "field is null" (`Some(None)`).
@@ -184,6 +211,12 @@ pub struct Product {
     /// The trial it offers, if any.
     #[serde(default)]
     pub trial: Option<TrialPolicy>,
+    /// Grace after a subscription's paid period, in seconds.
+    #[serde(default = "default_subscription_grace")]
+    pub subscription_grace_secs: i64,
+    /// The product's own billing portal link, if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_portal_url: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -291,6 +324,9 @@ pub struct License {
     /// Activations (current and past), only when one license is shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activations: Option<Vec<ActivationInfo>>,
+    /// The subscription that pays for the license, when it was sold by one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<crate::token::SubscriptionClaim>,
 }
 
 /// Per-license overrides of the product policy.
@@ -450,6 +486,34 @@ pub struct Purchase {
     pub licenses: Vec<String>,
     /// Unix seconds.
     pub created_at: i64,
+    /// The subscription, when the purchase is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<Subscription>,
+}
+
+/// A purchase's subscription as the admin API returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    /// The provider's subscription id (`sub_…`).
+    pub id: String,
+    /// Where it stands.
+    pub status: crate::token::SubscriptionStatus,
+    /// End of the current billing period (Unix seconds), when known.
+    pub period_end: Option<i64>,
+    /// End of the last paid period (Unix seconds): licenses run to this plus the grace.
+    pub paid_through: Option<i64>,
+    /// True when it ends at `period_end` instead of renewing.
+    pub cancel_at_period_end: bool,
+    /// When the last renewal payment failed, while it is unpaid.
+    pub payment_failed_at: Option<i64>,
+    /// The provider's price id.
+    pub price_id: Option<String>,
+    /// Monthly recurring revenue of this subscription, in the currency's smallest unit.
+    pub monthly_amount: Option<i64>,
+    /// ISO currency, lower case.
+    pub currency: Option<String>,
+    /// Unix seconds.
+    pub updated_at: i64,
 }
 
 /// `GET /v1/access?email=&product=`: does this customer have access?

@@ -105,6 +105,10 @@ pub struct LicenseInfo {
     /// A license or a trial (absent for a license; `id` is then the trial's id).
     #[serde(default, skip_serializing_if = "crate::LicenseKind::is_license")]
     pub kind: crate::LicenseKind,
+    /// The subscription that pays for the license, when it was sold by one (as in the
+    /// lease's `lic.subscription`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<crate::token::SubscriptionClaim>,
 }
 
 /// One machine bound to a license.

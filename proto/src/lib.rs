@@ -23,7 +23,10 @@ pub mod token;
 pub mod trials;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
-pub use token::{Claims, Jwk, Jwks, KeySet, LicenseClaim, TokenError, VerifiedToken};
+pub use token::{
+    Claims, Jwk, Jwks, KeySet, LicenseClaim, SubscriptionClaim, SubscriptionStatus, TokenError,
+    VerifiedToken,
+};
 
 /// Status of a license as the vendor set it. Expiry is reported apart (`expires_at`), so a
 /// license can be `ACTIVE` and expired at once.

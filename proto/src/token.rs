@@ -93,6 +93,91 @@ pub struct LicenseClaim {
     /// A license or a trial (absent for a license). For a trial, `expires_at` is its end.
     #[serde(default, skip_serializing_if = "crate::LicenseKind::is_license")]
     pub kind: crate::LicenseKind,
+
+    // --- Subscriptions (issue 13): absent from leases of licenses not sold by subscription,
+    // and from leases of servers before subscriptions existed.
+    /// The subscription that pays for the license, when it was sold by one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<SubscriptionClaim>,
+}
+
+/// Where a subscription stands (Stripe's many states folded into the three an app cares
+/// about).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SubscriptionStatus {
+    /// Paid up (or trialing): renews at the end of the period unless canceled.
+    Active,
+    /// A renewal payment failed; Stripe is retrying. The license keeps its paid period and
+    /// grace, nothing is shortened.
+    PastDue,
+    /// Ended: the license runs to the end of what was paid, then expires.
+    Canceled,
+}
+
+impl SubscriptionStatus {
+    /// The stored and transmitted spelling (`ACTIVE`, `PAST_DUE`, `CANCELED`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "ACTIVE",
+            Self::PastDue => "PAST_DUE",
+            Self::Canceled => "CANCELED",
+        }
+    }
+
+    /// Parses the stored spelling; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ACTIVE" => Some(Self::Active),
+            "PAST_DUE" => Some(Self::PastDue),
+            "CANCELED" => Some(Self::Canceled),
+            _ => None,
+        }
+    }
+}
+
+/// The subscription behind a license, as signed into its lease (`lic.subscription`).
+///
+/// ```
+/// # use licet_proto::token::{SubscriptionClaim, SubscriptionStatus};
+/// let s = SubscriptionClaim {
+///     status: SubscriptionStatus::Active,
+///     period_end: Some(1_760_000_000),
+///     cancel_at_period_end: false,
+/// };
+/// assert_eq!(s.renews_at(), Some(1_760_000_000));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionClaim {
+    /// Where the subscription stands.
+    pub status: SubscriptionStatus,
+    /// End of the current billing period (Unix seconds), when known: the next renewal, or
+    /// the end when the subscription is canceled at period end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_end: Option<i64>,
+    /// True when the customer canceled and the subscription ends at `period_end`.
+    #[serde(default)]
+    pub cancel_at_period_end: bool,
+}
+
+impl SubscriptionClaim {
+    /// When the subscription renews next; `None` once it is canceled (now or at period end).
+    pub fn renews_at(&self) -> Option<i64> {
+        match self.status {
+            SubscriptionStatus::Canceled => None,
+            _ if self.cancel_at_period_end => None,
+            _ => self.period_end,
+        }
+    }
+
+    /// When the subscription ends; `None` while it renews.
+    pub fn ends_at(&self) -> Option<i64> {
+        match self.status {
+            SubscriptionStatus::Canceled => self.period_end,
+            _ if self.cancel_at_period_end => self.period_end,
+            _ => None,
+        }
+    }
 }
 
 /// The claims of a Licet lease.
@@ -403,6 +488,7 @@ mod tests {
                 active_activations: None,
                 metadata: Default::default(),
                 kind: Default::default(),
+                subscription: None,
             },
         }
     }

@@ -495,6 +495,9 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                             duration_secs: d.saturating_mul(86_400),
                             entitlements: None,
                         }),
+                        subscription_grace_secs:
+                            licet_proto::admin::DEFAULT_SUBSCRIPTION_GRACE_SECS,
+                        billing_portal_url: None,
                     };
                     print_json(&catalogue::create_product(&app, &operator, req).await?)
                 }

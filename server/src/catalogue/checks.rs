@@ -95,6 +95,32 @@ pub(super) fn check_price_ids(ids: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Subscription grace: 0 to 90 days.
+pub(super) fn check_grace(secs: i64) -> Result<()> {
+    if (0..=90 * 24 * 3600).contains(&secs) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "subscription_grace_secs must be between 0 and 7776000 (90 days)",
+        ))
+    }
+}
+
+/// A billing portal link: an `https` URL (or `http` for a local test), at most 2,000
+/// characters; blank means none.
+pub(super) fn check_portal_url(url: Option<String>) -> Result<Option<String>> {
+    let Some(url) = url.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+    if !scheme_ok || url.len() > 2000 || url.chars().any(char::is_whitespace) {
+        return Err(Error::invalid(
+            "billing_portal_url must be an http(s) URL of at most 2000 characters",
+        ));
+    }
+    Ok(Some(url))
+}
+
 pub(super) fn check_metadata(m: &serde_json::Value) -> Result<String> {
     if !m.is_object() {
         return Err(Error::invalid("metadata must be a JSON object"));

@@ -49,6 +49,8 @@ pub async fn create_product(
     check_price_ids(&req.stripe_price_ids)?;
     let metadata = check_metadata(&req.metadata)?;
     let (trial_secs, trial_entitlements) = trial_columns(req.trial.as_ref())?;
+    check_grace(req.subscription_grace_secs)?;
+    let billing_portal_url = check_portal_url(req.billing_portal_url)?;
     let now = app.now();
     let row = ProductRow {
         id: new_id("prd"),
@@ -64,6 +66,8 @@ pub async fn create_product(
         download_limit: i64::from(req.download_limit),
         trial_secs,
         trial_entitlements,
+        subscription_grace_secs: req.subscription_grace_secs,
+        billing_portal_url,
         created_at: now,
         updated_at: now,
     };
@@ -124,6 +128,13 @@ pub async fn update_product(
     }
     if let Some(trial) = req.trial {
         (row.trial_secs, row.trial_entitlements) = trial_columns(trial.as_ref())?;
+    }
+    if let Some(grace) = req.subscription_grace_secs {
+        check_grace(grace)?;
+        row.subscription_grace_secs = grace;
+    }
+    if let Some(url) = req.billing_portal_url {
+        row.billing_portal_url = check_portal_url(url)?;
     }
     let now = app.now();
     row.updated_at = now;

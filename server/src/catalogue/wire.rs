@@ -51,6 +51,7 @@ impl LicenseRow {
             email: Some(self.email.clone()).filter(|e| !e.is_empty()),
             metadata: self.metadata(),
             kind: LicenseKind::License,
+            subscription: self.subscription(),
         }
     }
 
@@ -82,6 +83,7 @@ impl LicenseRow {
             created_at: self.created_at,
             updated_at: self.updated_at,
             activations,
+            subscription: self.subscription(),
         }
     }
 }
@@ -120,6 +122,8 @@ impl ProductRow {
                 duration_secs,
                 entitlements: self.trial_entitlements.as_deref().map(parse_list),
             }),
+            subscription_grace_secs: self.subscription_grace_secs,
+            billing_portal_url: self.billing_portal_url.clone(),
             created_at: self.created_at,
             updated_at: self.updated_at,
         }

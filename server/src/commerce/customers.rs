@@ -49,6 +49,11 @@ pub struct CustomerPurchase {
     /// Its access products: `(product name, the product's \`access_url\` metadata)`.
     /// Empty once the purchase is refunded or disputed: access has ended.
     pub access: Vec<(String, Option<String>)>,
+    /// Its subscription, when it is one.
+    pub subscription: Option<licet_proto::admin::Subscription>,
+    /// Where the customer manages the subscription: the product's billing portal link, else
+    /// the server's (`LICET_STRIPE_BILLING_PORTAL_URL`); only for subscriptions.
+    pub billing_portal: Option<String>,
 }
 
 /// A purchase of `email`'s, or `NOT_FOUND` (also for other customers' purchases).
@@ -63,8 +68,11 @@ pub async fn purchase(app: &impl Context, email: &str, id: &str) -> Result<Custo
     let licenses = crate::catalogue::licenses_of_purchase(app, &purchase.id).await?;
     let mut has_files = false;
     let mut access = Vec::new();
+    let subscription = crate::commerce::subscriptions::of_purchase(app, &purchase.id).await?;
+    let mut billing_portal = None;
     for slug in crate::store::parse_list(&purchase.products) {
         if let Some(product) = app.store().product_by_slug(&slug).await? {
+            billing_portal = billing_portal.or(product.billing_portal_url.clone());
             has_files |= !app.store().files_of(&product.id).await?.is_empty();
             if product.kind == ProductKind::Access && purchase.status == PurchaseStatus::Completed {
                 let url = crate::catalogue::access::access_url(&product.metadata);
@@ -72,11 +80,16 @@ pub async fn purchase(app: &impl Context, email: &str, id: &str) -> Result<Custo
             }
         }
     }
+    let billing_portal = subscription
+        .as_ref()
+        .and(billing_portal.or_else(|| app.config().stripe_billing_portal_url.clone()));
     Ok(CustomerPurchase {
         purchase,
         licenses,
         has_files,
         access,
+        subscription,
+        billing_portal,
     })
 }
 

@@ -1,5 +1,5 @@
 //! Selling and delivering: purchases and their fulfilment, payment webhooks (Stripe),
-//! downloads and the files behind them, and email.
+//! subscriptions (Stripe Billing), downloads and the files behind them, and email.
 
 pub mod blobs;
 pub mod customers;
@@ -8,6 +8,8 @@ pub mod mail;
 pub(crate) mod reports;
 pub mod sales;
 pub mod stripe;
+pub mod stripe_billing;
+pub mod subscriptions;
 pub(crate) mod undelivered;
 pub mod webhooks;
 

@@ -20,7 +20,8 @@ use crate::commerce::mail;
 use crate::platform::crypto::new_id;
 use crate::platform::error::{Error, Result};
 use crate::store::{
-    DisputeStatus, NewAudit, ProductRow, PurchaseFilter, PurchaseRow, json_list, parse_list,
+    DisputeStatus, LicenseEffect, NewAudit, ProductRow, PurchaseFilter, PurchaseRow, json_list,
+    parse_list,
 };
 
 /// A purchase as a provider announced it.
@@ -187,6 +188,7 @@ async fn fulfil_once(app: &impl Context, actor: &str, purchase_id: &str) -> Resu
             "the purchase names no product",
         ));
     }
+    let subscription = work.subscription().await?;
     let mut products: Vec<ProductRow> = Vec::new();
     for slug in &slugs {
         let product = app.store().product_by_slug(slug).await?.ok_or_else(|| {
@@ -200,7 +202,12 @@ async fn fulfil_once(app: &impl Context, actor: &str, purchase_id: &str) -> Resu
     for product in &products {
         match product.kind {
             ProductKind::License => {
-                let expires_at = product.license_duration_secs.map(|d| now.saturating_add(d));
+                // Sold by subscription: the grace from now until the paid period is known
+                // (below, or when its invoice arrives), whatever the product's duration.
+                let expires_at = match &subscription {
+                    Some(_) => Some(now.saturating_add(product.subscription_grace_secs)),
+                    None => product.license_duration_secs.map(|d| now.saturating_add(d)),
+                };
                 let id = new_id("lic");
                 let minted = MintedLicense::new(
                     &id,
@@ -226,6 +233,11 @@ async fn fulfil_once(app: &impl Context, actor: &str, purchase_id: &str) -> Resu
             }
             ProductKind::Download => {}
         }
+    }
+    if let Some(paid) = subscription.as_ref().and_then(|s| s.paid_through) {
+        // The invoice arrived before the checkout: the licenses start with its period.
+        work.apply_subscription(&LicenseEffect::PaidThrough(paid), now)
+            .await?;
     }
     let keys = work.keys().await?;
     let links = work
@@ -303,10 +315,10 @@ pub async fn show(app: &impl Context, purchase_id: &str) -> Result<Purchase> {
         .await?
         .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such purchase"))?;
     let licenses = app.store().licenses_of_purchase(&row.id).await?;
-    Ok(to_wire(
-        row,
-        licenses.into_iter().map(|(id, _)| id).collect(),
-    ))
+    let subscription = crate::commerce::subscriptions::of_purchase(app, &row.id).await?;
+    let mut purchase = to_wire(row, licenses.into_iter().map(|(id, _)| id).collect());
+    purchase.subscription = subscription;
+    Ok(purchase)
 }
 
 /// Purchases matching a filter.
@@ -338,6 +350,7 @@ fn to_wire(r: PurchaseRow, licenses: Vec<String>) -> Purchase {
         download_limit: r.download_limit,
         licenses,
         created_at: r.created_at,
+        subscription: None,
     }
 }
 

@@ -96,6 +96,8 @@ pub struct Event {
     pub kind: String,
     /// `data.object`.
     pub object: Value,
+    /// `created`, Unix seconds (0 when absent): orders events about one object.
+    pub created: i64,
 }
 
 impl Event {
@@ -109,6 +111,7 @@ impl Event {
             id: v.get("id")?.as_str()?.to_owned(),
             kind: v.get("type")?.as_str()?.to_owned(),
             object: v.get("data")?.get("object")?.clone(),
+            created: v.get("created").and_then(Value::as_i64).unwrap_or(0),
         })
     }
 
@@ -137,6 +140,8 @@ pub struct Checkout {
     pub amount: Option<i64>,
     /// `currency`.
     pub currency: Option<String>,
+    /// The subscription it started (`mode: "subscription"`), if any.
+    pub subscription_id: Option<String>,
 }
 
 impl Checkout {
@@ -182,6 +187,14 @@ impl Checkout {
             price_ids,
             amount: o.get("amount_total").and_then(Value::as_i64),
             currency: s(o, "currency"),
+            subscription_id: match o.get("subscription") {
+                Some(Value::String(id)) => Some(id.clone()),
+                Some(Value::Object(sub)) => {
+                    sub.get("id").and_then(Value::as_str).map(str::to_owned)
+                }
+                _ => None,
+            }
+            .filter(|_| s(o, "mode").as_deref() == Some("subscription")),
         })
     }
 
@@ -309,6 +322,7 @@ mod tests {
                     price_ids: vec![],
                     amount: Some(4900),
                     currency: Some("eur".into()),
+                    subscription_id: None,
                 }),
             ),
             // An expanded payment intent, the older `customer_email`, and line items.
@@ -325,6 +339,7 @@ mod tests {
                     price_ids: vec!["price_a".into(), "price_b".into()],
                     amount: None,
                     currency: None,
+                    subscription_id: None,
                 }),
             ),
             // `customer_details.email` wins over `customer_email`; no payment intent.
@@ -340,6 +355,7 @@ mod tests {
                     price_ids: vec![],
                     amount: None,
                     currency: None,
+                    subscription_id: None,
                 }),
             ),
             // Without a session id it is not a checkout session.

@@ -14,6 +14,8 @@ use crate::auth::Actor;
 use crate::commerce::Context;
 use crate::commerce::sales::{self, NewPurchase};
 use crate::commerce::stripe::{self, Checkout, Event};
+use crate::commerce::stripe_billing::{Invoice, Subscription};
+use crate::commerce::subscriptions;
 use crate::platform::error::{Error, Result};
 
 /// Actor name in the audit log of the Stripe-only operations (recording a purchase, its
@@ -109,6 +111,10 @@ async fn process(app: &impl Context, event: &Event) -> Result<bool> {
                 },
             )
             .await?;
+            if let Some(subscription) = &checkout.subscription_id {
+                // Before fulfilment, so the license is minted with the period paid so far.
+                subscriptions::link(app, subscription, &purchase.id).await?;
+            }
             if paid {
                 if purchase.status == PurchaseStatus::Pending {
                     sales::set_status(
@@ -152,6 +158,34 @@ async fn process(app: &impl Context, event: &Event) -> Result<bool> {
                 let won = event.str("status") == Some("won");
                 sales::dispute_closed(app, ACTOR, "stripe", &payment, won).await?;
             }
+            Ok(false)
+        }
+        // Stripe sends `invoice.paid` and `invoice.payment_succeeded` for one payment; the
+        // invoice id makes them one.
+        "invoice.paid" | "invoice.payment_succeeded" => {
+            let invoice = Invoice::from_object(&event.object)
+                .ok_or_else(|| Error::invalid("not an invoice"))?;
+            subscriptions::invoice_paid(app, ACTOR, &invoice).await?;
+            Ok(invoice.subscription_id.is_none())
+        }
+        "invoice.payment_failed" => {
+            let invoice = Invoice::from_object(&event.object)
+                .ok_or_else(|| Error::invalid("not an invoice"))?;
+            let at = if event.created > 0 {
+                event.created
+            } else {
+                app.now()
+            };
+            subscriptions::payment_failed(app, ACTOR, &invoice, at).await?;
+            Ok(invoice.subscription_id.is_none())
+        }
+        "customer.subscription.created"
+        | "customer.subscription.updated"
+        | "customer.subscription.deleted" => {
+            let subscription = Subscription::from_object(&event.object)
+                .ok_or_else(|| Error::invalid("not a subscription"))?;
+            let deleted = event.kind == "customer.subscription.deleted";
+            subscriptions::state_changed(app, ACTOR, &subscription, event.created, deleted).await?;
             Ok(false)
         }
         _ => Ok(true),

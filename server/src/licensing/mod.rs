@@ -280,6 +280,7 @@ pub(crate) fn signed_lease(
             active_activations: Some(info.active_activations),
             metadata: info.metadata.clone(),
             kind: info.kind,
+            subscription: info.subscription,
         },
     };
     // Unique per distinct lease: a digest of everything else it says, and of the activation.
@@ -421,6 +422,9 @@ mod tests {
             product_token_lifetime_secs: 3600,
             product_entitlements: "[]".into(),
             active_count: active,
+            sub_status: None,
+            sub_period_end: None,
+            sub_cancel_at_period_end: None,
         }
     }
 

@@ -108,6 +108,7 @@ fn info(product: &ProductRow, trial: &TrialRow) -> LicenseInfo {
         email: None,
         metadata: Default::default(),
         kind: LicenseKind::Trial,
+        subscription: None,
     }
 }
 

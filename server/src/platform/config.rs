@@ -95,6 +95,9 @@ pub struct Config {
     /// Stripe webhook endpoint secrets (`whsec_…`); several during rotation. Empty: the
     /// Stripe endpoint is off.
     pub stripe_webhook_secrets: Vec<Secret>,
+    /// Where subscribers manage their subscription (a Stripe customer-portal login link),
+    /// shown on their purchases; a product's own link wins. `LICET_STRIPE_BILLING_PORTAL_URL`.
+    pub stripe_billing_portal_url: Option<String>,
     /// S3-compatible storage for product files; local files in the data dir if unset.
     pub s3: Option<S3Config>,
 }
@@ -168,6 +171,7 @@ pub struct FileConfig {
     log_format: Option<LogFormat>,
     mail_from: Option<String>,
     support_email: Option<String>,
+    stripe_billing_portal_url: Option<String>,
     smtp_url: Option<String>,
 }
 
@@ -283,6 +287,10 @@ impl Config {
         }
         if let Ok(secrets) = std::env::var("LICET_STRIPE_WEBHOOK_SECRET") {
             config.stripe_webhook_secrets = parse_webhook_secrets(&secrets)?;
+        }
+        if let Ok(url) = std::env::var("LICET_STRIPE_BILLING_PORTAL_URL") {
+            config.stripe_billing_portal_url =
+                Some(url.trim().to_owned()).filter(|u| !u.is_empty());
         }
         config.s3 = S3Config::from_env()?;
         Ok(config)
@@ -411,6 +419,7 @@ impl Config {
             support_email: flags.support_email.clone().or(file.support_email),
             smtp_url: file.smtp_url.map(Secret::new),
             stripe_webhook_secrets: Vec::new(),
+            stripe_billing_portal_url: file.stripe_billing_portal_url,
             s3: None,
         })
     }

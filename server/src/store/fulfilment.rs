@@ -5,7 +5,10 @@ use licet_proto::LicenseStatus;
 use licet_proto::admin::PurchaseStatus;
 
 use super::writes::NewLink;
-use super::{FileRow, NewAudit, NewLicense, OutboxRow, PaymentFlags, PurchaseRow, Store};
+use super::{
+    FileRow, LicenseEffect, NewAudit, NewLicense, OutboxRow, PaymentFlags, PurchaseRow, Store,
+    SubscriptionRow,
+};
 
 /// A fulfilment in progress: one write transaction holding the purchase's lock (its row
 /// lock on PostgreSQL, the database's write lock on SQLite). Every step runs inside it;
@@ -144,6 +147,26 @@ impl Fulfilling {
                 LicenseStatus::Suspended,
                 now,
             )
+            .await
+    }
+
+    /// The subscription that pays for the purchase, if it is one (read, not locked: a
+    /// subscription change that commits after this fulfilment waits for the purchase's lock
+    /// and then updates the licenses minted here).
+    pub async fn subscription(&mut self) -> Result<Option<SubscriptionRow>, sqlx::Error> {
+        self.store
+            .subscription_of_purchase_in(&mut self.tx, &self.purchase_id)
+            .await
+    }
+
+    /// Applies a subscription's effect to the licenses minted so far; the ids changed.
+    pub async fn apply_subscription(
+        &mut self,
+        effect: &LicenseEffect,
+        now: i64,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        self.store
+            .apply_license_effect(&mut self.tx, &self.purchase_id, effect, now)
             .await
     }
 

@@ -41,6 +41,13 @@ pub struct LicenseRow {
     pub product_entitlements: String,
     /// Live activations now.
     pub active_count: i64,
+    /// The status of the subscription that pays for it (none: not sold by subscription);
+    /// decoded by [`LicenseRow::subscription`].
+    pub sub_status: Option<String>,
+    /// The subscription's current period end.
+    pub sub_period_end: Option<i64>,
+    /// 1 when the subscription ends at its period's end.
+    pub sub_cancel_at_period_end: Option<i64>,
 }
 
 /// A license with the live activation of one fingerprint (if any), read in one query: the
@@ -90,8 +97,11 @@ macro_rules! select_license {
              p.token_lifetime_secs AS product_token_lifetime_secs, \
              p.entitlements AS product_entitlements, \
              (SELECT COUNT(*) FROM activations a WHERE a.license_id = l.id \
-              AND a.deactivated_at IS NULL) AS active_count \
-             FROM licenses l JOIN products p ON p.id = l.product_id ",
+              AND a.deactivated_at IS NULL) AS active_count, \
+             s.status AS sub_status, s.period_end AS sub_period_end, \
+             s.cancel_at_period_end AS sub_cancel_at_period_end \
+             FROM licenses l JOIN products p ON p.id = l.product_id \
+             LEFT JOIN subscriptions s ON s.purchase_id = l.purchase_id ",
             $where
         )
     };
@@ -107,9 +117,12 @@ pub(super) const LICENSE_WITH_ACTIVATION: &str = "SELECT l.id, l.license_key, l.
              p.entitlements AS product_entitlements, \
              (SELECT COUNT(*) FROM activations c WHERE c.license_id = l.id \
               AND c.deactivated_at IS NULL) AS active_count, \
+             s.status AS sub_status, s.period_end AS sub_period_end, \
+             s.cancel_at_period_end AS sub_cancel_at_period_end, \
              a.id AS act_id, a.name AS act_name, a.platform AS act_platform, \
              a.first_seen_at AS act_first_seen_at, a.last_seen_at AS act_last_seen_at \
              FROM licenses l JOIN products p ON p.id = l.product_id \
+             LEFT JOIN subscriptions s ON s.purchase_id = l.purchase_id \
              LEFT JOIN activations a ON a.license_id = l.id AND a.fingerprint = $2 \
              AND a.deactivated_at IS NULL \
              WHERE l.license_key = $1";

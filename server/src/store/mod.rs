@@ -23,6 +23,7 @@ mod sqlite_reads;
 mod sqlite_writes;
 mod states;
 mod stats;
+mod subscriptions;
 #[cfg(feature = "testkit")]
 mod test_schemas;
 mod trials;
@@ -47,6 +48,9 @@ pub use signing_keys::SigningKeyRow;
 use sqlite_writes::SqliteWrites;
 pub use states::{KeyState, SessionKind};
 pub use stats::Totals;
+pub use subscriptions::{
+    LicenseEffect, PaidInvoice, SubscriptionChange, SubscriptionRow, SubscriptionWrite,
+};
 pub use trials::{TrialCounts, TrialFilter, TrialRow};
 pub use writes::NewLink;
 

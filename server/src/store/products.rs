@@ -33,6 +33,10 @@ pub struct ProductRow {
     pub trial_secs: Option<i64>,
     /// Trial entitlements (JSON list); `None`: the product's.
     pub trial_entitlements: Option<String>,
+    /// Sold by subscription: seconds a license outlives its paid period.
+    pub subscription_grace_secs: i64,
+    /// Sold by subscription: the product's own billing portal link.
+    pub billing_portal_url: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -61,7 +65,8 @@ impl ProductRow {
 }
 
 const COLUMNS: &str = "id, slug, name, kind, max_activations, license_duration_secs, \
-     token_lifetime_secs, entitlements, metadata, stripe_price_ids, download_limit, trial_secs, trial_entitlements, created_at, updated_at";
+     token_lifetime_secs, entitlements, metadata, stripe_price_ids, download_limit, trial_secs, \
+     trial_entitlements, subscription_grace_secs, billing_portal_url, created_at, updated_at";
 
 impl Store {
     /// Inserts a product; `Ok(false)` when the slug is taken.
@@ -73,8 +78,9 @@ impl Store {
         let done = sqlx::query(
             "INSERT INTO products (id, slug, name, kind, max_activations, license_duration_secs, \
              token_lifetime_secs, entitlements, metadata, stripe_price_ids, download_limit, \
-             trial_secs, trial_entitlements, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             trial_secs, trial_entitlements, created_at, updated_at, subscription_grace_secs, \
+             billing_portal_url) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
              ON CONFLICT (slug) DO NOTHING",
         )
         .bind(&p.id)
@@ -92,6 +98,8 @@ impl Store {
         .bind(p.trial_entitlements.as_deref())
         .bind(p.created_at)
         .bind(p.updated_at)
+        .bind(p.subscription_grace_secs)
+        .bind(p.billing_portal_url.as_deref())
         .execute(&mut *tx)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -107,7 +115,8 @@ impl Store {
             "UPDATE products SET name = $2, max_activations = $3, license_duration_secs = $4, \
              token_lifetime_secs = $5, entitlements = $6, metadata = $7, updated_at = $8, \
              stripe_price_ids = $9, download_limit = $10, trial_secs = $11, \
-             trial_entitlements = $12 WHERE id = $1",
+             trial_entitlements = $12, subscription_grace_secs = $13, billing_portal_url = $14 \
+             WHERE id = $1",
         )
         .bind(&p.id)
         .bind(&p.name)
@@ -121,6 +130,8 @@ impl Store {
         .bind(p.download_limit)
         .bind(p.trial_secs)
         .bind(p.trial_entitlements.as_deref())
+        .bind(p.subscription_grace_secs)
+        .bind(p.billing_portal_url.as_deref())
         .execute(&mut *tx)
         .await
         .map(|_| ())

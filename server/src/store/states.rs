@@ -3,8 +3,8 @@
 //! value the enum does not know (a corrupt row, a newer server's state) reads as the
 //! state that grants least, with a warning in the log.
 
-use licet_proto::LicenseStatus;
 use licet_proto::admin::{ProductKind, PurchaseStatus};
+use licet_proto::{LicenseStatus, SubscriptionStatus};
 use sqlx::Any;
 use sqlx::any::{AnyTypeInfo, AnyValueRef};
 use sqlx::error::BoxDynError;
@@ -114,6 +114,17 @@ impl From<StateText> for LicenseStatus {
             "licenses.status",
             LicenseStatus::parse,
             LicenseStatus::Revoked,
+        )
+    }
+}
+
+impl From<StateText> for SubscriptionStatus {
+    /// Unknown reads as `Canceled`: nothing renews; licenses keep only what was paid.
+    fn from(text: StateText) -> Self {
+        text.decode(
+            "subscriptions.status",
+            SubscriptionStatus::parse,
+            SubscriptionStatus::Canceled,
         )
     }
 }

@@ -8,12 +8,14 @@
 //! - `dashboard/`: the vendor dashboard (`/admin`): route table in `mod.rs`, one module per
 //!   page group, form rules in `forms`, list queries in `filters`.
 //! - `charts`: the overview's SVG charts.
+//! - `subscriptions`: how a subscription's state reads, in both areas.
 
 pub(crate) mod charts;
 mod dashboard;
 mod portal;
 pub(crate) mod session;
 pub(crate) mod shell;
+pub(crate) mod subscriptions;
 
 use std::sync::Arc;
 

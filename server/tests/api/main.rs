@@ -16,5 +16,6 @@ mod s3;
 mod sales;
 mod smtp;
 mod startup;
+mod subscriptions;
 mod support;
 mod trials;

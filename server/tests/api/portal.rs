@@ -203,7 +203,7 @@ async fn forms_without_the_csrf_token_or_with_bad_input_are_refused_clearly() {
 }
 
 /// Signs a browser in as `email` (which must have a purchase) and returns it.
-async fn signed_in_browser(api: &Api, email: &str) -> reqwest::Client {
+pub async fn signed_in_browser(api: &Api, email: &str) -> reqwest::Client {
     let b = browser();
     let csrf = portal_csrf(&b, api).await;
     ask_for_link(&b, api, email, &csrf).await;
@@ -341,15 +341,7 @@ async fn access_products_show_their_link_and_refunded_purchases_show_no_working_
     let page = |id: String| {
         let b = b.clone();
         let url = api.server.url(&format!("/portal/purchases/{id}"));
-        async move {
-            b.get(url)
-                .send()
-                .await
-                .expect("page")
-                .text()
-                .await
-                .expect("html")
-        }
+        async move { html_of(&b, &url).await }
     };
     let html = page(str_of(&kept, "id")).await;
     assert!(

@@ -337,6 +337,17 @@ pub async fn signed_in(api: &Api) -> (reqwest::Client, String) {
     (b, hidden_csrf(&html))
 }
 
+/// The HTML of a page fetched by browser `b`.
+pub async fn html_of(b: &reqwest::Client, url: &str) -> String {
+    b.get(url)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html")
+}
+
 /// A browser-like client whose requests come, through the trusted proxy, from `ip`.
 pub fn browser_from(ip: &str) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();

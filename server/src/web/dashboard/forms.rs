@@ -45,6 +45,11 @@ pub(super) struct ProductForm {
     /// Trial entitlements (comma-separated); empty: the product's.
     #[serde(default)]
     pub(super) trial_entitlements: String,
+    /// Subscription grace in days (empty: the default, 3).
+    #[serde(default)]
+    pub(super) grace_days: String,
+    #[serde(default)]
+    pub(super) billing_portal_url: String,
 }
 
 impl ProductForm {
@@ -80,6 +85,8 @@ impl ProductForm {
                 .and_then(|t| t.entitlements.as_ref())
                 .map(|e| e.join(", "))
                 .unwrap_or_default(),
+            grace_days: (p.subscription_grace_secs / 86_400).to_string(),
+            billing_portal_url: p.billing_portal_url.clone().unwrap_or_default(),
         }
     }
 
@@ -93,6 +100,16 @@ impl ProductForm {
             duration_secs,
             entitlements: (!entitlements.is_empty()).then_some(entitlements),
         }))
+    }
+
+    /// The subscription grace in seconds (an empty field is the default).
+    fn grace_secs(&self) -> Result<i64> {
+        Ok(days(&self.grace_days, "Subscription grace")?
+            .unwrap_or(licet_proto::admin::DEFAULT_SUBSCRIPTION_GRACE_SECS))
+    }
+
+    fn portal_url(&self) -> Option<String> {
+        Some(self.billing_portal_url.trim().to_owned()).filter(|u| !u.is_empty())
     }
 
     fn metadata(&self, mut base: serde_json::Value) -> Result<serde_json::Value> {
@@ -127,6 +144,8 @@ impl ProductForm {
             stripe_price_ids: list(&self.stripe_price_ids),
             download_limit: number(&self.download_limit, "Downloads per purchase")?,
             trial: self.trial()?,
+            subscription_grace_secs: self.grace_secs()?,
+            billing_portal_url: self.portal_url(),
         })
     }
 
@@ -145,6 +164,8 @@ impl ProductForm {
             stripe_price_ids: Some(list(&self.stripe_price_ids)),
             download_limit: Some(number(&self.download_limit, "Downloads per purchase")?),
             trial: Some(self.trial()?),
+            subscription_grace_secs: Some(self.grace_secs()?),
+            billing_portal_url: Some(self.portal_url()),
         })
     }
 }
@@ -299,6 +320,8 @@ mod tests {
             stripe_price_ids: "price_1,price_2".into(),
             trial_days: "".into(),
             trial_entitlements: "".into(),
+            grace_days: "".into(),
+            billing_portal_url: "".into(),
         }
     }
 
@@ -427,6 +450,8 @@ mod tests {
             stripe_price_ids: req.stripe_price_ids,
             download_limit: req.download_limit,
             trial: req.trial,
+            subscription_grace_secs: req.subscription_grace_secs,
+            billing_portal_url: req.billing_portal_url,
             created_at: 0,
             updated_at: 0,
         };

@@ -222,6 +222,9 @@ fn license_page(s: &SessionRow, l: &License, extend_error: Option<(&str, &str)>)
                 tr { th scope="row" { "Email" } td { (l.email) } }
                 tr { th scope="row" { "Status" } td { (status_badge(status.as_str())) } }
                 tr { th scope="row" { "Expires" } td { @match l.expires_at { Some(t) => (date(t)), None => "never" } } }
+                @if let Some(sub) = &l.subscription {
+                    tr { th scope="row" { "Subscription" } td { (crate::web::subscriptions::claim_text(sub)) } }
+                }
                 tr { th scope="row" { "Machines" } td { (l.active_activations) " of " (l.max_activations) } }
                 tr { th scope="row" { "Entitlements" } td { (l.entitlements.join(", ")) } }
                 @for (k, v) in &l.metadata {

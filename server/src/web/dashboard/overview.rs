@@ -12,6 +12,19 @@ use crate::web::shell::layout;
 /// The overview page of a signed-in vendor.
 pub(super) async fn overview(s: Signed) -> Outcome<Markup> {
     let o = reports::overview(&s.app.store, s.app.now()).await?;
+    let recurring = crate::commerce::subscriptions::recurring_revenue(&s.app).await?;
+    let subscriptions: i64 = recurring.iter().map(|r| r.1).sum();
+    // MRR per currency in whole units, each bar labelled with its subscriptions.
+    let mrr_bars: Vec<(String, i64)> = recurring
+        .iter()
+        .map(|(currency, count, amount)| {
+            let plural = if *count == 1 { "" } else { "s" };
+            (
+                format!("{} · {count} subscription{plural}", currency.to_uppercase()),
+                amount / 100,
+            )
+        })
+        .collect();
     let totals = &o.totals;
     Ok(layout(
         "Overview",
@@ -40,6 +53,16 @@ pub(super) async fn overview(s: Signed) -> Outcome<Markup> {
                 section class="card" {
                     h2 { "Activations per day" }
                     (charts::daily_bars("activations", "New activations per day, last 30 days", &o.activations, o.today, WINDOW_DAYS, "#1a7f37"))
+                }
+            }
+            div class="cards" {
+                div class="card" { strong { (subscriptions) } " active subscriptions"
+                    @for (currency, _, amount) in &recurring { br; (money((*amount).into(), currency)) " MRR" } }
+            }
+            @if !recurring.is_empty() {
+                section class="card" {
+                    h2 { "Monthly recurring revenue" }
+                    (charts::labelled_bars("mrr", "Monthly recurring revenue by currency, in whole units", &mrr_bars, "#bf8700"))
                 }
             }
             section class="card" {

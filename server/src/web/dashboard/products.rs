@@ -222,6 +222,10 @@ fn product_fields(form: &ProductForm, creating: bool) -> Markup {
             label for="trial_entitlements" { "Trial entitlements (comma-separated; empty: the product's)" }
             input id="trial_entitlements" name="trial_entitlements" value=(form.trial_entitlements);
         }
+        label for="grace_days" { "Subscription grace in days (sold by a recurring price)" }
+        input id="grace_days" name="grace_days" inputmode="numeric" value=(if form.grace_days.is_empty() && creating { "3" } else { &form.grace_days });
+        label for="billing_portal_url" { "Billing portal link (empty: the server's)" }
+        input id="billing_portal_url" name="billing_portal_url" type="url" value=(form.billing_portal_url);
         @if creating || form.kind == ProductKind::Access.as_str() {
             label for="access_url" { "Access link (shown to customers of access products)" }
             input id="access_url" name="access_url" type="url" value=(form.access_url);

@@ -27,7 +27,13 @@ pub(super) async fn show(id: String, s: Outcome<Signed>) -> Outcome<Markup> {
     let s = s?;
     let row = reports::purchase(&s.app.store, &id).await?;
     let licenses = catalogue::licenses_of_purchase(&s.app, &row.id).await?;
-    Ok(purchase_page(&s.session, &row, &licenses))
+    let subscription = crate::commerce::subscriptions::of_purchase(&s.app, &row.id).await?;
+    Ok(purchase_page(
+        &s.session,
+        &row,
+        &licenses,
+        subscription.as_ref(),
+    ))
 }
 
 /// `POST /admin/purchases/{id}/fulfil`
@@ -94,7 +100,12 @@ fn fulfilment_state(p: &PurchaseRow) -> Markup {
     }
 }
 
-fn purchase_page(s: &SessionRow, p: &PurchaseRow, licenses: &[License]) -> Markup {
+fn purchase_page(
+    s: &SessionRow,
+    p: &PurchaseRow,
+    licenses: &[License],
+    subscription: Option<&licet_proto::admin::Subscription>,
+) -> Markup {
     layout(
         "Purchase",
         Some(nav(s, "purchases")),
@@ -111,6 +122,13 @@ fn purchase_page(s: &SessionRow, p: &PurchaseRow, licenses: &[License]) -> Marku
                         @if p.status == PurchaseStatus::Refunded { " — licenses revoked, downloads and access ended" } } }
                     tr { th scope="row" { "Fulfilment" } td { (fulfilment_state(p)) } }
                     tr { th scope="row" { "Downloads" } td { (p.download_count) " of " (p.download_limit) } }
+                    @if let Some(sub) = subscription {
+                        tr { th scope="row" { "Subscription" } td {
+                            (crate::web::subscriptions::state(sub)) " " code { (sub.id) }
+                            @if let (Some(m), Some(c)) = (sub.monthly_amount, &sub.currency) { " — " (money(m.into(), c)) " a month" }
+                            @if let Some(t) = sub.paid_through { " — paid through " (date_time(t)) }
+                        } }
+                    }
                 }
             } }
             @if p.fulfilled_at.is_none() && p.status == PurchaseStatus::Completed {

@@ -97,6 +97,18 @@ fn purchase_page(
             @if !active {
                 p role="alert" { "This purchase is " (p.status.as_str().to_lowercase()) ": its keys, downloads and access no longer work." }
             }
+            @if let Some(s) = &shown.subscription {
+                section {
+                    h2 { "Subscription" }
+                    p { (crate::web::subscriptions::state(s)) "." }
+                    @if s.status == licet_proto::SubscriptionStatus::PastDue {
+                        p role="alert" { "Your last payment did not go through. Your license keeps working while the payment is retried; please update your payment method." }
+                    }
+                    @if let Some(url) = &shown.billing_portal {
+                        p { a href=(url) rel="noopener" { "Manage your subscription" } }
+                    }
+                }
+            }
             @for lic in &shown.licenses {
                 section {
                     h2 { "License for " (lic.product) }
