@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! licet-example activate KEY    bind this machine to a license
+//! licet-example trial           no key yet: start (or resume) this machine's trial
 //! licet-example check           am I licensed? (offline-first)
 //! licet-example deactivate      free this machine's seat
 //! ```
@@ -29,13 +30,14 @@ fn main() -> ExitCode {
     };
     let outcome = match command.as_slice() {
         ["activate", key] => client.activate(key).map(|l| report("activated", &l)),
+        ["trial"] => client.start_trial().map(|l| report("trial", &l)),
         ["check"] => client.check().map(|l| report("licensed", &l)),
         ["validate"] => client.validate().map(|l| report("validated online", &l)),
         ["deactivate"] => client
             .deactivate()
             .map(|()| println!("deactivated: this machine's seat is free")),
         _ => {
-            eprintln!("usage: licet-example activate KEY | check | validate | deactivate");
+            eprintln!("usage: licet-example activate KEY | trial | check | validate | deactivate");
             return ExitCode::from(2);
         }
     };
@@ -77,6 +79,7 @@ fn report(what: &str, license: &licet::License) {
     println!("{what}: {} (license {})", license.product, license.id);
     println!("  entitlements: {}", license.entitlements.join(", "));
     match license.expires_at {
+        Some(t) if license.is_trial() => println!("  trial ends at: {t} (Unix time)"),
         Some(t) => println!("  license expires at: {t} (Unix time)"),
         None => println!("  license expires: never"),
     }

@@ -703,3 +703,44 @@ async fn dashboard_failures_are_limited_per_ip() {
         StatusCode::SEE_OTHER
     );
 }
+
+#[tokio::test]
+async fn the_trials_page_and_the_overview_show_trials_and_their_conversion() {
+    let api = Api::start().await;
+    let (status, body) = api
+        .admin_post(
+            "/v1/admin/products",
+            json!({ "slug": "photo", "name": "Photo", "max_activations": 2,
+                    "trial": { "duration_secs": 14 * 86_400 } }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for fpr in ["v1:a", "v1:b", "v1:c", "v1:d"] {
+        let (status, _) = api
+            .post(
+                "/v1/trials/activate",
+                json!({ "product": "photo", "fingerprint": fpr, "name": format!("machine {fpr}") }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (_, key) = api.license("photo").await;
+    assert_eq!(api.activate(&key, "v1:a").await.0, StatusCode::OK);
+    // The other three end unconverted: one of four ended trials converted.
+    api.server.clock.advance(15 * 86_400);
+
+    let (b, _) = signed_in(&api).await;
+    let html = html_of(&b, &api.server.url("/admin/trials")).await;
+    assert!(html.contains("machine v1:b"), "{html}");
+    assert!(html.contains("<td class=\"conversion\">25%</td>"), "1 of 4 ended: {html}");
+    let converted = html_of(&b, &api.server.url("/admin/trials?state=converted")).await;
+    assert!(converted.contains("machine v1:a") && !converted.contains("machine v1:b"));
+    let overview = html_of(&b, &api.server.url("/admin")).await;
+    assert!(overview.contains("Trials and conversion"), "{overview}");
+    let bad = b
+        .get(api.server.url("/admin/trials?state=nope"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+}

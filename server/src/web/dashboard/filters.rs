@@ -6,7 +6,8 @@ use serde::Deserialize;
 use licet_proto::admin::PurchaseStatus;
 
 use crate::platform::error::{Error, Result};
-use crate::store::{LicenseFilter, PurchaseFilter};
+use crate::store::{LicenseFilter, PurchaseFilter, TrialFilter};
+use licet_proto::trials::TrialState;
 use crate::web::shell::parse_date;
 
 /// Rows per list page.
@@ -150,6 +151,70 @@ impl LicenseQuery {
 }
 
 /// The page shown: the first for none or a negative number.
+/// `GET /admin/trials?product=&state=&page=`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TrialQuery {
+    pub(super) product: Option<String>,
+    pub(super) state: Option<String>,
+    pub(super) page: Option<i64>,
+}
+
+impl TrialQuery {
+    /// The store filter at `now` (one row more than a page, to tell whether more follow).
+    pub(super) fn filter(&self, now: i64) -> Result<TrialFilter> {
+        let state = match self.state.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s) => Some(TrialState::parse(s).ok_or_else(|| {
+                Error::invalid("the state must be active, expired or converted")
+            })?),
+        };
+        Ok(TrialFilter {
+            product: self.product.clone().filter(|p| !p.is_empty()),
+            state,
+            now,
+            limit: PAGE_SIZE + 1,
+            offset: offset(self.page),
+        })
+    }
+
+    /// The link to the same list with `state` (`None`: every state), first page.
+    pub(super) fn state_link(&self, state: Option<TrialState>) -> String {
+        let mut kept: Vec<(&str, String)> = Vec::new();
+        if let Some(p) = self.product.clone().filter(|v| !v.is_empty()) {
+            kept.push(("product", p));
+        }
+        if let Some(s) = state {
+            kept.push(("state", s.as_str().to_owned()));
+        }
+        link("/admin/trials", &kept)
+    }
+
+    /// The link to another page of the same list.
+    pub(super) fn page_link(&self, page: i64) -> String {
+        let mut kept: Vec<(&str, String)> = Vec::new();
+        if let Some(p) = self.product.clone().filter(|v| !v.is_empty()) {
+            kept.push(("product", p));
+        }
+        if let Some(s) = self.state.clone().filter(|v| !v.is_empty()) {
+            kept.push(("state", s));
+        }
+        kept.push(("page", page.to_string()));
+        link("/admin/trials", &kept)
+    }
+}
+
+/// `base` with `pairs` as its query string.
+fn link(base: &str, pairs: &[(&str, String)]) -> String {
+    if pairs.is_empty() {
+        return base.to_owned();
+    }
+    format!(
+        "{base}?{}",
+        serde_urlencoded::to_string(pairs).unwrap_or_default()
+    )
+}
+
 pub(super) fn page_no(page: Option<i64>) -> i64 {
     page.unwrap_or(0).max(0)
 }

@@ -12,6 +12,7 @@ mod overview;
 mod products;
 mod purchases;
 mod sign_in;
+mod trials;
 
 use std::sync::Arc;
 
@@ -100,7 +101,9 @@ pub(crate) fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         let remove = path!("admin" / "licenses" / String / "activations" / String / "remove").and(post()).and(form(&app)).then(licenses::remove_activation).map(reply);
         list.or(issue).unify().or(show).unify().or(extend).unify().or(status).unify().or(remove).unify().boxed()
     };
-    signing_in.or(product_routes).unify().or(purchase_routes).unify().or(email_routes).unify().or(license_routes).unify().boxed()
+    // GET /admin/trials?product=&state=&page=
+    let trial_routes = path!("admin" / "trials").and(get()).and(gate.clone()).and(query()).then(trials::list).map(page).boxed();
+    signing_in.or(product_routes).unify().or(purchase_routes).unify().or(email_routes).unify().or(license_routes).unify().or(trial_routes).unify().boxed()
 }
 
 /// A form post of the signed-in vendor, its CSRF token checked.
@@ -137,6 +140,7 @@ fn nav(s: &SessionRow, current: &str) -> Markup {
             (item("/admin/products", "products", "Products"))
             (item("/admin/purchases", "purchases", "Purchases"))
             (item("/admin/licenses", "licenses", "Licenses"))
+            (item("/admin/trials", "trials", "Trials"))
             form method="post" action="/admin/sign-out" {
                 input type="hidden" name="csrf" value=(s.csrf);
                 button type="submit" { "Sign out" }

@@ -25,6 +25,7 @@ pub(super) async fn overview(s: Signed) -> Outcome<Markup> {
             )
         })
         .collect();
+    let trials = crate::catalogue::trials::trial_stats(&s.app, s.app.now()).await?;
     let totals = &o.totals;
     Ok(layout(
         "Overview",
@@ -63,6 +64,12 @@ pub(super) async fn overview(s: Signed) -> Outcome<Markup> {
                 section class="card" {
                     h2 { "Monthly recurring revenue" }
                     (charts::labelled_bars("mrr", "Monthly recurring revenue by currency, in whole units", &mrr_bars, "#bf8700"))
+                }
+            }
+            @if !trials.is_empty() {
+                section class="card" {
+                    h2 { a href="/admin/trials" { "Trials and conversion" } }
+                    (super::trials::stats_table(&trials))
                 }
             }
             section class="card" {
