@@ -732,7 +732,10 @@ async fn the_trials_page_and_the_overview_show_trials_and_their_conversion() {
     let (b, _) = signed_in(&api).await;
     let html = html_of(&b, &api.server.url("/admin/trials")).await;
     assert!(html.contains("machine v1:b"), "{html}");
-    assert!(html.contains("<td class=\"conversion\">25%</td>"), "1 of 4 ended: {html}");
+    assert!(
+        html.contains("<td class=\"conversion\">25%</td>"),
+        "1 of 4 ended: {html}"
+    );
     let converted = html_of(&b, &api.server.url("/admin/trials?state=converted")).await;
     assert!(converted.contains("machine v1:a") && !converted.contains("machine v1:b"));
     let overview = html_of(&b, &api.server.url("/admin")).await;

@@ -7,8 +7,8 @@ use licet_proto::admin::PurchaseStatus;
 
 use crate::platform::error::{Error, Result};
 use crate::store::{LicenseFilter, PurchaseFilter, TrialFilter};
-use licet_proto::trials::TrialState;
 use crate::web::shell::parse_date;
+use licet_proto::trials::TrialState;
 
 /// Rows per list page.
 pub(super) const PAGE_SIZE: i64 = 50;
@@ -163,12 +163,13 @@ pub(super) struct TrialQuery {
 impl TrialQuery {
     /// The store filter at `now` (one row more than a page, to tell whether more follow).
     pub(super) fn filter(&self, now: i64) -> Result<TrialFilter> {
-        let state = match self.state.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(s) => Some(TrialState::parse(s).ok_or_else(|| {
-                Error::invalid("the state must be active, expired or converted")
-            })?),
-        };
+        let state =
+            match self.state.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(s) => Some(TrialState::parse(s).ok_or_else(|| {
+                    Error::invalid("the state must be active, expired or converted")
+                })?),
+            };
         Ok(TrialFilter {
             product: self.product.clone().filter(|p| !p.is_empty()),
             state,
