@@ -47,3 +47,13 @@ CREATE TABLE subscription_invoices (
     paid_at         BIGINT NOT NULL
 );
 CREATE INDEX subscription_invoices_subscription ON subscription_invoices(subscription_id, period_end);
+
+-- The payments (payment intents) that paid a subscription's invoices, so a refund or a
+-- dispute of one, which names only the payment, finds its purchase. The subscription is
+-- known from the invoice event, or later through `subscription_invoices`.
+CREATE TABLE subscription_payments (
+    payment_id      TEXT PRIMARY KEY,
+    invoice_id      TEXT NOT NULL,
+    subscription_id TEXT
+);
+CREATE INDEX subscription_payments_invoice ON subscription_payments(invoice_id);

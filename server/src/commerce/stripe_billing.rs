@@ -25,6 +25,32 @@ pub struct Invoice {
     pub amount_paid: Option<i64>,
     /// `billing_reason`, e.g. `subscription_cycle`.
     pub billing_reason: Option<String>,
+    /// The payment intents that paid it: `payment_intent` before basil,
+    /// `payments.data[].payment.payment_intent` in basil (when the event includes them;
+    /// else `invoice_payment.paid` brings them, see [`InvoicePayment`]).
+    pub payment_ids: Vec<String>,
+}
+
+/// A basil `invoice_payment` object: which payment paid which invoice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoicePayment {
+    /// `in_…`.
+    pub invoice_id: String,
+    /// `pi_…`.
+    pub payment_id: String,
+}
+
+impl InvoicePayment {
+    /// Reads an `invoice_payment` object paid by a payment intent; `None` otherwise.
+    pub fn from_object(o: &Value) -> Option<Self> {
+        if o.get("object").and_then(Value::as_str) != Some("invoice_payment") {
+            return None;
+        }
+        Some(Self {
+            invoice_id: id_of(o.get("invoice"))?,
+            payment_id: id_of(o.get("payment").and_then(|p| p.get("payment_intent")))?,
+        })
+    }
 }
 
 /// What a subscription object says.
@@ -104,6 +130,14 @@ impl Invoice {
                 .get("billing_reason")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
+            payment_ids: id_of(o.get("payment_intent"))
+                .into_iter()
+                .chain(
+                    list(o, "payments").iter().filter_map(|p| {
+                        id_of(p.get("payment").and_then(|p| p.get("payment_intent")))
+                    }),
+                )
+                .collect(),
         })
     }
 }

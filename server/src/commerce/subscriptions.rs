@@ -60,6 +60,23 @@ pub async fn invoice_paid(
         .await?)
 }
 
+/// Remembers which payments paid an invoice (from the invoice, or from a basil
+/// `invoice_payment.paid`), so a refund or dispute of one reaches the subscription's
+/// purchase like any other payment's.
+pub async fn payments_seen(
+    app: &impl Context,
+    invoice_id: &str,
+    subscription_id: Option<&str>,
+    payment_ids: &[String],
+) -> Result<()> {
+    for payment in payment_ids {
+        app.store()
+            .link_subscription_payment(payment, invoice_id, subscription_id)
+            .await?;
+    }
+    Ok(())
+}
+
 /// `invoice.payment_failed`: a renewal not paid (yet).
 pub async fn payment_failed(
     app: &impl Context,

@@ -14,7 +14,7 @@ use crate::auth::Actor;
 use crate::commerce::Context;
 use crate::commerce::sales::{self, NewPurchase};
 use crate::commerce::stripe::{self, Checkout, Event};
-use crate::commerce::stripe_billing::{Invoice, Subscription};
+use crate::commerce::stripe_billing::{Invoice, InvoicePayment, Subscription};
 use crate::commerce::subscriptions;
 use crate::platform::error::{Error, Result};
 
@@ -165,8 +165,29 @@ async fn process(app: &impl Context, event: &Event) -> Result<bool> {
         "invoice.paid" | "invoice.payment_succeeded" => {
             let invoice = Invoice::from_object(&event.object)
                 .ok_or_else(|| Error::invalid("not an invoice"))?;
+            subscriptions::payments_seen(
+                app,
+                &invoice.id,
+                invoice.subscription_id.as_deref(),
+                &invoice.payment_ids,
+            )
+            .await?;
             subscriptions::invoice_paid(app, ACTOR, &invoice).await?;
             Ok(invoice.subscription_id.is_none())
+        }
+        // Basil: which payment paid which invoice (refunds and disputes name the payment).
+        "invoice_payment.paid" => {
+            let Some(paid) = InvoicePayment::from_object(&event.object) else {
+                return Ok(true);
+            };
+            subscriptions::payments_seen(
+                app,
+                &paid.invoice_id,
+                None,
+                std::slice::from_ref(&paid.payment_id),
+            )
+            .await?;
+            Ok(false)
         }
         "invoice.payment_failed" => {
             let invoice = Invoice::from_object(&event.object)

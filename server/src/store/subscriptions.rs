@@ -335,6 +335,45 @@ impl Store {
             .collect()
     }
 
+    /// Remembers that payment `payment_id` paid invoice `invoice_id` (of `subscription_id`,
+    /// when the event said), so a refund or dispute naming the payment finds its purchase.
+    /// Repeated deliveries change nothing; a later one may add the subscription.
+    pub async fn link_subscription_payment(
+        &self,
+        payment_id: &str,
+        invoice_id: &str,
+        subscription_id: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO subscription_payments (payment_id, invoice_id, subscription_id) \
+             VALUES ($1, $2, $3) ON CONFLICT (payment_id) DO UPDATE SET subscription_id = \
+             COALESCE(subscription_payments.subscription_id, excluded.subscription_id)",
+        )
+        .bind(payment_id)
+        .bind(invoice_id)
+        .bind(subscription_id)
+        .execute(self.pool())
+        .await
+        .map(|_| ())
+    }
+
+    /// The purchase whose subscription payment `payment_id` paid an invoice, if known.
+    pub(super) async fn purchase_of_subscription_payment(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        payment_id: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT s.purchase_id FROM subscription_payments p \
+             LEFT JOIN subscription_invoices i ON i.invoice_id = p.invoice_id \
+             JOIN subscriptions s ON s.id = COALESCE(p.subscription_id, i.subscription_id) \
+             WHERE p.payment_id = $1 AND s.purchase_id IS NOT NULL",
+        )
+        .bind(payment_id)
+        .fetch_optional(&mut *tx)
+        .await
+    }
+
     /// The subscription of a purchase, inside a transaction.
     pub(super) async fn subscription_of_purchase_in(
         &self,

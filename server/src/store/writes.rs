@@ -224,14 +224,22 @@ impl Store {
         provider: &str,
         payment_id: &str,
     ) -> Result<Option<PurchaseRow>, sqlx::Error> {
-        let Some(found) = self
+        let id = match self
             .purchase_by_provider(&mut *tx, provider, None, Some(payment_id))
             .await?
-        else {
-            return Ok(None);
+        {
+            Some(found) => found.id,
+            // A subscription's payments are not the purchase's own: its invoices name them.
+            None => match self
+                .purchase_of_subscription_payment(tx, payment_id)
+                .await?
+            {
+                Some(id) => id,
+                None => return Ok(None),
+            },
         };
-        self.lock_purchase(tx, &found.id).await?;
-        self.purchase_in(&mut *tx, &found.id).await
+        self.lock_purchase(tx, &id).await?;
+        self.purchase_in(&mut *tx, &id).await
     }
 
     /// Moves a purchase (locked by `tx`) and its licenses as `change` says, audited with the
