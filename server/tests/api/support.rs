@@ -370,3 +370,29 @@ pub fn hidden_csrf(html: &str) -> String {
         .expect("a csrf field")
         .to_owned()
 }
+
+/// A page fetched by browser `b`: its status and HTML.
+pub async fn get_page(b: &reqwest::Client, api: &Api, path: &str) -> (StatusCode, String) {
+    let res = b.get(api.server.url(path)).send().await.expect("get");
+    (res.status(), res.text().await.expect("html"))
+}
+
+/// A form posted by browser `b`: status, HTML and the redirect target.
+pub async fn post_form(
+    b: &reqwest::Client,
+    api: &Api,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, String, Option<String>) {
+    let res = b
+        .post(api.server.url(path))
+        .form(form)
+        .send()
+        .await
+        .expect("post");
+    let location = res
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().expect("ascii").to_owned());
+    (res.status(), res.text().await.expect("html"), location)
+}

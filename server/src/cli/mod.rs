@@ -2,11 +2,9 @@
 //! (keys, admin tokens, products, licenses) straight against the database.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
 use licet_proto::ErrorCode;
 use licet_proto::admin::{
     CreateProduct, ExtendLicense, IssueLicense, Page, ProductKind, UpdateProduct,
@@ -19,260 +17,13 @@ use crate::auth::{Actor, Admin};
 use crate::catalogue::{self, StatusChange};
 use crate::licensing::signing;
 use crate::platform::clock::SystemClock;
-use crate::platform::config::{Config, LogFormat, Overrides};
+use crate::platform::config::{Config, LogFormat};
 use crate::platform::crypto::MASTER_KEY_FILE;
 use crate::platform::error::{Error, Result};
 use crate::store::LicenseFilter;
 
-/// Sell, deliver and license software: the Licet server.
-///
-/// Configuration is read from defaults, then the TOML file given with --config, then
-/// LICET_* environment variables, then flags. Secrets come from the environment only:
-/// LICET_ADMIN_TOKEN (an admin token accepted besides the stored ones) and
-/// LICET_MASTER_KEY (instead of <data-dir>/master.key; every replica needs the same one).
-#[derive(Debug, Parser)]
-#[command(name = "licet-server", version)]
-pub struct Cli {
-    /// TOML configuration file.
-    #[arg(long, short = 'c', env = "LICET_CONFIG", global = true)]
-    pub config: Option<PathBuf>,
-    /// Settings that override the file.
-    #[command(flatten)]
-    pub overrides: Overrides,
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-/// Top-level commands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run the HTTP server (migrates and creates keys on first start).
-    Serve,
-    /// Create or upgrade the database schema, then exit.
-    Migrate,
-    /// Manage the Ed25519 signing keys.
-    Keys {
-        /// Key action.
-        #[command(subcommand)]
-        action: KeysCommand,
-    },
-    /// Create a new admin API token and print it once.
-    AdminToken {
-        /// A label to recognise the token by in the audit log.
-        #[arg(long, default_value = "cli")]
-        label: String,
-        /// Revoke every other admin token.
-        #[arg(long)]
-        revoke_others: bool,
-    },
-    /// Set the dashboard's sign-in password (Argon2id-hashed in the database). Prompts on a
-    /// terminal; otherwise reads the password from the first line of standard input.
-    AdminPassword,
-    /// Manage products.
-    Product {
-        /// Product action.
-        #[command(subcommand)]
-        action: ProductCommand,
-    },
-    /// Manage licenses.
-    License {
-        /// License action.
-        #[command(subcommand)]
-        action: LicenseCommand,
-    },
-    /// Manage the files of download products.
-    File {
-        /// File action.
-        #[command(subcommand)]
-        action: FileCommand,
-    },
-}
-
-/// `file …`
-#[derive(Debug, Subcommand)]
-pub enum FileCommand {
-    /// Add a file to a product (or replace the file of the same name).
-    Add {
-        /// Product slug.
-        #[arg(long)]
-        product: String,
-        /// The name customers see and save as [default: the file's own name].
-        #[arg(long)]
-        name: Option<String>,
-        /// MIME type [default: application/octet-stream].
-        #[arg(long)]
-        content_type: Option<String>,
-        /// The file.
-        path: PathBuf,
-    },
-    /// List a product's files.
-    List {
-        /// Product slug.
-        #[arg(long)]
-        product: String,
-    },
-}
-
-/// `keys …`
-#[derive(Debug, Subcommand)]
-pub enum KeysCommand {
-    /// List keys with their states (current, published, retired).
-    List,
-    /// Generate and publish a key without signing with it yet, so apps can pin it early.
-    Generate,
-    /// Make a new key current (the newest pre-generated one, or a fresh one). The old key
-    /// stays published; running servers pick the change up within LICET_KEY_REFRESH_SECS.
-    Rotate,
-    /// Print the published public keys for an app to compile in (pin): as JSON (JWKS), a C
-    /// header or a Rust source file. Re-export after generating or retiring keys.
-    Export {
-        /// `json` (the JWKS document), `c-header` or `rust`.
-        #[arg(long, value_enum, default_value = "json")]
-        format: KeysFormat,
-    },
-    /// Withdraw a published key; tokens it signed stop verifying.
-    Retire {
-        /// The key id.
-        kid: String,
-    },
-}
-
-/// How `keys export` writes the published keys.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum KeysFormat {
-    /// The JWKS document (`/.well-known/jwks.json`).
-    Json,
-    /// A C header defining `LICET_PINNED_KEYS`, for `licet_config_set_pinned_keys`.
-    CHeader,
-    /// A Rust file defining `LICET_PINNED_KEYS`, for `ClientBuilder::pinned_jwks`.
-    Rust,
-}
-
-/// `product …`
-#[derive(Debug, Subcommand)]
-pub enum ProductCommand {
-    /// Create a product.
-    Create {
-        /// URL-safe identifier (a-z, 0-9, '-').
-        #[arg(long)]
-        slug: String,
-        /// Display name.
-        #[arg(long)]
-        name: String,
-        /// What the product delivers.
-        #[arg(long, default_value = "license", value_parser = ["license", "download", "access"])]
-        kind: String,
-        /// Machines per license.
-        #[arg(long, default_value_t = 3)]
-        max_activations: u32,
-        /// License lifetime in days; omit for perpetual licenses.
-        #[arg(long)]
-        license_days: Option<i64>,
-        /// How long an app may run offline on one lease, in days.
-        #[arg(long, default_value_t = 7)]
-        token_days: i64,
-        /// A feature flag every license grants (repeatable).
-        #[arg(long = "entitlement")]
-        entitlements: Vec<String>,
-        /// Offer a trial of this many days (a machine starts one without a key).
-        #[arg(long)]
-        trial_days: Option<i64>,
-    },
-    /// Offer a trial of a product, or stop offering it.
-    Trial {
-        /// Product slug.
-        slug: String,
-        /// Trial length in days.
-        #[arg(long, conflicts_with = "off", required_unless_present = "off")]
-        days: Option<i64>,
-        /// A feature flag the trial grants instead of the product's (repeatable).
-        #[arg(long = "entitlement")]
-        entitlements: Vec<String>,
-        /// Stop offering trials (trials started keep their end).
-        #[arg(long)]
-        off: bool,
-    },
-    /// List products.
-    List,
-}
-
-/// `license …`
-#[derive(Debug, Subcommand)]
-pub enum LicenseCommand {
-    /// Issue a license and print it with its key.
-    Issue {
-        /// Product slug.
-        #[arg(long)]
-        product: String,
-        /// Customer email.
-        #[arg(long)]
-        email: String,
-        /// Seats for this license (overrides the product).
-        #[arg(long)]
-        max_activations: Option<u32>,
-        /// Metadata carried in every lease, as `key=value` (repeatable).
-        #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = parse_meta)]
-        metadata: Vec<(String, String)>,
-    },
-    /// Find licenses.
-    List {
-        /// Product slug.
-        #[arg(long)]
-        product: Option<String>,
-        /// Customer email.
-        #[arg(long)]
-        email: Option<String>,
-        /// Exact key.
-        #[arg(long)]
-        key: Option<String>,
-        /// At most this many.
-        #[arg(long, default_value_t = 50)]
-        limit: i64,
-    },
-    /// Show a license (by id or key) with its activations.
-    Show {
-        /// License id or key.
-        license: String,
-    },
-    /// Suspend a license.
-    Suspend {
-        /// License id or key.
-        license: String,
-    },
-    /// Reinstate a suspended license.
-    Reinstate {
-        /// License id or key.
-        license: String,
-    },
-    /// Revoke a license (final).
-    Revoke {
-        /// License id or key.
-        license: String,
-    },
-    /// Change a license's expiry.
-    Extend {
-        /// License id or key.
-        license: String,
-        /// New expiry, this many days from now.
-        #[arg(long, conflicts_with_all = ["until", "perpetual"])]
-        days: Option<i64>,
-        /// New expiry as Unix seconds.
-        #[arg(long, conflicts_with = "perpetual")]
-        until: Option<i64>,
-        /// Never expire.
-        #[arg(long)]
-        perpetual: bool,
-    },
-    /// Free a seat: end one activation of a license.
-    Deactivate {
-        /// License id or key.
-        license: String,
-        /// Activation id (see `license show`).
-        activation: String,
-    },
-}
-
+mod args;
+pub use args::*;
 /// Runs a parsed command line; the process exit code.
 pub async fn run(cli: Cli) -> ExitCode {
     let config = match Config::load(cli.config.as_deref(), &cli.overrides) {
@@ -708,11 +459,4 @@ fn read_password() -> Result<String> {
         std::io::stdin().read_line(&mut line).map_err(io)?;
         Ok(line.trim_end_matches(['\r', '\n']).to_owned())
     }
-}
-
-/// `--meta key=value`.
-fn parse_meta(s: &str) -> std::result::Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))
 }

@@ -1,0 +1,233 @@
+//! The test bench: liblicet and the examples built once, a live server with a product,
+//! and the programs run against it with their `result=` code read back.
+
+pub(crate) use std::path::{Path, PathBuf};
+pub(crate) use std::process::{Command, Output};
+
+use licet_proto::admin::{CreateProduct, IssueLicense, ProductKind};
+use licet_proto::trials::TrialPolicy;
+use licet_server::testkit::TestServer;
+
+/// Builds liblicet (shared and static) with the same cargo and profile as this test run,
+/// and returns the directory holding it (target/<profile>). Cargo does not build a cdylib
+/// or staticlib for a package's own tests, hence the explicit build.
+pub(crate) fn lib_dir() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("test path");
+            let profile_dir = exe
+                .parent()
+                .and_then(Path::parent)
+                .expect("target/<profile>")
+                .to_path_buf();
+            let mut cmd = Command::new(env!("CARGO"));
+            cmd.args(["build", "-p", "licet-ffi", "--lib"]);
+            if profile_dir.file_name().is_some_and(|n| n == "release") {
+                cmd.arg("--release");
+            }
+            let status = cmd.status().expect("cargo runs");
+            assert!(status.success(), "cargo build -p licet-ffi failed");
+            for name in ["liblicet.so", "liblicet.a"] {
+                assert!(
+                    profile_dir.join(name).exists(),
+                    "{} is missing",
+                    profile_dir.join(name).display()
+                );
+            }
+            profile_dir
+        })
+        .clone()
+}
+
+/// Compiles the four example programs once per test run.
+pub(crate) fn build_examples(out: &Path) {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let status = Command::new("make")
+        .arg("-s")
+        .arg("-C")
+        .arg(&examples)
+        .arg(format!("LIBDIR={}", lib_dir().display()))
+        .arg(format!("OUT={}", out.display()))
+        .status()
+        .expect("make runs");
+    assert!(
+        status.success(),
+        "the examples compile with -Wall -Wextra -Werror"
+    );
+}
+
+pub(crate) struct Env {
+    pub(crate) rt: tokio::runtime::Runtime,
+    pub(crate) server: TestServer,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) bin: PathBuf,
+}
+
+impl Env {
+    pub(crate) fn start(seats: u32, configure: impl FnOnce(&mut licet_server::Config)) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("rt");
+        let server = rt
+            .block_on(TestServer::start_with(configure))
+            .expect("server");
+        rt.block_on(licet_server::testkit::internals::create_product(
+            &server.app,
+            &licet_server::testkit::operator(),
+            CreateProduct {
+                slug: "photo".into(),
+                name: "Photo Pro".into(),
+                kind: ProductKind::License,
+                max_activations: seats,
+                license_duration_secs: None,
+                token_lifetime_secs: 3600,
+                entitlements: vec!["pro".into()],
+                metadata: serde_json::json!({}),
+                stripe_price_ids: Vec::new(),
+                download_limit: 5,
+                // Every product here offers a trial; tests that use keys never start one.
+                trial: Some(TrialPolicy {
+                    duration_secs: 14 * 86_400,
+                    entitlements: None,
+                }),
+                subscription_grace_secs: licet_proto::admin::DEFAULT_SUBSCRIPTION_GRACE_SECS,
+                billing_portal_url: None,
+            },
+        ))
+        .expect("product");
+        let dir = tempfile::tempdir().expect("dir");
+        let jwks = serde_json::to_string(&server.jwks()).expect("jwks");
+        std::fs::write(dir.path().join("jwks.json"), jwks).expect("write jwks");
+        let bin = dir.path().join("bin");
+        build_examples(&bin);
+        Self {
+            rt,
+            server,
+            dir,
+            bin,
+        }
+    }
+
+    pub(crate) fn license(&self) -> String {
+        self.rt
+            .block_on(licet_server::testkit::internals::issue_license(
+                &self.server.app,
+                &licet_server::testkit::operator(),
+                IssueLicense {
+                    product: "photo".into(),
+                    email: "ada@example.com".into(),
+                    expires_at: None,
+                    max_activations: None,
+                    token_lifetime_secs: None,
+                    entitlements: None,
+                    metadata: Some([("edition".to_owned(), "studio".to_owned())].into()),
+                },
+            ))
+            .expect("license")
+            .key
+    }
+
+    pub(crate) fn storage(&self, machine: &str) -> PathBuf {
+        self.dir.path().join(format!("store-{machine}"))
+    }
+
+    /// Runs a program; returns its output and the `result=` code it printed.
+    pub(crate) fn run(&self, program: &str, machine: &str, args: &[&str]) -> (u32, String) {
+        self.run_with(program, machine, args, &self.server.url, None)
+    }
+
+    pub(crate) fn run_with(
+        &self,
+        program: &str,
+        machine: &str,
+        args: &[&str],
+        server: &str,
+        wrapper: Option<&[&str]>,
+    ) -> (u32, String) {
+        self.run_pinning(program, machine, args, server, wrapper, &self.jwks_path())
+    }
+
+    pub(crate) fn jwks_path(&self) -> PathBuf {
+        self.dir.path().join("jwks.json")
+    }
+
+    /// `run_with`, with the app pinning the keys in `jwks`.
+    pub(crate) fn run_pinning(
+        &self,
+        program: &str,
+        machine: &str,
+        args: &[&str],
+        server: &str,
+        wrapper: Option<&[&str]>,
+        jwks: &Path,
+    ) -> (u32, String) {
+        let target = self.bin.join(program);
+        let mut cmd = match wrapper {
+            Some(w) => {
+                let mut c = Command::new(w[0]);
+                c.args(&w[1..]).arg(&target);
+                c
+            }
+            None => Command::new(&target),
+        };
+        let out: Output = cmd
+            .args(args)
+            .env("LICET_SERVER", server)
+            .env("LICET_PRODUCT", "photo")
+            .env("LICET_JWKS", jwks)
+            .env("LICET_STORAGE_DIR", self.storage(machine))
+            .env("LICET_FINGERPRINT", format!("v1:{machine}"))
+            .env("LICET_NO_KEYRING", "1")
+            .output()
+            .expect("program runs");
+        let text = format!(
+            "{}{}\nexit={:?}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            out.status.code()
+        );
+        let code = text
+            .split("result=")
+            .nth(1)
+            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{program} {args:?} printed no result: {text}"));
+        (code, text)
+    }
+
+    pub(crate) fn lease_file(&self, machine: &str) -> PathBuf {
+        self.storage(machine).join("photo.lease.json")
+    }
+}
+
+/// The system clock moved forward by this many seconds.
+#[derive(Debug)]
+pub(crate) struct AheadClock(pub(crate) i64);
+
+impl licet::Clock for AheadClock {
+    fn now(&self) -> i64 {
+        licet::Clock::now(&licet::SystemClock) + self.0
+    }
+}
+
+pub(crate) const OK: u32 = 0;
+pub(crate) const NOT_ACTIVATED: u32 = 1000;
+pub(crate) const EXPIRED: u32 = 1001;
+pub(crate) const SUSPENDED: u32 = 1002;
+pub(crate) const REVOKED: u32 = 1003;
+pub(crate) const LIMIT: u32 = 1004;
+pub(crate) const CLOCK_TAMPERED: u32 = 1005;
+pub(crate) const INVALID_KEY: u32 = 1006;
+pub(crate) const INVALID_TOKEN: u32 = 1007;
+pub(crate) const FINGERPRINT_MISMATCH: u32 = 1008;
+pub(crate) const STATE_TAMPERED: u32 = 1009;
+pub(crate) const NETWORK: u32 = 3000;
+pub(crate) const SERVER: u32 = 3001;
+pub(crate) const RATE_LIMITED: u32 = 3002;
+pub(crate) const STORAGE: u32 = 3003;
+pub(crate) const TLS: u32 = 3006;
+pub(crate) const NOT_FOUND: u32 = 2002;
+pub(crate) const TRIAL_EXPIRED: u32 = 1011;
