@@ -144,21 +144,15 @@ pub unsafe extern "C" fn licet_license_entitlement(
     len: usize,
     out_len: *mut usize,
 ) -> licet_result {
-    ffi_boundary!({
-        let Some(l) = license_ref(license) else {
-            set_last_error("argument `license` is NULL");
-            return licet_result::LICET_INVALID_ARGUMENT;
-        };
-        let Some(name) = l.entitlements.get(index) else {
-            set_last_error(format!(
-                "index {index} is out of range ({} entitlements)",
-                l.entitlements.len()
-            ));
-            return licet_result::LICET_INVALID_ARGUMENT;
-        };
-        // SAFETY: caller guarantees.
-        unsafe { write_str(name, buf, len, out_len) }
-    })
+    // SAFETY: caller guarantees.
+    unsafe {
+        copy_nth(license, index, "entitlements", buf, len, out_len, |l| {
+            (
+                l.entitlements.len(),
+                l.entitlements.get(index).map(String::as_str),
+            )
+        })
+    }
 }
 
 /// Copies the license id into `buf`.
@@ -285,21 +279,15 @@ pub unsafe extern "C" fn licet_license_metadata_key(
     len: usize,
     out_len: *mut usize,
 ) -> licet_result {
-    ffi_boundary!({
-        let Some(l) = license_ref(license) else {
-            set_last_error("argument `license` is NULL");
-            return licet_result::LICET_INVALID_ARGUMENT;
-        };
-        let Some(key) = l.metadata.keys().nth(index) else {
-            set_last_error(format!(
-                "index {index} is out of range ({} metadata entries)",
-                l.metadata.len()
-            ));
-            return licet_result::LICET_INVALID_ARGUMENT;
-        };
-        // SAFETY: caller guarantees.
-        unsafe { write_str(key, buf, len, out_len) }
-    })
+    // SAFETY: caller guarantees.
+    unsafe {
+        copy_nth(license, index, "metadata entries", buf, len, out_len, |l| {
+            (
+                l.metadata.len(),
+                l.metadata.keys().nth(index).map(String::as_str),
+            )
+        })
+    }
 }
 
 /// Copies the value the vendor set for metadata `key` into `buf` (buffer rules as
@@ -334,6 +322,36 @@ pub unsafe extern "C" fn licet_license_metadata(
         };
         // SAFETY: caller guarantees.
         unsafe { write_str(value, buf, len, out_len) }
+    })
+}
+
+/// Copies item `index` of one of a license's lists (`what`, for the detail), which `pick`
+/// answers with the list's length and the item; an index out of range is
+/// `LICET_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// As `licet_license_entitlement`.
+unsafe fn copy_nth(
+    license: *const licet_license,
+    index: usize,
+    what: &str,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+    pick: impl FnOnce(&licet::License) -> (usize, Option<&str>),
+) -> licet_result {
+    ffi_boundary!({
+        let Some(l) = license_ref(license) else {
+            set_last_error("argument `license` is NULL");
+            return licet_result::LICET_INVALID_ARGUMENT;
+        };
+        let (count, item) = pick(l);
+        let Some(item) = item else {
+            set_last_error(format!("index {index} is out of range ({count} {what})"));
+            return licet_result::LICET_INVALID_ARGUMENT;
+        };
+        // SAFETY: caller guarantees.
+        unsafe { write_str(item, buf, len, out_len) }
     })
 }
 
