@@ -225,6 +225,11 @@ fn the_cli_manages_products_licenses_keys_and_admin_tokens() {
         ],
     );
     assert!(product.contains("\"slug\": \"photo\""), "{product}");
+    let trial = run(dir.path(), &["product", "trial", "photo", "--days", "14"]);
+    let trial: serde_json::Value = serde_json::from_str(&trial).expect("json");
+    assert_eq!(trial["trial"]["duration_secs"], 14 * 86_400);
+    let off = run(dir.path(), &["product", "trial", "photo", "--off"]);
+    assert!(off.contains("\"trial\": null"), "{off}");
     let issued = run(
         dir.path(),
         &[

@@ -209,3 +209,31 @@ async fn malformed_trial_requests_are_refused_and_write_nothing() {
         .await;
     assert_error(status, &body, 400, "INVALID_REQUEST");
 }
+
+#[tokio::test]
+async fn trial_starts_are_rate_limited_like_the_license_api() {
+    let server = licet_server::testkit::TestServer::start_with(|c| {
+        c.rate_limit_per_ip = 6;
+        c.rate_limit_per_key = 3;
+    })
+    .await
+    .expect("server");
+    let api = Api::with(server);
+    // At the start of a one-minute window, so the requests below share one.
+    api.start_rate_window();
+    with_trial(&api).await;
+    for _ in 0..3 {
+        assert_eq!(start(&api, "v1:same").await.0, StatusCode::OK);
+    }
+    let (status, body) = start(&api, "v1:same").await;
+    assert_error(status, &body, 429, "RATE_LIMITED");
+    // Other machines from the same address pass until the address's budget is spent.
+    for i in 0..2 {
+        assert_eq!(
+            start(&api, &format!("v1:other-{i}")).await.0,
+            StatusCode::OK
+        );
+    }
+    let (status, body) = start(&api, "v1:one-more").await;
+    assert_error(status, &body, 429, "RATE_LIMITED");
+}
