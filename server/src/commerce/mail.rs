@@ -27,8 +27,9 @@ use crate::commerce::Context;
 use crate::commerce::downloads::Link;
 use crate::platform::config::Config;
 use crate::platform::crypto::new_id;
+use crate::platform::dates::date;
 use crate::platform::error::{Error, Result};
-use crate::store::{OutboxRow, ProductRow, PurchaseRow};
+use crate::store::{OutboxRow, PaidInvoice, ProductRow, PurchaseRow};
 
 /// How long a worker holds a claimed message before another may take it.
 pub const CLAIM_SECS: i64 = 120;
@@ -254,6 +255,42 @@ pub fn delivery(
         format!("delivery:{}", purchase.id),
         &purchase.email,
         format!("Your purchase: {}", names.join(", ")),
+        (text, html),
+        now,
+    )
+}
+
+/// The receipt of a subscription renewal (sent only with `renewal_receipts` on): what was
+/// paid, the new end of the paid period, and where to manage the subscription.
+pub fn renewal_receipt(
+    app: &impl Context,
+    purchase: &PurchaseRow,
+    invoice: &PaidInvoice,
+    currency: Option<&str>,
+    now: i64,
+) -> OutboxRow {
+    let portal = format!("{}/portal", app.config().public_url);
+    let support = &app.mail().support;
+    let amount = match (invoice.amount_paid, currency) {
+        (Some(a), Some(c)) => format!("{}.{:02} {}", a / 100, (a % 100).abs(), c.to_uppercase()),
+        _ => "your renewal".to_owned(),
+    };
+    let until = date(invoice.period_end);
+    let text = format!(
+        "Thank you: we received {amount} for your subscription.\n\n\
+         It is paid until {until}; your license renews with it, nothing to do.\n\n\
+         Your purchases and activated machines: {portal}\nQuestions? Write to {support}.\n"
+    );
+    let html = email(html! {
+        p { "Thank you: we received " strong { (amount) } " for your subscription." }
+        p { "It is paid until " (until) "; your license renews with it, nothing to do." }
+        p { "Your purchases and activated machines: " a href=(portal) { (portal) } }
+        p { "Questions? Write to " a href={ "mailto:" (support) } { (support) } "." }
+    });
+    message(
+        format!("receipt:{}", invoice.id),
+        &purchase.email,
+        "Your subscription was renewed".into(),
         (text, html),
         now,
     )

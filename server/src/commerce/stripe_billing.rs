@@ -23,6 +23,8 @@ pub struct Invoice {
     pub period_end: Option<i64>,
     /// `amount_paid`.
     pub amount_paid: Option<i64>,
+    /// `currency`.
+    pub currency: Option<String>,
     /// `billing_reason`, e.g. `subscription_cycle`.
     pub billing_reason: Option<String>,
     /// The payment intents that paid it: `payment_intent` before basil,
@@ -126,6 +128,7 @@ impl Invoice {
             subscription_id,
             period_end,
             amount_paid: o.get("amount_paid").and_then(Value::as_i64),
+            currency: o.get("currency").and_then(Value::as_str).map(str::to_owned),
             billing_reason: o
                 .get("billing_reason")
                 .and_then(Value::as_str)

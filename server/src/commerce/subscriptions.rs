@@ -18,6 +18,7 @@ use licet_proto::SubscriptionStatus;
 use licet_proto::admin::Subscription as SubscriptionView;
 
 use crate::commerce::Context;
+use crate::commerce::mail;
 use crate::commerce::stripe_billing::{Invoice, Subscription};
 use crate::platform::error::Result;
 use crate::store::{
@@ -52,10 +53,29 @@ pub async fn invoice_paid(
         amount_paid: invoice.amount_paid,
         billing_reason: invoice.billing_reason.clone(),
     };
+    // A renewal (not the first payment, which has its delivery email) may send a receipt,
+    // queued with the change, so a repeated invoice sends none.
+    let receipt = match app.store().purchase_of_subscription(subscription).await? {
+        Some(purchase)
+            if app.config().renewal_receipts
+                && invoice.billing_reason.as_deref() == Some("subscription_cycle") =>
+        {
+            Some(mail::renewal_receipt(
+                app,
+                &purchase,
+                &paid,
+                invoice.currency.as_deref(),
+                now,
+            ))
+        }
+        _ => None,
+    };
     Ok(app
         .store()
         .change_subscription(subscription, PROVIDER, now, Some(&paid), None, |row, _| {
-            Some(on_paid(row, &paid, actor, now))
+            let mut write = on_paid(row, &paid, actor, now);
+            write.mail = receipt.filter(|_| row.purchase_id.is_some());
+            Some(write)
         })
         .await?)
 }
@@ -214,6 +234,7 @@ fn on_paid(
         LicenseEffect::PaidThrough(paid_through)
     };
     SubscriptionWrite {
+        mail: None,
         audit: Some(audit(
             actor,
             now,
@@ -252,6 +273,7 @@ fn on_failed(
         .or(current.period_end);
     row.updated_at = now;
     Some(SubscriptionWrite {
+        mail: None,
         audit: Some(audit(
             actor,
             now,
@@ -327,6 +349,7 @@ fn on_state(
         }
     };
     Some(SubscriptionWrite {
+        mail: None,
         audit: Some(audit(
             actor,
             now,

@@ -98,6 +98,9 @@ pub struct Config {
     /// Where subscribers manage their subscription (a Stripe customer-portal login link),
     /// shown on their purchases; a product's own link wins. `LICET_STRIPE_BILLING_PORTAL_URL`.
     pub stripe_billing_portal_url: Option<String>,
+    /// Send subscribers a short receipt for each renewal paid (off by default: Stripe can
+    /// send its own). `LICET_RENEWAL_RECEIPTS=true`.
+    pub renewal_receipts: bool,
     /// S3-compatible storage for product files; local files in the data dir if unset.
     pub s3: Option<S3Config>,
 }
@@ -172,6 +175,7 @@ pub struct FileConfig {
     mail_from: Option<String>,
     support_email: Option<String>,
     stripe_billing_portal_url: Option<String>,
+    renewal_receipts: Option<bool>,
     smtp_url: Option<String>,
 }
 
@@ -291,6 +295,17 @@ impl Config {
         if let Ok(url) = std::env::var("LICET_STRIPE_BILLING_PORTAL_URL") {
             config.stripe_billing_portal_url =
                 Some(url.trim().to_owned()).filter(|u| !u.is_empty());
+        }
+        if let Ok(on) = std::env::var("LICET_RENEWAL_RECEIPTS") {
+            config.renewal_receipts = match on.trim() {
+                "1" | "true" | "yes" => true,
+                "" | "0" | "false" | "no" => false,
+                other => {
+                    return Err(Error::invalid(format!(
+                        "LICET_RENEWAL_RECEIPTS must be true or false, not {other:?}"
+                    )));
+                }
+            };
         }
         config.s3 = S3Config::from_env()?;
         Ok(config)
@@ -420,6 +435,7 @@ impl Config {
             smtp_url: file.smtp_url.map(Secret::new),
             stripe_webhook_secrets: Vec::new(),
             stripe_billing_portal_url: file.stripe_billing_portal_url,
+            renewal_receipts: file.renewal_receipts.unwrap_or(false),
             s3: None,
         })
     }

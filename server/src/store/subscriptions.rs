@@ -91,6 +91,8 @@ pub struct SubscriptionWrite {
     pub licenses: LicenseEffect,
     /// The audit entry, if the change is worth one.
     pub audit: Option<NewAudit>,
+    /// An email to queue with the change (a renewal receipt), if any.
+    pub mail: Option<super::OutboxRow>,
 }
 
 /// What a subscription change did.
@@ -244,6 +246,9 @@ impl Store {
         if let Some(audit) = &write.audit {
             audit.write(&mut *tx).await?;
         }
+        if let Some(mail) = &write.mail {
+            self.enqueue_mail(&mut tx, mail).await?;
+        }
         tx.commit().await?;
         Ok(SubscriptionChange::Changed(changed))
     }
@@ -372,6 +377,22 @@ impl Store {
         .bind(payment_id)
         .fetch_optional(&mut *tx)
         .await
+    }
+
+    /// The purchase a subscription is attached to, once its checkout was seen.
+    pub async fn purchase_of_subscription(
+        &self,
+        id: &str,
+    ) -> Result<Option<super::PurchaseRow>, sqlx::Error> {
+        let purchase: Option<Option<String>> =
+            sqlx::query_scalar("SELECT purchase_id FROM subscriptions WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+        match purchase.flatten() {
+            Some(p) => self.purchase(&p).await,
+            None => Ok(None),
+        }
     }
 
     /// The subscription of a purchase, inside a transaction.

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::subscriptions::{PERIOD, Shape, checkout, fixture, invoice, shop};
+use crate::subscriptions::{PERIOD, Shape, checkout, fixture, invoice, shop, shop_with};
 use crate::support::*;
 
 /// A charge event (`charge.refunded` or `charge.dispute.created`) for payment `pi`.
@@ -79,5 +79,48 @@ async fn refunds_and_disputes_of_subscription_payments_reach_the_license() {
         let (status, body) = api.validate(&key, "v1:http").await;
         assert_error(status, &body, 403, "LICENSE_REVOKED");
         assert_eq!(api.only_purchase().await["status"], "REFUNDED", "{shape:?}");
+    }
+}
+
+/// With `renewal_receipts` on, each renewal paid sends one short receipt (never the first
+/// payment, which has its delivery email, and never twice for one invoice); off by default.
+#[tokio::test]
+async fn renewal_receipts_are_sent_once_per_renewal_when_the_vendor_turns_them_on() {
+    for (on, want) in [(false, 1), (true, 2)] {
+        let api = shop_with(|c| c.renewal_receipts = on).await;
+        let t0 = api.server.clock_now();
+        let mut first: Value = serde_json::from_str(&invoice(
+            Shape::Basil,
+            "invoice.paid",
+            "evt_inv1",
+            "in_1",
+            t0 + PERIOD,
+            t0,
+        ))
+        .expect("json");
+        first["data"]["object"]["billing_reason"] = "subscription_create".into();
+        api.billing_event(&first.to_string()).await;
+        api.billing_event(&checkout("evt_checkout")).await;
+        let renewal = invoice(
+            Shape::Basil,
+            "invoice.paid",
+            "evt_inv2",
+            "in_2",
+            t0 + 2 * PERIOD,
+            t0 + PERIOD,
+        );
+        api.billing_event(&renewal).await;
+        api.billing_event(&renewal.replace("evt_inv2", "evt_inv2_again"))
+            .await;
+        let mails = api.mails(want).await;
+        assert_eq!(mails.len(), want, "receipts {on}: {mails:?}");
+        let receipts: Vec<&String> = mails
+            .iter()
+            .filter(|m| m.contains("Your subscription was renewed"))
+            .collect();
+        assert_eq!(receipts.len(), want - 1);
+        if on {
+            assert!(receipts[0].contains("15.00 USD"), "{}", receipts[0]);
+        }
     }
 }

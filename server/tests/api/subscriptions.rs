@@ -113,9 +113,15 @@ pub(crate) fn checkout(event: &str) -> String {
 }
 
 pub(crate) async fn shop() -> Api {
+    shop_with(|_| {}).await
+}
+
+/// [`shop`] with more configuration.
+pub(crate) async fn shop_with(configure: impl FnOnce(&mut licet_server::Config)) -> Api {
     let server = TestServer::start_with(|c| {
         c.stripe_webhook_secrets = vec![Secret::new(SECRET)];
         c.stripe_billing_portal_url = Some("https://billing.stripe.com/p/login/test_licet".into());
+        configure(c);
     })
     .await
     .expect("server");
