@@ -88,6 +88,20 @@ fn run(
     }
 }
 
+/// Runs an operation that answers nothing but success or an error.
+fn run_unit(
+    client: *const licet_client,
+    op: impl FnOnce(&licet::Client) -> licet::Result<()>,
+) -> licet_result {
+    let Some(client) = client_ref(client) else {
+        return licet_result::LICET_INVALID_ARGUMENT;
+    };
+    match op(client) {
+        Ok(()) => licet_result::LICET_OK,
+        Err(e) => fail(&e),
+    }
+}
+
 /// Activates this machine with `key` (network). On `LICET_OK`, if `license_out` is not
 /// NULL, `*license_out` receives the license (free it with `licet_license_free`).
 ///
@@ -161,15 +175,7 @@ pub unsafe extern "C" fn licet_client_validate(
 /// `client` from `licet_client_new`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn licet_client_deactivate(client: *const licet_client) -> licet_result {
-    ffi_boundary!({
-        let Some(client) = client_ref(client) else {
-            return licet_result::LICET_INVALID_ARGUMENT;
-        };
-        match client.deactivate() {
-            Ok(()) => licet_result::LICET_OK,
-            Err(e) => fail(&e),
-        }
-    })
+    ffi_boundary!({ run_unit(client, licet::Client::deactivate) })
 }
 
 /// Checks the license (like `licet_client_check`) and, when it is valid, writes whether it
@@ -265,15 +271,7 @@ pub unsafe extern "C" fn licet_client_license_key(
 /// `client` from `licet_client_new`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn licet_client_forget(client: *const licet_client) -> licet_result {
-    ffi_boundary!({
-        let Some(client) = client_ref(client) else {
-            return licet_result::LICET_INVALID_ARGUMENT;
-        };
-        match client.forget() {
-            Ok(()) => licet_result::LICET_OK,
-            Err(e) => fail(&e),
-        }
-    })
+    ffi_boundary!({ run_unit(client, licet::Client::forget) })
 }
 
 /// The license as the stored lease last described it, valid or not, for telling the user

@@ -19,7 +19,6 @@ use crate::catalogue::{self, StatusChange};
 use crate::licensing::signing;
 use crate::platform::error::{Error, Result};
 use crate::store::{LicenseFilter, TrialFilter};
-use licet_proto::trials::TrialState;
 
 /// Every admin route: one line each, `path, method, filters => handler`.
 #[rustfmt::skip]
@@ -125,15 +124,9 @@ async fn list_trials(app: Arc<App>, admin: Result<Admin>, q: Result<TrialQuery>)
     let r = async {
         admin?;
         let q = q?;
-        let state = match q.state.as_deref() {
-            None | Some("") => None,
-            Some(s) => Some(TrialState::parse(s).ok_or_else(|| {
-                Error::invalid("state must be one of active, expired, converted")
-            })?),
-        };
         let filter = TrialFilter {
+            state: catalogue::trials::state_filter(q.state.as_deref())?,
             product: q.product,
-            state,
             now: app.now(),
             limit: q.limit.unwrap_or(50).clamp(1, 500),
             offset: q.offset.unwrap_or(0).max(0),

@@ -1,10 +1,21 @@
 //! The vendor's view of trials: who tried which product, and how many bought.
 
-use licet_proto::trials::{Trial, TrialStats};
+use licet_proto::trials::{Trial, TrialState, TrialStats};
 
 use super::Context;
-use crate::platform::error::Result;
+use crate::platform::error::{Error, Result};
 use crate::store::{TrialCounts, TrialFilter, TrialRow};
+
+/// The state a list of trials asks for: `None` for absent or empty, else one of `active`,
+/// `expired`, `converted` (anything else is `INVALID_REQUEST`).
+pub fn state_filter(text: Option<&str>) -> Result<Option<TrialState>> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) => TrialState::parse(s)
+            .map(Some)
+            .ok_or_else(|| Error::invalid("the state must be active, expired or converted")),
+    }
+}
 
 /// Trials matching the filter, newest first.
 pub async fn list_trials(app: &impl Context, filter: TrialFilter) -> Result<Vec<Trial>> {

@@ -12,7 +12,10 @@ use licet_proto::api::{ActivationInfo, LeaseResponse, LicenseInfo};
 use licet_proto::trials::{StartTrialRequest, TrialState};
 use licet_proto::{ErrorCode, LicenseKind, LicenseStatus};
 
-use super::{Caller, Context, check_fingerprint, label, machine_facts, signed_lease};
+use super::{
+    Caller, Context, LAST_SEEN_RESOLUTION_SECS, check_fingerprint, label, machine_facts,
+    signed_lease,
+};
 use crate::platform::crypto::new_id;
 use crate::platform::dates::date;
 use crate::platform::error::{Error, Result};
@@ -44,33 +47,44 @@ pub async fn start(
     let Some(length) = product.trial_secs else {
         return Err(not_available("this product offers no trial"));
     };
-    let new = TrialRow {
-        id: new_id("trl"),
-        product_id: product.id.clone(),
-        product_slug: product.slug.clone(),
-        fingerprint: req.fingerprint,
-        name,
-        platform,
-        machine,
-        ip: Some(caller.ip.clone()),
-        started_at: now,
-        ends_at: now.saturating_add(length),
-        last_seen_at: now,
-        converted_at: None,
-        converted_license_id: None,
+    let (trial, started) = match app.store().trial_of(&product.id, &req.fingerprint).await? {
+        // The common case, a lease renewed: a read, and a write only when last-seen is stale.
+        Some(mut trial) => {
+            if now - trial.last_seen_at >= LAST_SEEN_RESOLUTION_SECS {
+                app.store().touch_trial(&trial.id, now, &caller.ip).await?;
+                trial.last_seen_at = now;
+            }
+            (trial, false)
+        }
+        None => {
+            let new = TrialRow {
+                id: new_id("trl"),
+                product_id: product.id.clone(),
+                product_slug: product.slug.clone(),
+                fingerprint: req.fingerprint,
+                name,
+                platform,
+                machine,
+                ip: Some(caller.ip.clone()),
+                started_at: now,
+                ends_at: now.saturating_add(length),
+                last_seen_at: now,
+                converted_at: None,
+                converted_license_id: None,
+            };
+            app.store()
+                .start_trial(&new, |t| {
+                    NewAudit::new(
+                        now,
+                        "public",
+                        "trial.started",
+                        ("trial", &t.id),
+                        serde_json::json!({ "product": t.product_slug, "ends_at": t.ends_at }),
+                    )
+                })
+                .await?
+        }
     };
-    let (trial, started) = app
-        .store()
-        .start_trial(&new, |t| {
-            NewAudit::new(
-                now,
-                "public",
-                "trial.started",
-                ("trial", &t.id),
-                serde_json::json!({ "product": t.product_slug, "ends_at": t.ends_at }),
-            )
-        })
-        .await?;
     match trial.state(now) {
         TrialState::Converted => Err(Error::new(
             ErrorCode::TrialExpired,

@@ -150,6 +150,32 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// The trial of `fingerprint` on product `product_id`, if it ever had one.
+    pub async fn trial_of(
+        &self,
+        product_id: &str,
+        fingerprint: &str,
+    ) -> Result<Option<TrialRow>, sqlx::Error> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{SELECT_TRIAL} WHERE t.product_id = $1 AND t.fingerprint = $2"
+        )))
+        .bind(product_id)
+        .bind(fingerprint)
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    /// Records that the machine of trial `id` was seen at `now` from `ip`.
+    pub async fn touch_trial(&self, id: &str, now: i64, ip: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE trials SET last_seen_at = $2, ip = $3 WHERE id = $1")
+            .bind(id)
+            .bind(now)
+            .bind(ip)
+            .execute(self.pool())
+            .await
+            .map(|_| ())
+    }
+
     /// Trials matching the filter, newest first.
     pub async fn trials(&self, f: &TrialFilter) -> Result<Vec<TrialRow>, sqlx::Error> {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(

@@ -81,21 +81,16 @@ impl PurchaseQuery {
 
     /// The link to another page of the same search.
     pub(super) fn page_link(&self, page: i64) -> String {
-        let pairs = [
-            ("email", self.email.clone()),
-            ("status", self.status.clone()),
-            ("from", self.from.clone()),
-            ("to", self.to.clone()),
-            ("failed", self.failed.clone()),
-            ("page", Some(page.to_string())),
-        ];
-        let kept: Vec<(&str, String)> = pairs
-            .into_iter()
-            .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, v)))
-            .collect();
-        format!(
-            "/admin/purchases?{}",
-            serde_urlencoded::to_string(kept).unwrap_or_default()
+        link(
+            "/admin/purchases",
+            [
+                ("email", self.email.clone()),
+                ("status", self.status.clone()),
+                ("from", self.from.clone()),
+                ("to", self.to.clone()),
+                ("failed", self.failed.clone()),
+                ("page", Some(page.to_string())),
+            ],
         )
     }
 }
@@ -135,17 +130,13 @@ impl LicenseQuery {
 
     /// The link to another page of the same search.
     pub(super) fn page_link(&self, page: i64) -> String {
-        let mut kept: Vec<(&str, String)> = Vec::new();
-        if let Some(q) = self.q.clone().filter(|v| !v.is_empty()) {
-            kept.push(("q", q));
-        }
-        if let Some(p) = self.product.clone().filter(|v| !v.is_empty()) {
-            kept.push(("product", p));
-        }
-        kept.push(("page", page.to_string()));
-        format!(
-            "/admin/licenses?{}",
-            serde_urlencoded::to_string(kept).unwrap_or_default()
+        link(
+            "/admin/licenses",
+            [
+                ("q", self.q.clone()),
+                ("product", self.product.clone()),
+                ("page", Some(page.to_string())),
+            ],
         )
     }
 }
@@ -163,16 +154,9 @@ pub(super) struct TrialQuery {
 impl TrialQuery {
     /// The store filter at `now` (one row more than a page, to tell whether more follow).
     pub(super) fn filter(&self, now: i64) -> Result<TrialFilter> {
-        let state =
-            match self.state.as_deref().map(str::trim) {
-                None | Some("") => None,
-                Some(s) => Some(TrialState::parse(s).ok_or_else(|| {
-                    Error::invalid("the state must be active, expired or converted")
-                })?),
-            };
         Ok(TrialFilter {
             product: self.product.clone().filter(|p| !p.is_empty()),
-            state,
+            state: crate::catalogue::trials::state_filter(self.state.as_deref())?,
             now,
             limit: PAGE_SIZE + 1,
             offset: offset(self.page),
@@ -181,38 +165,40 @@ impl TrialQuery {
 
     /// The link to the same list with `state` (`None`: every state), first page.
     pub(super) fn state_link(&self, state: Option<TrialState>) -> String {
-        let mut kept: Vec<(&str, String)> = Vec::new();
-        if let Some(p) = self.product.clone().filter(|v| !v.is_empty()) {
-            kept.push(("product", p));
-        }
-        if let Some(s) = state {
-            kept.push(("state", s.as_str().to_owned()));
-        }
-        link("/admin/trials", &kept)
+        link(
+            "/admin/trials",
+            [
+                ("product", self.product.clone()),
+                ("state", state.map(|s| s.as_str().to_owned())),
+            ],
+        )
     }
 
     /// The link to another page of the same list.
     pub(super) fn page_link(&self, page: i64) -> String {
-        let mut kept: Vec<(&str, String)> = Vec::new();
-        if let Some(p) = self.product.clone().filter(|v| !v.is_empty()) {
-            kept.push(("product", p));
-        }
-        if let Some(s) = self.state.clone().filter(|v| !v.is_empty()) {
-            kept.push(("state", s));
-        }
-        kept.push(("page", page.to_string()));
-        link("/admin/trials", &kept)
+        link(
+            "/admin/trials",
+            [
+                ("product", self.product.clone()),
+                ("state", self.state.clone()),
+                ("page", Some(page.to_string())),
+            ],
+        )
     }
 }
 
-/// `base` with `pairs` as its query string.
-fn link(base: &str, pairs: &[(&str, String)]) -> String {
-    if pairs.is_empty() {
+/// `base` with the pairs that have a non-empty value as its query string.
+fn link<const N: usize>(base: &str, pairs: [(&str, Option<String>); N]) -> String {
+    let kept: Vec<(&str, String)> = pairs
+        .into_iter()
+        .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, v)))
+        .collect();
+    if kept.is_empty() {
         return base.to_owned();
     }
     format!(
         "{base}?{}",
-        serde_urlencoded::to_string(pairs).unwrap_or_default()
+        serde_urlencoded::to_string(kept).unwrap_or_default()
     )
 }
 
