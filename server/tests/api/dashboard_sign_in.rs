@@ -131,6 +131,10 @@ async fn dashboard_sign_in_attempts_are_rate_limited() {
 #[tokio::test]
 async fn failed_sign_ins_from_elsewhere_never_lock_out_the_vendor() {
     let api = Api::behind_proxy().await;
+    // The 40 failures below must fall in one window of the new-browser limit.
+    api.start_window_of(
+        licet_server::testkit::internals::rate_limit::DASHBOARD_FAILURES_UNKNOWN_BROWSERS.window,
+    );
     let password = "correct horse battery staple";
     licet_server::testkit::internals::set_password(
         &api.server.app,
@@ -180,6 +184,9 @@ async fn failed_sign_ins_from_elsewhere_never_lock_out_the_vendor() {
 #[tokio::test]
 async fn dashboard_failures_are_limited_per_ip() {
     let api = Api::behind_proxy().await;
+    api.start_window_of(
+        licet_server::testkit::internals::rate_limit::DASHBOARD_FAILURES_PER_IP.window,
+    );
     let noisy = browser_from("203.0.113.50");
     let max = licet_server::testkit::internals::rate_limit::DASHBOARD_FAILURES_PER_IP.max;
     for _ in 0..max {

@@ -196,7 +196,12 @@ impl Api {
     /// Moves the server's clock to the start of a rate-limit window, so a test that counts
     /// requests cannot straddle two windows.
     pub fn start_rate_window(&self) {
-        let window = licet_server::testkit::internals::rate_limit::WINDOW_SECS;
+        self.start_window_of(licet_server::testkit::internals::rate_limit::WINDOW_SECS);
+    }
+
+    /// Moves the server's clock to the start of a window `window` seconds long (the longer
+    /// windows of the sign-in limits).
+    pub fn start_window_of(&self, window: i64) {
         let into = self.server.clock_now().rem_euclid(window);
         self.server.clock.advance(window - into);
     }
