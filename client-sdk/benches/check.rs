@@ -35,6 +35,7 @@ fn lease(key: &SigningKey) -> String {
             metadata: Default::default(),
             kind: Default::default(),
             subscription: None,
+            updates_until: None,
         },
     };
     licet_proto::token::sign(&claims, key)
@@ -120,6 +121,7 @@ fn store_lease(key: &SigningKey, token: &str, dir: &std::path::Path) {
             metadata: claims.lic.metadata.clone(),
             kind: claims.lic.kind,
             subscription: claims.lic.subscription,
+            updates_until: claims.lic.updates_until,
         },
         activation: ActivationInfo {
             id: "act_1".into(),

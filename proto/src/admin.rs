@@ -98,6 +98,15 @@ pub struct CreateProduct {
     /// link) shown on the purchase; default: the server's `LICET_STRIPE_BILLING_PORTAL_URL`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing_portal_url: Option<String>,
+    // --- Releases (issue 14).
+    /// Updates period of a license from its issue, in seconds (its "maintenance"): releases
+    /// published in it stay the license's forever. `null` or absent: a license gets updates
+    /// until it expires (forever, for a perpetual one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_secs: Option<i64>,
+    /// Whether machines on a trial are offered releases (default: no).
+    #[serde(default)]
+    pub trial_updates: bool,
 }
 
 /// Default grace after a subscription's paid period: 3 days.
@@ -172,6 +181,17 @@ pub struct UpdateProduct {
         skip_serializing_if = "Option::is_none"
     )]
     pub billing_portal_url: Option<Option<String>>,
+    // --- Releases (issue 14).
+    /// New updates period for licenses issued from now on; `null`: until they expire.
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub maintenance_secs: Option<Option<i64>>,
+    /// Whether trials are offered releases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial_updates: Option<bool>,
 }
 
 /// Distinguishes "field absent" (`None`) from "field is null" (`Some(None)`).
@@ -217,6 +237,12 @@ pub struct Product {
     /// The product's own billing portal link, if set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing_portal_url: Option<String>,
+    /// Updates period of a license from its issue, in seconds; `null`: until it expires.
+    #[serde(default)]
+    pub maintenance_secs: Option<i64>,
+    /// Whether trials are offered releases.
+    #[serde(default)]
+    pub trial_updates: bool,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -246,6 +272,10 @@ pub struct IssueLicense {
     /// The vendor's key/value notes, carried in every lease.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<LicenseMetadata>,
+    /// Releases published until then are the license's (Unix seconds); default: issue +
+    /// the product's maintenance period, else the license's expiry (none: forever).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updates_until: Option<i64>,
 }
 
 /// `POST /v1/admin/licenses/{id}/extend`.
@@ -287,6 +317,14 @@ pub struct UpdateLicense {
     /// The vendor's metadata, replaced as a whole (`{}` clears it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<LicenseMetadata>,
+    /// End of the license's updates (Unix seconds); `null`: until it expires (e.g. after
+    /// maintenance is renewed for good).
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub updates_until: Option<Option<i64>>,
 }
 
 /// A license as the admin API returns it.
@@ -317,6 +355,10 @@ pub struct License {
     /// The vendor's key/value notes.
     #[serde(default)]
     pub metadata: LicenseMetadata,
+    /// Releases published until then are the license's (Unix seconds; the end of its
+    /// maintenance, else its expiry); `null`: every release.
+    #[serde(default)]
+    pub updates_until: Option<i64>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.

@@ -109,6 +109,11 @@ pub struct LicenseInfo {
     /// lease's `lic.subscription`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription: Option<crate::token::SubscriptionClaim>,
+    /// End of the license's updates (its maintenance), when it has one of its own: releases
+    /// published until then are the license's. Absent: until `expires_at` (every release,
+    /// for a perpetual license).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updates_until: Option<i64>,
 }
 
 /// One machine bound to a license.

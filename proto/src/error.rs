@@ -57,6 +57,10 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// 429: too many requests; see the `Retry-After` header.
     RateLimited,
+    /// 404: the product has no published release on the caller's channel.
+    ReleaseNotFound,
+    /// 404: the product's releases have no artifact for the caller's platform.
+    PlatformNotFound,
     /// 500: something failed on the server; details are in its log, never in the response.
     Internal,
     /// 503: the server cannot answer now (its database is unreachable, or it is at its
@@ -91,6 +95,8 @@ impl ErrorCode {
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::RateLimited => "RATE_LIMITED",
+            Self::ReleaseNotFound => "RELEASE_NOT_FOUND",
+            Self::PlatformNotFound => "PLATFORM_NOT_FOUND",
             Self::Internal => "INTERNAL",
             Self::Unavailable => "UNAVAILABLE",
         }
@@ -114,7 +120,9 @@ impl ErrorCode {
             Self::LicenseNotFound
             | Self::NotActivated
             | Self::NotFound
-            | Self::TrialNotAvailable => 404,
+            | Self::TrialNotAvailable
+            | Self::ReleaseNotFound
+            | Self::PlatformNotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::Conflict => 409,
             Self::PayloadTooLarge => 413,

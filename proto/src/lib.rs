@@ -6,6 +6,8 @@
 //! - [`admin`]: request and response bodies of the vendor's admin API.
 //! - [`clock`]: the one notion of "now" (a trait, so tests can move time).
 //! - [`key`]: the shape of a license key (the server adds its keyed check group).
+//! - [`releases`]: releases and updates: the update check, its signed manifest, the
+//!   Tauri updater's shape, the vendor's view.
 //! - [`trials`]: a product's trial policy, the trial endpoint's body, the vendor's view.
 //! - [`token`]: the Ed25519-signed offline lease (a compact JWS, `alg: EdDSA`), its claims,
 //!   signing, strict verification and the JWKS document that publishes the public keys.
@@ -19,6 +21,7 @@ pub mod api;
 pub mod clock;
 pub mod error;
 pub mod key;
+pub mod releases;
 pub mod token;
 pub mod trials;
 

@@ -99,6 +99,18 @@ pub struct LicenseClaim {
     /// The subscription that pays for the license, when it was sold by one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription: Option<SubscriptionClaim>,
+    /// End of the license's updates, when it has one of its own (issue 14); absent: until
+    /// `expires_at`. Update checks authenticated by the lease read it from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updates_until: Option<i64>,
+}
+
+impl LicenseClaim {
+    /// Releases published until then are the license's: `updates_until`, else the
+    /// license's expiry; `None`: every release.
+    pub fn effective_updates_until(&self) -> Option<i64> {
+        self.updates_until.or(self.expires_at)
+    }
 }
 
 /// Where a subscription stands (Stripe's many states folded into the three an app cares
@@ -275,9 +287,16 @@ pub fn sign(claims: &Claims, key: &SigningKey) -> String {
 /// The JWS signing input of `claims` under the key named `kid`:
 /// `base64url(header) "." base64url(claims)`, the exact bytes the signature covers.
 pub fn signing_input(claims: &Claims, kid: &str) -> String {
+    signing_input_of(claims, kid, TYP)
+}
+
+/// The JWS signing input of any claims set under the key named `kid`, with the `typ`
+/// header that says what the token is (a lease, a release manifest…): one token can never
+/// be taken for the other, since each verifier insists on its own `typ`.
+pub fn signing_input_of<T: Serialize>(claims: &T, kid: &str, typ: &str) -> String {
     let header = Header {
         alg: ALG.to_owned(),
-        typ: Some(TYP.to_owned()),
+        typ: Some(typ.to_owned()),
         kid: kid.to_owned(),
     };
     // Serialising these plain structs cannot fail; fall back to empty objects regardless.
@@ -364,6 +383,19 @@ impl KeySet {
 
     /// Verifies the token's structure, algorithm, key and signature (strictly).
     pub fn verify(&self, token: &str) -> Result<VerifiedToken, TokenError> {
+        let (header, claims) = self.verify_of::<Claims>(token, TYP, false)?;
+        Ok(VerifiedToken { header, claims })
+    }
+
+    /// Verifies a token of type `typ` with claims of type `T`: structure, algorithm, key
+    /// and signature (strictly). With `typ_required`, a token without `typ` is refused
+    /// too (leases predate `typ` being checked and keep it optional; newer types do not).
+    pub fn verify_of<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        typ: &str,
+        typ_required: bool,
+    ) -> Result<(Header, T), TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
@@ -381,8 +413,10 @@ impl KeySet {
         if header.alg != ALG {
             return Err(TokenError::AlgorithmNotAllowed);
         }
-        if header.typ.as_deref().is_some_and(|t| t != TYP) {
-            return Err(TokenError::Malformed);
+        match header.typ.as_deref() {
+            Some(t) if t == typ => {}
+            None if !typ_required => {}
+            _ => return Err(TokenError::Malformed),
         }
         let key = self.get(&header.kid).ok_or(TokenError::UnknownKey)?;
         let sig_bytes = URL_SAFE_NO_PAD
@@ -395,9 +429,8 @@ impl KeySet {
         let claims_json = URL_SAFE_NO_PAD
             .decode(c64)
             .map_err(|_| TokenError::Malformed)?;
-        let claims: Claims =
-            serde_json::from_slice(&claims_json).map_err(|_| TokenError::Malformed)?;
-        Ok(VerifiedToken { header, claims })
+        let claims: T = serde_json::from_slice(&claims_json).map_err(|_| TokenError::Malformed)?;
+        Ok((header, claims))
     }
 }
 
@@ -489,6 +522,7 @@ mod tests {
                 metadata: Default::default(),
                 kind: Default::default(),
                 subscription: None,
+                updates_until: None,
             },
         }
     }

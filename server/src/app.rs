@@ -40,6 +40,8 @@ pub struct App {
     pub(crate) blobs: BlobStore,
     /// Download records on their way to the database.
     pub(crate) download_log: crate::commerce::downloads::DownloadLog,
+    /// Published releases, in memory for a few seconds.
+    pub(crate) release_cache: crate::releases::catalog::ReleaseCache,
     /// Source of "now".
     pub(crate) clock: Arc<dyn Clock>,
 }
@@ -113,6 +115,7 @@ impl App {
             mail,
             blobs,
             download_log: Default::default(),
+            release_cache: Default::default(),
             clock,
         });
         Ok(Opened {
@@ -167,6 +170,12 @@ impl crate::commerce::Context for App {
     }
     fn download_log(&self) -> &crate::commerce::downloads::DownloadLog {
         &self.download_log
+    }
+}
+
+impl crate::releases::Context for App {
+    fn release_cache(&self) -> &crate::releases::catalog::ReleaseCache {
+        &self.release_cache
     }
 }
 

@@ -33,6 +33,7 @@ pub(crate) mod commerce;
 mod http_server;
 pub(crate) mod licensing;
 pub(crate) mod platform;
+pub(crate) mod releases;
 mod routes;
 pub(crate) mod store;
 #[cfg(feature = "testkit")]

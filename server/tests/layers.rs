@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The domain: rules and operations, free of HTTP and of the app's wiring.
-const DOMAIN: [&str; 4] = ["auth", "licensing", "catalogue", "commerce"];
+const DOMAIN: [&str; 5] = ["auth", "licensing", "catalogue", "commerce", "releases"];
 /// What sits above the domain or wires it; the domain and below never import these.
 const ABOVE_DOMAIN: [&str; 8] = [
     "api",

@@ -169,7 +169,7 @@ struct UploadQuery {
 }
 
 /// Adapts warp's body stream to byte chunks.
-fn body_chunks<S, B>(
+pub(super) fn body_chunks<S, B>(
     body: S,
 ) -> impl futures_util::Stream<Item = std::result::Result<bytes::Bytes, warp::Error>>
 where
@@ -181,7 +181,7 @@ where
 }
 
 /// The file (or a range of it) with the headers a download needs.
-async fn send(grant: Grant, head: bool) -> Result<Response> {
+pub(super) async fn send(grant: Grant, head: bool) -> Result<Response> {
     let size = u64::try_from(grant.file.size).unwrap_or(0);
     let (status, start, len) = match grant.range {
         Some(r) => (StatusCode::PARTIAL_CONTENT, r.start, r.end - r.start + 1),

@@ -7,6 +7,7 @@ pub(crate) mod body;
 mod downloads;
 mod license;
 mod meta;
+mod releases;
 pub mod reply;
 mod sales;
 
@@ -31,6 +32,7 @@ pub(crate) fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         license::routes(app.clone()),
         admin::routes(app.clone()),
         sales::routes(app.clone()),
+        releases::routes(app.clone()),
         downloads::routes(app),
     ])
 }

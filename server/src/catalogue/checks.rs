@@ -106,6 +106,16 @@ pub(super) fn check_grace(secs: i64) -> Result<()> {
     }
 }
 
+/// A maintenance (updates) period: 1 day to 20 years, or none.
+pub(super) fn check_maintenance(secs: Option<i64>) -> Result<()> {
+    match secs {
+        Some(s) if !(86_400..=20 * 366 * 86_400).contains(&s) => Err(Error::invalid(
+            "maintenance_secs must be between 86400 (1 day) and 20 years",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A billing portal link: an `https` URL (or `http` for a local test), at most 2,000
 /// characters; blank means none.
 pub(super) fn check_portal_url(url: Option<String>) -> Result<Option<String>> {

@@ -51,6 +51,7 @@ pub async fn create_product(
     let (trial_secs, trial_entitlements) = trial_columns(req.trial.as_ref())?;
     check_grace(req.subscription_grace_secs)?;
     let billing_portal_url = check_portal_url(req.billing_portal_url)?;
+    check_maintenance(req.maintenance_secs)?;
     let now = app.now();
     let row = ProductRow {
         id: new_id("prd"),
@@ -68,6 +69,8 @@ pub async fn create_product(
         trial_entitlements,
         subscription_grace_secs: req.subscription_grace_secs,
         billing_portal_url,
+        maintenance_secs: req.maintenance_secs,
+        trial_updates: i64::from(req.trial_updates),
         created_at: now,
         updated_at: now,
     };
@@ -135,6 +138,13 @@ pub async fn update_product(
     }
     if let Some(url) = req.billing_portal_url {
         row.billing_portal_url = check_portal_url(url)?;
+    }
+    if let Some(maintenance) = req.maintenance_secs {
+        check_maintenance(maintenance)?;
+        row.maintenance_secs = maintenance;
+    }
+    if let Some(trial_updates) = req.trial_updates {
+        row.trial_updates = i64::from(trial_updates);
     }
     let now = app.now();
     row.updated_at = now;
@@ -207,6 +217,7 @@ pub async fn issue_license(
         token_lifetime_secs: req.token_lifetime_secs,
         entitlements: req.entitlements.as_deref().map(json_list),
         metadata,
+        updates_until: req.updates_until,
     };
     let id = new_id("lic");
     let minted = MintedLicense::new(
@@ -231,6 +242,8 @@ pub struct Overrides {
     pub entitlements: Option<String>,
     /// The vendor's metadata (JSON object of strings); none when `None`.
     pub metadata: Option<String>,
+    /// End of updates; default: issue + the product's maintenance period, if it has one.
+    pub updates_until: Option<i64>,
 }
 
 /// A license to mint with its audit entry (admin issue and purchase fulfilment share it).
@@ -271,6 +284,9 @@ impl<'a> MintedLicense<'a> {
                 token_lifetime_secs: overrides.token_lifetime_secs,
                 entitlements: overrides.entitlements,
                 metadata: overrides.metadata.unwrap_or_else(|| "{}".to_owned()),
+                updates_until: overrides
+                    .updates_until
+                    .or_else(|| product.maintenance_secs.map(|m| now.saturating_add(m))),
                 purchase_id,
                 now,
             },
@@ -452,6 +468,9 @@ pub async fn update_license(
     }
     if let Some(metadata) = &req.metadata {
         row.metadata = check_license_metadata(metadata)?;
+    }
+    if let Some(until) = req.updates_until {
+        row.updates_until_at = until;
     }
     let now = app.now();
     let audit = NewAudit::new(

@@ -33,6 +33,12 @@ impl LicenseRow {
         )
     }
 
+    /// Releases published until then are the license's: the explicit end of its updates
+    /// (maintenance), else its expiry; `None`: every release.
+    pub fn updates_until(&self) -> Option<i64> {
+        self.updates_until_at.or(self.expires_at)
+    }
+
     /// Seats in use.
     pub fn active(&self) -> u32 {
         u32::try_from(self.active_count).unwrap_or(u32::MAX)
@@ -52,6 +58,7 @@ impl LicenseRow {
             metadata: self.metadata(),
             kind: LicenseKind::License,
             subscription: self.subscription(),
+            updates_until: self.updates_until_at,
         }
     }
 
@@ -80,6 +87,7 @@ impl LicenseRow {
             },
             active_activations: self.active(),
             metadata: self.metadata(),
+            updates_until: self.updates_until(),
             created_at: self.created_at,
             updated_at: self.updated_at,
             activations,
@@ -124,6 +132,8 @@ impl ProductRow {
             }),
             subscription_grace_secs: self.subscription_grace_secs,
             billing_portal_url: self.billing_portal_url.clone(),
+            maintenance_secs: self.maintenance_secs,
+            trial_updates: self.trial_updates != 0,
             created_at: self.created_at,
             updated_at: self.updated_at,
         }

@@ -160,6 +160,13 @@ pub enum ProductCommand {
         /// Offer a trial of this many days (a machine starts one without a key).
         #[arg(long)]
         trial_days: Option<i64>,
+        /// Updates period of each license from its issue, in days ("maintenance"): releases
+        /// published in it stay the license's forever. Default: until the license expires.
+        #[arg(long)]
+        maintenance_days: Option<i64>,
+        /// Offer releases to machines on a trial too.
+        #[arg(long)]
+        trial_updates: bool,
     },
     /// Offer a trial of a product, or stop offering it.
     Trial {
@@ -196,6 +203,10 @@ pub enum LicenseCommand {
         /// Metadata carried in every lease, as `key=value` (repeatable).
         #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = parse_meta)]
         metadata: Vec<(String, String)>,
+        /// End of the license's updates, `YYYY-MM-DD` (default: from the product's
+        /// maintenance period, else the license's expiry).
+        #[arg(long, value_name = "DATE", value_parser = parse_day)]
+        updates_until: Option<i64>,
     },
     /// Find licenses.
     List {
@@ -260,4 +271,8 @@ fn parse_meta(s: &str) -> std::result::Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))
+}
+
+fn parse_day(s: &str) -> std::result::Result<i64, String> {
+    crate::platform::dates::parse_date(s).ok_or_else(|| format!("`{s}` is not a YYYY-MM-DD date"))
 }

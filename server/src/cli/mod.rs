@@ -230,6 +230,8 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                     token_days,
                     entitlements,
                     trial_days,
+                    maintenance_days,
+                    trial_updates,
                 } => {
                     let req = CreateProduct {
                         slug,
@@ -249,6 +251,8 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                         subscription_grace_secs:
                             licet_proto::admin::DEFAULT_SUBSCRIPTION_GRACE_SECS,
                         billing_portal_url: None,
+                        maintenance_secs: maintenance_days.map(|d| d.saturating_mul(86_400)),
+                        trial_updates,
                     };
                     print_json(&catalogue::create_product(&app, &operator, req).await?)
                 }
@@ -321,6 +325,7 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                     email,
                     max_activations,
                     metadata,
+                    updates_until,
                 } => {
                     let req = IssueLicense {
                         product,
@@ -330,6 +335,7 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                         token_lifetime_secs: None,
                         entitlements: None,
                         metadata: Some(metadata.into_iter().collect()),
+                        updates_until,
                     };
                     catalogue::issue_license(&app, &operator, req).await?
                 }

@@ -163,7 +163,7 @@ fn file_entry(f: &FileRow, product: &str) -> FileEntry {
     }
 }
 
-fn check_name(name: &str) -> Result<()> {
+pub(crate) fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.chars().count() <= 200
         && !name

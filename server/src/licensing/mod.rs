@@ -281,6 +281,7 @@ pub(crate) fn signed_lease(
             metadata: info.metadata.clone(),
             kind: info.kind,
             subscription: info.subscription,
+            updates_until: info.updates_until,
         },
     };
     // Unique per distinct lease: a digest of everything else it says, and of the activation.
@@ -319,7 +320,7 @@ pub fn ensure_usable(license: &LicenseRow, now: i64) -> Result<()> {
 /// The common entry of the three operations: counts the request against the rate limits
 /// (before anything else, so malformed guesses are counted too), checks the fingerprint and
 /// the key's format. Returns "now" and the normalised key.
-async fn admit(
+pub(crate) async fn admit(
     app: &impl Context,
     caller: &Caller,
     key: &str,
@@ -425,6 +426,7 @@ mod tests {
             sub_status: None,
             sub_period_end: None,
             sub_cancel_at_period_end: None,
+            updates_until_at: None,
         }
     }
 

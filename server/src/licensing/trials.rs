@@ -123,6 +123,7 @@ fn info(product: &ProductRow, trial: &TrialRow) -> LicenseInfo {
         metadata: Default::default(),
         kind: LicenseKind::Trial,
         subscription: None,
+        updates_until: None,
     }
 }
 

@@ -12,6 +12,18 @@ pub fn date_time(t: i64) -> String {
     format!("{} {:02}:{:02}", date(t), secs / 3600, secs % 3600 / 60)
 }
 
+/// RFC 3339 `YYYY-MM-DDTHH:MM:SSZ` of a Unix time (UTC).
+pub fn rfc3339(t: i64) -> String {
+    let secs = t.rem_euclid(86_400);
+    format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        date(t),
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
 /// Unix seconds of `YYYY-MM-DD` (UTC midnight), if it is a date.
 pub fn parse_date(text: &str) -> Option<i64> {
     let mut parts = text.trim().splitn(3, '-');

@@ -48,6 +48,10 @@ pub struct LicenseRow {
     pub sub_period_end: Option<i64>,
     /// 1 when the subscription ends at its period's end.
     pub sub_cancel_at_period_end: Option<i64>,
+    /// Explicit end of updates (Unix seconds); `None`: the expiry (see
+    /// [`LicenseRow::updates_until`]).
+    #[sqlx(rename = "updates_until")]
+    pub updates_until_at: Option<i64>,
 }
 
 /// A license with the live activation of one fingerprint (if any), read in one query: the
@@ -99,7 +103,7 @@ macro_rules! select_license {
              (SELECT COUNT(*) FROM activations a WHERE a.license_id = l.id \
               AND a.deactivated_at IS NULL) AS active_count, \
              s.status AS sub_status, s.period_end AS sub_period_end, \
-             s.cancel_at_period_end AS sub_cancel_at_period_end \
+             s.cancel_at_period_end AS sub_cancel_at_period_end, l.updates_until \
              FROM licenses l JOIN products p ON p.id = l.product_id \
              LEFT JOIN subscriptions s ON s.purchase_id = l.purchase_id ",
             $where
@@ -118,7 +122,7 @@ pub(super) const LICENSE_WITH_ACTIVATION: &str = "SELECT l.id, l.license_key, l.
              (SELECT COUNT(*) FROM activations c WHERE c.license_id = l.id \
               AND c.deactivated_at IS NULL) AS active_count, \
              s.status AS sub_status, s.period_end AS sub_period_end, \
-             s.cancel_at_period_end AS sub_cancel_at_period_end, \
+             s.cancel_at_period_end AS sub_cancel_at_period_end, l.updates_until, \
              a.id AS act_id, a.name AS act_name, a.platform AS act_platform, \
              a.first_seen_at AS act_first_seen_at, a.last_seen_at AS act_last_seen_at \
              FROM licenses l JOIN products p ON p.id = l.product_id \
@@ -145,6 +149,8 @@ pub struct NewLicense<'a> {
     pub metadata: String,
     /// The purchase that minted it, if any.
     pub purchase_id: Option<&'a str>,
+    /// Explicit end of updates.
+    pub updates_until: Option<i64>,
     /// Unix seconds.
     pub now: i64,
 }
@@ -268,7 +274,8 @@ impl Store {
         let done = sqlx::query(
             "INSERT INTO licenses (id, license_key, product_id, email, status, expires_at, \
              max_activations, token_lifetime_secs, entitlements, metadata, purchase_id, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, 'ACTIVE', $5, $6, $7, $8, $9, $10, $11, $11) \
+             updated_at, updates_until) \
+             VALUES ($1, $2, $3, $4, 'ACTIVE', $5, $6, $7, $8, $9, $10, $11, $11, $12) \
              ON CONFLICT (license_key) DO NOTHING",
         )
         .bind(l.id)
@@ -282,6 +289,7 @@ impl Store {
         .bind(&l.metadata)
         .bind(l.purchase_id)
         .bind(l.now)
+        .bind(l.updates_until)
         .execute(&mut *tx)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -350,7 +358,7 @@ impl Store {
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "UPDATE licenses SET email = $2, max_activations = $3, token_lifetime_secs = $4, \
-             entitlements = $5, metadata = $6, updated_at = $7 WHERE id = $1",
+             entitlements = $5, metadata = $6, updated_at = $7, updates_until = $8 WHERE id = $1",
         )
         .bind(&row.id)
         .bind(&row.email)
@@ -359,6 +367,7 @@ impl Store {
         .bind(row.entitlements.as_deref())
         .bind(&row.metadata)
         .bind(now)
+        .bind(row.updates_until_at)
         .execute(&mut *tx)
         .await
         .map(|_| ())

@@ -37,6 +37,10 @@ pub struct ProductRow {
     pub subscription_grace_secs: i64,
     /// Sold by subscription: the product's own billing portal link.
     pub billing_portal_url: Option<String>,
+    /// A license's updates period from issue; `None`: until it expires.
+    pub maintenance_secs: Option<i64>,
+    /// 1 when trials are offered releases.
+    pub trial_updates: i64,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -66,7 +70,8 @@ impl ProductRow {
 
 const COLUMNS: &str = "id, slug, name, kind, max_activations, license_duration_secs, \
      token_lifetime_secs, entitlements, metadata, stripe_price_ids, download_limit, trial_secs, \
-     trial_entitlements, subscription_grace_secs, billing_portal_url, created_at, updated_at";
+     trial_entitlements, subscription_grace_secs, billing_portal_url, maintenance_secs, trial_updates, created_at, \
+     updated_at";
 
 impl Store {
     /// Inserts a product; `Ok(false)` when the slug is taken.
@@ -79,8 +84,9 @@ impl Store {
             "INSERT INTO products (id, slug, name, kind, max_activations, license_duration_secs, \
              token_lifetime_secs, entitlements, metadata, stripe_price_ids, download_limit, \
              trial_secs, trial_entitlements, created_at, updated_at, subscription_grace_secs, \
-             billing_portal_url) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+             billing_portal_url, maintenance_secs, trial_updates) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+             $18, $19) \
              ON CONFLICT (slug) DO NOTHING",
         )
         .bind(&p.id)
@@ -100,6 +106,8 @@ impl Store {
         .bind(p.updated_at)
         .bind(p.subscription_grace_secs)
         .bind(p.billing_portal_url.as_deref())
+        .bind(p.maintenance_secs)
+        .bind(p.trial_updates)
         .execute(&mut *tx)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -115,8 +123,8 @@ impl Store {
             "UPDATE products SET name = $2, max_activations = $3, license_duration_secs = $4, \
              token_lifetime_secs = $5, entitlements = $6, metadata = $7, updated_at = $8, \
              stripe_price_ids = $9, download_limit = $10, trial_secs = $11, \
-             trial_entitlements = $12, subscription_grace_secs = $13, billing_portal_url = $14 \
-             WHERE id = $1",
+             trial_entitlements = $12, subscription_grace_secs = $13, billing_portal_url = $14, \
+             maintenance_secs = $15, trial_updates = $16 WHERE id = $1",
         )
         .bind(&p.id)
         .bind(&p.name)
@@ -132,6 +140,8 @@ impl Store {
         .bind(p.trial_entitlements.as_deref())
         .bind(p.subscription_grace_secs)
         .bind(p.billing_portal_url.as_deref())
+        .bind(p.maintenance_secs)
+        .bind(p.trial_updates)
         .execute(&mut *tx)
         .await
         .map(|_| ())

@@ -4,6 +4,7 @@
 //! state that grants least, with a warning in the log.
 
 use licet_proto::admin::{ProductKind, PurchaseStatus};
+use licet_proto::releases::ReleaseState;
 use licet_proto::{LicenseStatus, SubscriptionStatus};
 use sqlx::Any;
 use sqlx::any::{AnyTypeInfo, AnyValueRef};
@@ -140,6 +141,13 @@ impl From<StateText> for KeyState {
     /// Unknown reads as `Retired`: the key neither signs nor verifies.
     fn from(text: StateText) -> Self {
         text.decode("signing_keys.state", KeyState::parse, KeyState::Retired)
+    }
+}
+
+impl From<StateText> for ReleaseState {
+    /// Unknown reads as `Yanked`: no client is offered the release.
+    fn from(text: StateText) -> Self {
+        text.decode("releases.state", ReleaseState::parse, ReleaseState::Yanked)
     }
 }
 

@@ -146,6 +146,8 @@ impl ProductForm {
             trial: self.trial()?,
             subscription_grace_secs: self.grace_secs()?,
             billing_portal_url: self.portal_url(),
+            maintenance_secs: None,
+            trial_updates: false,
         })
     }
 
@@ -166,6 +168,8 @@ impl ProductForm {
             trial: Some(self.trial()?),
             subscription_grace_secs: Some(self.grace_secs()?),
             billing_portal_url: Some(self.portal_url()),
+            maintenance_secs: None,
+            trial_updates: None,
         })
     }
 }

@@ -50,6 +50,7 @@ pub(super) async fn issue(post: Result<Signed<IssueForm>>) -> Result<Response> {
             token_lifetime_secs: None,
             entitlements: None,
             metadata: None,
+            updates_until: None,
         };
         catalogue::issue_license(&app, &admin, req).await
     }
