@@ -122,10 +122,11 @@ pub struct NewArtifact<'a> {
     pub signature: Option<&'a str>,
 }
 
-/// Streams a file into storage and attaches it to a draft release (replacing that
-/// platform's file). Checks everything it can before reading the body; a release
-/// published meanwhile refuses the file with `CONFLICT`, and the bytes already stored stay
-/// unreferenced (content-addressed: harmless, reused by an identical upload).
+/// Streams a file into storage and attaches it to a release: a draft's file for any
+/// platform (replacing it), a published release's only for a platform it lacks. Checks
+/// everything it can before reading the body; a refusal found after it (a release
+/// published meanwhile) is `CONFLICT`, and the bytes already stored stay unreferenced
+/// (content-addressed: harmless, reused by an identical upload).
 pub async fn attach<S, B, E>(
     app: &impl Context,
     admin: &Admin,
@@ -139,8 +140,8 @@ where
     E: std::fmt::Display,
 {
     let release = release_row(app, release_id).await?;
-    if release.state != ReleaseState::Draft {
-        return Err(not_draft(&release));
+    if release.state == ReleaseState::Yanked {
+        return Err(fixed(&release, new.platform));
     }
     if !valid_platform(new.platform) {
         return Err(Error::invalid(
@@ -182,8 +183,11 @@ where
         serde_json::json!({ "platform": row.platform, "name": row.name, "size": row.size, "sha256": row.sha256 }),
     );
     match app.store().attach_artifact(&row, &audit).await? {
-        AttachOutcome::Attached => show(app, &release.id).await,
-        AttachOutcome::NotDraft => Err(not_draft(&release)),
+        AttachOutcome::Attached => {
+            app.release_cache().forget(&release.product_slug);
+            show(app, &release.id).await
+        }
+        AttachOutcome::Fixed => Err(fixed(&release, new.platform)),
         AttachOutcome::Missing => Err(no_release()),
     }
 }
@@ -224,7 +228,14 @@ pub async fn publish(
         )
         .await?
     {
-        return Err(not_draft(&release));
+        return Err(Error::new(
+            ErrorCode::Conflict,
+            format!(
+                "release {} is {}; only a draft can be published",
+                release.version,
+                release.state.as_str()
+            ),
+        ));
     }
     app.release_cache().forget(&release.product_slug);
     show(app, &release.id).await
@@ -308,11 +319,11 @@ fn no_release() -> Error {
     Error::new(ErrorCode::NotFound, "no such release")
 }
 
-fn not_draft(release: &ReleaseRow) -> Error {
+fn fixed(release: &ReleaseRow, platform: &str) -> Error {
     Error::new(
         ErrorCode::Conflict,
         format!(
-            "release {} is {}; files are added to drafts only (publish a new version instead)",
+            "release {} is {} and its {platform} file is fixed; publish a new version instead",
             release.version,
             release.state.as_str()
         ),

@@ -56,8 +56,9 @@ pub struct ArtifactRow {
 pub enum AttachOutcome {
     /// Attached (or replaced the draft's file for that platform).
     Attached,
-    /// The release is no longer a draft: its files are fixed.
-    NotDraft,
+    /// The release is published and has a file for that platform (fixed once published),
+    /// or is yanked.
+    Fixed,
     /// No such release.
     Missing,
 }
@@ -206,9 +207,11 @@ impl Store {
             .map(|release| (artifact, release)))
     }
 
-    /// Attaches a file to a draft release (replacing the file of that platform), audited.
-    /// The draft check and the write are one statement each inside one write transaction,
-    /// so a file never lands on a release that was published meanwhile.
+    /// Attaches a file to a release, audited: to a draft for any platform (replacing its
+    /// file), to a published release only for a platform it has no file for yet (what a
+    /// client was offered never changes). State check and write share one write
+    /// transaction (the release row locked on PostgreSQL), so they cannot interleave with a
+    /// publish or another upload.
     pub async fn attach_artifact(
         &self,
         a: &ArtifactRow,
@@ -230,7 +233,19 @@ impl Store {
         match state.map(|(s,)| ReleaseState::from(StateText::from(s))) {
             None => return Ok(AttachOutcome::Missing),
             Some(ReleaseState::Draft) => {}
-            Some(_) => return Ok(AttachOutcome::NotDraft),
+            Some(ReleaseState::Published) => {
+                let taken: Option<(String,)> = sqlx::query_as(
+                    "SELECT id FROM release_artifacts WHERE release_id = $1 AND platform = $2",
+                )
+                .bind(&a.release_id)
+                .bind(&a.platform)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if taken.is_some() {
+                    return Ok(AttachOutcome::Fixed);
+                }
+            }
+            Some(ReleaseState::Yanked) => return Ok(AttachOutcome::Fixed),
         }
         sqlx::query(
             "INSERT INTO release_artifacts (id, release_id, platform, name, size, sha256, \
