@@ -456,6 +456,8 @@ mod tests {
             trial: req.trial,
             subscription_grace_secs: req.subscription_grace_secs,
             billing_portal_url: req.billing_portal_url,
+            maintenance_secs: req.maintenance_secs,
+            trial_updates: req.trial_updates,
             created_at: 0,
             updated_at: 0,
         };
