@@ -95,6 +95,8 @@ impl Env {
                 }),
                 subscription_grace_secs: licet_proto::admin::DEFAULT_SUBSCRIPTION_GRACE_SECS,
                 billing_portal_url: None,
+                maintenance_secs: None,
+                trial_updates: false,
             },
         ))
         .expect("product");
@@ -124,6 +126,7 @@ impl Env {
                     token_lifetime_secs: None,
                     entitlements: None,
                     metadata: Some([("edition".to_owned(), "studio".to_owned())].into()),
+                    updates_until: None,
                 },
             ))
             .expect("license")
