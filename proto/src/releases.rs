@@ -60,8 +60,7 @@ pub fn valid_platform(s: &str) -> bool {
 pub fn valid_channel(s: &str) -> bool {
     (1..=32).contains(&s.len())
         && s.as_bytes()[0].is_ascii_lowercase()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
@@ -203,6 +202,8 @@ pub struct ManifestClaims {
     pub fpr: String,
     /// Issued at, Unix seconds.
     pub iat: i64,
+    /// Not before (= `iat`), Unix seconds.
+    pub nbf: i64,
     /// Expiry of the manifest, Unix seconds.
     pub exp: i64,
     /// The artifact.
@@ -375,10 +376,22 @@ mod tests {
 
     #[test]
     fn platform_and_channel_names() {
-        for ok in ["linux-x86_64", "darwin-aarch64", "windows-i686", "linux-armv7"] {
+        for ok in [
+            "linux-x86_64",
+            "darwin-aarch64",
+            "windows-i686",
+            "linux-armv7",
+        ] {
             assert!(valid_platform(ok), "{ok}");
         }
-        for bad in ["linux", "-x86", "linux-", "Linux-x86_64", "linux-x86-64", "../x"] {
+        for bad in [
+            "linux",
+            "-x86",
+            "linux-",
+            "Linux-x86_64",
+            "linux-x86-64",
+            "../x",
+        ] {
             assert!(!valid_platform(bad), "{bad}");
         }
         assert!(valid_channel("stable") && valid_channel("beta-2"));

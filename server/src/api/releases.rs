@@ -46,7 +46,8 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
 /// and fingerprint headers.
 fn credentials(headers: &HeaderMap) -> Result<Credentials> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(lease) = text(header::AUTHORIZATION.as_str()).and_then(|v| v.strip_prefix("Bearer "))
+    if let Some(lease) =
+        text(header::AUTHORIZATION.as_str()).and_then(|v| v.strip_prefix("Bearer "))
     {
         return Ok(Credentials::Lease(lease.trim().to_owned()));
     }
@@ -157,16 +158,9 @@ async fn artifact(
                 "the link's signature is not valid",
             )
         })?;
-        let grant = releases::links::open(
-            &app,
-            &id,
-            q.expires,
-            &q.kid,
-            &q.sig,
-            range.as_deref(),
-            head,
-        )
-        .await?;
+        let grant =
+            releases::links::open(&app, &id, q.expires, &q.kid, &q.sig, range.as_deref(), head)
+                .await?;
         send(grant, head).await
     };
     r.await.unwrap_or_else(|e| reply::error(&e))

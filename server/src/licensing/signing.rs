@@ -183,11 +183,7 @@ impl KeyRing {
         }
         let digest: [u8; 32] = sha2::Sha256::digest(lease.as_bytes()).into();
         let shard = &self.verified.shards[usize::from(digest[0]) % self.verified.shards.len()];
-        if let Some(claims) = shard
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&digest)
-        {
+        if let Some(claims) = shard.lock().unwrap_or_else(|p| p.into_inner()).get(&digest) {
             return Ok(claims.clone());
         }
         let claims = Arc::new(self.snapshot().verifier.verify(lease)?.claims);

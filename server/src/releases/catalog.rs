@@ -184,8 +184,7 @@ pub fn pick<'a>(
     signed_only: bool,
 ) -> Result<Pick<'a>> {
     let visible = |p: &&Published| {
-        p.release.channel == channel
-            || p.release.channel == licet_proto::releases::DEFAULT_CHANNEL
+        p.release.channel == channel || p.release.channel == licet_proto::releases::DEFAULT_CHANNEL
     };
     if !catalog.releases.iter().any(|p| visible(&p)) {
         return Err(Error::new(
@@ -395,7 +394,10 @@ mod tests {
         let p = pick(&c, "stable", "linux-x86_64", &v("0.9.0"), &trial, false);
         assert_eq!(
             offered(p),
-            (None, Some(("1.1.0".into(), NotAllowedReason::TrialExcluded)))
+            (
+                None,
+                Some(("1.1.0".into(), NotAllowedReason::TrialExcluded))
+            )
         );
     }
 
@@ -404,11 +406,25 @@ mod tests {
         let c = catalog(vec![release("1.0.0", "beta", 100, None)]);
         let code = |r: Result<Pick<'_>>| r.err().map(|e| e.code());
         assert_eq!(
-            code(pick(&c, "stable", "linux-x86_64", &v("0.1.0"), &open(), false)),
+            code(pick(
+                &c,
+                "stable",
+                "linux-x86_64",
+                &v("0.1.0"),
+                &open(),
+                false
+            )),
             Some(ErrorCode::ReleaseNotFound)
         );
         assert_eq!(
-            code(pick(&c, "beta", "darwin-aarch64", &v("0.1.0"), &open(), false)),
+            code(pick(
+                &c,
+                "beta",
+                "darwin-aarch64",
+                &v("0.1.0"),
+                &open(),
+                false
+            )),
             Some(ErrorCode::PlatformNotFound)
         );
         assert_eq!(

@@ -51,7 +51,10 @@ pub async fn open(
     if kid != ARTIFACT_URL_KID {
         return Err(forbidden());
     }
-    if !ct_eq(mac(app, kid, artifact_id, expires).as_bytes(), sig.as_bytes()) {
+    if !ct_eq(
+        mac(app, kid, artifact_id, expires).as_bytes(),
+        sig.as_bytes(),
+    ) {
         return Err(forbidden());
     }
     if app.now() >= expires {

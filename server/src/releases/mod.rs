@@ -286,10 +286,12 @@ pub async fn list(app: &impl Context, product_slug: &str) -> Result<Vec<Release>
         .iter()
         .map(|(r, a)| to_wire(r, a))
         .collect();
-    releases.sort_by(|a, b| match (parse_version(&b.version), parse_version(&a.version)) {
-        (Some(x), Some(y)) => x.cmp(&y),
-        _ => b.created_at.cmp(&a.created_at),
-    });
+    releases.sort_by(
+        |a, b| match (parse_version(&b.version), parse_version(&a.version)) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            _ => b.created_at.cmp(&a.created_at),
+        },
+    );
     Ok(releases)
 }
 

@@ -293,6 +293,7 @@ fn manifest(
         aud: catalog.product.slug.clone(),
         fpr: holder.fingerprint.clone(),
         iat: now,
+        nbf: now,
         exp: expires,
         rel: ManifestRelease {
             version: release.release.version.clone(),

@@ -225,10 +225,12 @@ impl Store {
                     .fetch_optional(&mut *tx)
                     .await?
             }
-            super::Backend::Sqlite => sqlx::query_as("SELECT state FROM releases WHERE id = $1")
-                .bind(&a.release_id)
-                .fetch_optional(&mut *tx)
-                .await?,
+            super::Backend::Sqlite => {
+                sqlx::query_as("SELECT state FROM releases WHERE id = $1")
+                    .bind(&a.release_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+            }
         };
         match state.map(|(s,)| ReleaseState::from(StateText::from(s))) {
             None => return Ok(AttachOutcome::Missing),
@@ -315,7 +317,10 @@ impl Store {
     }
 
     /// Downloads per published release and platform, busiest first.
-    pub async fn release_downloads(&self, limit: i64) -> Result<Vec<ReleaseDownloads>, sqlx::Error> {
+    pub async fn release_downloads(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<ReleaseDownloads>, sqlx::Error> {
         sqlx::query_as(
             "SELECT p.slug AS product_slug, r.version, a.platform, a.downloads \
              FROM release_artifacts a JOIN releases r ON r.id = a.release_id \
