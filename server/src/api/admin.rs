@@ -88,7 +88,7 @@ async fn update_product(
     admin: Result<Admin>,
     req: Result<UpdateProduct>,
 ) -> Response {
-    let r = async { catalogue::update_product(&app, &admin?, &slug, req?).await };
+    let r = async { crate::releases::update_product(&app, &admin?, &slug, req?).await };
     reply::result(StatusCode::OK, r.await)
 }
 

@@ -173,8 +173,9 @@ pub enum Pick<'a> {
 }
 
 /// Picks the caller's update: among the published releases of `channel` (and of `stable`,
-/// which every channel also follows) with a file for `platform` (signed by the vendor's
-/// updater key when `signed_only`), newer than `current`, the newest the caller may have.
+/// which every channel also follows) with a file for `platform`, newer than `current`, the
+/// newest the caller may have. With `signed_only`, files without the vendor's updater
+/// signature are passed over (the Tauri updater refuses them).
 pub fn pick<'a>(
     catalog: &'a Catalog,
     channel: &str,
@@ -198,7 +199,7 @@ pub fn pick<'a>(
     let for_platform = |p: &'a Published| {
         p.artifacts
             .iter()
-            .find(|a| a.platform == platform && (!signed_only || a.signature.is_some()))
+            .find(|a| a.platform == platform)
             .map(|a| (p, a))
     };
     let mut candidates = catalog
@@ -217,7 +218,8 @@ pub fn pick<'a>(
         ));
     }
     let mut newest_refused = None;
-    for (release, artifact) in candidates.take_while(|(p, _)| p.version > *current) {
+    let newer = candidates.take_while(|(p, _)| p.version > *current);
+    for (release, artifact) in newer.filter(|(_, a)| !signed_only || a.signature.is_some()) {
         match terms.refusal(release) {
             None => {
                 return Ok(Pick::Offer {
@@ -427,10 +429,11 @@ mod tests {
             )),
             Some(ErrorCode::PlatformNotFound)
         );
+        let unsigned = pick(&c, "beta", "linux-x86_64", &v("0.1.0"), &open(), true);
         assert_eq!(
-            code(pick(&c, "beta", "linux-x86_64", &v("0.1.0"), &open(), true)),
-            Some(ErrorCode::PlatformNotFound),
-            "the Tauri endpoint needs the vendor's updater signature"
+            offered(unsigned),
+            (None, None),
+            "the Tauri endpoint offers only files with the vendor's updater signature"
         );
     }
 }

@@ -39,6 +39,20 @@ impl<T: Context> Context for std::sync::Arc<T> {
     }
 }
 
+/// Changes a product's policy ([`crate::catalogue::update_product`]) and drops this
+/// replica's memory of it, so update checks here see the change at once (whether trials
+/// get releases, for one); other replicas see it within [`catalog::CATALOG_TTL_SECS`].
+pub async fn update_product(
+    app: &impl Context,
+    admin: &Admin,
+    slug: &str,
+    req: licet_proto::admin::UpdateProduct,
+) -> Result<licet_proto::admin::Product> {
+    let product = crate::catalogue::update_product(app, admin, slug, req).await?;
+    app.release_cache().forget(slug);
+    Ok(product)
+}
+
 /// Longest release notes accepted, in bytes.
 pub const MAX_NOTES_BYTES: usize = 64 * 1024;
 

@@ -93,7 +93,7 @@ async fn release(api: &Api, version: &str, channel: &str, platforms: &[&str]) ->
 
 /// An activated machine: (key, fingerprint, lease).
 async fn machine(api: &Api, fpr: &str) -> (String, String, String) {
-    let (key, _) = api.license("app").await;
+    let (_, key) = api.license("app").await;
     let (status, body) = api.activate(&key, fpr).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     (key, fpr.to_owned(), str_of(&body, "token"))

@@ -83,7 +83,7 @@ pub(super) async fn update(slug: String, post: Result<Signed<ProductForm>>) -> R
     let r = async {
         let current = catalogue::product(&app, &slug).await?.to_wire();
         let req = form.to_update(&current.metadata)?;
-        catalogue::update_product(&app, &admin, &slug, req).await
+        crate::releases::update_product(&app, &admin, &slug, req).await
     }
     .await;
     match r {
