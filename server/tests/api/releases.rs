@@ -658,3 +658,42 @@ fn base64_url(part: &str) -> Vec<u8> {
         .decode(part)
         .expect("base64url")
 }
+
+#[tokio::test]
+async fn racing_vendors_create_one_release_and_publish_it_once() {
+    let api = Api::start().await;
+    product(&api, json!({})).await;
+    let creates = (0..10).map(|_| {
+        api.admin_post(
+            "/v1/admin/products/app/releases",
+            json!({ "version": "1.0.0" }),
+        )
+    });
+    let results = futures_util::future::join_all(creates).await;
+    let created: Vec<&Value> = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(created.len(), 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .all(|(s, _)| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT)
+    );
+    let id = str_of(created[0], "id");
+    attach(&api, &id, LINUX, "", bytes_of("1.0.0", LINUX)).await;
+    let path = format!("/v1/admin/releases/{id}/publish");
+    let publishes = (0..10).map(|_| api.admin_post(&path, json!({})));
+    let results = futures_util::future::join_all(publishes).await;
+    let ok = results.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    assert_eq!(ok, 1, "{results:?}");
+    let (_, audit) = api.admin_get("/v1/admin/audit?limit=100").await;
+    let published = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e["action"] == "release.published")
+        .count();
+    assert_eq!(published, 1, "one publish, audited once");
+}

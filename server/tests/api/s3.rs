@@ -76,20 +76,7 @@ async fn moto() -> Option<Moto> {
 #[tokio::test]
 async fn with_s3_downloads_redirect_to_presigned_urls_and_count_the_same() {
     let Some(moto) = moto().await else { return };
-    let endpoint = moto.endpoint.clone();
-    let server = TestServer::start_with(move |c| {
-        c.s3 = Some(S3Config {
-            bucket: "licet-files".into(),
-            region: "us-east-1".into(),
-            endpoint: Some(endpoint),
-            access_key_id: Secret::new("testing"),
-            secret_access_key: Secret::new("testing"),
-            presign_secs: 300,
-        });
-    })
-    .await
-    .expect("server");
-    let api = Api::with(server);
+    let api = on_s3(&moto).await;
     api.admin_post(
         "/v1/admin/products",
         json!({ "slug": "app", "name": "App", "kind": "download", "max_activations": 1, "download_limit": 2 }),
@@ -170,4 +157,119 @@ async fn used(api: &Api, purchase: &str) -> Option<i64> {
         .await
         .1["download_count"]
         .as_i64()
+}
+
+/// A server storing files in moto's bucket.
+async fn on_s3(moto: &Moto) -> Api {
+    let endpoint = moto.endpoint.clone();
+    let server = TestServer::start_with(move |c| {
+        c.s3 = Some(S3Config {
+            bucket: "licet-files".into(),
+            region: "us-east-1".into(),
+            endpoint: Some(endpoint),
+            access_key_id: Secret::new("testing"),
+            secret_access_key: Secret::new("testing"),
+            presign_secs: 300,
+        });
+    })
+    .await
+    .expect("server");
+    Api::with(server)
+}
+
+#[tokio::test]
+async fn with_s3_release_files_are_offered_redirected_and_resumed() {
+    let Some(moto) = moto().await else { return };
+    let api = on_s3(&moto).await;
+    api.product("app", 1).await;
+    let (status, release) = api
+        .admin_post(
+            "/v1/admin/products/app/releases",
+            json!({ "version": "1.1.0" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{release}");
+    let id = str_of(&release, "id");
+    let bytes: Vec<u8> = (0..6_000_000u32).map(|i| (i % 251) as u8).collect();
+    let res = api
+        .http
+        .post(api.server.url(&format!(
+            "/v1/admin/releases/{id}/artifacts?platform=linux-x86_64&name=App.AppImage"
+        )))
+        .bearer_auth(&api.server.admin_token)
+        .body(bytes.clone())
+        .send()
+        .await
+        .expect("upload");
+    let (status, body) = decode(res).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = api
+        .admin_post(&format!("/v1/admin/releases/{id}/publish"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (_, key) = api.license("app").await;
+    let (status, lease) = api.activate(&key, "v1:machine-a").await;
+    assert_eq!(status, StatusCode::OK, "{lease}");
+    let res = api
+        .http
+        .get(
+            api.server
+                .url("/v1/releases/latest?product=app&platform=linux-x86_64&version=1.0.0"),
+        )
+        .bearer_auth(str_of(&lease, "token"))
+        .send()
+        .await
+        .expect("check");
+    let (status, update) = decode(res).await;
+    assert_eq!(status, StatusCode::OK, "{update}");
+    let url = str_of(&update["artifact"], "url");
+
+    // The artifact URL redirects to a presigned URL of the bucket; a client following it
+    // gets the bytes, and a resumed range the rest of them.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let res = no_redirects.get(&url).send().await.expect("get");
+    assert_eq!(res.status(), StatusCode::TEMPORARY_REDIRECT);
+    let location = res.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(location.starts_with(&moto.endpoint), "{location}");
+    let whole = api.http.get(&url).send().await.expect("follow");
+    assert_eq!(whole.status(), StatusCode::OK);
+    let got = whole.bytes().await.expect("bytes");
+    assert_eq!(got.len(), bytes.len());
+    assert_eq!(
+        str_of(&update["artifact"], "sha256"),
+        sha2_hex(&got),
+        "the bytes are the ones the manifest names"
+    );
+    let rest = api
+        .http
+        .get(&url)
+        .header("range", "bytes=5000000-")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(rest.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        rest.bytes().await.expect("rest").as_ref(),
+        &bytes[5_000_000..]
+    );
+    let (_, shown) = api.admin_get(&format!("/v1/admin/releases/{id}")).await;
+    assert_eq!(
+        shown["artifacts"][0]["downloads"], 2,
+        "two from the first byte: {shown}"
+    );
+}
+
+fn sha2_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
