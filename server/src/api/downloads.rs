@@ -148,12 +148,13 @@ async fn signed_url(
     reply::result(StatusCode::OK, r.await)
 }
 
+/// The query of a stateless signed URL (`/v1/files/…`, `/v1/releases/artifacts/…`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SignedQuery {
-    expires: i64,
-    kid: String,
-    sig: String,
+pub(super) struct SignedQuery {
+    pub(super) expires: i64,
+    pub(super) kid: String,
+    pub(super) sig: String,
 }
 
 #[derive(Debug, Deserialize)]

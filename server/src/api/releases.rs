@@ -13,7 +13,7 @@ use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, Method, StatusCode, header};
 use warp::reply::{Reply, Response};
 
-use super::downloads::{body_chunks, send};
+use super::downloads::{SignedQuery, body_chunks, send};
 use super::{any_of, authorized, body, client, query, reply, with_app};
 use crate::app::App;
 use crate::auth::Admin;
@@ -132,14 +132,6 @@ fn no_content() -> Response {
         warp::http::HeaderValue::from_static("no-store"),
     );
     res
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SignedQuery {
-    expires: i64,
-    kid: String,
-    sig: String,
 }
 
 /// `GET|HEAD /v1/releases/artifacts/{id}?expires=&kid=&sig=`: a release file by signed URL.
