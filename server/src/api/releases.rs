@@ -97,6 +97,8 @@ struct TauriQuery {
 
 /// `GET /v1/releases/tauri/{product}/{target}/{arch}/{current_version}[?channel=]`: Tauri
 /// v2's dynamic update server shape (`{version, notes, pub_date, url, signature}` or 204).
+// Warp hands each path segment and filter output over as its own argument.
+#[allow(clippy::too_many_arguments)]
 async fn tauri(
     product: String,
     target: String,

@@ -50,8 +50,11 @@ pub struct Catalog {
 /// remembered too, so guessing slugs costs no database reads).
 #[derive(Debug, Default)]
 pub struct ReleaseCache {
-    entries: RwLock<HashMap<String, (std::time::Instant, Option<Arc<Catalog>>)>>,
+    entries: RwLock<HashMap<String, Remembered>>,
 }
+
+/// When a catalogue was read, and what it was (`None`: no such product).
+type Remembered = (std::time::Instant, Option<Arc<Catalog>>);
 
 /// Slugs remembered at most (a full cache is emptied and refills).
 const MAX_ENTRIES: usize = 10_000;
