@@ -8,7 +8,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::filters::{LicenseQuery, PAGE_SIZE, page_no};
-use super::forms::{ExtendForm, IssueForm};
+use super::forms::{ExtendForm, IssueForm, UpdatesForm};
 use super::nav;
 use crate::app::App;
 use crate::catalogue::{self, StatusChange};
@@ -79,7 +79,7 @@ pub(super) async fn issue(post: Result<Signed<IssueForm>>) -> Result<Response> {
 pub(super) async fn show(id: String, s: Outcome<Signed>) -> Outcome<Markup> {
     let s = s?;
     let lic = catalogue::show_license(&s.app, &id).await?;
-    Ok(license_page(&s.session, &lic, None))
+    Ok(license_page(&s.session, &lic, Refused::Nothing))
 }
 
 /// `POST /admin/licenses/{id}/{suspend|reinstate|revoke}`
@@ -115,7 +115,33 @@ pub(super) async fn extend(id: String, post: Result<Signed<ExtendForm>>) -> Resu
             let msg = e.public_message();
             Ok(page(
                 StatusCode::BAD_REQUEST,
-                license_page(&session, &lic, Some((&msg, &form.expires))),
+                license_page(&session, &lic, Refused::Extend(&msg, &form.expires)),
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `POST /admin/licenses/{id}/updates`: a refused date comes back with the reason.
+pub(super) async fn set_updates(id: String, post: Result<Signed<UpdatesForm>>) -> Result<Response> {
+    let post = post?;
+    let admin = post.admin()?.clone();
+    let Signed {
+        app, session, form, ..
+    } = post;
+    let r = async {
+        let req = form.to_update()?;
+        catalogue::update_license(&app, &admin, &id, req).await
+    }
+    .await;
+    match r {
+        Ok(lic) => Ok(redirect(&format!("/admin/licenses/{}", lic.id))),
+        Err(e @ Error::Api { .. }) => {
+            let lic = catalogue::show_license(&app, &id).await?;
+            let msg = e.public_message();
+            Ok(page(
+                StatusCode::BAD_REQUEST,
+                license_page(&session, &lic, Refused::Updates(&msg, &form.updates_until)),
             ))
         }
         Err(e) => Err(e),
@@ -203,7 +229,23 @@ fn licenses_page(
     )
 }
 
-fn license_page(s: &SessionRow, l: &License, extend_error: Option<(&str, &str)>) -> Markup {
+/// A license page's refused form, shown with its reason and the date that was typed.
+#[derive(Clone, Copy)]
+enum Refused<'a> {
+    Nothing,
+    Extend(&'a str, &'a str),
+    Updates(&'a str, &'a str),
+}
+
+fn license_page(s: &SessionRow, l: &License, refused: Refused<'_>) -> Markup {
+    let extend_error = match refused {
+        Refused::Extend(e, typed) => Some((e, typed)),
+        _ => None,
+    };
+    let updates_error = match refused {
+        Refused::Updates(e, typed) => Some((e, typed)),
+        _ => None,
+    };
     let status = l.status;
     let action = |change: StatusChange, label: &str, class: &str| {
         html! {
@@ -223,6 +265,7 @@ fn license_page(s: &SessionRow, l: &License, extend_error: Option<(&str, &str)>)
                 tr { th scope="row" { "Email" } td { (l.email) } }
                 tr { th scope="row" { "Status" } td { (status_badge(status.as_str())) } }
                 tr { th scope="row" { "Expires" } td { @match l.expires_at { Some(t) => (date(t)), None => "never" } } }
+                tr { th scope="row" { "Updates until" } td { @match l.updates_until { Some(t) => { "releases published until " (date(t)) }, None => "every release" } } }
                 @if let Some(sub) = &l.subscription {
                     tr { th scope="row" { "Subscription" } td { (crate::web::subscriptions::claim_text(sub)) } }
                 }
@@ -248,6 +291,19 @@ fn license_page(s: &SessionRow, l: &License, extend_error: Option<(&str, &str)>)
                             input type="date" id="expires" name="expires" value=(extend_error.map(|e| e.1.to_owned()).or(l.expires_at.map(date)).unwrap_or_default()); }
                         div { label for="perpetual" { "Never expires" } input type="checkbox" id="perpetual" name="perpetual" value="1"; }
                         div { button type="submit" { "Set expiry" } }
+                    }
+                }
+            }
+            @if status != LicenseStatus::Revoked {
+                section {
+                    h2 { "Updates" }
+                    @if let Some((e, _)) = updates_error { p role="alert" { (e) } }
+                    form method="post" action={"/admin/licenses/" (l.id) "/updates"} class="row" {
+                        input type="hidden" name="csrf" value=(s.csrf);
+                        div { label for="updates_until" { "Updates until" }
+                            input type="date" id="updates_until" name="updates_until" value=(updates_error.map(|e| e.1.to_owned()).or(l.updates_until.map(date)).unwrap_or_default()); }
+                        div { label for="follow_expiry" { "Until it expires" } input type="checkbox" id="follow_expiry" name="follow_expiry" value="1"; }
+                        div { button type="submit" { "Set end of updates" } }
                     }
                 }
             }
