@@ -236,15 +236,11 @@ pub(super) struct ExtendForm {
 impl ExtendForm {
     /// The request: the ticked box wins over any date.
     pub(super) fn to_extend(&self) -> Result<ExtendLicense> {
-        let expires_at = if self.perpetual.is_some() {
-            None
-        } else {
-            Some(parse_date(&self.expires).ok_or_else(|| {
-                Error::invalid(
-                    "give the new expiry as a date (YYYY-MM-DD), or tick \u{201c}never expires\u{201d}",
-                )
-            })?)
-        };
+        let expires_at = date_unless_ticked(
+            &self.expires,
+            self.perpetual.is_some(),
+            "give the new expiry as a date (YYYY-MM-DD), or tick \u{201c}never expires\u{201d}",
+        )?;
         Ok(ExtendLicense { expires_at })
     }
 }
@@ -262,15 +258,11 @@ pub(super) struct UpdatesForm {
 impl UpdatesForm {
     /// The request: the ticked box wins over any date.
     pub(super) fn to_update(&self) -> Result<UpdateLicense> {
-        let until = if self.follow_expiry.is_some() {
-            None
-        } else {
-            Some(parse_date(&self.updates_until).ok_or_else(|| {
-                Error::invalid(
-                    "give the end of updates as a date (YYYY-MM-DD), or tick \u{201c}until it expires\u{201d}",
-                )
-            })?)
-        };
+        let until = date_unless_ticked(
+            &self.updates_until,
+            self.follow_expiry.is_some(),
+            "give the end of updates as a date (YYYY-MM-DD), or tick \u{201c}until it expires\u{201d}",
+        )?;
         Ok(UpdateLicense {
             updates_until: Some(until),
             ..UpdateLicense::default()
@@ -304,6 +296,17 @@ impl ReleaseForm {
             entitlement: some(&self.entitlement),
         }
     }
+}
+
+/// A date field beside a box that stands for "no date": `None` when the box is ticked
+/// (whatever the field says), else the date, or `refusal` when it is not one.
+fn date_unless_ticked(text: &str, ticked: bool, refusal: &str) -> Result<Option<i64>> {
+    if ticked {
+        return Ok(None);
+    }
+    parse_date(text)
+        .map(Some)
+        .ok_or_else(|| Error::invalid(refusal.to_owned()))
 }
 
 /// A whole number typed into the field named `what`.

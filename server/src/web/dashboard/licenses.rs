@@ -79,7 +79,7 @@ pub(super) async fn issue(post: Result<Signed<IssueForm>>) -> Result<Response> {
 pub(super) async fn show(id: String, s: Outcome<Signed>) -> Outcome<Markup> {
     let s = s?;
     let lic = catalogue::show_license(&s.app, &id).await?;
-    Ok(license_page(&s.session, &lic, Refused::Nothing))
+    Ok(license_page(&s.session, &lic, None))
 }
 
 /// `POST /admin/licenses/{id}/{suspend|reinstate|revoke}`
@@ -99,49 +99,45 @@ pub(super) async fn change_status(
 /// `POST /admin/licenses/{id}/extend`: a refused date comes back with the reason.
 pub(super) async fn extend(id: String, post: Result<Signed<ExtendForm>>) -> Result<Response> {
     let post = post?;
-    let admin = post.admin()?.clone();
-    let Signed {
-        app, session, form, ..
-    } = post;
-    let r = async {
-        let req = form.to_extend()?;
-        catalogue::extend(&app, &admin, &id, req).await
-    }
-    .await;
-    match r {
-        Ok(lic) => Ok(redirect(&format!("/admin/licenses/{}", lic.id))),
-        Err(e @ Error::Api { .. }) => {
-            let lic = catalogue::show_license(&app, &id).await?;
-            let msg = e.public_message();
-            Ok(page(
-                StatusCode::BAD_REQUEST,
-                license_page(&session, &lic, Refused::Extend(&msg, &form.expires)),
-            ))
-        }
-        Err(e) => Err(e),
-    }
+    let r =
+        async { catalogue::extend(&post.app, post.admin()?, &id, post.form.to_extend()?).await };
+    let r = r.await;
+    answer(&post, &id, r, DateForm::Extend, &post.form.expires).await
 }
 
 /// `POST /admin/licenses/{id}/updates`: a refused date comes back with the reason.
 pub(super) async fn set_updates(id: String, post: Result<Signed<UpdatesForm>>) -> Result<Response> {
     let post = post?;
-    let admin = post.admin()?.clone();
-    let Signed {
-        app, session, form, ..
-    } = post;
     let r = async {
-        let req = form.to_update()?;
-        catalogue::update_license(&app, &admin, &id, req).await
-    }
-    .await;
+        let req = post.form.to_update()?;
+        catalogue::update_license(&post.app, post.admin()?, &id, req).await
+    };
+    let r = r.await;
+    answer(&post, &id, r, DateForm::Updates, &post.form.updates_until).await
+}
+
+/// Back to the license's page once a date form of it is done; a refused one comes back
+/// with the reason and the date as typed.
+async fn answer<T>(
+    post: &Signed<T>,
+    id: &str,
+    r: Result<License>,
+    form: DateForm,
+    typed: &str,
+) -> Result<Response> {
     match r {
         Ok(lic) => Ok(redirect(&format!("/admin/licenses/{}", lic.id))),
         Err(e @ Error::Api { .. }) => {
-            let lic = catalogue::show_license(&app, &id).await?;
-            let msg = e.public_message();
+            let lic = catalogue::show_license(&post.app, id).await?;
+            let message = e.public_message();
+            let refused = Refused {
+                form,
+                message: &message,
+                typed,
+            };
             Ok(page(
                 StatusCode::BAD_REQUEST,
-                license_page(&session, &lic, Refused::Updates(&msg, &form.updates_until)),
+                license_page(&post.session, &lic, Some(refused)),
             ))
         }
         Err(e) => Err(e),
@@ -229,23 +225,29 @@ fn licenses_page(
     )
 }
 
-/// A license page's refused form, shown with its reason and the date that was typed.
-#[derive(Clone, Copy)]
-enum Refused<'a> {
-    Nothing,
-    Extend(&'a str, &'a str),
-    Updates(&'a str, &'a str),
+/// The date forms of a license's page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DateForm {
+    Extend,
+    Updates,
 }
 
-fn license_page(s: &SessionRow, l: &License, refused: Refused<'_>) -> Markup {
-    let extend_error = match refused {
-        Refused::Extend(e, typed) => Some((e, typed)),
-        _ => None,
+/// A license page's refused date form: the reason, and the date as typed.
+#[derive(Clone, Copy)]
+struct Refused<'a> {
+    form: DateForm,
+    message: &'a str,
+    typed: &'a str,
+}
+
+fn license_page(s: &SessionRow, l: &License, refused: Option<Refused<'_>>) -> Markup {
+    let refused_for = |form| {
+        refused
+            .filter(|r| r.form == form)
+            .map(|r| (r.message, r.typed))
     };
-    let updates_error = match refused {
-        Refused::Updates(e, typed) => Some((e, typed)),
-        _ => None,
-    };
+    let extend_error = refused_for(DateForm::Extend);
+    let updates_error = refused_for(DateForm::Updates);
     let status = l.status;
     let action = |change: StatusChange, label: &str, class: &str| {
         html! {

@@ -116,11 +116,10 @@ pub(crate) fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         let create = path!("admin" / "releases" / String).and(post()).and(form(&app)).then(releases::create).map(reply);
         // POST /admin/releases/{slug}/{id}/files: a platform's file (multipart: `csrf` first, `file` last).
         let upload = path!("admin" / "releases" / String / String / "files").and(post()).and(gate.clone()).and(upload_form).then(releases::upload).map(reply);
-        // POST /admin/releases/{slug}/{id}/publish
-        let publish = path!("admin" / "releases" / String / String / "publish").and(post()).and(form(&app)).then(releases::publish).map(reply);
-        // POST /admin/releases/{slug}/{id}/yank
-        let yank = path!("admin" / "releases" / String / String / "yank").and(post()).and(form(&app)).then(releases::yank).map(reply);
-        index.or(show).unify().or(create).unify().or(upload).unify().or(publish).unify().or(yank).unify().boxed()
+        // POST /admin/releases/{slug}/{id}/{publish|yank}. After the upload route, since it
+        // would take `files` for an action.
+        let state = path!("admin" / "releases" / String / String / String).and(post()).and(form(&app)).then(releases::change_state).map(reply);
+        index.or(show).unify().or(create).unify().or(upload).unify().or(state).unify().boxed()
     };
     // GET /admin/trials?product=&state=&page=
     let trial_routes = path!("admin" / "trials").and(get()).and(gate.clone()).and(query()).then(trials::list).map(page).boxed();

@@ -110,38 +110,22 @@ pub(super) async fn upload(
     .await
 }
 
-/// `POST /admin/releases/{slug}/{id}/publish`
-pub(super) async fn publish(
+/// `POST /admin/releases/{slug}/{id}/{publish|yank}`
+pub(super) async fn change_state(
     slug: String,
     id: String,
+    action: String,
     post: Result<Signed<NoFields>>,
 ) -> Result<Response> {
     let s = post?;
     let r = async {
         release_of(&s.app, &slug, &id).await?;
-        releases::publish(&s.app, s.admin()?, &id, PublishRelease::default()).await
-    }
-    .await;
-    answer(
-        &s.app,
-        &s.session,
-        &slug,
-        r.map(drop),
-        &ReleaseForm::default(),
-    )
-    .await
-}
-
-/// `POST /admin/releases/{slug}/{id}/yank`
-pub(super) async fn yank(
-    slug: String,
-    id: String,
-    post: Result<Signed<NoFields>>,
-) -> Result<Response> {
-    let s = post?;
-    let r = async {
-        release_of(&s.app, &slug, &id).await?;
-        releases::yank(&s.app, s.admin()?, &id).await
+        let admin = s.admin()?;
+        match action.as_str() {
+            "publish" => releases::publish(&s.app, admin, &id, PublishRelease::default()).await,
+            "yank" => releases::yank(&s.app, admin, &id).await,
+            _ => Err(Error::new(ErrorCode::NotFound, "no such release action")),
+        }
     }
     .await;
     answer(
