@@ -80,10 +80,12 @@ pub enum Command {
 /// `release …`
 #[derive(Debug, Subcommand)]
 pub enum ReleaseCommand {
-    /// Add one platform's file to a version and publish it: creates the version (on
-    /// --channel, with --notes-file and --entitlement) when the product has none, attaches
-    /// the file, and publishes unless --draft (a published version takes files only for
-    /// platforms it has none for, so run it once per platform).
+    /// Add one platform's file to a version and publish it.
+    ///
+    /// Creates the version (on --channel, with --notes-file and --entitlement) when the
+    /// product has none, attaches the file, and publishes unless --draft. A published
+    /// version takes files only for platforms it has none for, so run it once per platform;
+    /// its channel and entitlement stay as created.
     Publish {
         /// Product slug.
         #[arg(long)]

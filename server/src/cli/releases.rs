@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use licet_proto::ErrorCode;
 use licet_proto::admin::Page;
 use licet_proto::releases::{
-    CreateRelease, MAX_UPDATER_SIGNATURE_LEN, PublishRelease, Release, ReleaseState,
+    CreateRelease, MAX_UPDATER_SIGNATURE_LEN, PublishRelease, Release, ReleaseState, valid_platform,
 };
 
 use super::{ReleaseCommand, print_json};
@@ -83,8 +83,8 @@ struct FileToAttach<'a> {
 }
 
 /// Finds or creates the version, attaches the file, publishes unless `draft` or already
-/// published. Every file is opened and read before anything is written, so a mistyped path
-/// leaves no draft behind.
+/// published. The platform is checked and every file opened and read before anything is
+/// written, so a typo leaves no draft behind.
 async fn publish(
     app: &App,
     operator: &Admin,
@@ -92,6 +92,11 @@ async fn publish(
     file: FileToAttach<'_>,
     draft: bool,
 ) -> Result<Release> {
+    if !valid_platform(file.platform) {
+        return Err(Error::invalid(
+            "platform must be os-arch, e.g. linux-x86_64, darwin-aarch64, windows-x86_64",
+        ));
+    }
     let name = match file.name {
         Some(n) => n,
         None => file

@@ -374,8 +374,18 @@ async fn release_forms_without_the_sessions_token_change_nothing() {
     );
     assert_eq!(release(&api, "0.9.0").await["state"], "published");
 
-    // Signed out, a post is refused as such; a release is acted on only under its product.
+    // Signed out, the pages send the browser to sign in and a post is refused as such; a
+    // release is acted on only under its own product.
     let signed_out = browser();
+    for path in ["/admin/releases", "/admin/releases/app"] {
+        let res = signed_out
+            .get(api.server.url(path))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(res.headers()["location"], "/admin", "{path}");
+    }
     let path = format!("/admin/releases/app/{draft_id}/publish");
     let (status, html, _) = post_form(&signed_out, &api, &path, &[("csrf", "x")]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{html}");
