@@ -189,7 +189,8 @@ fn badge(status: &str, label: &str) -> Markup {
     html! { span class={"status-" (status)} { (label) } }
 }
 
-/// A byte count as people read it: `900 bytes`, `1.5 KiB`, `23.4 MiB`, `1.2 GiB`.
+/// A byte count as people read it, in tenths of the largest unit below it, never rounded
+/// up: `900 bytes`, `1.5 KiB`, `23.3 MiB`, `1.2 GiB`.
 pub(crate) fn size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     if bytes < 1024 {
@@ -249,7 +250,7 @@ mod tests {
             (1536, "1.5 KiB"),
             (1024 * 1024 - 1, "1023.9 KiB"),
             (1024 * 1024, "1.0 MiB"),
-            (24_536_678, "23.4 MiB"),
+            (24_536_678, "23.3 MiB"),
             (5 * 1024 * 1024 * 1024, "5.0 GiB"),
             (u64::MAX, "16777215.9 TiB"),
         ];

@@ -78,12 +78,10 @@ pub(super) async fn show(
 /// `POST /admin/releases/{slug}`: a new draft; a refused form comes back with its input.
 pub(super) async fn create(slug: String, post: Result<Signed<ReleaseForm>>) -> Result<Response> {
     let post = post?;
-    let admin = post.admin()?.clone();
-    let Signed {
-        app, session, form, ..
-    } = post;
-    let r = releases::create(&app, &admin, &slug, form.to_create()).await;
-    answer(&app, &session, &slug, r.map(drop), &form).await
+    let r =
+        async { releases::create(&post.app, post.admin()?, &slug, post.form.to_create()).await };
+    let r = r.await;
+    answer(&post, &slug, r.map(drop), &post.form).await
 }
 
 /// `POST /admin/releases/{slug}/{id}/files`: one platform's file (multipart: `csrf` first,
@@ -100,14 +98,7 @@ pub(super) async fn upload(
         attach(&s.app, &s.session, s.admin()?, &id, form).await
     }
     .await;
-    answer(
-        &s.app,
-        &s.session,
-        &slug,
-        r.map(drop),
-        &ReleaseForm::default(),
-    )
-    .await
+    answer(&s, &slug, r.map(drop), &ReleaseForm::default()).await
 }
 
 /// `POST /admin/releases/{slug}/{id}/{publish|yank}`
@@ -128,14 +119,7 @@ pub(super) async fn change_state(
         }
     }
     .await;
-    answer(
-        &s.app,
-        &s.session,
-        &slug,
-        r.map(drop),
-        &ReleaseForm::default(),
-    )
-    .await
+    answer(&s, &slug, r.map(drop), &ReleaseForm::default()).await
 }
 
 /// Refuses a release id of another product than the page's (as not found).
@@ -149,13 +133,13 @@ async fn release_of(app: &App, slug: &str, id: &str) -> Result<()> {
 
 /// Back to the product's releases when done; a refusal shows them with the reason (and the
 /// create form as it was typed), with the refusal's status.
-async fn answer(
-    app: &App,
-    session: &SessionRow,
+async fn answer<T>(
+    post: &Signed<T>,
     slug: &str,
     r: Result<()>,
     form: &ReleaseForm,
 ) -> Result<Response> {
+    let (app, session) = (&post.app, &post.session);
     match r {
         Ok(()) => Ok(redirect(&format!("/admin/releases/{slug}?saved=1"))),
         Err(e @ Error::Api { .. }) => {
