@@ -69,6 +69,69 @@ pub enum Command {
         #[command(subcommand)]
         action: FileCommand,
     },
+    /// Publish, list and withdraw releases (license-gated updates).
+    Release {
+        /// Release action.
+        #[command(subcommand)]
+        action: ReleaseCommand,
+    },
+}
+
+/// `release …`
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCommand {
+    /// Add one platform's file to a version and publish it.
+    ///
+    /// Creates the version (on --channel, with --notes-file and --entitlement) when the
+    /// product has none, attaches the file, and publishes unless --draft. A published
+    /// version takes files only for platforms it has none for, so run it once per platform;
+    /// its channel and entitlement stay as created.
+    Publish {
+        /// Product slug.
+        #[arg(long)]
+        product: String,
+        /// Semantic version, e.g. 1.2.0 or 2.0.0-beta.1.
+        #[arg(long)]
+        version: String,
+        /// Channel of a new version [default: stable].
+        #[arg(long)]
+        channel: Option<String>,
+        /// Platform of the file, `os-arch` (linux-x86_64, darwin-aarch64, windows-x86_64).
+        #[arg(long)]
+        platform: String,
+        /// The updater's signature file (e.g. minisign `.sig`): its content is published.
+        #[arg(long, value_name = "FILE")]
+        signature: Option<PathBuf>,
+        /// Release notes of a new version (Markdown).
+        #[arg(long, value_name = "FILE")]
+        notes_file: Option<PathBuf>,
+        /// An entitlement a license needs to get a new version.
+        #[arg(long)]
+        entitlement: Option<String>,
+        /// The name customers save the file as [default: the file's own name].
+        #[arg(long)]
+        name: Option<String>,
+        /// Attach the file but leave the version a draft.
+        #[arg(long)]
+        draft: bool,
+        /// The file.
+        path: PathBuf,
+    },
+    /// Withdraw a published version: no app is offered it or can download it any more.
+    Yank {
+        /// Product slug.
+        #[arg(long)]
+        product: String,
+        /// Version.
+        #[arg(long)]
+        version: String,
+    },
+    /// List a product's releases (every state), newest version first.
+    List {
+        /// Product slug.
+        #[arg(long)]
+        product: String,
+    },
 }
 
 /// `file …`

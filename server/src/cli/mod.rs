@@ -1,5 +1,5 @@
 //! The `licet-server` command line: run the server and do the vendor's daily chores
-//! (keys, admin tokens, products, licenses) straight against the database.
+//! (keys, admin tokens, products, licenses, files, releases) straight against the database.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -23,6 +23,7 @@ use crate::platform::error::{Error, Result};
 use crate::store::LicenseFilter;
 
 mod args;
+mod releases;
 pub use args::*;
 /// Runs a parsed command line; the process exit code.
 pub async fn run(cli: Cli) -> ExitCode {
@@ -316,6 +317,10 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                     items: crate::commerce::downloads::files(&app, &product).await?,
                 }),
             }
+        }
+        Command::Release { action } => {
+            let app = open(config).await?;
+            releases::run(&app, &operator, action).await
         }
         Command::License { action } => {
             let app = open(config).await?;

@@ -12,6 +12,7 @@
 //! content-addressed with product files (local or S3).
 
 pub mod catalog;
+pub mod customers;
 pub mod links;
 pub mod updates;
 

@@ -148,10 +148,12 @@ header nav{max-width:64rem;margin:0 auto;display:flex;flex-wrap:wrap;gap:.25rem 
 header a{color:#fff}header form{margin:0 0 0 auto}header button{margin:0}\
 main{max-width:64rem;margin:1.5rem auto;padding:0 1rem}\
 label{display:block;margin:.6rem 0 .2rem;font-weight:600}\
-input,select{width:100%;max-width:28rem;padding:.45rem;font-size:1rem;border:1px solid #9aa4ae;border-radius:4px}\
+input,select,textarea{width:100%;max-width:28rem;padding:.45rem;font-size:1rem;border:1px solid #9aa4ae;border-radius:4px}\
 input[type=checkbox]{width:auto}\
 button{margin-top:.6rem;padding:.45rem 1rem;font-size:1rem;border-radius:4px;border:1px solid #1b1f24;background:#fff;cursor:pointer}\
-button.primary{background:#1d5fd1;border-color:#1d5fd1;color:#fff}button.danger{border-color:#a40e26;color:#a40e26}\
+button.primary,a.button{background:#1d5fd1;border-color:#1d5fd1;color:#fff}\
+a.button{display:inline-block;padding:.3rem .8rem;border:1px solid #1d5fd1;border-radius:4px;text-decoration:none}\
+button.danger{border-color:#a40e26;color:#a40e26}\
 .scroll{overflow-x:auto}table{width:100%;border-collapse:collapse;background:#fff}\
 td,th{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #d8dde3;vertical-align:top}\
 [role=alert]{color:#a40e26;font-weight:600}.ok{color:#1a7f37;font-weight:600}\
@@ -159,10 +161,12 @@ td,th{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #d8dde3;vertic
 .inline{display:inline}.inline button{margin:0 .25rem 0 0}\
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(14rem,1fr));gap:1rem;margin-bottom:1rem}\
 .card{background:#fff;border:1px solid #d8dde3;border-radius:6px;padding:.75rem 1rem}\
-.card svg{width:100%;height:auto}\
+.card svg{width:100%;height:auto}section.card{margin-bottom:1rem}\
 .status-ACTIVE,.status-COMPLETED{color:#1a7f37}.status-REVOKED,.status-REFUNDED,.status-FAILED{color:#a40e26}\
 .status-SUSPENDED,.status-DISPUTED,.status-PENDING{color:#9a6700}\
-code{word-break:break-all}.visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}";
+code{word-break:break-all}.notes{white-space:pre-wrap;overflow-wrap:anywhere}\
+.status-published{color:#1a7f37}.status-yanked{color:#a40e26}.status-draft{color:#9a6700}\
+.visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}";
 
 /// The copy buttons' script: the only JavaScript; pages work without it.
 const SCRIPT: &str = "document.addEventListener('click',function(e){\
@@ -183,6 +187,23 @@ pub(crate) fn purchase_status(status: PurchaseStatus) -> Markup {
 
 fn badge(status: &str, label: &str) -> Markup {
     html! { span class={"status-" (status)} { (label) } }
+}
+
+/// A byte count as people read it, in tenths of the largest unit below it, never rounded
+/// up: `900 bytes`, `1.5 KiB`, `23.3 MiB`, `1.2 GiB`.
+pub(crate) fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    // Tenths of the unit, in integers: exact, and no float casts to reason about.
+    let mut unit = 0;
+    let mut scaled = u128::from(bytes) * 10 / 1024;
+    while scaled >= 10_240 && unit + 1 < UNITS.len() {
+        scaled /= 1024;
+        unit += 1;
+    }
+    format!("{}.{} {}", scaled / 10, scaled % 10, UNITS[unit])
 }
 
 /// A copy button for `value` (hidden until the script runs).
@@ -214,4 +235,27 @@ pub fn routes(_app: Arc<App>) -> BoxedFilter<(Response,)> {
             res
         })
         .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size;
+
+    #[test]
+    fn sizes_read_in_the_largest_unit_below_them() {
+        let table: &[(u64, &str)] = &[
+            (0, "0 bytes"),
+            (1023, "1023 bytes"),
+            (1024, "1.0 KiB"),
+            (1536, "1.5 KiB"),
+            (1024 * 1024 - 1, "1023.9 KiB"),
+            (1024 * 1024, "1.0 MiB"),
+            (24_536_678, "23.3 MiB"),
+            (5 * 1024 * 1024 * 1024, "5.0 GiB"),
+            (u64::MAX, "16777215.9 TiB"),
+        ];
+        for (bytes, want) in table {
+            assert_eq!(size(*bytes), *want, "{bytes}");
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! End to end in a real browser: Debian's headless Chromium driven over WebDriver
-//! (chromedriver). A customer signs in from the emailed link, downloads a file and frees a
-//! machine; a vendor signs in, creates a product, issues and revokes a license. Each page
-//! is saved as a screenshot under `target/screenshots/` (desktop and phone width).
+//! (chromedriver). A customer signs in from the emailed link, downloads a file and a release
+//! their license covers, and frees a machine; a vendor signs in, creates a product, issues
+//! and revokes a license, and looks at the releases pages. Each page is saved as a
+//! screenshot under `target/screenshots/` (desktop and phone width).
 //!
 //! Needs `chromium` and `chromium-driver` (`.ci/run` installs them). Without them the tests
 //! are skipped with a notice, except under `CI=true`, where they fail.
@@ -260,6 +261,33 @@ impl Browser {
     }
 }
 
+/// Publishes `version` of `product` through the admin API with one file for Linux.
+async fn publish_release(api: &Api, product: &str, version: &str, name: &str, bytes: &[u8]) {
+    let (status, body) = api
+        .admin_post(
+            &format!("/v1/admin/products/{product}/releases"),
+            json!({ "version": version, "notes": "Faster exports.\nA dark theme." }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = str_of(&body, "id");
+    let res = api
+        .http
+        .post(api.server.url(&format!(
+            "/v1/admin/releases/{id}/artifacts?platform=linux-x86_64&name={name}"
+        )))
+        .bearer_auth(&api.server.admin_token)
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let (status, body) = api
+        .admin_post(&format!("/v1/admin/releases/{id}/publish"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 #[tokio::test]
 async fn a_customer_signs_in_from_the_email_downloads_the_file_and_frees_a_machine() {
     let Some(browser) = launch().await else {
@@ -282,6 +310,8 @@ async fn a_customer_signs_in_from_the_email_downloads_the_file_and_frees_a_machi
         "key",
     );
     assert_eq!(api.activate(&key, "v1:old-laptop").await.0, StatusCode::OK);
+    let app_image: Vec<u8> = (0..30_000u32).map(|i| (i % 241) as u8).collect();
+    publish_release(&api, "photo", "2.0.0", "Photo.AppImage", &app_image).await;
 
     // Sign-in: the form, then the link from the email.
     browser.goto(&api.server.url("/portal")).await;
@@ -337,6 +367,27 @@ async fn a_customer_signs_in_from_the_email_downloads_the_file_and_frees_a_machi
     })
     .await;
     assert!(got == Some(installer), "the browser saved the file intact");
+
+    // The release the license covers downloads from its button.
+    browser
+        .client
+        .find(Locator::LinkText("Download for linux-x86_64"))
+        .await
+        .expect("the release's download button")
+        .click()
+        .await
+        .expect("click");
+    let saved = browser.downloads.path().join("Photo.AppImage");
+    let got = eventually(async || {
+        std::fs::read(&saved)
+            .ok()
+            .filter(|bytes| bytes.len() == app_image.len())
+    })
+    .await;
+    assert!(
+        got == Some(app_image),
+        "the browser saved the release intact"
+    );
 
     // Free the old machine's seat.
     browser
@@ -471,6 +522,20 @@ async fn a_vendor_signs_in_creates_a_product_and_issues_and_revokes_a_license() 
     browser.shoot("dashboard-license-revoked").await;
     let (status, body) = api.validate(&key, "v1:dora-pc").await;
     assert_error(status, &body, 403, "LICENSE_REVOKED");
+
+    // The releases pages, with a published release and a draft.
+    publish_release(&api, "photo", "1.0.0", "Photo.AppImage", b"photo 1.0.0").await;
+    api.admin_post(
+        "/v1/admin/products/photo/releases",
+        json!({ "version": "1.1.0-beta.1", "channel": "beta", "entitlement": "pro" }),
+    )
+    .await;
+    browser.goto(&api.server.url("/admin/releases")).await;
+    browser.wait_title("Releases").await;
+    browser.shoot("dashboard-releases").await;
+    browser.goto(&api.server.url("/admin/releases/photo")).await;
+    browser.wait_title("Releases of photo app").await;
+    browser.shoot("dashboard-product-releases").await;
 
     browser.goto(&api.server.url("/admin/purchases")).await;
     browser.shoot("dashboard-purchases").await;

@@ -1,7 +1,10 @@
 //! The dashboard's forms, kept as typed text so a refused form shows what was entered, and
 //! the rules that turn them into the domain's requests.
 
-use licet_proto::admin::{CreateProduct, ExtendLicense, Product, ProductKind, UpdateProduct};
+use licet_proto::admin::{
+    CreateProduct, ExtendLicense, Product, ProductKind, UpdateLicense, UpdateProduct,
+};
+use licet_proto::releases::CreateRelease;
 use licet_proto::trials::TrialPolicy;
 use serde::Deserialize;
 
@@ -50,6 +53,11 @@ pub(super) struct ProductForm {
     pub(super) grace_days: String,
     #[serde(default)]
     pub(super) billing_portal_url: String,
+    /// Updates period of each license in days ("maintenance"); empty: until it expires.
+    #[serde(default)]
+    pub(super) maintenance_days: String,
+    /// The "Trials get updates" box: present when ticked.
+    pub(super) trial_updates: Option<String>,
 }
 
 impl ProductForm {
@@ -87,7 +95,18 @@ impl ProductForm {
                 .unwrap_or_default(),
             grace_days: (p.subscription_grace_secs / 86_400).to_string(),
             billing_portal_url: p.billing_portal_url.clone().unwrap_or_default(),
+            maintenance_days: p
+                .maintenance_secs
+                .map(|s| (s / 86_400).to_string())
+                .unwrap_or_default(),
+            trial_updates: p.trial_updates.then(|| "1".to_owned()),
         }
+    }
+
+    /// Whether the form shows the fields of license products (trials, updates): when
+    /// creating, and when editing a license product.
+    pub(super) fn licenses_fields(&self, creating: bool) -> bool {
+        creating || self.kind == ProductKind::License.as_str()
     }
 
     /// The trial the form asks for (`None`: no trial).
@@ -146,13 +165,16 @@ impl ProductForm {
             trial: self.trial()?,
             subscription_grace_secs: self.grace_secs()?,
             billing_portal_url: self.portal_url(),
-            maintenance_secs: None,
-            trial_updates: false,
+            maintenance_secs: days(&self.maintenance_days, "Updates period")?,
+            trial_updates: self.trial_updates.is_some(),
         })
     }
 
     /// The request changing the policy of a product whose metadata is `metadata`.
+    /// The update fields of license products are left alone for other kinds, whose form does
+    /// not show them.
     pub(super) fn to_update(&self, metadata: &serde_json::Value) -> Result<UpdateProduct> {
+        let licenses = self.licenses_fields(false);
         Ok(UpdateProduct {
             name: Some(self.name.trim().to_owned()),
             max_activations: Some(number(&self.max_activations, "Machines per license")?),
@@ -168,8 +190,12 @@ impl ProductForm {
             trial: Some(self.trial()?),
             subscription_grace_secs: Some(self.grace_secs()?),
             billing_portal_url: Some(self.portal_url()),
-            maintenance_secs: None,
-            trial_updates: None,
+            maintenance_secs: if licenses {
+                Some(days(&self.maintenance_days, "Updates period")?)
+            } else {
+                None
+            },
+            trial_updates: licenses.then_some(self.trial_updates.is_some()),
         })
     }
 }
@@ -210,17 +236,77 @@ pub(super) struct ExtendForm {
 impl ExtendForm {
     /// The request: the ticked box wins over any date.
     pub(super) fn to_extend(&self) -> Result<ExtendLicense> {
-        let expires_at = if self.perpetual.is_some() {
-            None
-        } else {
-            Some(parse_date(&self.expires).ok_or_else(|| {
-                Error::invalid(
-                    "give the new expiry as a date (YYYY-MM-DD), or tick \u{201c}never expires\u{201d}",
-                )
-            })?)
-        };
+        let expires_at = date_unless_ticked(
+            &self.expires,
+            self.perpetual.is_some(),
+            "give the new expiry as a date (YYYY-MM-DD), or tick \u{201c}never expires\u{201d}",
+        )?;
         Ok(ExtendLicense { expires_at })
     }
+}
+
+/// `POST /admin/licenses/{id}/updates`: the end of the license's updates, or none (they
+/// follow its expiry).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UpdatesForm {
+    #[serde(default)]
+    pub(super) updates_until: String,
+    pub(super) follow_expiry: Option<String>,
+}
+
+impl UpdatesForm {
+    /// The request: the ticked box wins over any date.
+    pub(super) fn to_update(&self) -> Result<UpdateLicense> {
+        let until = date_unless_ticked(
+            &self.updates_until,
+            self.follow_expiry.is_some(),
+            "give the end of updates as a date (YYYY-MM-DD), or tick \u{201c}until it expires\u{201d}",
+        )?;
+        Ok(UpdateLicense {
+            updates_until: Some(until),
+            ..UpdateLicense::default()
+        })
+    }
+}
+
+/// `POST /admin/releases/{slug}`: a new draft release.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ReleaseForm {
+    #[serde(default)]
+    pub(super) version: String,
+    #[serde(default)]
+    pub(super) channel: String,
+    #[serde(default)]
+    pub(super) notes: String,
+    #[serde(default)]
+    pub(super) entitlement: String,
+}
+
+impl ReleaseForm {
+    /// The request: an empty channel is `stable`, an empty entitlement none; notes keep
+    /// their text with `\n` line ends (a browser sends `\r\n`).
+    pub(super) fn to_create(&self) -> CreateRelease {
+        let some = |t: &str| Some(t.trim().to_owned()).filter(|t| !t.is_empty());
+        CreateRelease {
+            version: self.version.trim().to_owned(),
+            channel: some(&self.channel),
+            notes: self.notes.replace("\r\n", "\n").trim_end().to_owned(),
+            entitlement: some(&self.entitlement),
+        }
+    }
+}
+
+/// A date field beside a box that stands for "no date": `None` when the box is ticked
+/// (whatever the field says), else the date, or `refusal` when it is not one.
+fn date_unless_ticked(text: &str, ticked: bool, refusal: &str) -> Result<Option<i64>> {
+    if ticked {
+        return Ok(None);
+    }
+    parse_date(text)
+        .map(Some)
+        .ok_or_else(|| Error::invalid(refusal.to_owned()))
 }
 
 /// A whole number typed into the field named `what`.
@@ -326,6 +412,8 @@ mod tests {
             trial_entitlements: "".into(),
             grace_days: "".into(),
             billing_portal_url: "".into(),
+            maintenance_days: "".into(),
+            trial_updates: None,
         }
     }
 
@@ -434,14 +522,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_product_fills_the_form_it_is_edited_with() {
-        let mut f = form("access");
-        f.access_url = "https://app.example.com".into();
-        f.license_days = "30".into();
-        f.token_days = "7".into();
-        let req = f.to_create().expect("valid");
-        let product = Product {
+    /// The product a create request makes.
+    fn product_of(req: CreateProduct) -> Product {
+        Product {
             id: "prd_1".into(),
             slug: req.slug,
             name: req.name,
@@ -460,7 +543,17 @@ mod tests {
             trial_updates: req.trial_updates,
             created_at: 0,
             updated_at: 0,
-        };
+        }
+    }
+
+    #[test]
+    fn a_product_fills_the_form_it_is_edited_with() {
+        let mut f = form("access");
+        f.access_url = "https://app.example.com".into();
+        f.license_days = "30".into();
+        f.token_days = "7".into();
+        let req = f.to_create().expect("valid");
+        let product = product_of(req);
         let back = ProductForm::from_product(&product);
         assert_eq!(back.slug, "photo");
         assert_eq!(back.kind, "access");
@@ -509,5 +602,88 @@ mod tests {
             let got = f.to_extend().ok().map(|r| r.expires_at);
             assert_eq!(got, *want, "{expires:?} {perpetual:?}");
         }
+    }
+
+    #[test]
+    fn the_updates_period_and_trial_updates_reach_the_request_and_come_back() {
+        let mut f = form("license");
+        f.maintenance_days = "365".into();
+        f.trial_updates = Some("1".into());
+        let req = f.to_create().expect("valid");
+        assert_eq!(req.maintenance_secs, Some(365 * 86_400));
+        assert!(req.trial_updates);
+        let update = f.to_update(&serde_json::json!({})).expect("valid");
+        assert_eq!(update.maintenance_secs, Some(Some(365 * 86_400)));
+        assert_eq!(update.trial_updates, Some(true));
+
+        f.maintenance_days = " ".into();
+        f.trial_updates = None;
+        let update = f.to_update(&serde_json::json!({})).expect("valid");
+        assert_eq!(
+            update.maintenance_secs,
+            Some(None),
+            "an emptied period lasts until each license expires"
+        );
+        assert_eq!(update.trial_updates, Some(false), "an unticked box is off");
+        // Other kinds' forms do not show the fields: saving them changes neither.
+        let update = form("download")
+            .to_update(&serde_json::json!({}))
+            .expect("valid");
+        assert_eq!(
+            (update.maintenance_secs, update.trial_updates),
+            (None, None)
+        );
+        f.maintenance_days = "a year".into();
+        assert!(f.to_create().is_err());
+
+        f.maintenance_days = "30".into();
+        f.trial_updates = Some("1".into());
+        let back = ProductForm::from_product(&product_of(f.to_create().expect("valid")));
+        assert_eq!(back.maintenance_days, "30");
+        assert_eq!(back.trial_updates.as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn the_end_of_updates_is_a_date_or_follows_the_expiry() {
+        // (date, box ticked, the end asked for, or None when refused)
+        type Row<'a> = (&'a str, Option<&'a str>, Option<Option<i64>>);
+        let table: &[Row] = &[
+            ("1970-01-02", None, Some(Some(86_400))),
+            ("", Some("1"), Some(None)),
+            ("1970-01-02", Some("1"), Some(None)),
+            ("", None, None),
+            ("soon", None, None),
+        ];
+        for (date, follow, want) in table {
+            let f = UpdatesForm {
+                updates_until: (*date).into(),
+                follow_expiry: follow.map(str::to_owned),
+            };
+            let got = f.to_update().ok().map(|r| r.updates_until.expect("set"));
+            assert_eq!(got, *want, "{date:?} {follow:?}");
+        }
+    }
+
+    #[test]
+    fn a_release_form_becomes_a_create_request() {
+        let f = ReleaseForm {
+            version: " 1.2.0 ".into(),
+            channel: " ".into(),
+            notes: "Faster.\r\nSmaller.\r\n".into(),
+            entitlement: "".into(),
+        };
+        let req = f.to_create();
+        assert_eq!(req.version, "1.2.0");
+        assert_eq!(req.channel, None, "empty: the default channel");
+        assert_eq!(req.notes, "Faster.\nSmaller.");
+        assert_eq!(req.entitlement, None);
+        let f = ReleaseForm {
+            channel: "beta".into(),
+            entitlement: " pro ".into(),
+            ..f
+        };
+        let req = f.to_create();
+        assert_eq!(req.channel.as_deref(), Some("beta"));
+        assert_eq!(req.entitlement.as_deref(), Some("pro"));
     }
 }

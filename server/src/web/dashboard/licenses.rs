@@ -8,7 +8,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::filters::{LicenseQuery, PAGE_SIZE, page_no};
-use super::forms::{ExtendForm, IssueForm};
+use super::forms::{ExtendForm, IssueForm, UpdatesForm};
 use super::nav;
 use crate::app::App;
 use crate::catalogue::{self, StatusChange};
@@ -99,23 +99,45 @@ pub(super) async fn change_status(
 /// `POST /admin/licenses/{id}/extend`: a refused date comes back with the reason.
 pub(super) async fn extend(id: String, post: Result<Signed<ExtendForm>>) -> Result<Response> {
     let post = post?;
-    let admin = post.admin()?.clone();
-    let Signed {
-        app, session, form, ..
-    } = post;
+    let r =
+        async { catalogue::extend(&post.app, post.admin()?, &id, post.form.to_extend()?).await };
+    let r = r.await;
+    answer(&post, &id, r, DateForm::Extend, &post.form.expires).await
+}
+
+/// `POST /admin/licenses/{id}/updates`: a refused date comes back with the reason.
+pub(super) async fn set_updates(id: String, post: Result<Signed<UpdatesForm>>) -> Result<Response> {
+    let post = post?;
     let r = async {
-        let req = form.to_extend()?;
-        catalogue::extend(&app, &admin, &id, req).await
-    }
-    .await;
+        let req = post.form.to_update()?;
+        catalogue::update_license(&post.app, post.admin()?, &id, req).await
+    };
+    let r = r.await;
+    answer(&post, &id, r, DateForm::Updates, &post.form.updates_until).await
+}
+
+/// Back to the license's page once a date form of it is done; a refused one comes back
+/// with the reason and the date as typed.
+async fn answer<T>(
+    post: &Signed<T>,
+    id: &str,
+    r: Result<License>,
+    form: DateForm,
+    typed: &str,
+) -> Result<Response> {
     match r {
         Ok(lic) => Ok(redirect(&format!("/admin/licenses/{}", lic.id))),
         Err(e @ Error::Api { .. }) => {
-            let lic = catalogue::show_license(&app, &id).await?;
-            let msg = e.public_message();
+            let lic = catalogue::show_license(&post.app, id).await?;
+            let message = e.public_message();
+            let refused = Refused {
+                form,
+                message: &message,
+                typed,
+            };
             Ok(page(
                 StatusCode::BAD_REQUEST,
-                license_page(&session, &lic, Some((&msg, &form.expires))),
+                license_page(&post.session, &lic, Some(refused)),
             ))
         }
         Err(e) => Err(e),
@@ -203,7 +225,29 @@ fn licenses_page(
     )
 }
 
-fn license_page(s: &SessionRow, l: &License, extend_error: Option<(&str, &str)>) -> Markup {
+/// The date forms of a license's page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DateForm {
+    Extend,
+    Updates,
+}
+
+/// A license page's refused date form: the reason, and the date as typed.
+#[derive(Clone, Copy)]
+struct Refused<'a> {
+    form: DateForm,
+    message: &'a str,
+    typed: &'a str,
+}
+
+fn license_page(s: &SessionRow, l: &License, refused: Option<Refused<'_>>) -> Markup {
+    let refused_for = |form| {
+        refused
+            .filter(|r| r.form == form)
+            .map(|r| (r.message, r.typed))
+    };
+    let extend_error = refused_for(DateForm::Extend);
+    let updates_error = refused_for(DateForm::Updates);
     let status = l.status;
     let action = |change: StatusChange, label: &str, class: &str| {
         html! {
@@ -223,6 +267,7 @@ fn license_page(s: &SessionRow, l: &License, extend_error: Option<(&str, &str)>)
                 tr { th scope="row" { "Email" } td { (l.email) } }
                 tr { th scope="row" { "Status" } td { (status_badge(status.as_str())) } }
                 tr { th scope="row" { "Expires" } td { @match l.expires_at { Some(t) => (date(t)), None => "never" } } }
+                tr { th scope="row" { "Updates until" } td { @match l.updates_until { Some(t) => { "releases published until " (date(t)) }, None => "every release" } } }
                 @if let Some(sub) = &l.subscription {
                     tr { th scope="row" { "Subscription" } td { (crate::web::subscriptions::claim_text(sub)) } }
                 }
@@ -248,6 +293,19 @@ fn license_page(s: &SessionRow, l: &License, extend_error: Option<(&str, &str)>)
                             input type="date" id="expires" name="expires" value=(extend_error.map(|e| e.1.to_owned()).or(l.expires_at.map(date)).unwrap_or_default()); }
                         div { label for="perpetual" { "Never expires" } input type="checkbox" id="perpetual" name="perpetual" value="1"; }
                         div { button type="submit" { "Set expiry" } }
+                    }
+                }
+            }
+            @if status != LicenseStatus::Revoked {
+                section {
+                    h2 { "Updates" }
+                    @if let Some((e, _)) = updates_error { p role="alert" { (e) } }
+                    form method="post" action={"/admin/licenses/" (l.id) "/updates"} class="row" {
+                        input type="hidden" name="csrf" value=(s.csrf);
+                        div { label for="updates_until" { "Updates until" }
+                            input type="date" id="updates_until" name="updates_until" value=(updates_error.map(|e| e.1.to_owned()).or(l.updates_until.map(date)).unwrap_or_default()); }
+                        div { label for="follow_expiry" { "Until it expires" } input type="checkbox" id="follow_expiry" name="follow_expiry" value="1"; }
+                        div { button type="submit" { "Set end of updates" } }
                     }
                 }
             }

@@ -11,8 +11,10 @@ mod mail;
 mod overview;
 mod products;
 mod purchases;
+mod releases;
 mod sign_in;
 mod trials;
+mod uploads;
 
 use std::sync::Arc;
 
@@ -95,15 +97,33 @@ pub(crate) fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         // POST /admin/licenses/{id}/extend: a new expiry date, or none (perpetual). Before
         // the next route, which would take `extend` for an unknown action.
         let extend = path!("admin" / "licenses" / String / "extend").and(post()).and(form(&app)).then(licenses::extend).map(reply);
+        // POST /admin/licenses/{id}/updates: the end of its updates, or none (its expiry).
+        let updates = path!("admin" / "licenses" / String / "updates").and(post()).and(form(&app)).then(licenses::set_updates).map(reply);
         // POST /admin/licenses/{id}/{suspend|reinstate|revoke}
         let status = path!("admin" / "licenses" / String / String).and(post()).and(form(&app)).then(licenses::change_status).map(reply);
         // POST /admin/licenses/{id}/activations/{activation}/remove: free a seat.
         let remove = path!("admin" / "licenses" / String / "activations" / String / "remove").and(post()).and(form(&app)).then(licenses::remove_activation).map(reply);
-        list.or(issue).unify().or(show).unify().or(extend).unify().or(status).unify().or(remove).unify().boxed()
+        list.or(issue).unify().or(show).unify().or(extend).unify().or(updates).unify().or(status).unify().or(remove).unify().boxed()
+    };
+    let release_routes = {
+        // Room for the upload form's other fields besides the largest file.
+        let upload_form = warp::multipart::form().max_length(crate::commerce::downloads::MAX_FILE_BYTES + uploads::FORM_OVERHEAD_BYTES);
+        // GET /admin/releases: the products, each with its newest version.
+        let index = path!("admin" / "releases").and(get()).and(gate.clone()).then(releases::index).map(page);
+        // GET /admin/releases/{slug}?saved=
+        let show = path!("admin" / "releases" / String).and(get()).and(gate.clone()).and(query()).then(releases::show).map(page);
+        // POST /admin/releases/{slug}: a new draft.
+        let create = path!("admin" / "releases" / String).and(post()).and(form(&app)).then(releases::create).map(reply);
+        // POST /admin/releases/{slug}/{id}/files: a platform's file (multipart: `csrf` first, `file` last).
+        let upload = path!("admin" / "releases" / String / String / "files").and(post()).and(gate.clone()).and(upload_form).then(releases::upload).map(reply);
+        // POST /admin/releases/{slug}/{id}/{publish|yank}. After the upload route, since it
+        // would take `files` for an action.
+        let state = path!("admin" / "releases" / String / String / String).and(post()).and(form(&app)).then(releases::change_state).map(reply);
+        index.or(show).unify().or(create).unify().or(upload).unify().or(state).unify().boxed()
     };
     // GET /admin/trials?product=&state=&page=
     let trial_routes = path!("admin" / "trials").and(get()).and(gate.clone()).and(query()).then(trials::list).map(page).boxed();
-    signing_in.or(product_routes).unify().or(purchase_routes).unify().or(email_routes).unify().or(license_routes).unify().or(trial_routes).unify().boxed()
+    signing_in.or(product_routes).unify().or(purchase_routes).unify().or(email_routes).unify().or(license_routes).unify().or(release_routes).unify().or(trial_routes).unify().boxed()
 }
 
 /// A form post of the signed-in vendor, its CSRF token checked.
@@ -140,6 +160,7 @@ fn nav(s: &SessionRow, current: &str) -> Markup {
             (item("/admin/products", "products", "Products"))
             (item("/admin/purchases", "purchases", "Purchases"))
             (item("/admin/licenses", "licenses", "Licenses"))
+            (item("/admin/releases", "releases", "Releases"))
             (item("/admin/trials", "trials", "Trials"))
             form method="post" action="/admin/sign-out" {
                 input type="hidden" name="csrf" value=(s.csrf);

@@ -1,5 +1,5 @@
 //! The overview: the vendor's front page, with totals, the last 30 days' sales and
-//! activations, and active licenses by product.
+//! activations, downloads of published releases, and active licenses by product.
 
 use maud::{Markup, html};
 
@@ -8,6 +8,9 @@ use crate::commerce::reports::{self, WINDOW_DAYS};
 use crate::web::charts;
 use crate::web::session::{Outcome, Signed};
 use crate::web::shell::layout;
+
+/// Release downloads listed at most (the busiest published releases and platforms).
+const RELEASE_ROWS: i64 = 20;
 
 /// The overview page of a signed-in vendor.
 pub(super) async fn overview(s: Signed) -> Outcome<Markup> {
@@ -26,6 +29,12 @@ pub(super) async fn overview(s: Signed) -> Outcome<Markup> {
         })
         .collect();
     let trials = crate::catalogue::trials::trial_stats(&s.app, s.app.now()).await?;
+    let release_downloads: Vec<crate::store::ReleaseDownloads> = s
+        .app
+        .store
+        .release_downloads(RELEASE_ROWS)
+        .await
+        .map_err(crate::platform::error::Error::from)?;
     let totals = &o.totals;
     Ok(layout(
         "Overview",
@@ -70,6 +79,20 @@ pub(super) async fn overview(s: Signed) -> Outcome<Markup> {
                 section class="card" {
                     h2 { a href="/admin/trials" { "Trials and conversion" } }
                     (super::trials::stats_table(&trials))
+                }
+            }
+            @if !release_downloads.is_empty() {
+                section class="card" {
+                    h2 { a href="/admin/releases" { "Release downloads" } }
+                    div class="scroll" { table {
+                        thead { tr { th scope="col" { "Product" } th scope="col" { "Version" } th scope="col" { "Platform" } th scope="col" { "Downloads" } } }
+                        tbody { @for d in &release_downloads { tr {
+                            td { a href={"/admin/releases/" (d.product_slug)} { (d.product_slug) } }
+                            td { (d.version) }
+                            td { code { (d.platform) } }
+                            td { (d.downloads) }
+                        } } }
+                    } }
                 }
             }
             section class="card" {

@@ -1,7 +1,5 @@
 //! Products: the list, creating one, its policy, and its files.
 
-use bytes::Buf;
-use futures_util::{StreamExt, TryStreamExt};
 use licet_proto::admin::{Product, ProductKind};
 use maud::{Markup, html};
 use warp::http::StatusCode;
@@ -10,10 +8,10 @@ use warp::reply::Response;
 
 use super::filters::SavedQuery;
 use super::forms::ProductForm;
-use super::nav;
+use super::{nav, uploads};
 use crate::app::App;
 use crate::auth::Admin;
-use crate::auth::sessions::{self, Kind};
+use crate::auth::sessions::Kind;
 use crate::catalogue;
 use crate::commerce::downloads::{self, FileEntry};
 use crate::platform::error::{Error, Result};
@@ -117,50 +115,29 @@ async fn upload_file(
     slug: &str,
     mut form: FormData,
 ) -> Result<()> {
-    let bad = |m: &str| Error::invalid(m.to_owned());
     let mut csrf_ok = false;
-    while let Some(part) = form
-        .try_next()
-        .await
-        .map_err(|e| Error::invalid(format!("invalid upload: {e}")))?
-    {
+    while let Some(part) = uploads::next_part(&mut form).await? {
         match part.name() {
-            "csrf" => {
-                let mut value = Vec::new();
-                let mut stream = part.stream();
-                while let Some(chunk) = stream.next().await {
-                    let chunk =
-                        chunk.map_err(|e| Error::invalid(format!("invalid upload: {e}")))?;
-                    value.extend_from_slice(chunk.chunk());
-                    if value.len() > 200 {
-                        return Err(bad("invalid upload: the form token is too long"));
-                    }
-                }
-                sessions::check_csrf(&session.csrf, &String::from_utf8_lossy(&value))?;
+            "csrf" if !csrf_ok => {
+                uploads::check_csrf(part, &session.csrf).await?;
                 csrf_ok = true;
             }
             "file" if csrf_ok => {
-                let name = part
-                    .filename()
-                    .map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n).to_owned())
-                    .filter(|n| !n.is_empty())
-                    .ok_or_else(|| bad("choose a file to upload"))?;
+                let name = uploads::file_name(&part)?;
                 let content_type = part.content_type().map(str::to_owned);
-                let stream = part
-                    .stream()
-                    .map_ok(|mut buf| buf.copy_to_bytes(buf.remaining()));
+                let stream = uploads::bytes(part);
                 downloads::add_file(app, admin, slug, &name, content_type.as_deref(), stream)
                     .await?;
                 return Ok(());
             }
             _ => {
-                return Err(bad(
+                return Err(Error::invalid(
                     "invalid upload: expected the form token, then the file",
                 ));
             }
         }
     }
-    Err(bad("choose a file to upload"))
+    Err(Error::invalid("choose a file to upload"))
 }
 
 fn products_page(s: &SessionRow, products: &[Product]) -> Markup {
@@ -216,11 +193,16 @@ fn product_fields(form: &ProductForm, creating: bool) -> Markup {
         input id="download_limit" name="download_limit" inputmode="numeric" required value=(if form.download_limit.is_empty() && creating { "5" } else { &form.download_limit });
         label for="stripe_price_ids" { "Stripe price ids (comma-separated)" }
         input id="stripe_price_ids" name="stripe_price_ids" value=(form.stripe_price_ids);
-        @if creating || form.kind == ProductKind::License.as_str() {
+        @if form.licenses_fields(creating) {
             label for="trial_days" { "Trial length in days (empty: no trial)" }
             input id="trial_days" name="trial_days" inputmode="numeric" value=(form.trial_days);
             label for="trial_entitlements" { "Trial entitlements (comma-separated; empty: the product's)" }
             input id="trial_entitlements" name="trial_entitlements" value=(form.trial_entitlements);
+            label for="maintenance_days" { "Updates period (days)" }
+            input id="maintenance_days" name="maintenance_days" inputmode="numeric" value=(form.maintenance_days) aria-describedby="maintenance-help";
+            small id="maintenance-help" { "Releases published in a license's first days are its own for good; empty: until the license expires." }
+            label for="trial_updates" { "Trials get updates" }
+            input type="checkbox" id="trial_updates" name="trial_updates" value="1" checked[form.trial_updates.is_some()];
         }
         label for="grace_days" { "Subscription grace in days (sold by a recurring price)" }
         input id="grace_days" name="grace_days" inputmode="numeric" value=(if form.grace_days.is_empty() && creating { "3" } else { &form.grace_days });

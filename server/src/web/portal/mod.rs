@@ -1,10 +1,13 @@
 //! The customer portal (`/portal`): server-rendered with maud; the only script adds copy
 //! buttons, and every page works without it. Customers sign in with an emailed link; the
-//! pages show their purchases, keys with the machines using them, downloads and access.
+//! pages show their purchases, keys with the machines using them, the releases each key
+//! covers, downloads and access.
 //!
-//! This file is the route table; `sign_in` and `purchases` hold the handlers and pages.
+//! This file is the route table; `sign_in` and `purchases` hold the handlers and pages,
+//! `releases` a license's releases on its purchase's page.
 
 mod purchases;
+mod releases;
 mod sign_in;
 
 use std::sync::Arc;

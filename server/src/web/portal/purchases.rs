@@ -5,10 +5,11 @@ use licet_proto::admin::PurchaseStatus;
 use maud::{Markup, html};
 use warp::reply::Response;
 
-use super::nav;
+use super::{nav, releases};
 use crate::commerce::customers;
 use crate::commerce::downloads;
 use crate::platform::error::{Error, Result};
+use crate::releases::customers::Coverage;
 use crate::store::{PurchaseFilter, PurchaseRow, SessionRow, parse_list};
 use crate::web::session::{NoFields, Outcome, Signed};
 use crate::web::shell::{copy_button, date, layout, purchase_status, redirect, status_badge};
@@ -32,7 +33,8 @@ pub(super) async fn list(s: Outcome<Signed>) -> Outcome<Markup> {
 pub(super) async fn show(id: String, s: Outcome<Signed>) -> Outcome<Markup> {
     let s = s?;
     let purchase = customers::purchase(&s.app, &s.session.email, &id).await?;
-    Ok(purchase_page(&s.session, &purchase, None))
+    let updates = releases::coverage_of(&s.app, &purchase.licenses).await?;
+    Ok(purchase_page(&s.session, &purchase, &updates, None))
 }
 
 /// `POST /portal/purchases/{id}/activations/{activation}/deactivate`
@@ -51,7 +53,8 @@ pub(super) async fn links(id: String, post: Result<Signed<NoFields>>) -> Outcome
     let s = post?;
     let purchase = customers::purchase(&s.app, &s.session.email, &id).await?;
     let links = downloads::new_links(&s.app, &purchase.purchase.id).await?;
-    Ok(purchase_page(&s.session, &purchase, Some(&links)))
+    let updates = releases::coverage_of(&s.app, &purchase.licenses).await?;
+    Ok(purchase_page(&s.session, &purchase, &updates, Some(&links)))
 }
 
 fn purchases_page(session: &SessionRow, rows: &[PurchaseRow]) -> Markup {
@@ -84,6 +87,7 @@ fn purchases_page(session: &SessionRow, rows: &[PurchaseRow]) -> Markup {
 fn purchase_page(
     session: &SessionRow,
     shown: &customers::CustomerPurchase,
+    updates: &[Option<Coverage>],
     links: Option<&[downloads::Link]>,
 ) -> Markup {
     let p = &shown.purchase;
@@ -109,7 +113,7 @@ fn purchase_page(
                     }
                 }
             }
-            @for lic in &shown.licenses {
+            @for (lic, covered) in shown.licenses.iter().zip(updates) {
                 section {
                     h2 { "License for " (lic.product) }
                     p {
@@ -143,6 +147,7 @@ fn purchase_page(
                             }
                         }
                     }
+                    @if let Some(c) = covered.as_ref().filter(|_| active) { (releases::section(lic, c)) }
                 }
             }
             @for (name, url) in &shown.access {
