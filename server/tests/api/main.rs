@@ -13,6 +13,7 @@ mod keys;
 mod licensing;
 mod portal;
 mod race;
+mod release_fixtures;
 mod release_pages;
 mod releases;
 mod s3;

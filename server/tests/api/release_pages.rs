@@ -8,67 +8,12 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::portal::{ask_for_link, follow_sign_in_link, portal_csrf, sign_in_link};
+use crate::release_fixtures::*;
 use crate::support::*;
 
 const DAY: i64 = 86_400;
 const LINUX: &str = "linux-x86_64";
 const WINDOWS: &str = "windows-x86_64";
-
-/// The bytes of a version's file for a platform (larger than one read buffer).
-fn bytes_of(version: &str, platform: &str) -> Vec<u8> {
-    format!("{version} on {platform}; ")
-        .repeat(5000)
-        .into_bytes()
-}
-
-/// A license product `app` (entitlement `pro`) with extra fields.
-async fn product(api: &Api, extra: Value) {
-    let mut body = json!({ "slug": "app", "name": "App", "max_activations": 2,
-                           "entitlements": ["pro"] });
-    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
-        b.extend(e.clone());
-    }
-    let (status, body) = api.admin_post("/v1/admin/products", body).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-}
-
-/// A draft of `app` made through the admin API, with a file per platform; its id.
-async fn draft(api: &Api, version: &str, extra: Value, platforms: &[&str]) -> String {
-    let mut body = json!({ "version": version, "notes": format!("What is new in {version}") });
-    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
-        b.extend(e.clone());
-    }
-    let (status, body) = api
-        .admin_post("/v1/admin/products/app/releases", body)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = str_of(&body, "id");
-    for platform in platforms {
-        let res = api
-            .http
-            .post(api.server.url(&format!(
-                "/v1/admin/releases/{id}/artifacts?platform={platform}&name=App-{version}-{platform}.bin"
-            )))
-            .bearer_auth(&api.server.admin_token)
-            .body(bytes_of(version, platform))
-            .send()
-            .await
-            .expect("upload");
-        let (status, body) = decode(res).await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-    }
-    id
-}
-
-/// A published release of `app`; its id.
-async fn published(api: &Api, version: &str, extra: Value, platforms: &[&str]) -> String {
-    let id = draft(api, version, extra, platforms).await;
-    let (status, body) = api
-        .admin_post(&format!("/v1/admin/releases/{id}/publish"), json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    id
-}
 
 /// `app`'s releases as the admin API lists them.
 async fn releases(api: &Api) -> Vec<Value> {

@@ -6,6 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::Digest;
 
+use crate::release_fixtures::*;
 use crate::support::*;
 
 const DAY: i64 = 86_400;
@@ -17,78 +18,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// The bytes of a version's file for a platform.
-fn bytes_of(version: &str, platform: &str) -> Vec<u8> {
-    format!("{version} for {platform} ")
-        .repeat(2000)
-        .into_bytes()
-}
-
-/// A product `app` (2 seats, `pro`), with extra fields.
-async fn product(api: &Api, extra: Value) {
-    let mut body = json!({ "slug": "app", "name": "App", "max_activations": 2,
-                           "entitlements": ["pro"] });
-    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
-        b.extend(e.clone());
-    }
-    let (status, body) = api.admin_post("/v1/admin/products", body).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-}
-
-/// A draft release with files for `platforms`; returns its id.
-async fn draft(api: &Api, version: &str, channel: &str, platforms: &[&str]) -> String {
-    let (status, body) = api
-        .admin_post(
-            "/v1/admin/products/app/releases",
-            json!({ "version": version, "channel": channel,
-                    "notes": format!("What is new in {version}") }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = str_of(&body, "id");
-    for platform in platforms {
-        let (status, body) = attach(api, &id, platform, "", bytes_of(version, platform)).await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-    }
-    id
-}
-
-async fn attach(
-    api: &Api,
-    id: &str,
-    platform: &str,
-    extra_query: &str,
-    bytes: Vec<u8>,
-) -> (StatusCode, Value) {
-    let res = api
-        .http
-        .post(api.server.url(&format!(
-            "/v1/admin/releases/{id}/artifacts?platform={platform}&name=App-{platform}.bin{extra_query}"
-        )))
-        .bearer_auth(&api.server.admin_token)
-        .body(bytes)
-        .send()
-        .await
-        .expect("upload");
-    decode(res).await
-}
-
-async fn publish(api: &Api, id: &str, body: Value) -> Value {
-    let (status, body) = api
-        .admin_post(&format!("/v1/admin/releases/{id}/publish"), body)
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["state"], "published");
-    body
-}
-
-/// A published release; returns its id.
-async fn release(api: &Api, version: &str, channel: &str, platforms: &[&str]) -> String {
-    let id = draft(api, version, channel, platforms).await;
-    publish(api, &id, json!({})).await;
-    id
 }
 
 /// An activated machine: (key, fingerprint, lease).
@@ -149,9 +78,15 @@ async fn fetch(api: &Api, url: &str) -> Vec<u8> {
 async fn the_newest_release_of_the_callers_channel_and_platform_is_offered_signed() {
     let api = Api::start().await;
     product(&api, json!({})).await;
-    release(&api, "1.0.0", "stable", &[LINUX, WINDOWS]).await;
-    release(&api, "1.1.0", "stable", &[LINUX]).await;
-    release(&api, "1.2.0-beta.1", "beta", &[LINUX]).await;
+    published(
+        &api,
+        "1.0.0",
+        json!({ "channel": "stable" }),
+        &[LINUX, WINDOWS],
+    )
+    .await;
+    published(&api, "1.1.0", json!({ "channel": "stable" }), &[LINUX]).await;
+    published(&api, "1.2.0-beta.1", json!({ "channel": "beta" }), &[LINUX]).await;
     let (key, fpr, lease) = machine(&api, "v1:machine-a").await;
 
     for by in [By::Key(&key, &fpr), By::Lease(&lease)] {
@@ -198,7 +133,7 @@ async fn the_newest_release_of_the_callers_channel_and_platform_is_offered_signe
     let (status, _) = check(&api, By::Key(&key, &fpr), LINUX, "stable", "1.1.0").await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     // A pre-release sorts before its release: 1.2.0-beta.1 < 1.2.0.
-    release(&api, "1.2.0", "stable", &[LINUX]).await;
+    published(&api, "1.2.0", json!({ "channel": "stable" }), &[LINUX]).await;
     let (status, body) = check(&api, By::Lease(&lease), LINUX, "beta", "1.2.0-beta.1").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["release"]["version"], "1.2.0");
@@ -212,7 +147,7 @@ async fn the_newest_release_of_the_callers_channel_and_platform_is_offered_signe
 async fn a_perpetual_license_keeps_the_releases_of_its_maintenance_period() {
     let api = Api::start().await;
     product(&api, json!({ "maintenance_secs": 30 * DAY })).await;
-    release(&api, "1.0.0", "stable", &[LINUX]).await;
+    published(&api, "1.0.0", json!({ "channel": "stable" }), &[LINUX]).await;
     let (key, fpr, _) = machine(&api, "v1:machine-a").await;
     let (_, licenses) = api.admin_get("/v1/admin/licenses?product=app").await;
     let license = licenses["items"][0].clone();
@@ -220,9 +155,9 @@ async fn a_perpetual_license_keeps_the_releases_of_its_maintenance_period() {
     assert_eq!(license["updates_until"], issued + 30 * DAY);
     assert_eq!(license["expires_at"], Value::Null, "perpetual");
 
-    release(&api, "1.1.0", "stable", &[LINUX]).await;
+    published(&api, "1.1.0", json!({ "channel": "stable" }), &[LINUX]).await;
     api.server.clock.advance(31 * DAY);
-    release(&api, "2.0.0", "stable", &[LINUX]).await;
+    published(&api, "2.0.0", json!({ "channel": "stable" }), &[LINUX]).await;
     // A fresh lease after the maintenance ended (the first one expired meanwhile).
     let (status, validated) = api.validate(&key, &fpr).await;
     assert_eq!(status, StatusCode::OK, "{validated}");
@@ -288,7 +223,7 @@ async fn entitlements_trials_and_yanks_decide_what_is_offered() {
         json!({ "trial": { "duration_secs": 14 * DAY, "entitlements": [] } }),
     )
     .await;
-    release(&api, "1.0.0", "stable", &[LINUX]).await;
+    published(&api, "1.0.0", json!({ "channel": "stable" }), &[LINUX]).await;
     let (key, fpr, lease) = machine(&api, "v1:machine-a").await;
 
     // A release for `studio` licenses only.
@@ -333,7 +268,7 @@ async fn entitlements_trials_and_yanks_decide_what_is_offered() {
     assert_eq!(body["release"]["version"], "1.0.0");
 
     // A yanked release is offered to no one, and its URLs stop working.
-    let id = release(&api, "1.2.0", "stable", &[LINUX]).await;
+    let id = published(&api, "1.2.0", json!({ "channel": "stable" }), &[LINUX]).await;
     let (status, body) = check(&api, By::Key(&key, &fpr), LINUX, "stable", "1.0.0").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["release"]["version"], "1.2.0");
@@ -357,7 +292,7 @@ async fn entitlements_trials_and_yanks_decide_what_is_offered() {
 async fn artifact_urls_are_signed_expire_resume_and_count() {
     let api = Api::start().await;
     product(&api, json!({})).await;
-    let id = release(&api, "1.0.0", "stable", &[LINUX]).await;
+    let id = published(&api, "1.0.0", json!({ "channel": "stable" }), &[LINUX]).await;
     let (key, fpr, _) = machine(&api, "v1:machine-a").await;
     let (_, body) = check(&api, By::Key(&key, &fpr), LINUX, "stable", "0.1.0").await;
     let url = str_of(&body["artifact"], "url");
@@ -398,7 +333,7 @@ async fn artifact_urls_are_signed_expire_resume_and_count() {
 async fn update_checks_refuse_what_they_cannot_trust() {
     let api = Api::start().await;
     product(&api, json!({})).await;
-    release(&api, "1.0.0", "stable", &[LINUX]).await;
+    published(&api, "1.0.0", json!({ "channel": "stable" }), &[LINUX]).await;
     let (key, fpr, lease) = machine(&api, "v1:machine-a").await;
 
     let (status, body) = check(&api, By::Nothing, LINUX, "stable", "0.1.0").await;
@@ -469,7 +404,7 @@ async fn a_product_without_releases_on_a_channel_says_so() {
     let (status, body) = check(&api, By::Key(&key, &fpr), LINUX, "stable", "1.0.0").await;
     assert_error(status, &body, 404, "RELEASE_NOT_FOUND");
     // A draft is not published.
-    draft(&api, "1.1.0", "stable", &[LINUX]).await;
+    draft(&api, "1.1.0", json!({ "channel": "stable" }), &[LINUX]).await;
     let (status, body) = check(&api, By::Key(&key, &fpr), LINUX, "stable", "1.0.0").await;
     assert_error(status, &body, 404, "RELEASE_NOT_FOUND");
 }
@@ -478,7 +413,7 @@ async fn a_product_without_releases_on_a_channel_says_so() {
 async fn the_vendor_manages_releases_and_bad_input_writes_nothing() {
     let api = Api::start().await;
     product(&api, json!({})).await;
-    let id = draft(&api, "1.0.0", "stable", &[]).await;
+    let id = draft(&api, "1.0.0", json!({ "channel": "stable" }), &[]).await;
 
     // Publishing needs a file.
     let (status, body) = api
@@ -546,7 +481,7 @@ async fn the_vendor_manages_releases_and_bad_input_writes_nothing() {
         .await;
     assert_error(status, &body, 409, "CONFLICT");
     // Backdating is for imports of old releases; the future is refused.
-    let old = draft(&api, "0.9.0", "stable", &[LINUX]).await;
+    let old = draft(&api, "0.9.0", json!({ "channel": "stable" }), &[LINUX]).await;
     let future = api.server.clock_now() + DAY;
     let (status, body) = api
         .admin_post(
@@ -569,7 +504,7 @@ async fn the_vendor_manages_releases_and_bad_input_writes_nothing() {
         .filter_map(|r| r["version"].as_str())
         .collect();
     assert_eq!(versions, ["1.0.0", "0.9.0"]);
-    let draft_id = draft(&api, "1.1.0", "stable", &[]).await;
+    let draft_id = draft(&api, "1.1.0", json!({ "channel": "stable" }), &[]).await;
     let (status, body) = api
         .admin_post(&format!("/v1/admin/releases/{draft_id}/yank"), json!({}))
         .await;
@@ -604,7 +539,7 @@ async fn the_vendor_manages_releases_and_bad_input_writes_nothing() {
 async fn tauris_updater_gets_its_own_shape_with_the_vendors_signature() {
     let api = Api::start().await;
     product(&api, json!({})).await;
-    release(&api, "1.0.0", "stable", &[LINUX]).await;
+    published(&api, "1.0.0", json!({ "channel": "stable" }), &[LINUX]).await;
     let (key, fpr, lease) = machine(&api, "v1:machine-a").await;
     let tauri = |target: &str, arch: &str, version: &str| {
         api.http.get(
@@ -618,7 +553,7 @@ async fn tauris_updater_gets_its_own_shape_with_the_vendors_signature() {
     assert_eq!(status, StatusCode::NO_CONTENT);
 
     let signature = "dW50cnVzdGVkIGNvbW1lbnQ6IHNpZ25hdHVyZSBmcm9tIHRhdXJpIHNlY3JldCBrZXkK";
-    let id = draft(&api, "1.1.0", "stable", &[]).await;
+    let id = draft(&api, "1.1.0", json!({ "channel": "stable" }), &[]).await;
     attach(
         &api,
         &id,
