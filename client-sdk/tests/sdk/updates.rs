@@ -75,6 +75,26 @@ fn recorder() -> (Calls, impl FnMut(u64, u64) + Send + 'static) {
     })
 }
 
+/// Machine A, activated with a new license, its client, and the update it is offered from
+/// 1.0.0.
+fn offered(
+    h: &Harness,
+    clock: &Arc<TestClock>,
+) -> (tempfile::TempDir, licet::Client, licet::Update) {
+    let (dir, _, _) = h.activated(MACHINE, clock);
+    let client = h.client(dir.path(), MACHINE, clock);
+    let update = update_from_1_0_0(&client);
+    (dir, client, update)
+}
+
+/// The update `client` is offered from 1.0.0 (there must be one).
+fn update_from_1_0_0(client: &licet::Client) -> licet::Update {
+    client
+        .check_for_update("1.0.0", None)
+        .expect("checked")
+        .expect("an update")
+}
+
 fn downloads_of(h: &Harness, release_id: &str) -> u64 {
     h.admin("GET", &format!("/v1/admin/releases/{release_id}"), None)["artifacts"][0]["downloads"]
         .as_u64()
@@ -371,13 +391,7 @@ fn the_license_is_proven_by_the_lease_while_it_holds_then_by_the_key() {
 fn a_download_is_verified_reported_and_then_put_in_place() {
     let h = Harness::start(1);
     let id = release_here(&h, "1.1.0");
-    let clock = clock();
-    let (dir, _, _) = h.activated(MACHINE, &clock);
-    let client = h.client(dir.path(), MACHINE, &clock);
-    let update = client
-        .check_for_update("1.0.0", None)
-        .expect("checked")
-        .expect("an update");
+    let (dir, _, update) = offered(&h, &clock());
     let path = dir.path().join("Photo.bin");
     std::fs::write(&path, b"the running version").expect("write");
 
@@ -414,13 +428,7 @@ fn a_file_altered_on_the_server_is_refused_and_nothing_lands() {
     stored[middle] ^= 0x01;
     std::fs::write(&blob, &stored).expect("tamper");
 
-    let clock = clock();
-    let (dir, _, _) = h.activated(MACHINE, &clock);
-    let update = h
-        .client(dir.path(), MACHINE, &clock)
-        .check_for_update("1.0.0", None)
-        .expect("checked")
-        .expect("an update");
+    let (dir, _, update) = offered(&h, &clock());
     let path = dir.path().join("Photo.bin");
     std::fs::write(&path, b"the running version").expect("write");
     let fresh = dir.path().join("Fresh.bin");
@@ -449,13 +457,7 @@ fn an_interrupted_download_resumes_from_its_partial_file() {
     let id = release_here(&h, "1.1.0");
     let expected = bytes_of("1.1.0", &own());
     let sha = sha256_hex(&expected);
-    let clock = clock();
-    let (dir, _, _) = h.activated(MACHINE, &clock);
-    let client = h.client(dir.path(), MACHINE, &clock);
-    let update = client
-        .check_for_update("1.0.0", None)
-        .expect("checked")
-        .expect("an update");
+    let (dir, _, update) = offered(&h, &clock());
     let path = dir.path().join("Photo.bin");
     let part = dir.path().join(format!("Photo.bin.{}.part", &sha[..16]));
     let half = expected.len() / 2;
@@ -492,10 +494,7 @@ fn a_connection_that_drops_mid_download_is_resumed() {
         .proxy(&proxy.url)
         .build()
         .expect("client");
-    let update = client
-        .check_for_update("1.0.0", None)
-        .expect("checked")
-        .expect("an update");
+    let update = update_from_1_0_0(&client);
     let path = dir.path().join("Photo.bin");
     let (calls, progress) = recorder();
     update.download_to(&path, progress).expect("downloads");
@@ -517,12 +516,7 @@ fn an_expired_manifest_is_refused() {
     let h = Harness::start(1);
     release_here(&h, "1.1.0");
     let clock = clock();
-    let (dir, _, _) = h.activated(MACHINE, &clock);
-    let update = h
-        .client(dir.path(), MACHINE, &clock)
-        .check_for_update("1.0.0", None)
-        .expect("checked")
-        .expect("an update");
+    let (dir, _, update) = offered(&h, &clock);
     // Manifests live an hour.
     clock.advance(2 * 3600);
     let path = dir.path().join("Photo.bin");
@@ -595,10 +589,7 @@ fn a_manifest_for_another_machine_or_altered_or_not_matching_its_file_is_refused
             .builder_at(&fake.url, dir.path(), "v1:machine-b", &clock())
             .build()
             .expect("client");
-        let update = client
-            .check_for_update("1.0.0", None)
-            .expect("checked")
-            .expect("an update");
+        let update = update_from_1_0_0(&client);
         let path = dir.path().join("Photo.bin");
         let reason = verification_error(update.download_to(&path, |_, _| {}).expect_err(why));
         assert!(reason.contains(why), "{why}: {reason}");

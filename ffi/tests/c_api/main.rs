@@ -312,22 +312,16 @@ fn the_c_example_runs_clean_under_valgrind() {
     };
     let env = Env::start(1, |_| {});
     let key = env.license();
-    for args in [
-        vec!["selftest"],
-        vec!["activate", &key],
-        vec!["check"],
-        vec!["deactivate"],
-    ] {
-        let (code, out) = env.run_with(
-            "licet-demo-shared",
-            "vg",
-            &args,
-            &env.server.url,
-            Some(&valgrind),
-        );
-        assert_eq!(code, OK, "{args:?}: {out}");
-        assert_valgrind_clean(&out);
-    }
+    env.run_clean_under_valgrind(
+        &valgrind,
+        "vg",
+        &[
+            vec!["selftest"],
+            vec!["activate", &key],
+            vec!["check"],
+            vec!["deactivate"],
+        ],
+    );
 }
 
 #[test]

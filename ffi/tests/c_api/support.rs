@@ -262,6 +262,36 @@ impl Env {
         (code, text)
     }
 
+    /// Runs the shared C example under `valgrind` with each of `commands` in turn, as
+    /// machine `machine`; each must succeed with nothing for valgrind to report.
+    pub(crate) fn run_clean_under_valgrind(
+        &self,
+        valgrind: &[&str],
+        machine: &str,
+        commands: &[Vec<&str>],
+    ) {
+        for args in commands {
+            let (code, out) = self.run_with(
+                "licet-demo-shared",
+                machine,
+                args,
+                &self.server.url,
+                Some(valgrind),
+            );
+            assert_eq!(code, OK, "{args:?}: {out}");
+            assert!(
+                !out.contains("exit=Some(99)"),
+                "valgrind reported errors: {out}"
+            );
+            assert!(
+                !out.contains("Invalid read")
+                    && !out.contains("Invalid write")
+                    && !out.contains("definitely lost"),
+                "{out}"
+            );
+        }
+    }
+
     pub(crate) fn lease_file(&self, machine: &str) -> PathBuf {
         self.storage(machine).join("photo.lease.json")
     }
@@ -291,20 +321,6 @@ pub(crate) fn valgrind() -> Option<[&'static str; 5]> {
         "--errors-for-leak-kinds=definite",
         "--error-exitcode=99",
     ])
-}
-
-/// Asserts valgrind found nothing in a program's output.
-pub(crate) fn assert_valgrind_clean(out: &str) {
-    assert!(
-        !out.contains("exit=Some(99)"),
-        "valgrind reported errors: {out}"
-    );
-    assert!(
-        !out.contains("Invalid read")
-            && !out.contains("Invalid write")
-            && !out.contains("definitely lost"),
-        "{out}"
-    );
 }
 
 /// The system clock moved forward by this many seconds.

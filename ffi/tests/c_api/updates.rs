@@ -181,21 +181,15 @@ fn the_c_example_checks_and_downloads_updates_clean_under_valgrind() {
     env.release("1.1.0", "stable", &[(&own(), &expected)], json!({}));
     let path = env.dir.path().join("Photo.bin");
     let path = path.to_str().expect("utf-8");
-    for args in [
-        vec!["activate", &key],
-        vec!["update", "1.0.0"],
-        vec!["update", "1.1.0"],
-        vec!["download-update", "1.0.0", path],
-    ] {
-        let (code, out) = env.run_with(
-            "licet-demo-shared",
-            "vg",
-            &args,
-            &env.server.url,
-            Some(&valgrind),
-        );
-        assert_eq!(code, OK, "{args:?}: {out}");
-        assert_valgrind_clean(&out);
-    }
+    env.run_clean_under_valgrind(
+        &valgrind,
+        "vg",
+        &[
+            vec!["activate", &key],
+            vec!["update", "1.0.0"],
+            vec!["update", "1.1.0"],
+            vec!["download-update", "1.0.0", path],
+        ],
+    );
     assert_eq!(std::fs::read(path).expect("downloaded"), expected);
 }
