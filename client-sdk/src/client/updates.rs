@@ -39,8 +39,8 @@ impl Client {
     ///
     /// Errors: [`Error::ReleaseNotFound`] (nothing published on the channel),
     /// [`Error::PlatformNotFound`] (no file for this platform), the license verdicts the
-    /// server gives on the key path ([`Error::Suspended`], [`Error::NotActivated`], …), and
-    /// network failures; [`Error::Config`] for a `current_version` or `channel` the server
+    /// server gives on the key path ([`Error::Suspended`], [`Error::NotActivated`], …; not
+    /// cached: [`Client::check`] learns them at its next refresh), and network failures; [`Error::Config`] for a `current_version` or `channel` the server
     /// would refuse.
     ///
     /// ```no_run
@@ -96,21 +96,23 @@ impl Client {
             }
         }
         let answer = match self.update_proof().await? {
-            Proof::Lease(lease) => {
-                let by_lease = self.ask(url.clone(), &Proof::Lease(lease)).await;
-                match (by_lease, self.inner.storage.load_key()?) {
-                    // The server no longer takes this lease (e.g. its signing key was
-                    // retired): the key says the same thing, read fresh.
-                    (
-                        Err(Error::Server {
+            Proof::Lease(lease) => match self.ask(url.clone(), &Proof::Lease(lease)).await {
+                // The server no longer takes this lease (e.g. its signing key was retired):
+                // the key, read fresh, says the same thing.
+                Err(Error::Server {
+                    code: ErrorCode::Unauthorized,
+                    message,
+                }) => match self.inner.storage.load_key()? {
+                    Some(key) => self.ask(url, &Proof::Key(key)).await?,
+                    None => {
+                        return Err(Error::Server {
                             code: ErrorCode::Unauthorized,
-                            ..
-                        }),
-                        Some(key),
-                    ) => self.ask(url, &Proof::Key(key)).await?,
-                    (answer, _) => answer?,
-                }
-            }
+                            message,
+                        });
+                    }
+                },
+                answer => answer?,
+            },
             proof => self.ask(url, &proof).await?,
         };
         let Some(answer) = answer else {
