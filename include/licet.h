@@ -8,10 +8,11 @@
  *   takes `buf`, `len` (the buffer's size in bytes, NUL included) and `out_len`; on success
  *   `*out_len` is the string's length WITHOUT the NUL. If the buffer is too small it returns
  *   LICET_BUFFER_TOO_SMALL, writes nothing to `buf`, and sets `*out_len` to the length needed,
- *   again without the NUL: allocate `*out_len + 1` bytes and call again.
+ *   again without the NUL: allocate `*out_len + 1` bytes and call again. The exception is
+ *   `licet_update`: its getters return strings it owns, valid until `licet_update_free`.
  * - Threads: a `licet_client` may be used from any number of threads at once (it locks
- *   inside). A `licet_config` and a `licet_license` are plain values: use each from one
- *   thread at a time (reading a license from several threads at once is fine). `_free`
+ *   inside). A `licet_config`, a `licet_license` and a `licet_update` are plain values: use
+ *   each from one thread at a time (reading one from several threads at once is fine). `_free`
  *   must not race any other use of the same handle. The last error
  *   (`licet_last_error_message`, `licet_last_error_retry_after`) is per thread.
  * - Handles come from `_new` (or are returned through `_out` pointers) and are released
@@ -34,6 +35,8 @@
  * - `1000`–`1999`: license states, a definite verdict about the license;
  * - `2000`–`2999`: the caller's mistakes (bad arguments, small buffers);
  * - `3000`–`3999`: failures to reach a verdict (network, server, storage, configuration);
+ * - `4000`–`4999`: updates: nothing published for this channel or platform, or an update
+ *   that may not be downloaded or failed its verification;
  * - `9000`: a bug in the library (a caught panic).
  *
  * `licet_result_message` describes any code; `licet_last_error_message` has the detail of
@@ -149,6 +152,25 @@ enum licet_result
    */
   LICET_TLS = 3006,
   /**
+   * The product has no published release on the channel asked for.
+   */
+  LICET_RELEASE_NOT_FOUND = 4000,
+  /**
+   * The product's releases have no file for this machine's platform.
+   */
+  LICET_PLATFORM_NOT_FOUND = 4001,
+  /**
+   * The license does not cover this update, so there is nothing to download
+   * (`licet_update_not_allowed_reason` says why).
+   */
+  LICET_UPDATE_NOT_ALLOWED = 4002,
+  /**
+   * The update was refused: its signed manifest is forged, expired, or for another
+   * product, machine or license, or the bytes received are not the ones the vendor
+   * published. Nothing was written at the destination; the partial file was removed.
+   */
+  LICET_UPDATE_VERIFICATION = 4003,
+  /**
    * A bug inside the library was caught; the call had no effect.
    */
   LICET_PANIC = 9000,
@@ -158,6 +180,39 @@ enum licet_result
 typedef enum licet_result licet_result;
 #else
 typedef uint32_t licet_result;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Why the license does not cover a release.
+ */
+enum licet_not_allowed_reason
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * The release is covered (or there is none to explain).
+   */
+  LICET_NOT_ALLOWED_NONE = 0,
+  /**
+   * Published after the license's updates ended: renewing maintenance unlocks it.
+   */
+  LICET_NOT_ALLOWED_UPDATES_ENDED = 1,
+  /**
+   * The release needs an entitlement the license lacks.
+   */
+  LICET_NOT_ALLOWED_ENTITLEMENT_REQUIRED = 2,
+  /**
+   * Trials of this product do not receive releases.
+   */
+  LICET_NOT_ALLOWED_TRIAL_EXCLUDED = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum licet_not_allowed_reason licet_not_allowed_reason;
+#else
+typedef uint32_t licet_not_allowed_reason;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -178,6 +233,22 @@ typedef struct licet_config licet_config;
  * Owned by the caller; free it with `licet_license_free`.
  */
 typedef struct licet_license licet_license;
+
+/**
+ * A newer release than the one running, from `licet_client_check_update`: an update the
+ * license covers (`licet_update_is_allowed`), or word of a newer release it does not cover
+ * (then the version and publish date describe that release, `licet_update_not_allowed_reason`
+ * says why, and there is no file: notes, channel and SHA-256 are empty, the size 0).
+ * Owned by the caller; free it with `licet_update_free`. Its strings live as long as it.
+ */
+typedef struct licet_update licet_update;
+
+/**
+ * Called as a download makes progress, on the thread that called `licet_update_download`
+ * and before it returns: `downloaded` of `total` bytes are in (a resumed download starts
+ * above 0), with the `user_data` passed to `licet_update_download`.
+ */
+typedef void (*licet_progress_callback)(uint64_t downloaded, uint64_t total, void *user_data);
 
 #ifdef __cplusplus
 extern "C" {
@@ -427,6 +498,17 @@ licet_result licet_config_set_proxy(licet_config *config, const char *url);
 licet_result licet_config_set_machine_name(licet_config *config, const char *name);
 
 /**
+ * The platform update checks ask for (`licet_client_check_update`) instead of this
+ * machine's: `os-arch` in the Tauri updater's names, e.g. `windows-x86_64` for a 32-bit
+ * app on 64-bit Windows that wants 64-bit updates. Checked by `licet_client_new`
+ * (`LICET_CONFIG` if it is not of that shape).
+ *
+ * # Safety
+ * As `licet_config_set_pinned_keys`.
+ */
+licet_result licet_config_set_update_platform(licet_config *config, const char *platform);
+
+/**
  * Timeout of every request in milliseconds (default 10000; 0 is refused).
  *
  * # Safety
@@ -662,6 +744,144 @@ const char *licet_result_message(uint32_t result);
  * opposed to success or a failure to reach a verdict.
  */
 bool licet_result_is_license_state(uint32_t result);
+
+/**
+ * Is there a newer release of the app for this machine? `current_version` is the version
+ * running (semantic, e.g. `"1.2.0"`); `channel` the release channel to follow (NULL:
+ * `"stable"`; a `"beta"` client is offered beta and stable releases, the newer). Network.
+ *
+ * On `LICET_OK`, `*update_out` is NULL when the app is up to date, else an update to free
+ * with `licet_update_free`. The license is proven with the lease while
+ * `licet_client_check` would accept it offline, else with the stored key (the machine must
+ * still be activated). Errors: `LICET_RELEASE_NOT_FOUND`, `LICET_PLATFORM_NOT_FOUND`, the
+ * license states the server gives (`LICET_SUSPENDED`, …), network failures, and
+ * `LICET_CONFIG` for a version or channel the server would refuse.
+ *
+ * # Safety
+ * `client` from `licet_client_new`; `current_version` NUL-terminated; `channel` NULL or
+ * NUL-terminated; `update_out` writable.
+ */
+licet_result licet_client_check_update(const licet_client *client,
+                                       const char *current_version,
+                                       const char *channel,
+                                       licet_update **update_out);
+
+/**
+ * Frees an update. NULL is ignored.
+ *
+ * # Safety
+ * `update` from `licet_client_check_update`, not used afterwards.
+ */
+void licet_update_free(licet_update *update);
+
+/**
+ * The release's semantic version, e.g. `"1.3.0"`; owned by the update. `""` for NULL.
+ *
+ * # Safety
+ * `update` NULL or from `licet_client_check_update`.
+ */
+const char *licet_update_version(const licet_update *update);
+
+/**
+ * The release notes (Markdown); empty when the update is not allowed. Owned by the
+ * update; `""` for NULL.
+ *
+ * # Safety
+ * `update` NULL or from `licet_client_check_update`.
+ */
+const char *licet_update_notes(const licet_update *update);
+
+/**
+ * The file's SHA-256 (64 lower-case hex digits); empty when the update is not allowed.
+ * Owned by the update; `""` for NULL.
+ *
+ * # Safety
+ * `update` NULL or from `licet_client_check_update`.
+ */
+const char *licet_update_sha256(const licet_update *update);
+
+/**
+ * The release's channel (`"stable"`, `"beta"`, …); empty when the update is not allowed.
+ * Owned by the update; `""` for NULL.
+ *
+ * # Safety
+ * `update` NULL or from `licet_client_check_update`.
+ */
+const char *licet_update_channel(const licet_update *update);
+
+/**
+ * For an allowed update: the version of a newer release still that the license does not
+ * cover (so an app can say "2.0 is out too; renew to get it"), with
+ * `licet_update_not_allowed_reason` saying why. NULL when there is none, for an update
+ * that is not allowed (its own version says it), and for NULL.
+ *
+ * # Safety
+ * `update` NULL or from `licet_client_check_update`.
+ */
+const char *licet_update_newer_not_allowed_version(const licet_update *update);
+
+/**
+ * When the release was published (Unix seconds); 0 for NULL.
+ *
+ * # Safety
+ * `update` NULL or from `licet_client_check_update`.
+ */
+int64_t licet_update_published_at(const licet_update *update);
+
+/**
+ * The file's size in bytes; 0 when the update is not allowed, and for NULL.
+ *
+ * # Safety
+ * `update` NULL or from `licet_client_check_update`.
+ */
+uint64_t licet_update_size(const licet_update *update);
+
+/**
+ * True when the license covers the update (download it with `licet_update_download`);
+ * false for word of a newer release it does not cover, and for NULL.
+ *
+ * # Safety
+ * `update` NULL or from `licet_client_check_update`.
+ */
+bool licet_update_is_allowed(const licet_update *update);
+
+/**
+ * Why the license does not cover the update; for an allowed update, why it does not cover
+ * the newer release of `licet_update_newer_not_allowed_version`. `LICET_NOT_ALLOWED_NONE`
+ * when there is nothing to explain, and for NULL.
+ *
+ * # Safety
+ * `update` NULL or from `licet_client_check_update`.
+ */
+licet_not_allowed_reason licet_update_not_allowed_reason(const licet_update *update);
+
+/**
+ * Downloads the update to `path`, verified, calling `progress` (if not NULL) as bytes
+ * arrive. Network.
+ *
+ * The signed manifest is checked first (the vendor's keys, this product, machine and
+ * license, not expired, naming exactly the offered file); the bytes go to
+ * `<path>.<16 hex digits of the SHA-256>.part` and only when their size and SHA-256 are
+ * the published ones is that file renamed to `path` (replacing a file there). An
+ * interrupted download resumes from its partial file; a dropped connection is resumed a
+ * few times. `client` is the client that found the update.
+ *
+ * Errors: `LICET_UPDATE_NOT_ALLOWED` (the license does not cover it),
+ * `LICET_UPDATE_VERIFICATION` (nothing is written at `path`, a file already there is left
+ * alone, the partial file is removed), `LICET_STORAGE` (the file cannot be written),
+ * network and server failures (after which the partial file stays, to resume; an expired
+ * download link is `LICET_SERVER`: check for the update again).
+ *
+ * # Safety
+ * `client` from `licet_client_new`; `update` from `licet_client_check_update`; `path`
+ * NUL-terminated; `progress` NULL or a function safe to call with `user_data` until this
+ * call returns.
+ */
+licet_result licet_update_download(const licet_client *client,
+                                   const licet_update *update,
+                                   const char *path,
+                                   licet_progress_callback progress,
+                                   void *user_data);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -9,11 +9,19 @@
 //   else if (outcome.is_license_state()) { ask_for_key_or_renewal(outcome); }
 //   else { log(outcome.detail); }                      // network, TLS, storage, config
 //
-// Threads: a Client may be shared between threads; a License is a value (copy-free, move-only).
+//   if (std::optional<licet::Update> update = client.check_update(APP_VERSION)) {
+//       if (update->is_allowed()) client.download(*update, path, [](uint64_t done, uint64_t total) { … });
+//       else tell_user(update->version() + " is out; renew to get it");
+//   }
+//
+// Threads: a Client may be shared between threads; a License and an Update are values
+// (copy-free, move-only).
 #ifndef LICET_HPP
 #define LICET_HPP
 
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -168,6 +176,57 @@ private:
     std::unique_ptr<licet_license, decltype(&licet_license_free)> raw_;
 };
 
+// A newer release than the one running (see licet_client_check_update); owns its licet_update.
+// An update the license covers (is_allowed), or word of a newer release it does not cover:
+// then version() and published_at() describe that release, not_allowed_reason() says why, and
+// there is no file (notes, channel and sha256 are empty, size is 0).
+class Update {
+public:
+    explicit Update(licet_update *raw) : raw_(raw, &licet_update_free) {}
+    std::string version() const { return licet_update_version(raw_.get()); }
+    // Release notes (Markdown).
+    std::string notes() const { return licet_update_notes(raw_.get()); }
+    std::string channel() const { return licet_update_channel(raw_.get()); }
+    // The file's SHA-256, lower-case hex.
+    std::string sha256() const { return licet_update_sha256(raw_.get()); }
+    // When the release was published (Unix seconds).
+    int64_t published_at() const { return licet_update_published_at(raw_.get()); }
+    // The file's size in bytes.
+    uint64_t size() const { return licet_update_size(raw_.get()); }
+    bool is_allowed() const { return licet_update_is_allowed(raw_.get()); }
+    // Why the license does not cover this update (or, for an allowed one, the newer release
+    // of newer_not_allowed_version()).
+    licet_not_allowed_reason not_allowed_reason() const { return licet_update_not_allowed_reason(raw_.get()); }
+    // For an allowed update: a newer release still that the license does not cover.
+    std::optional<std::string> newer_not_allowed_version() const {
+        const char *v = licet_update_newer_not_allowed_version(raw_.get());
+        return v ? std::optional<std::string>(v) : std::nullopt;
+    }
+    const licet_update *get() const noexcept { return raw_.get(); }
+
+private:
+    std::unique_ptr<licet_update, decltype(&licet_update_free)> raw_;
+};
+
+namespace detail {
+// A download's progress function, and what it threw (the library is C: nothing may be thrown
+// through it, so the exception waits until the download has stopped).
+struct Progress {
+    std::function<void(uint64_t, uint64_t)> *report;
+    std::exception_ptr error;
+};
+
+inline void on_progress(uint64_t downloaded, uint64_t total, void *user_data) noexcept {
+    auto *progress = static_cast<Progress *>(user_data);
+    if (progress->error) return;
+    try {
+        (*progress->report)(downloaded, total);
+    } catch (...) {
+        progress->error = std::current_exception();
+    }
+}
+}  // namespace detail
+
 // What `try_check` found: a license, or the code and detail of why not. Never both.
 struct Outcome {
     licet_result code = LICET_OK;
@@ -257,6 +316,28 @@ public:
     std::string fingerprint() const {
         return detail::read_string(
             [&](char *b, size_t l, size_t *n) { return licet_client_fingerprint(raw_.get(), b, l, n); });
+    }
+    // Is there a newer release for this machine (see licet_client_check_update)? nullopt when
+    // `current_version` is the newest; no channel means "stable".
+    std::optional<Update> check_update(const std::string &current_version,
+                                       const std::optional<std::string> &channel = std::nullopt) {
+        licet_update *raw = nullptr;
+        ensure(licet_client_check_update(raw_.get(), current_version.c_str(), channel ? channel->c_str() : nullptr,
+                                         &raw));
+        if (raw == nullptr) return std::nullopt;
+        return Update(raw);
+    }
+    // Downloads `update` (found by this client) to `path`, verified (see licet_update_download),
+    // calling `progress(downloaded, total)` as bytes arrive. Throws Error (LICET_UPDATE_NOT_ALLOWED,
+    // LICET_UPDATE_VERIFICATION, …); an exception from `progress` is rethrown once the download
+    // is over, and `progress` is not called again after it.
+    void download(const Update &update, const std::string &path,
+                  std::function<void(uint64_t, uint64_t)> progress = nullptr) {
+        detail::Progress context{&progress, nullptr};
+        licet_result r = licet_update_download(raw_.get(), update.get(), path.c_str(),
+                                               progress ? &detail::on_progress : nullptr, &context);
+        if (context.error) std::rethrow_exception(context.error);
+        ensure(r);
     }
 
 private:

@@ -118,7 +118,8 @@ pub enum Error {
         /// Seconds to wait.
         retry_after: u64,
     },
-    /// Failure: the key or lease could not be stored or read.
+    /// Failure: the key or lease could not be stored or read, or a downloaded update could
+    /// not be written next to its destination.
     #[error("storage error: {0}")]
     Storage(String),
     /// Failure: no machine id could be read; set a fingerprint override.
@@ -127,6 +128,25 @@ pub enum Error {
     /// Failure: the client is misconfigured (bad URL, no pinned keys, …).
     #[error("configuration error: {0}")]
     Config(String),
+    /// Update check: the product has no published release on the channel asked for.
+    #[error("the product has no published release on this channel")]
+    ReleaseNotFound,
+    /// Update check: the product's releases have no file for this machine's platform.
+    #[error("the product's releases have no file for this platform")]
+    PlatformNotFound,
+    /// Download: the license does not cover this update, so there is nothing to download
+    /// (see [`crate::Update::not_allowed_reason`]).
+    #[error("this license does not cover the update; renew it to get the update")]
+    UpdateNotAllowed,
+    /// Download: the update was refused. Its signed manifest is forged, expired, or for
+    /// another product, machine or license; or it does not describe the offered file; or
+    /// the bytes received are not the ones the vendor published (size or SHA-256). Nothing
+    /// was written at the destination and the partial download was removed.
+    #[error("the update failed verification: {reason}")]
+    UpdateVerification {
+        /// What did not match.
+        reason: String,
+    },
 }
 
 /// Shorthand for results of this crate.
@@ -155,7 +175,8 @@ impl Error {
 
     /// The stable code: the server's where the verdict came from the server, else Licet's
     /// client-side code (`LEASE_EXPIRED`, `INVALID_TOKEN`, `FINGERPRINT_MISMATCH`, `CLOCK_TAMPERED`,
-    /// `STATE_TAMPERED`, `NETWORK`, `STORAGE`, `NO_MACHINE_ID`, `CONFIG`).
+    /// `STATE_TAMPERED`, `NETWORK`, `STORAGE`, `NO_MACHINE_ID`, `CONFIG`, `UPDATE_NOT_ALLOWED`,
+    /// `UPDATE_VERIFICATION`).
     pub fn code(&self) -> &'static str {
         match self {
             Self::NotActivated(_) => ErrorCode::NotActivated.as_str(),
@@ -178,6 +199,10 @@ impl Error {
             Self::Storage(_) => "STORAGE",
             Self::NoMachineId(_) => "NO_MACHINE_ID",
             Self::Config(_) => "CONFIG",
+            Self::ReleaseNotFound => ErrorCode::ReleaseNotFound.as_str(),
+            Self::PlatformNotFound => ErrorCode::PlatformNotFound.as_str(),
+            Self::UpdateNotAllowed => "UPDATE_NOT_ALLOWED",
+            Self::UpdateVerification { .. } => "UPDATE_VERIFICATION",
         }
     }
 
@@ -192,6 +217,8 @@ impl Error {
             ErrorCode::LicenseRevoked => Self::Revoked,
             ErrorCode::ActivationLimitReached => Self::ActivationLimitReached,
             ErrorCode::InvalidKeyFormat | ErrorCode::LicenseNotFound => Self::InvalidKey,
+            ErrorCode::ReleaseNotFound => Self::ReleaseNotFound,
+            ErrorCode::PlatformNotFound => Self::PlatformNotFound,
             ErrorCode::RateLimited => Self::RateLimited {
                 retry_after: retry_after.unwrap_or(60),
             },

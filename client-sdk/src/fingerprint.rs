@@ -61,9 +61,30 @@ pub fn machine_info() -> MachineInfo {
     }
 }
 
-/// `os-arch`, e.g. `linux-x86_64`.
+/// `os-arch`, e.g. `linux-x86_64` (Rust's names: `macos-aarch64`), as sent at activation.
 pub fn platform() -> String {
     format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH)
+}
+
+/// This machine's platform as release files are named: `os-arch` in the Tauri updater's
+/// names (`linux-x86_64`, `darwin-aarch64`, `windows-x86_64`, `windows-i686`,
+/// `linux-armv7`), which differ from Rust's for macOS (`macos`), 32-bit x86 (`x86`) and
+/// 32-bit ARM (`arm`).
+pub fn update_platform() -> String {
+    update_platform_of(std::env::consts::OS, std::env::consts::ARCH)
+}
+
+fn update_platform_of(os: &str, arch: &str) -> String {
+    let os = match os {
+        "macos" => "darwin",
+        other => other,
+    };
+    let arch = match arch {
+        "x86" => "i686",
+        "arm" => "armv7",
+        other => other,
+    };
+    format!("{os}-{arch}")
 }
 
 #[cfg(test)]
@@ -81,5 +102,20 @@ mod tests {
             "products cannot correlate"
         );
         assert!(!a.contains("0123456789abcdef"), "the raw id never appears");
+    }
+
+    #[test]
+    fn update_platforms_use_the_tauri_updaters_names() {
+        for (os, arch, want) in [
+            ("linux", "x86_64", "linux-x86_64"),
+            ("macos", "aarch64", "darwin-aarch64"),
+            ("macos", "x86_64", "darwin-x86_64"),
+            ("windows", "x86_64", "windows-x86_64"),
+            ("windows", "x86", "windows-i686"),
+            ("linux", "arm", "linux-armv7"),
+        ] {
+            assert_eq!(update_platform_of(os, arch), want);
+            assert!(licet_proto::releases::valid_platform(want), "{want}");
+        }
     }
 }

@@ -28,6 +28,8 @@
 //! - [`License`]: what a valid license grants; [`Error`]: every other outcome, with the
 //!   server's stable codes ([`Error::code`]) and a split between license verdicts and
 //!   failures to get one ([`Error::is_verdict`]).
+//! - [`Update`]: what [`Client::check_for_update`] finds (a newer release the license
+//!   covers, or one it does not), and its verified, resumable download.
 //! - [`fingerprint`]: the privacy-preserving machine fingerprint and machine facts.
 //! - [`storage`]: where the key (OS keyring, file fallback), the sealed lease cache and its
 //!   keyring anchor live. How time and stored state are trusted: "Time and stored-state trust
@@ -38,12 +40,14 @@
 
 mod cache;
 mod client;
+mod download;
 mod error;
 pub mod fingerprint;
 mod license;
 mod seal;
 pub mod storage;
 mod transport;
+mod update;
 
 pub use client::{Client, ClientBuilder};
 pub use error::{Error, NotActivatedReason, Result};
@@ -53,3 +57,4 @@ pub use licet_proto::clock::{Clock, SystemClock};
 pub use licet_proto::{
     ErrorCode, LicenseKind, LicenseStatus, SubscriptionClaim, SubscriptionStatus,
 };
+pub use update::{NotAllowed, NotAllowedReason, Update};

@@ -9,6 +9,7 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use licet_proto::ErrorBody;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -143,29 +144,92 @@ impl Transport {
             .await
             .map_err(|e| self.unreachable(e))?;
         let status = res.status();
-        let retry_after = res
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok());
+        let retry_after = retry_after(&res);
         let bytes = res.bytes().await.map_err(|e| self.unreachable(e))?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes).map_err(|e| Error::Server {
-                code: licet_proto::ErrorCode::Internal,
-                message: format!("unexpected answer: {e}"),
-            });
+            return decode_body(&bytes);
         }
-        match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(err) => Err(Error::from_server(
-                err.error.code,
-                err.error.message,
-                retry_after,
-            )),
-            Err(_) => Err(Error::Server {
-                code: licet_proto::ErrorCode::Internal,
-                message: format!("HTTP {status} without a Licet error body"),
-            }),
+        Err(error_of(status, retry_after, &bytes))
+    }
+
+    /// The URL of `path` on the server.
+    pub fn url(&self, path: &str) -> Result<reqwest::Url> {
+        reqwest::Url::parse(&format!("{}{path}", self.base))
+            .map_err(|e| Error::Config(format!("server URL {}: {e}", self.base)))
+    }
+
+    /// GETs `url` with `headers` (sent as sensitive: never logged); `None` for `204`, the
+    /// decoded body for another 2xx, else the error the body names.
+    pub async fn get<Resp>(
+        &self,
+        url: reqwest::Url,
+        headers: &[(&'static str, &str)],
+    ) -> Result<Option<Resp>>
+    where
+        Resp: DeserializeOwned,
+    {
+        let mut req = self.client()?.get(url);
+        for (name, value) in headers {
+            let mut value = reqwest::header::HeaderValue::from_str(value)
+                .map_err(|_| Error::Config(format!("{name} is not a valid header value")))?;
+            value.set_sensitive(true);
+            req = req.header(*name, value);
         }
+        let res = req.send().await.map_err(|e| self.unreachable(e))?;
+        let status = res.status();
+        let retry_after = retry_after(&res);
+        let bytes = res.bytes().await.map_err(|e| self.unreachable(e))?;
+        if status == reqwest::StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        if status.is_success() {
+            return decode_body(&bytes).map(Some);
+        }
+        Err(error_of(status, retry_after, &bytes))
+    }
+
+    /// Starts downloading `url` from byte `from` (a `Range` request unless 0): the answer
+    /// once its headers are in, whatever its status. The headers must come within the
+    /// client's timeout; the body may take as long as it needs, as long as each read
+    /// ([`Transport::next_chunk`]) brings bytes within the timeout.
+    pub async fn download(&self, url: &str, from: u64) -> Result<reqwest::Response> {
+        let mut req = self.client()?.get(url).timeout(DOWNLOAD_TIMEOUT);
+        if from > 0 {
+            req = req.header(reqwest::header::RANGE, format!("bytes={from}-"));
+        }
+        match tokio::time::timeout(self.timeout, req.send()).await {
+            Ok(sent) => sent.map_err(|e| self.unreachable(e)),
+            Err(_) => Err(self.timed_out(url)),
+        }
+    }
+
+    /// Reads the next chunk of a download: `None` at its end.
+    pub async fn next_chunk(&self, res: &mut reqwest::Response) -> Result<Option<Bytes>> {
+        match tokio::time::timeout(self.timeout, res.chunk()).await {
+            Ok(chunk) => chunk.map_err(|e| self.unreachable(e)),
+            Err(_) => Err(self.timed_out(res.url().as_str())),
+        }
+    }
+
+    /// The error of a download answer that is not its bytes.
+    pub async fn error_of(&self, res: reqwest::Response) -> Error {
+        let status = res.status();
+        let retry_after = retry_after(&res);
+        match res.bytes().await {
+            Ok(bytes) => error_of(status, retry_after, &bytes),
+            Err(e) => self.unreachable(e),
+        }
+    }
+
+    fn timed_out(&self, url: &str) -> Error {
+        let host = reqwest::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| self.base.clone());
+        Error::Network(format!(
+            "{host} sent nothing for {} s (timed out)",
+            self.timeout.as_secs_f32()
+        ))
     }
 
     /// Runs a future to completion from synchronous code, on a private runtime (created on
@@ -197,6 +261,36 @@ impl Transport {
         } else {
             Ok(rt.block_on(fut))
         }
+    }
+}
+
+/// The longest a download may take in all (each read has the client's timeout).
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// The `Retry-After` seconds of an answer, if any.
+fn retry_after(res: &reqwest::Response) -> Option<u64> {
+    res.headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// A 2xx body as `Resp`.
+fn decode_body<Resp: DeserializeOwned>(bytes: &[u8]) -> Result<Resp> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Server {
+        code: licet_proto::ErrorCode::Internal,
+        message: format!("unexpected answer: {e}"),
+    })
+}
+
+/// The error a non-2xx answer's Licet error body names.
+fn error_of(status: reqwest::StatusCode, retry_after: Option<u64>, bytes: &[u8]) -> Error {
+    match serde_json::from_slice::<ErrorBody>(bytes) {
+        Ok(err) => Error::from_server(err.error.code, err.error.message, retry_after),
+        Err(_) => Error::Server {
+            code: licet_proto::ErrorCode::Internal,
+            message: format!("HTTP {status} without a Licet error body"),
+        },
     }
 }
 

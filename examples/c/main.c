@@ -2,6 +2,7 @@
  * licet-demo (C11): a command-line app licensed through liblicet.
  *
  *   licet-demo activate KEY | trial | check | validate | deactivate | entitled NAME | meta KEY | fingerprint
+ *   licet-demo update CURRENT-VERSION [CHANNEL] | download-update CURRENT-VERSION PATH
  *   licet-demo version | selftest
  *
  * Environment: LICET_SERVER (default http://127.0.0.1:8787), LICET_PRODUCT (default photo),
@@ -92,6 +93,53 @@ static void print_license(const licet_license *license) {
             licet_license_metadata(license, key, buf, sizeof buf, &n) == LICET_OK) {
             printf("  metadata %s: %s\n", key, buf);
         }
+    }
+}
+
+static const char *not_allowed_text(licet_not_allowed_reason reason) {
+    switch (reason) {
+        case LICET_NOT_ALLOWED_UPDATES_ENDED:
+            return "your updates ended before it was published; renew to get it";
+        case LICET_NOT_ALLOWED_ENTITLEMENT_REQUIRED:
+            return "it needs another edition";
+        case LICET_NOT_ALLOWED_TRIAL_EXCLUDED:
+            return "trials do not get updates";
+        default:
+            return "not covered";
+    }
+}
+
+/* What an update check found, in words. */
+static void print_update(const licet_update *update) {
+    if (update == NULL) {
+        printf("  up to date\n");
+        return;
+    }
+    if (!licet_update_is_allowed(update)) {
+        printf("  %s is available but your license does not cover it (%s)\n", licet_update_version(update),
+               not_allowed_text(licet_update_not_allowed_reason(update)));
+        return;
+    }
+    printf("  Update %s available (%s channel, %llu bytes, published at %lld)\n", licet_update_version(update),
+           licet_update_channel(update), (unsigned long long)licet_update_size(update),
+           (long long)licet_update_published_at(update));
+    printf("  sha256: %s\n", licet_update_sha256(update));
+    printf("  notes: %s\n", licet_update_notes(update));
+    const char *newer = licet_update_newer_not_allowed_version(update);
+    if (newer != NULL) {
+        printf("  %s is available too but your license does not cover it (%s)\n", newer,
+               not_allowed_text(licet_update_not_allowed_reason(update)));
+    }
+}
+
+/* Download progress, on one line of stderr. */
+static void show_progress(uint64_t downloaded, uint64_t total, void *user_data) {
+    unsigned *calls = user_data;
+    (*calls)++;
+    fprintf(stderr, "\r  downloading: %llu of %llu bytes", (unsigned long long)downloaded,
+            (unsigned long long)total);
+    if (downloaded == total) {
+        fprintf(stderr, "\n");
     }
 }
 
@@ -203,6 +251,21 @@ static int selftest(void) {
     EXPECT(!licet_license_cancels_at_period_end(NULL));
     EXPECT(!licet_license_payment_past_due(NULL));
 
+    licet_update *update = NULL;
+    EXPECT(licet_client_check_update(NULL, "1.0.0", NULL, &update) == LICET_INVALID_ARGUMENT);
+    EXPECT(licet_client_check_update(client, NULL, NULL, &update) == LICET_INVALID_ARGUMENT);
+    EXPECT(licet_client_check_update(client, "1.0.0", NULL, NULL) == LICET_INVALID_ARGUMENT);
+    EXPECT(licet_client_check_update(client, "1.0", NULL, &update) == LICET_CONFIG);
+    EXPECT(update == NULL);
+    EXPECT(licet_update_download(client, NULL, "x", NULL, NULL) == LICET_INVALID_ARGUMENT);
+    EXPECT(strcmp(licet_update_version(NULL), "") == 0);
+    EXPECT(licet_update_newer_not_allowed_version(NULL) == NULL);
+    EXPECT(licet_update_size(NULL) == 0 && !licet_update_is_allowed(NULL));
+    EXPECT(licet_update_not_allowed_reason(NULL) == LICET_NOT_ALLOWED_NONE);
+    EXPECT(strcmp(licet_result_message(LICET_UPDATE_VERIFICATION), "unknown licet_result code") != 0);
+    EXPECT(!licet_result_is_license_state(LICET_UPDATE_NOT_ALLOWED));
+    licet_update_free(NULL);
+
     licet_license_free(NULL);
     licet_client_free(NULL);
     licet_config_free(NULL);
@@ -221,7 +284,7 @@ int main(int argc, char **argv) {
         return selftest();
     }
     if (argc < 2) {
-        fprintf(stderr, "usage: licet-demo activate KEY | check | validate | deactivate | forget | key | last | whoami | trial | entitled NAME | meta KEY | fingerprint | version | selftest\n");
+        fprintf(stderr, "usage: licet-demo activate KEY | check | validate | deactivate | forget | key | last | whoami | trial | entitled NAME | meta KEY | fingerprint | update VERSION [CHANNEL] | download-update VERSION PATH | version | selftest\n");
         return 2;
     }
     licet_result r = LICET_OK;
@@ -299,6 +362,29 @@ int main(int argc, char **argv) {
         if (r == LICET_OK && licet_client_platform(client, buf, sizeof buf, &n) == LICET_OK) {
             printf("  platform: %s\n", buf);
         }
+    } else if (strcmp(command, "update") == 0 && (argc == 3 || argc == 4)) {
+        licet_update *update = NULL;
+        r = licet_client_check_update(client, argv[2], argc == 4 ? argv[3] : NULL, &update);
+        status = report("update", r);
+        if (r == LICET_OK) {
+            print_update(update);
+        }
+        licet_update_free(update);
+    } else if (strcmp(command, "download-update") == 0 && argc == 4) {
+        licet_update *update = NULL;
+        unsigned calls = 0;
+        r = licet_client_check_update(client, argv[2], NULL, &update);
+        if (r == LICET_OK && update != NULL) {
+            r = licet_update_download(client, update, argv[3], show_progress, &calls);
+        }
+        status = report("download-update", r);
+        if (r == LICET_OK || r == LICET_UPDATE_NOT_ALLOWED) {
+            print_update(update);
+        }
+        if (r == LICET_OK && update != NULL) {
+            printf("  downloaded to %s (%u progress reports)\n", argv[3], calls);
+        }
+        licet_update_free(update);
     } else if (strcmp(command, "forget") == 0) {
         status = report("forget", licet_client_forget(client));
     } else if (strcmp(command, "fingerprint") == 0) {

@@ -1,6 +1,7 @@
 // licet-demo-cpp (C++17): the same app as examples/c, through include/licet.hpp.
 //
 //   licet-demo-cpp activate KEY | trial | check | try-check | key | deactivate
+//   licet-demo-cpp update CURRENT-VERSION [CHANNEL] | download-update CURRENT-VERSION PATH
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -30,9 +31,23 @@ static void print(const licet::License &license) {
     for (const auto &[key, value] : license.metadata()) std::cout << "  metadata " << key << ": " << value << '\n';
 }
 
+static void print(const std::optional<licet::Update> &update) {
+    if (!update) {
+        std::cout << "  up to date\n";
+    } else if (!update->is_allowed()) {
+        std::cout << "  " << update->version() << " is available but your license does not cover it\n";
+    } else {
+        std::cout << "  Update " << update->version() << " available (" << update->channel() << " channel, "
+                  << update->size() << " bytes)\n  notes: " << update->notes() << '\n';
+        if (auto newer = update->newer_not_allowed_version())
+            std::cout << "  " << *newer << " is available too but your license does not cover it\n";
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
-        std::cerr << "usage: licet-demo-cpp activate KEY | trial | check | try-check | key | deactivate\n";
+        std::cerr << "usage: licet-demo-cpp activate KEY | trial | check | try-check | key | deactivate | update VERSION "
+                     "[CHANNEL] | download-update VERSION PATH\n";
         return 2;
     }
     std::ifstream jwks_file(env_or("LICET_JWKS", "jwks.json"));
@@ -62,6 +77,23 @@ int main(int argc, char **argv) {
         if (command == "deactivate") {
             client.deactivate();
             std::cout << "deactivate: result=0\n";
+            return 0;
+        }
+        if (command == "update" && (argc == 3 || argc == 4)) {
+            auto update = client.check_update(argv[2], argc == 4 ? std::optional<std::string>(argv[3]) : std::nullopt);
+            std::cout << "update: result=0\n";
+            print(update);
+            return 0;
+        }
+        if (command == "download-update" && argc == 4) {
+            auto update = client.check_update(argv[2]);
+            if (update) {
+                client.download(*update, argv[3], [](uint64_t done, uint64_t total) {
+                    std::cerr << "\r  downloading: " << done << " of " << total << " bytes" << (done == total ? "\n" : "");
+                });
+            }
+            std::cout << "download-update: result=0\n";
+            print(update);
             return 0;
         }
         if (command == "key") {

@@ -14,7 +14,7 @@ pub struct licet_client {
 }
 
 /// The client behind a handle; NULL records the detail for `licet_last_error_message`.
-fn client_ref<'a>(client: *const licet_client) -> Option<&'a licet::Client> {
+pub(crate) fn client_ref<'a>(client: *const licet_client) -> Option<&'a licet::Client> {
     // SAFETY: every licet_client pointer comes from licet_client_new (a Box<licet::Client>),
     // and the caller promises it is live; licet::Client is Sync.
     let found = unsafe { client.cast::<licet::Client>().as_ref() };

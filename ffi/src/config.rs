@@ -25,6 +25,7 @@ pub(crate) struct Config {
     pub machine_name: Option<String>,
     pub timeout_ms: Option<u32>,
     pub use_keyring: bool,
+    pub update_platform: Option<String>,
 }
 
 impl Config {
@@ -57,6 +58,9 @@ impl Config {
         }
         if let Some(n) = &self.machine_name {
             b = b.machine_name(n);
+        }
+        if let Some(p) = &self.update_platform {
+            b = b.update_platform(p);
         }
         if let Some(ms) = self.timeout_ms {
             b = b.timeout(std::time::Duration::from_millis(u64::from(ms)));
@@ -224,6 +228,26 @@ pub unsafe extern "C" fn licet_config_set_machine_name(
 ) -> licet_result {
     // SAFETY: caller guarantees.
     unsafe { set_string(config, "name", name, |c, v| c.machine_name = Some(v)) }
+}
+
+/// The platform update checks ask for (`licet_client_check_update`) instead of this
+/// machine's: `os-arch` in the Tauri updater's names, e.g. `windows-x86_64` for a 32-bit
+/// app on 64-bit Windows that wants 64-bit updates. Checked by `licet_client_new`
+/// (`LICET_CONFIG` if it is not of that shape).
+///
+/// # Safety
+/// As `licet_config_set_pinned_keys`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_config_set_update_platform(
+    config: *mut licet_config,
+    platform: *const c_char,
+) -> licet_result {
+    // SAFETY: caller guarantees.
+    unsafe {
+        set_string(config, "platform", platform, |c, v| {
+            c.update_platform = Some(v)
+        })
+    }
 }
 
 /// Timeout of every request in milliseconds (default 10000; 0 is refused).

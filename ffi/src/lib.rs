@@ -7,6 +7,7 @@
 //!   UTF-8 checks, strings out through caller buffers, the per-thread last error.
 //! - [`config`], [`client`], [`license`]: the handles (`licet_config`, `licet_client`,
 //!   `licet_license`) and their functions.
+//! - [`update`]: `licet_update`, the update check and the verified download.
 //!
 //! Conventions, as in rustls-ffi: opaque handles created by `_new` and released by `_free`
 //! (NULL is accepted and ignored); every pointer is NULL-checked; outputs are written only
@@ -21,6 +22,7 @@ pub mod client;
 pub mod config;
 pub mod license;
 pub mod result;
+pub mod update;
 
 /// The library version, e.g. `"0.1.0"`. The pointer is static: do not free it.
 #[unsafe(no_mangle)]

@@ -8,6 +8,8 @@ use std::ffi::c_char;
 /// - `1000`–`1999`: license states, a definite verdict about the license;
 /// - `2000`–`2999`: the caller's mistakes (bad arguments, small buffers);
 /// - `3000`–`3999`: failures to reach a verdict (network, server, storage, configuration);
+/// - `4000`–`4999`: updates: nothing published for this channel or platform, or an update
+///   that may not be downloaded or failed its verification;
 /// - `9000`: a bug in the library (a caught panic).
 ///
 /// `licet_result_message` describes any code; `licet_last_error_message` has the detail of
@@ -71,6 +73,17 @@ pub enum licet_result {
     /// name mismatch, plain HTTP on an https URL): fix the setup, retrying will not help.
     /// `LICET_NETWORK` is for being offline or the server being unreachable.
     LICET_TLS = 3006,
+    /// The product has no published release on the channel asked for.
+    LICET_RELEASE_NOT_FOUND = 4000,
+    /// The product's releases have no file for this machine's platform.
+    LICET_PLATFORM_NOT_FOUND = 4001,
+    /// The license does not cover this update, so there is nothing to download
+    /// (`licet_update_not_allowed_reason` says why).
+    LICET_UPDATE_NOT_ALLOWED = 4002,
+    /// The update was refused: its signed manifest is forged, expired, or for another
+    /// product, machine or license, or the bytes received are not the ones the vendor
+    /// published. Nothing was written at the destination; the partial file was removed.
+    LICET_UPDATE_VERIFICATION = 4003,
     /// A bug inside the library was caught; the call had no effect.
     LICET_PANIC = 9000,
 }
@@ -99,6 +112,10 @@ impl licet_result {
             E::Storage(_) => Self::LICET_STORAGE,
             E::NoMachineId(_) => Self::LICET_NO_MACHINE_ID,
             E::Config(_) => Self::LICET_CONFIG,
+            E::ReleaseNotFound => Self::LICET_RELEASE_NOT_FOUND,
+            E::PlatformNotFound => Self::LICET_PLATFORM_NOT_FOUND,
+            E::UpdateNotAllowed => Self::LICET_UPDATE_NOT_ALLOWED,
+            E::UpdateVerification { .. } => Self::LICET_UPDATE_VERIFICATION,
             _ => Self::LICET_SERVER,
         }
     }
@@ -133,12 +150,18 @@ impl licet_result {
                 "no machine id could be read; set a fingerprint override\0"
             }
             Self::LICET_TLS => "a TLS connection to the server could not be set up\0",
+            Self::LICET_RELEASE_NOT_FOUND => "no release is published on this channel\0",
+            Self::LICET_PLATFORM_NOT_FOUND => "no release has a file for this platform\0",
+            Self::LICET_UPDATE_NOT_ALLOWED => "the license does not cover this update\0",
+            Self::LICET_UPDATE_VERIFICATION => {
+                "the update failed verification; nothing was installed\0"
+            }
             Self::LICET_PANIC => "internal error in liblicet (caught)\0",
         }
     }
 
     /// Every code, for the message lookup.
-    const ALL: [Self; 25] = [
+    const ALL: [Self; 29] = [
         Self::LICET_OK,
         Self::LICET_NOT_ACTIVATED,
         Self::LICET_EXPIRED,
@@ -163,6 +186,10 @@ impl licet_result {
         Self::LICET_CONFIG,
         Self::LICET_NO_MACHINE_ID,
         Self::LICET_TLS,
+        Self::LICET_RELEASE_NOT_FOUND,
+        Self::LICET_PLATFORM_NOT_FOUND,
+        Self::LICET_UPDATE_NOT_ALLOWED,
+        Self::LICET_UPDATE_VERIFICATION,
         Self::LICET_PANIC,
     ];
 }

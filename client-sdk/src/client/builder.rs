@@ -33,6 +33,7 @@ pub struct ClientBuilder {
     clock_tolerance: i64,
     clock: Arc<dyn Clock>,
     auto_refresh: bool,
+    update_platform: Option<String>,
 }
 
 impl ClientBuilder {
@@ -55,6 +56,7 @@ impl ClientBuilder {
             clock_tolerance: 300,
             clock: Arc::new(SystemClock),
             auto_refresh: true,
+            update_platform: None,
         }
     }
 
@@ -168,6 +170,14 @@ impl ClientBuilder {
         self
     }
 
+    /// The platform update checks ask for (default: this machine's, see
+    /// [`fingerprint::update_platform`]), e.g. `windows-x86_64` for a 32-bit app on 64-bit
+    /// Windows that wants 64-bit updates. Must be `os-arch` in the Tauri updater's names.
+    pub fn update_platform(mut self, platform: &str) -> Self {
+        self.update_platform = Some(platform.to_owned());
+        self
+    }
+
     /// Builds the client. Fails without pinned keys, with a malformed URL, or without a
     /// storage location.
     pub fn build(self) -> Result<Client> {
@@ -184,6 +194,15 @@ impl ClientBuilder {
         if self.product.is_empty() {
             return Err(Error::Config("the product slug is empty".into()));
         }
+        let update_platform = match self.update_platform {
+            Some(p) if licet_proto::releases::valid_platform(&p) => p,
+            Some(p) => {
+                return Err(Error::Config(format!(
+                    "update platform {p:?} is not os-arch (e.g. linux-x86_64, darwin-aarch64)"
+                )));
+            }
+            None => fingerprint::update_platform(),
+        };
         let app = self
             .app_name
             .clone()
@@ -235,6 +254,7 @@ impl ClientBuilder {
                 clock_tolerance: self.clock_tolerance,
                 clock: self.clock,
                 auto_refresh: self.auto_refresh,
+                update_platform,
                 state: Mutex::new(State::default()),
             }),
         })

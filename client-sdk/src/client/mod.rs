@@ -3,8 +3,10 @@
 mod builder;
 mod stored;
 mod trust;
+mod updates;
 
 pub use builder::ClientBuilder;
+pub(crate) use updates::refused;
 
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
@@ -54,6 +56,8 @@ struct Inner {
     clock_tolerance: i64,
     clock: Arc<dyn Clock>,
     auto_refresh: bool,
+    /// The `os-arch` update checks ask for.
+    update_platform: String,
     state: Mutex<State>,
 }
 

@@ -9,3 +9,4 @@ mod storage;
 mod support;
 mod tampering;
 mod trials;
+mod updates;

@@ -146,6 +146,62 @@ impl Harness {
         (dir, key, id)
     }
 
+    /// A release of `photo` with one file per `(platform, bytes)` (named
+    /// `Photo-<platform>.bin`, notes "What is new in <version>"), published with `publish`
+    /// (`{}`: now; `{"published_at": t}`: backdated to `t`); its id.
+    pub fn release(
+        &self,
+        version: &str,
+        channel: &str,
+        files: &[(&str, &[u8])],
+        publish: Value,
+    ) -> String {
+        let draft = self.admin(
+            "POST",
+            "/v1/admin/products/photo/releases",
+            Some(json!({ "version": version, "channel": channel,
+                         "notes": format!("What is new in {version}") })),
+        );
+        let id = draft["id"].as_str().expect("release id").to_owned();
+        for (platform, bytes) in files {
+            self.upload(&id, platform, bytes);
+        }
+        self.admin(
+            "POST",
+            &format!("/v1/admin/releases/{id}/publish"),
+            Some(publish),
+        );
+        id
+    }
+
+    /// Uploads `bytes` as the release's file for `platform`.
+    pub fn upload(&self, release_id: &str, platform: &str, bytes: &[u8]) -> Value {
+        self.rt.block_on(async {
+            let url = self.server.url(&format!(
+                "/v1/admin/releases/{release_id}/artifacts?platform={platform}&name=Photo-{platform}.bin"
+            ));
+            let res = self
+                .http
+                .post(url)
+                .bearer_auth(&self.server.admin_token)
+                .body(bytes.to_vec())
+                .send()
+                .await
+                .expect("upload");
+            assert!(res.status().is_success(), "upload: {}", res.status());
+            res.json().await.expect("json")
+        })
+    }
+
+    /// Where the server keeps the file with this SHA-256 (its local blob store).
+    pub fn blob_path(&self, sha256: &str) -> std::path::PathBuf {
+        self.server
+            .data_dir()
+            .join("files")
+            .join(&sha256[..2])
+            .join(sha256)
+    }
+
     pub fn seats_in_use(&self, license_id: &str) -> u64 {
         self.admin("GET", &format!("/v1/admin/licenses/{license_id}"), None)["active_activations"]
             .as_u64()
@@ -281,6 +337,12 @@ impl Drop for FakeServer {
 
 /// Reads one HTTP/1.1 request (headers and a `Content-Length` body); its path.
 async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<String> {
+    let (head, _) = read_message(socket).await?;
+    head.split_whitespace().nth(1).map(str::to_owned)
+}
+
+/// Reads one HTTP/1.1 request: its head (request line and headers) and its body.
+async fn read_message(socket: &mut tokio::net::TcpStream) -> Option<(String, Vec<u8>)> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
@@ -307,5 +369,91 @@ async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<String> {
         }
         buf.extend_from_slice(&chunk[..n]);
     }
-    head.split_whitespace().nth(1).map(str::to_owned)
+    Some((head, buf.split_off(head_end)))
+}
+
+/// An HTTP proxy in front of the server (one request per connection) that cuts its first
+/// `cuts` answers to release file downloads after `after` bytes of their body: a network
+/// that drops connections mid-download.
+pub struct CuttingProxy {
+    pub url: String,
+    cuts_left: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CuttingProxy {
+    pub fn start(h: &Harness, cuts: usize, after: usize) -> Self {
+        let listener =
+            h.rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+                .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let cuts_left = Arc::new(AtomicUsize::new(cuts));
+        let left = cuts_left.clone();
+        let task = h.rt.spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let left = left.clone();
+                tokio::spawn(async move {
+                    let _ = relay(socket, &left, after).await;
+                });
+            }
+        });
+        Self {
+            url,
+            cuts_left,
+            task,
+        }
+    }
+
+    /// How many downloads it has yet to cut.
+    pub fn cuts_left(&self) -> usize {
+        self.cuts_left.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for CuttingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Forwards one proxied request (`GET http://host/path HTTP/1.1`) to its host and its
+/// answer back, cut short if it is a download and cuts are left.
+async fn relay(
+    mut client: tokio::net::TcpStream,
+    cuts_left: &AtomicUsize,
+    after: usize,
+) -> Option<()> {
+    let (head, body) = read_message(&mut client).await?;
+    let mut lines = head.split("\r\n");
+    let mut request_line = lines.next()?.split(' ');
+    let (method, target, version) = (
+        request_line.next()?,
+        request_line.next()?,
+        request_line.next()?,
+    );
+    let (authority, path) = target.strip_prefix("http://")?.split_once('/')?;
+    let mut request = format!("{method} /{path} {version}\r\n");
+    for line in lines.filter(|l| !l.is_empty()) {
+        let name = line.split(':').next().unwrap_or("").to_ascii_lowercase();
+        if !["connection", "proxy-connection", "keep-alive"].contains(&name.as_str()) {
+            request.push_str(line);
+            request.push_str("\r\n");
+        }
+    }
+    request.push_str("Connection: close\r\n\r\n");
+    let mut upstream = tokio::net::TcpStream::connect(authority).await.ok()?;
+    upstream.write_all(request.as_bytes()).await.ok()?;
+    upstream.write_all(&body).await.ok()?;
+    let mut answer = Vec::new();
+    upstream.read_to_end(&mut answer).await.ok()?;
+    let cut = path.starts_with("v1/releases/artifacts/")
+        && cuts_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+    if cut {
+        let body_start = answer.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+        answer.truncate((body_start + after).min(answer.len()));
+    }
+    client.write_all(&answer).await.ok()?;
+    client.shutdown().await.ok()
 }

@@ -4,6 +4,7 @@
 
 mod network;
 mod support;
+mod updates;
 
 use support::*;
 
@@ -306,48 +307,21 @@ fn rate_limits_reach_c_callers_as_their_own_code() {
 
 #[test]
 fn the_c_example_runs_clean_under_valgrind() {
-    if Command::new("valgrind").arg("--version").output().is_err() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have valgrind (installed by .ci/run)"
-        );
-        eprintln!("valgrind not installed; skipped outside CI");
+    let Some(valgrind) = valgrind() else {
         return;
-    }
+    };
     let env = Env::start(1, |_| {});
     let key = env.license();
-    let valgrind = [
-        "valgrind",
-        "--quiet",
-        "--leak-check=full",
-        "--errors-for-leak-kinds=definite",
-        "--error-exitcode=99",
-    ];
-    for args in [
-        vec!["selftest"],
-        vec!["activate", &key],
-        vec!["check"],
-        vec!["deactivate"],
-    ] {
-        let (code, out) = env.run_with(
-            "licet-demo-shared",
-            "vg",
-            &args,
-            &env.server.url,
-            Some(&valgrind),
-        );
-        assert_eq!(code, OK, "{args:?}: {out}");
-        assert!(
-            !out.contains("exit=Some(99)"),
-            "valgrind reported errors: {out}"
-        );
-        assert!(
-            !out.contains("Invalid read")
-                && !out.contains("Invalid write")
-                && !out.contains("definitely lost"),
-            "{out}"
-        );
-    }
+    env.run_clean_under_valgrind(
+        &valgrind,
+        "vg",
+        &[
+            vec!["selftest"],
+            vec!["activate", &key],
+            vec!["check"],
+            vec!["deactivate"],
+        ],
+    );
 }
 
 #[test]

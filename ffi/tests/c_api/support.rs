@@ -114,6 +114,11 @@ impl Env {
     }
 
     pub(crate) fn license(&self) -> String {
+        self.license_with_updates_until(None)
+    }
+
+    /// A license whose updates end at `updates_until` (`None`: with its expiry, here never).
+    pub(crate) fn license_with_updates_until(&self, updates_until: Option<i64>) -> String {
         self.rt
             .block_on(licet_server::testkit::internals::issue_license(
                 &self.server.app,
@@ -126,11 +131,67 @@ impl Env {
                     token_lifetime_secs: None,
                     entitlements: None,
                     metadata: Some([("edition".to_owned(), "studio".to_owned())].into()),
-                    updates_until: None,
+                    updates_until,
                 },
             ))
             .expect("license")
             .key
+    }
+
+    /// An admin API request with the server's admin token: a JSON body, or a file's bytes;
+    /// the JSON answer of a success.
+    pub(crate) fn admin(&self, path: &str, body: Body) -> serde_json::Value {
+        self.rt.block_on(async {
+            let req = reqwest::Client::new()
+                .post(self.server.url(path))
+                .bearer_auth(&self.server.admin_token);
+            let req = match body {
+                Body::Json(value) => req.json(&value),
+                Body::File(bytes) => req
+                    .header("content-type", "application/octet-stream")
+                    .body(bytes),
+            };
+            let res = req.send().await.expect("admin request");
+            assert!(res.status().is_success(), "{path}: {}", res.status());
+            res.json().await.expect("json")
+        })
+    }
+
+    /// A release of `photo` with one file per `(platform, bytes)`, published with `publish`
+    /// (`{}`: now; `{"published_at": t}`: backdated); its id. Notes: "What is new in <version>".
+    pub(crate) fn release(
+        &self,
+        version: &str,
+        channel: &str,
+        files: &[(&str, &[u8])],
+        publish: serde_json::Value,
+    ) -> String {
+        let draft = self.admin(
+            "/v1/admin/products/photo/releases",
+            Body::Json(serde_json::json!({ "version": version, "channel": channel,
+                                           "notes": format!("What is new in {version}") })),
+        );
+        let id = draft["id"].as_str().expect("release id").to_owned();
+        for (platform, bytes) in files {
+            self.admin(
+                &format!("/v1/admin/releases/{id}/artifacts?platform={platform}&name=Photo.bin"),
+                Body::File(bytes.to_vec()),
+            );
+        }
+        self.admin(
+            &format!("/v1/admin/releases/{id}/publish"),
+            Body::Json(publish),
+        );
+        id
+    }
+
+    /// Where the server keeps the file with this SHA-256 (its local blob store).
+    pub(crate) fn blob_path(&self, sha256: &str) -> PathBuf {
+        self.server
+            .data_dir()
+            .join("files")
+            .join(&sha256[..2])
+            .join(sha256)
     }
 
     pub(crate) fn storage(&self, machine: &str) -> PathBuf {
@@ -201,9 +262,65 @@ impl Env {
         (code, text)
     }
 
+    /// Runs the shared C example under `valgrind` with each of `commands` in turn, as
+    /// machine `machine`; each must succeed with nothing for valgrind to report.
+    pub(crate) fn run_clean_under_valgrind(
+        &self,
+        valgrind: &[&str],
+        machine: &str,
+        commands: &[Vec<&str>],
+    ) {
+        for args in commands {
+            let (code, out) = self.run_with(
+                "licet-demo-shared",
+                machine,
+                args,
+                &self.server.url,
+                Some(valgrind),
+            );
+            assert_eq!(code, OK, "{args:?}: {out}");
+            assert!(
+                !out.contains("exit=Some(99)"),
+                "valgrind reported errors: {out}"
+            );
+            assert!(
+                !out.contains("Invalid read")
+                    && !out.contains("Invalid write")
+                    && !out.contains("definitely lost"),
+                "{out}"
+            );
+        }
+    }
+
     pub(crate) fn lease_file(&self, machine: &str) -> PathBuf {
         self.storage(machine).join("photo.lease.json")
     }
+}
+
+/// The body of an admin request.
+pub(crate) enum Body {
+    Json(serde_json::Value),
+    File(Vec<u8>),
+}
+
+/// The valgrind command line the C tests run programs under, or `None` where valgrind is
+/// not installed (outside CI only: CI must have it).
+pub(crate) fn valgrind() -> Option<[&'static str; 5]> {
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have valgrind (installed by .ci/run)"
+        );
+        eprintln!("valgrind not installed; skipped outside CI");
+        return None;
+    }
+    Some([
+        "valgrind",
+        "--quiet",
+        "--leak-check=full",
+        "--errors-for-leak-kinds=definite",
+        "--error-exitcode=99",
+    ])
 }
 
 /// The system clock moved forward by this many seconds.
@@ -234,3 +351,6 @@ pub(crate) const STORAGE: u32 = 3003;
 pub(crate) const TLS: u32 = 3006;
 pub(crate) const NOT_FOUND: u32 = 2002;
 pub(crate) const TRIAL_EXPIRED: u32 = 1011;
+pub(crate) const RELEASE_NOT_FOUND: u32 = 4000;
+pub(crate) const UPDATE_NOT_ALLOWED: u32 = 4002;
+pub(crate) const UPDATE_VERIFICATION: u32 = 4003;
