@@ -2,6 +2,8 @@
 //! test with its own server and its own client storage.
 
 mod activation;
+#[path = "../../../server/tests/common/moto.rs"]
+mod moto;
 mod network;
 mod offline;
 mod replay;
@@ -10,3 +12,4 @@ mod support;
 mod tampering;
 mod trials;
 mod updates;
+mod updates_s3;

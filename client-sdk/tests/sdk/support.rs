@@ -38,6 +38,14 @@ pub struct Harness {
 
 impl Harness {
     pub fn start(seats: u32) -> Self {
+        Self::start_with(seats, |_| {})
+    }
+
+    /// [`Harness::start`] with the server's configuration changed by `configure`.
+    pub fn start_with(
+        seats: u32,
+        configure: impl FnOnce(&mut licet_server::Config) + Send + 'static,
+    ) -> Self {
         // The harness's own HTTP client needs a process-wide TLS provider; the SDK does not
         // (it configures its own), so installing one here hides nothing.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -46,7 +54,9 @@ impl Harness {
             .enable_all()
             .build()
             .expect("runtime");
-        let server = rt.block_on(TestServer::start()).expect("server starts");
+        let server = rt
+            .block_on(TestServer::start_with(configure))
+            .expect("server starts");
         let h = Self {
             rt,
             server,

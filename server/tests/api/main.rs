@@ -11,6 +11,8 @@ mod downloads;
 mod errors;
 mod keys;
 mod licensing;
+#[path = "../common/moto.rs"]
+mod moto;
 mod portal;
 mod race;
 mod release_fixtures;

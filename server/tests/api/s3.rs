@@ -1,77 +1,12 @@
 //! The S3 backend against an S3-compatible server process (moto, from PyPI; `.ci/run`
 //! installs it): same counting rules, downloads redirected to presigned URLs.
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-use licet_server::config::{S3Config, Secret};
 use licet_server::testkit::TestServer;
 use reqwest::StatusCode;
 use serde_json::json;
 
+use crate::moto::{Moto, moto};
 use crate::support::*;
-
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts moto's S3 server with a bucket; `None` (skipped) only outside CI when missing.
-async fn moto() -> Option<Moto> {
-    let available = Command::new("python3")
-        .args(["-c", "import moto.server"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !available {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have moto (pip install 'moto[server]')"
-        );
-        eprintln!("moto is not installed; skipping");
-        return None;
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port");
-    let child = Command::new("python3")
-        .args([
-            "-m",
-            "moto.server",
-            "-H",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("moto starts");
-    let moto = Moto {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
-    };
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::new();
-    for _ in 0..200 {
-        let created = http
-            .put(format!("{}/licet-files", moto.endpoint))
-            .send()
-            .await;
-        if created.is_ok_and(|res| res.status().is_success()) {
-            return Some(moto);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("moto did not come up");
-}
 
 #[tokio::test]
 async fn with_s3_downloads_redirect_to_presigned_urls_and_count_the_same() {
@@ -161,19 +96,10 @@ async fn used(api: &Api, purchase: &str) -> Option<i64> {
 
 /// A server storing files in moto's bucket.
 async fn on_s3(moto: &Moto) -> Api {
-    let endpoint = moto.endpoint.clone();
-    let server = TestServer::start_with(move |c| {
-        c.s3 = Some(S3Config {
-            bucket: "licet-files".into(),
-            region: "us-east-1".into(),
-            endpoint: Some(endpoint),
-            access_key_id: Secret::new("testing"),
-            secret_access_key: Secret::new("testing"),
-            presign_secs: 300,
-        });
-    })
-    .await
-    .expect("server");
+    let config = moto.s3_config();
+    let server = TestServer::start_with(move |c| c.s3 = Some(config))
+        .await
+        .expect("server");
     Api::with(server)
 }
 
