@@ -36,6 +36,7 @@ fn lease(key: &SigningKey) -> String {
             kind: Default::default(),
             subscription: None,
             updates_until: None,
+            seat: None,
         },
     };
     licet_proto::token::sign(&claims, key)

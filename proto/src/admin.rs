@@ -107,6 +107,10 @@ pub struct CreateProduct {
     /// Whether machines on a trial are offered releases (default: no).
     #[serde(default)]
     pub trial_updates: bool,
+    /// Floating: licenses of this product hold seats at most `max_activations` at a time,
+    /// through checkout and heartbeats, instead of node-locked activations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floating: Option<crate::floating::FloatingPolicy>,
 }
 
 /// Default grace after a subscription's paid period: 3 days.
@@ -192,6 +196,13 @@ pub struct UpdateProduct {
     /// Whether trials are offered releases.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trial_updates: Option<bool>,
+    /// New floating policy; `null` makes the product node-locked.
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub floating: Option<Option<crate::floating::FloatingPolicy>>,
 }
 
 /// Distinguishes "field absent" (`None`) from "field is null" (`Some(None)`).
@@ -243,6 +254,9 @@ pub struct Product {
     /// Whether trials are offered releases.
     #[serde(default)]
     pub trial_updates: bool,
+    /// The floating policy, when licenses hold seats rather than activations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floating: Option<crate::floating::FloatingPolicy>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.

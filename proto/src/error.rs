@@ -57,6 +57,9 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// 429: too many requests; see the `Retry-After` header.
     RateLimited,
+    /// 409: every seat of a floating license is held; `Retry-After` says when the earliest
+    /// seat lease ends.
+    NoFreeSeat,
     /// 404: the product has no published release on the caller's channel.
     ReleaseNotFound,
     /// 404: the product's releases have no artifact for the caller's platform.
@@ -95,6 +98,7 @@ impl ErrorCode {
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::RateLimited => "RATE_LIMITED",
+            Self::NoFreeSeat => "NO_FREE_SEAT",
             Self::ReleaseNotFound => "RELEASE_NOT_FOUND",
             Self::PlatformNotFound => "PLATFORM_NOT_FOUND",
             Self::Internal => "INTERNAL",
@@ -124,7 +128,7 @@ impl ErrorCode {
             | Self::ReleaseNotFound
             | Self::PlatformNotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::Conflict => 409,
+            Self::Conflict | Self::NoFreeSeat => 409,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::RateLimited => 429,

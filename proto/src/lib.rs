@@ -5,6 +5,7 @@
 //! - [`api`]: request and response bodies of the public license API.
 //! - [`admin`]: request and response bodies of the vendor's admin API.
 //! - [`clock`]: the one notion of "now" (a trait, so tests can move time).
+//! - [`floating`]: floating (concurrent) licenses: seats with heartbeats and borrowing.
 //! - [`key`]: the shape of a license key (the server adds its keyed check group).
 //! - [`releases`]: releases and updates: the update check, its signed manifest, the
 //!   Tauri updater's shape, the vendor's view.
@@ -20,6 +21,7 @@ pub mod admin;
 pub mod api;
 pub mod clock;
 pub mod error;
+pub mod floating;
 pub mod key;
 pub mod releases;
 pub mod token;

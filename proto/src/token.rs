@@ -103,6 +103,9 @@ pub struct LicenseClaim {
     /// `expires_at`. Update checks authenticated by the lease read it from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updates_until: Option<i64>,
+    /// The floating seat this lease holds (issue 15); absent for node-locked licenses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seat: Option<crate::floating::SeatClaim>,
 }
 
 impl LicenseClaim {
@@ -523,6 +526,7 @@ mod tests {
                 kind: Default::default(),
                 subscription: None,
                 updates_until: None,
+                seat: None,
             },
         }
     }

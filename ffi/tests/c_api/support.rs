@@ -97,6 +97,7 @@ impl Env {
                 billing_portal_url: None,
                 maintenance_secs: None,
                 trial_updates: false,
+                floating: None,
             },
         ))
         .expect("product");

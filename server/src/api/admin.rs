@@ -39,6 +39,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         warp::path!("v1" / "admin" / "licenses" / String / "extend").and(warp::post()).and(admin()).and(body::json(limit)).then(extend).boxed(),
         warp::path!("v1" / "admin" / "licenses" / String / String).and(warp::post()).and(admin()).then(change_status).boxed(),
         warp::path!("v1" / "admin" / "licenses" / String / "activations" / String).and(warp::delete()).and(admin()).then(remove_activation).boxed(),
+        warp::path!("v1" / "admin" / "licenses" / String / "seats").and(warp::get()).and(admin()).then(seats).boxed(),
         warp::path!("v1" / "admin" / "keys").and(warp::get()).and(admin()).then(keys).boxed(),
         warp::path!("v1" / "admin" / "keys" / String).and(warp::post()).and(admin()).then(key_action).boxed(),
         warp::path!("v1" / "admin" / "keys" / String / "retire").and(warp::post()).and(admin()).then(retire_key).boxed(),
@@ -324,4 +325,16 @@ struct TrialQuery {
 struct AuditQuery {
     subject: Option<String>,
     limit: Option<i64>,
+}
+
+/// `GET /v1/admin/licenses/{id or key}/seats`: the live seats of a floating license.
+async fn seats(id: String, app: Arc<App>, admin: Result<Admin>) -> Response {
+    let r = async {
+        admin?;
+        let license = catalogue::find_license(&app, &id).await?;
+        Ok(Page {
+            items: crate::licensing::floating::live_seats(&app, &license.id).await?,
+        })
+    };
+    reply::result(StatusCode::OK, r.await)
 }

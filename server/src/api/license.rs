@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use licet_proto::api::{ActivateRequest, KeyAndFingerprint};
+use licet_proto::floating::{CheckoutRequest, ReleaseSeatRequest};
 use licet_proto::trials::StartTrialRequest;
 use warp::Filter;
 use warp::filters::BoxedFilter;
@@ -25,6 +26,9 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         warp::path!("v1" / "licenses" / "validate").and(warp::post()).and(caller()).and(body::json(limit)).then(validate).boxed(),
         warp::path!("v1" / "licenses" / "deactivate").and(warp::post()).and(caller()).and(body::json(limit)).then(deactivate).boxed(),
         warp::path!("v1" / "trials" / "activate").and(warp::post()).and(caller()).and(body::json(limit)).then(start_trial).boxed(),
+        warp::path!("v1" / "licenses" / "checkout").and(warp::post()).and(caller()).and(body::json(limit)).then(checkout).boxed(),
+        warp::path!("v1" / "licenses" / "heartbeat").and(warp::post()).and(caller()).and(body::json(limit)).then(checkout).boxed(),
+        warp::path!("v1" / "licenses" / "release").and(warp::post()).and(caller()).and(body::json(limit)).then(release).boxed(),
     ])
 }
 
@@ -43,6 +47,19 @@ async fn validate(app: Arc<App>, caller: Caller, req: Result<KeyAndFingerprint>)
 /// `POST /v1/licenses/deactivate`: free this machine's seat.
 async fn deactivate(app: Arc<App>, caller: Caller, req: Result<KeyAndFingerprint>) -> Response {
     let r = async { licensing::deactivate(&app, &caller, req?).await };
+    reply::result(StatusCode::OK, r.await)
+}
+
+/// `POST /v1/licenses/checkout` and `…/heartbeat` (the same operation): take or renew this
+/// holder's floating seat, with a lease that ends with it.
+async fn checkout(app: Arc<App>, caller: Caller, req: Result<CheckoutRequest>) -> Response {
+    let r = async { licensing::floating::checkout(&app, &caller, req?).await };
+    reply::result(StatusCode::OK, r.await)
+}
+
+/// `POST /v1/licenses/release`: give the floating seat back.
+async fn release(app: Arc<App>, caller: Caller, req: Result<ReleaseSeatRequest>) -> Response {
+    let r = async { licensing::floating::release(&app, &caller, req?).await };
     reply::result(StatusCode::OK, r.await)
 }
 

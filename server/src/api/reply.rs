@@ -29,7 +29,7 @@ pub fn error(err: &Error) -> Response {
     let status =
         StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut res = json(status, &ErrorBody::new(code, err.public_message()));
-    if let Error::RateLimited { retry_after } = err {
+    if let Error::RateLimited { retry_after } | Error::Later { retry_after, .. } = err {
         res.headers_mut().insert(
             warp::http::header::RETRY_AFTER,
             warp::http::HeaderValue::from(*retry_after),

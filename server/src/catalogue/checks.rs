@@ -106,6 +106,28 @@ pub(super) fn check_grace(secs: i64) -> Result<()> {
     }
 }
 
+/// A floating policy as its columns: the seat lease (60 s to a day) and the longest borrow
+/// (0 to 90 days); `(None, 0)` for a node-locked product.
+pub(super) fn floating_columns(
+    policy: Option<&licet_proto::floating::FloatingPolicy>,
+) -> Result<(Option<i64>, i64)> {
+    use licet_proto::floating::{MAX_BORROW_SECS, MAX_SEAT_LEASE_SECS, MIN_SEAT_LEASE_SECS};
+    let Some(p) = policy else {
+        return Ok((None, 0));
+    };
+    if !(MIN_SEAT_LEASE_SECS..=MAX_SEAT_LEASE_SECS).contains(&p.lease_secs) {
+        return Err(Error::invalid(
+            "floating.lease_secs must be between 60 and 86400 (one day)",
+        ));
+    }
+    if !(0..=MAX_BORROW_SECS).contains(&p.max_borrow_secs) {
+        return Err(Error::invalid(
+            "floating.max_borrow_secs must be between 0 and 7776000 (90 days)",
+        ));
+    }
+    Ok((Some(p.lease_secs), p.max_borrow_secs))
+}
+
 /// A maintenance (updates) period: 1 day to 20 years, or none.
 pub(super) fn check_maintenance(secs: Option<i64>) -> Result<()> {
     match secs {

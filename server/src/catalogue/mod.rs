@@ -52,6 +52,7 @@ pub async fn create_product(
     check_grace(req.subscription_grace_secs)?;
     let billing_portal_url = check_portal_url(req.billing_portal_url)?;
     check_maintenance(req.maintenance_secs)?;
+    let (floating_lease_secs, floating_max_borrow_secs) = floating_columns(req.floating.as_ref())?;
     let now = app.now();
     let row = ProductRow {
         id: new_id("prd"),
@@ -71,6 +72,8 @@ pub async fn create_product(
         billing_portal_url,
         maintenance_secs: req.maintenance_secs,
         trial_updates: i64::from(req.trial_updates),
+        floating_lease_secs,
+        floating_max_borrow_secs,
         created_at: now,
         updated_at: now,
     };
@@ -145,6 +148,10 @@ pub async fn update_product(
     }
     if let Some(trial_updates) = req.trial_updates {
         row.trial_updates = i64::from(trial_updates);
+    }
+    if let Some(floating) = req.floating {
+        (row.floating_lease_secs, row.floating_max_borrow_secs) =
+            floating_columns(floating.as_ref())?;
     }
     let now = app.now();
     row.updated_at = now;

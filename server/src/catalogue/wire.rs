@@ -7,6 +7,17 @@ use licet_proto::{LicenseKind, LicenseStatus};
 
 use crate::store::{ActivationRow, LicenseRow, ProductRow, parse_list};
 
+impl ProductRow {
+    /// The floating policy, for floating products.
+    pub fn floating_policy(&self) -> Option<licet_proto::floating::FloatingPolicy> {
+        self.floating_lease_secs
+            .map(|lease_secs| licet_proto::floating::FloatingPolicy {
+                lease_secs,
+                max_borrow_secs: self.floating_max_borrow_secs,
+            })
+    }
+}
+
 impl LicenseRow {
     /// Status (an unknown stored value reads as revoked: fail closed).
     pub fn status(&self) -> LicenseStatus {
@@ -134,6 +145,7 @@ impl ProductRow {
             billing_portal_url: self.billing_portal_url.clone(),
             maintenance_secs: self.maintenance_secs,
             trial_updates: self.trial_updates != 0,
+            floating: self.floating_policy(),
             created_at: self.created_at,
             updated_at: self.updated_at,
         }

@@ -254,6 +254,7 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                         billing_portal_url: None,
                         maintenance_secs: maintenance_days.map(|d| d.saturating_mul(86_400)),
                         trial_updates,
+                        floating: None,
                     };
                     print_json(&catalogue::create_product(&app, &operator, req).await?)
                 }

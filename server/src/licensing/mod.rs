@@ -5,6 +5,7 @@
 //! engine) and writes what it answers, so two requests for the last seat cannot both see it
 //! free.
 
+pub mod floating;
 pub mod keys;
 pub mod signing;
 pub mod trials;
@@ -258,7 +259,27 @@ pub(crate) fn signed_lease(
     now: i64,
 ) -> Result<LeaseResponse> {
     let iat = now - now.rem_euclid(LEASE_GRID_SECS);
-    let mut exp = iat.saturating_add(lifetime);
+    signed_lease_until(
+        app,
+        info,
+        activation,
+        iat,
+        iat.saturating_add(lifetime),
+        None,
+    )
+}
+
+/// Signs the lease of `info` on machine `activation`, issued at `iat` and ending at `exp`
+/// (never past `info.expires_at`), holding floating `seat` if any.
+pub(crate) fn signed_lease_until(
+    app: &impl Context,
+    info: LicenseInfo,
+    activation: ActivationInfo,
+    iat: i64,
+    exp: i64,
+    seat: Option<licet_proto::floating::SeatClaim>,
+) -> Result<LeaseResponse> {
+    let mut exp = exp;
     if let Some(license_exp) = info.expires_at {
         exp = exp.min(license_exp);
     }
@@ -282,6 +303,7 @@ pub(crate) fn signed_lease(
             kind: info.kind,
             subscription: info.subscription,
             updates_until: info.updates_until,
+            seat,
         },
     };
     // Unique per distinct lease: a digest of everything else it says, and of the activation.

@@ -22,6 +22,17 @@ pub enum Error {
         /// Seconds until the window resets.
         retry_after: u64,
     },
+    /// A client-visible failure that may pass: retry after this many seconds
+    /// (`Retry-After`), e.g. `NO_FREE_SEAT` until the earliest seat lease ends.
+    #[error("{code}: {message} (retry after {retry_after}s)")]
+    Later {
+        /// Stable machine-readable code.
+        code: ErrorCode,
+        /// Message safe to send.
+        message: String,
+        /// Seconds until a retry may succeed.
+        retry_after: u64,
+    },
     /// The database failed; the cause, for the log.
     #[error("database error: {0}")]
     Database(String),
@@ -53,7 +64,7 @@ impl Error {
     /// The stable code.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Api { code, .. } => *code,
+            Self::Api { code, .. } | Self::Later { code, .. } => *code,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Busy => ErrorCode::Unavailable,
             Self::Database(_) | Self::Internal(_) => ErrorCode::Internal,
@@ -63,7 +74,7 @@ impl Error {
     /// The message sent to clients: never internal detail.
     pub fn public_message(&self) -> String {
         match self {
-            Self::Api { message, .. } => message.clone(),
+            Self::Api { message, .. } | Self::Later { message, .. } => message.clone(),
             Self::RateLimited { retry_after } => {
                 format!("too many requests; retry in {retry_after} seconds")
             }

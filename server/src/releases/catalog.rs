@@ -296,6 +296,8 @@ mod tests {
                 billing_portal_url: None,
                 maintenance_secs: None,
                 trial_updates: 0,
+                floating_lease_secs: None,
+                floating_max_borrow_secs: 0,
                 created_at: 0,
                 updated_at: 0,
             },

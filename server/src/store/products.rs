@@ -41,6 +41,10 @@ pub struct ProductRow {
     pub maintenance_secs: Option<i64>,
     /// 1 when trials are offered releases.
     pub trial_updates: i64,
+    /// Floating: the seat lease; `None`: node-locked.
+    pub floating_lease_secs: Option<i64>,
+    /// Floating: the longest borrow (0: none).
+    pub floating_max_borrow_secs: i64,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -70,8 +74,8 @@ impl ProductRow {
 
 const COLUMNS: &str = "id, slug, name, kind, max_activations, license_duration_secs, \
      token_lifetime_secs, entitlements, metadata, stripe_price_ids, download_limit, trial_secs, \
-     trial_entitlements, subscription_grace_secs, billing_portal_url, maintenance_secs, trial_updates, created_at, \
-     updated_at";
+     trial_entitlements, subscription_grace_secs, billing_portal_url, maintenance_secs, trial_updates, \
+     floating_lease_secs, floating_max_borrow_secs, created_at, updated_at";
 
 impl Store {
     /// Inserts a product; `Ok(false)` when the slug is taken.
@@ -84,9 +88,10 @@ impl Store {
             "INSERT INTO products (id, slug, name, kind, max_activations, license_duration_secs, \
              token_lifetime_secs, entitlements, metadata, stripe_price_ids, download_limit, \
              trial_secs, trial_entitlements, created_at, updated_at, subscription_grace_secs, \
-             billing_portal_url, maintenance_secs, trial_updates) \
+             billing_portal_url, maintenance_secs, trial_updates, floating_lease_secs, \
+             floating_max_borrow_secs) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19) \
+             $18, $19, $20, $21) \
              ON CONFLICT (slug) DO NOTHING",
         )
         .bind(&p.id)
@@ -108,6 +113,8 @@ impl Store {
         .bind(p.billing_portal_url.as_deref())
         .bind(p.maintenance_secs)
         .bind(p.trial_updates)
+        .bind(p.floating_lease_secs)
+        .bind(p.floating_max_borrow_secs)
         .execute(&mut *tx)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -124,7 +131,8 @@ impl Store {
              token_lifetime_secs = $5, entitlements = $6, metadata = $7, updated_at = $8, \
              stripe_price_ids = $9, download_limit = $10, trial_secs = $11, \
              trial_entitlements = $12, subscription_grace_secs = $13, billing_portal_url = $14, \
-             maintenance_secs = $15, trial_updates = $16 WHERE id = $1",
+             maintenance_secs = $15, trial_updates = $16, floating_lease_secs = $17, \
+             floating_max_borrow_secs = $18 WHERE id = $1",
         )
         .bind(&p.id)
         .bind(&p.name)
@@ -142,6 +150,8 @@ impl Store {
         .bind(p.billing_portal_url.as_deref())
         .bind(p.maintenance_secs)
         .bind(p.trial_updates)
+        .bind(p.floating_lease_secs)
+        .bind(p.floating_max_borrow_secs)
         .execute(&mut *tx)
         .await
         .map(|_| ())

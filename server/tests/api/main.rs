@@ -9,6 +9,7 @@ mod dashboard;
 mod dashboard_sign_in;
 mod downloads;
 mod errors;
+mod floating;
 mod keys;
 mod licensing;
 #[path = "../common/moto.rs"]

@@ -167,6 +167,7 @@ impl ProductForm {
             billing_portal_url: self.portal_url(),
             maintenance_secs: days(&self.maintenance_days, "Updates period")?,
             trial_updates: self.trial_updates.is_some(),
+            floating: None,
         })
     }
 
@@ -196,6 +197,7 @@ impl ProductForm {
                 None
             },
             trial_updates: licenses.then_some(self.trial_updates.is_some()),
+            floating: None,
         })
     }
 }
@@ -541,6 +543,7 @@ mod tests {
             billing_portal_url: req.billing_portal_url,
             maintenance_secs: req.maintenance_secs,
             trial_updates: req.trial_updates,
+            floating: req.floating,
             created_at: 0,
             updated_at: 0,
         }

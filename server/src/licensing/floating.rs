@@ -1,0 +1,213 @@
+//! Floating licenses: seats held through short leases that heartbeats renew.
+//!
+//! A checkout takes (or renews) the seat of one machine, or of one instance on a machine,
+//! under the license's lock, so a license never has more live seats than it allows; a seat
+//! whose app stopped renewing is free as soon as its lease ends (nothing has to run for
+//! that). The lease token's `exp` is the seat's end, and `lic.seat` names the seat. A borrow
+//! is a longer lease for offline use, up to the product's maximum; a heartbeat never
+//! shortens it, and a release ends it early.
+
+use licet_proto::ErrorCode;
+use licet_proto::api::ActivationInfo;
+use licet_proto::floating::{
+    CheckoutRequest, CheckoutResponse, MAX_INSTANCE_LEN, ReleaseSeatRequest, ReleaseSeatResponse,
+    SeatClaim, SeatInfo,
+};
+
+use super::{Caller, Context, admit, ensure_usable, label, not_found};
+use crate::platform::crypto::new_id;
+use crate::platform::error::{Error, Result};
+use crate::store::{Checkout, FloatingSeatRow, LicenseRow, NewAudit, ProductRow, SeatWanted};
+
+/// `POST /v1/licenses/checkout` (and `/heartbeat`): take or renew this holder's seat.
+pub async fn checkout(
+    app: &impl Context,
+    caller: &Caller,
+    req: CheckoutRequest,
+) -> Result<CheckoutResponse> {
+    let (now, key) = admit(app, caller, &req.key, &req.fingerprint).await?;
+    let instance = instance(req.instance)?;
+    let name = label("name", req.name)?;
+    let platform = label("platform", req.platform)?;
+    let (license, product) = floating_license(app, &key).await?;
+    ensure_usable(&license, now)?;
+    let (lease_secs, max_borrow) = policy(&product)?;
+    let (length, borrowed) = match req.borrow_secs {
+        None => (lease_secs, false),
+        Some(secs) if max_borrow == 0 => {
+            let _ = secs;
+            return Err(Error::invalid("this product's seats cannot be borrowed"));
+        }
+        Some(secs) if !(1..=max_borrow).contains(&secs) => {
+            return Err(Error::invalid(format!(
+                "borrow_secs must be between 1 and {max_borrow} (this product's longest borrow)"
+            )));
+        }
+        Some(secs) => (secs, true),
+    };
+    let mut lease_ends_at = now.saturating_add(length);
+    if let Some(expiry) = license.expires_at {
+        lease_ends_at = lease_ends_at.min(expiry);
+    }
+    let id = new_id("seat");
+    let want = SeatWanted {
+        id: &id,
+        license_id: &license.id,
+        fingerprint: &req.fingerprint,
+        instance: &instance,
+        name: name.as_deref(),
+        platform: platform.as_deref(),
+        ip: &caller.ip,
+        now,
+        lease_ends_at,
+        borrowed,
+        max_seats: i64::from(license.effective_max_activations()),
+    };
+    let checkout = app
+        .store()
+        .checkout_floating_seat(&key, &want, |seat| {
+            NewAudit::new(
+                now,
+                "public",
+                "seat.checked_out",
+                ("seat", &seat.id),
+                serde_json::json!({ "license_id": seat.license_id, "instance": seat.instance,
+                                    "borrowed": seat.borrowed != 0, "lease_ends_at": seat.lease_ends_at }),
+            )
+        })
+        .await?;
+    let (seat, in_use) = match checkout {
+        Checkout::Held { seat, in_use } => (seat, in_use),
+        Checkout::Full {
+            in_use,
+            earliest_end,
+        } => {
+            return Err(Error::Later {
+                code: ErrorCode::NoFreeSeat,
+                message: format!(
+                    "all {in_use} seats of this license are in use; one is free again within {} seconds unless renewed",
+                    (earliest_end - now).max(1)
+                ),
+                retry_after: u64::try_from((earliest_end - now).max(1)).unwrap_or(1),
+            });
+        }
+    };
+    let mut info = license.info();
+    info.active_activations = u32::try_from(in_use).unwrap_or(u32::MAX);
+    let claim = SeatClaim {
+        id: seat.id.clone(),
+        instance: Some(seat.instance.clone()).filter(|i| !i.is_empty()),
+        borrowed: seat.borrowed != 0,
+    };
+    let lease = super::signed_lease_until(
+        app,
+        info,
+        activation_of(&seat),
+        now,
+        seat.lease_ends_at,
+        Some(claim),
+    )?;
+    Ok(CheckoutResponse {
+        token: lease.token,
+        license: lease.license,
+        seat: seat_info(&seat),
+        seats_in_use: u32::try_from(in_use).unwrap_or(u32::MAX),
+    })
+}
+
+/// `POST /v1/licenses/release`: give the seat back at once (ends a borrow too).
+pub async fn release(
+    app: &impl Context,
+    caller: &Caller,
+    req: ReleaseSeatRequest,
+) -> Result<ReleaseSeatResponse> {
+    let (now, key) = admit(app, caller, &req.key, &req.fingerprint).await?;
+    let instance = instance(req.instance)?;
+    let (license, _) = floating_license(app, &key).await?;
+    let audit = NewAudit::new(
+        now,
+        "public",
+        "seat.released",
+        ("license", &license.id),
+        serde_json::json!({ "instance": instance }),
+    );
+    let released = app
+        .store()
+        .release_floating_seat(&license.id, &req.fingerprint, &instance, now, &audit)
+        .await?;
+    Ok(ReleaseSeatResponse { released })
+}
+
+/// The live seats of a license (the vendor's and the customer's view).
+pub async fn live_seats(app: &impl Context, license_id: &str) -> Result<Vec<SeatInfo>> {
+    Ok(app
+        .store()
+        .live_floating_seats(license_id, app.now())
+        .await?
+        .iter()
+        .map(seat_info)
+        .collect())
+}
+
+async fn floating_license(app: &impl Context, key: &str) -> Result<(LicenseRow, ProductRow)> {
+    let license = app
+        .store()
+        .license_by_key(key)
+        .await?
+        .ok_or_else(not_found)?;
+    let product = app
+        .store()
+        .product_by_slug(&license.product_slug)
+        .await?
+        .ok_or_else(not_found)?;
+    if product.floating_lease_secs.is_none() {
+        return Err(Error::new(
+            ErrorCode::Conflict,
+            "this license is node-locked: activate the machine instead of checking out a seat",
+        ));
+    }
+    Ok((license, product))
+}
+
+fn policy(product: &ProductRow) -> Result<(i64, i64)> {
+    let lease = product
+        .floating_lease_secs
+        .ok_or_else(|| Error::Internal("not a floating product".into()))?;
+    Ok((lease, product.floating_max_borrow_secs))
+}
+
+/// The instance id: printable ASCII, at most [`MAX_INSTANCE_LEN`]; `''` for none.
+fn instance(value: Option<String>) -> Result<String> {
+    let value = value.unwrap_or_default();
+    if value.len() > MAX_INSTANCE_LEN || !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::invalid(format!(
+            "instance must be at most {MAX_INSTANCE_LEN} printable ASCII characters"
+        )));
+    }
+    Ok(value)
+}
+
+fn seat_info(seat: &FloatingSeatRow) -> SeatInfo {
+    SeatInfo {
+        id: seat.id.clone(),
+        fingerprint: seat.fingerprint.clone(),
+        instance: Some(seat.instance.clone()).filter(|i| !i.is_empty()),
+        name: seat.name.clone(),
+        checked_out_at: seat.checked_out_at,
+        lease_ends_at: seat.lease_ends_at,
+        borrowed: seat.borrowed != 0,
+    }
+}
+
+/// The seat as the machine part of a lease.
+fn activation_of(seat: &FloatingSeatRow) -> ActivationInfo {
+    ActivationInfo {
+        id: seat.id.clone(),
+        fingerprint: seat.fingerprint.clone(),
+        name: seat.name.clone(),
+        platform: seat.platform.clone(),
+        first_seen_at: seat.checked_out_at,
+        last_seen_at: seat.checked_out_at,
+        deactivated_at: None,
+    }
+}

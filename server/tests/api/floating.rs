@@ -1,0 +1,228 @@
+//! Floating licenses: at most N machines at once, held through seat leases that heartbeats
+//! renew, free again when a lease ends (no cleanup job), borrowable for offline use, and
+//! per instance for hosts that share a machine id.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const LEASE: i64 = 900;
+const DAY: i64 = 86_400;
+
+/// A floating product `cad` with `seats` seats (15-minute leases, borrows up to 7 days),
+/// and one license of it; its key.
+async fn floating(api: &Api, seats: u32) -> String {
+    let (status, body) = api
+        .admin_post(
+            "/v1/admin/products",
+            json!({ "slug": "cad", "name": "CAD", "max_activations": seats,
+                    "floating": { "lease_secs": LEASE, "max_borrow_secs": 7 * DAY } }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["floating"]["lease_secs"], LEASE);
+    api.license("cad").await.1
+}
+
+async fn checkout(
+    api: &Api,
+    key: &str,
+    fpr: &str,
+    extra: Value,
+) -> (StatusCode, Value, Option<u64>) {
+    let mut body = json!({ "key": key, "fingerprint": fpr });
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let res = api
+        .http
+        .post(api.server.url("/v1/licenses/checkout"))
+        .json(&body)
+        .send()
+        .await
+        .expect("checkout");
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let (status, body) = decode(res).await;
+    (status, body, retry_after)
+}
+
+async fn release(api: &Api, key: &str, fpr: &str, extra: Value) -> Value {
+    let mut body = json!({ "key": key, "fingerprint": fpr });
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let (status, body) = api.post("/v1/licenses/release", body).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn of_thirty_machines_racing_exactly_the_licenses_seats_win() {
+    let api = Api::start().await;
+    let key = floating(&api, 3).await;
+    let attempts = (0..30).map(|i| {
+        let key = key.clone();
+        let api = &api;
+        async move { checkout(api, &key, &format!("v1:machine-{i}"), json!({})).await }
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    let won = results
+        .iter()
+        .filter(|(s, ..)| *s == StatusCode::OK)
+        .count();
+    assert_eq!(won, 3, "{results:?}");
+    for (status, body, retry_after) in results.iter().filter(|(s, ..)| *s != StatusCode::OK) {
+        assert_error(*status, body, 409, "NO_FREE_SEAT");
+        let wait = retry_after.expect("Retry-After");
+        assert!((1..=LEASE as u64).contains(&wait), "{wait}");
+    }
+    let (_, licenses) = api.admin_get("/v1/admin/licenses?product=cad").await;
+    let id = str_of(&licenses["items"][0], "id");
+    let (status, seats) = api
+        .admin_get(&format!("/v1/admin/licenses/{id}/seats"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{seats}");
+    assert_eq!(seats["items"].as_array().map(Vec::len), Some(3));
+}
+
+#[tokio::test]
+async fn a_seat_whose_heartbeat_stops_is_free_when_its_lease_ends() {
+    let api = Api::start().await;
+    let key = floating(&api, 1).await;
+    let (status, body, _) = checkout(&api, &key, "v1:a", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let now = api.server.clock_now();
+    let ends = body["seat"]["lease_ends_at"].as_i64().expect("end");
+    assert!((now + LEASE - 2..=now + LEASE).contains(&ends));
+    assert_eq!(body["seats_in_use"], 1);
+    // The lease token ends with the seat and names it.
+    let claims = verify_independently(&str_of(&body, "token"), &api.jwks().await, "cad")
+        .expect("a valid lease");
+    assert_eq!(claims["exp"], ends);
+    assert_eq!(claims["fpr"], "v1:a");
+    assert_eq!(claims["lic"]["seat"]["id"], body["seat"]["id"]);
+
+    let (status, body, retry_after) = checkout(&api, &key, "v1:b", json!({})).await;
+    assert_error(status, &body, 409, "NO_FREE_SEAT");
+    assert!(retry_after.is_some_and(|w| w <= LEASE as u64));
+
+    // Heartbeats keep the seat: 10 minutes later A renews, 10 more and it is still A's.
+    api.server.clock.advance(600);
+    let (status, body) = api
+        .post(
+            "/v1/licenses/heartbeat",
+            json!({ "key": key, "fingerprint": "v1:a" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    api.server.clock.advance(600);
+    let (status, body, _) = checkout(&api, &key, "v1:b", json!({})).await;
+    assert_error(status, &body, 409, "NO_FREE_SEAT");
+
+    // A stops; once its lease has run out, B takes the seat at once.
+    api.server.clock.advance(LEASE - 600 + 1);
+    let (status, body, _) = checkout(&api, &key, "v1:b", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A comes back: now it waits.
+    let (status, body, _) = checkout(&api, &key, "v1:a", json!({})).await;
+    assert_error(status, &body, 409, "NO_FREE_SEAT");
+    // B gives the seat back on exit; A takes it.
+    assert_eq!(
+        release(&api, &key, "v1:b", json!({})).await["released"],
+        true
+    );
+    assert_eq!(
+        release(&api, &key, "v1:b", json!({})).await["released"],
+        false
+    );
+    let (status, body, _) = checkout(&api, &key, "v1:a", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn a_borrowed_seat_counts_until_it_is_returned_or_ends() {
+    let api = Api::start().await;
+    let key = floating(&api, 1).await;
+    let (status, body, _) = checkout(&api, &key, "v1:a", json!({ "borrow_secs": 3 * DAY })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["seat"]["borrowed"], true);
+    let claims = verify_independently(&str_of(&body, "token"), &api.jwks().await, "cad")
+        .expect("a valid lease");
+    assert_eq!(claims["exp"], api.server.clock_now() + 3 * DAY);
+    assert_eq!(claims["lic"]["seat"]["borrowed"], true);
+    // Longer than the product allows, or on a product that allows none: refused.
+    let (status, body, _) = checkout(&api, &key, "v1:a", json!({ "borrow_secs": 8 * DAY })).await;
+    assert_error(status, &body, 400, "INVALID_REQUEST");
+
+    // Past a heartbeat lease, the borrowed seat still counts; a heartbeat does not shorten it.
+    api.server.clock.advance(DAY);
+    let (status, body, _) = checkout(&api, &key, "v1:b", json!({})).await;
+    assert_error(status, &body, 409, "NO_FREE_SEAT");
+    let (status, body, _) = checkout(&api, &key, "v1:a", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["seat"]["lease_ends_at"], claims["exp"],
+        "the borrow's end stands"
+    );
+    // Returned early: free at once.
+    assert_eq!(
+        release(&api, &key, "v1:a", json!({})).await["released"],
+        true
+    );
+    let (status, body, _) = checkout(&api, &key, "v1:b", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn per_instance_seats_share_a_machine_and_node_locked_licenses_refuse_checkout() {
+    let api = Api::start().await;
+    let key = floating(&api, 2).await;
+    for runner in ["ci-1", "ci-2"] {
+        let (status, body, _) =
+            checkout(&api, &key, "v1:shared-host", json!({ "instance": runner })).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["seat"]["instance"], runner);
+    }
+    let (status, body, _) =
+        checkout(&api, &key, "v1:shared-host", json!({ "instance": "ci-3" })).await;
+    assert_error(status, &body, 409, "NO_FREE_SEAT");
+    assert_eq!(
+        release(&api, &key, "v1:shared-host", json!({ "instance": "ci-1" })).await["released"],
+        true
+    );
+    let (status, body, _) =
+        checkout(&api, &key, "v1:shared-host", json!({ "instance": "ci-3" })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Bad input is refused with nothing taken.
+    let (status, body, _) = checkout(
+        &api,
+        &key,
+        "v1:other",
+        json!({ "instance": "bad id with spaces" }),
+    )
+    .await;
+    assert_error(status, &body, 400, "INVALID_REQUEST");
+    let (status, body, _) = checkout(&api, &key, "v1:other", json!({ "surprise": 1 })).await;
+    assert_error(status, &body, 400, "INVALID_REQUEST");
+
+    // A node-locked license activates; it has no seats to check out.
+    let (_, locked) = api.seeded(1).await;
+    let (status, body, _) = checkout(&api, &locked, "v1:a", json!({})).await;
+    assert_error(status, &body, 409, "CONFLICT");
+    // A floating product can be made node-locked again.
+    let (status, body) = api
+        .admin(
+            Method::PATCH,
+            "/v1/admin/products/cad",
+            Some(json!({ "floating": null })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.get("floating").is_none(), "{body}");
+}
