@@ -40,6 +40,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         warp::path!("v1" / "admin" / "licenses" / String / String).and(warp::post()).and(admin()).then(change_status).boxed(),
         warp::path!("v1" / "admin" / "licenses" / String / "activations" / String).and(warp::delete()).and(admin()).then(remove_activation).boxed(),
         warp::path!("v1" / "admin" / "licenses" / String / "seats").and(warp::get()).and(admin()).then(seats).boxed(),
+        warp::path!("v1" / "admin" / "licenses" / String / "seats" / String).and(warp::delete()).and(admin()).then(kick_seat).boxed(),
         warp::path!("v1" / "admin" / "keys").and(warp::get()).and(admin()).then(keys).boxed(),
         warp::path!("v1" / "admin" / "keys" / String).and(warp::post()).and(admin()).then(key_action).boxed(),
         warp::path!("v1" / "admin" / "keys" / String / "retire").and(warp::post()).and(admin()).then(retire_key).boxed(),
@@ -332,6 +333,19 @@ async fn seats(id: String, app: Arc<App>, admin: Result<Admin>) -> Response {
     let r = async {
         admin?;
         let license = catalogue::find_license(&app, &id).await?;
+        Ok(Page {
+            items: crate::licensing::floating::live_seats(&app, &license.id).await?,
+        })
+    };
+    reply::result(StatusCode::OK, r.await)
+}
+
+/// `DELETE /v1/admin/licenses/{id or key}/seats/{seat}`: free a floating seat at once.
+async fn kick_seat(id: String, seat: String, app: Arc<App>, admin: Result<Admin>) -> Response {
+    let r = async {
+        let admin = admin?;
+        let license = catalogue::find_license(&app, &id).await?;
+        crate::licensing::floating::end_seat(&app, (&admin).into(), &license.id, &seat).await?;
         Ok(Page {
             items: crate::licensing::floating::live_seats(&app, &license.id).await?,
         })

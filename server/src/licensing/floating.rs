@@ -149,6 +149,34 @@ pub async fn live_seats(app: &impl Context, license_id: &str) -> Result<Vec<Seat
         .collect())
 }
 
+/// Frees live seat `seat_id` of license `license_id` at once (the vendor kicking a seat, or
+/// the customer releasing a stuck one), audited under `actor`. `NOT_FOUND` when no such
+/// live seat.
+pub async fn end_seat(
+    app: &impl Context,
+    actor: crate::auth::Actor<'_>,
+    license_id: &str,
+    seat_id: &str,
+) -> Result<()> {
+    let now = app.now();
+    let audit = NewAudit::new(
+        now,
+        actor.audit_name().as_ref(),
+        "seat.ended",
+        ("seat", seat_id),
+        serde_json::json!({ "license_id": license_id }),
+    );
+    if app
+        .store()
+        .end_floating_seat(license_id, seat_id, now, &audit)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(Error::new(ErrorCode::NotFound, "no such live seat"))
+    }
+}
+
 async fn floating_license(app: &impl Context, key: &str) -> Result<(LicenseRow, ProductRow)> {
     let license = app
         .store()

@@ -188,6 +188,33 @@ impl Store {
         Ok(true)
     }
 
+    /// Ends live seat `seat_id` of license `license_id` (the vendor or customer freeing a
+    /// stuck seat); `Ok(false)` when no such live seat.
+    pub async fn end_floating_seat(
+        &self,
+        license_id: &str,
+        seat_id: &str,
+        now: i64,
+        audit: &NewAudit,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE floating_seats SET released_at = $3 WHERE license_id = $1 AND id = $2 \
+             AND released_at IS NULL AND lease_ends_at > $3",
+        )
+        .bind(license_id)
+        .bind(seat_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        audit.write(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// The live seats of a license, earliest first.
     pub async fn live_floating_seats(
         &self,

@@ -226,3 +226,58 @@ async fn per_instance_seats_share_a_machine_and_node_locked_licenses_refuse_chec
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.get("floating").is_none(), "{body}");
 }
+
+#[tokio::test]
+async fn the_vendor_sees_live_seats_and_frees_a_stuck_one() {
+    let api = Api::start().await;
+    let key = floating(&api, 1).await;
+    let (status, body, _) = checkout(&api, &key, "v1:stuck", json!({ "name": "Lab PC 7" })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let seat = str_of(&body["seat"], "id");
+    let (_, licenses) = api.admin_get("/v1/admin/licenses?product=cad").await;
+    let id = str_of(&licenses["items"][0], "id");
+
+    // The dashboard's license page lists the seat, and its Kick button frees it.
+    let (b, _) = signed_in(&api).await;
+    let page = format!("/admin/licenses/{id}");
+    let (status, html) = get_page(&b, &api, &page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("Floating seats in use") && html.contains("Lab PC 7"),
+        "{html}"
+    );
+    let csrf = hidden_csrf(&html);
+    let (status, _, _) = post_form(&b, &api, &format!("{page}/seats/{seat}/end"), &[]).await;
+    assert_ne!(status, StatusCode::SEE_OTHER, "no CSRF token, no change");
+    let (status, _, _) = post_form(
+        &b,
+        &api,
+        &format!("{page}/seats/{seat}/end"),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, body, _) = checkout(&api, &key, "v1:next", json!({})).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the kicked seat is free at once: {body}"
+    );
+
+    // The admin API does the same, once.
+    let seat = str_of(&body["seat"], "id");
+    let path = format!("/v1/admin/licenses/{id}/seats/{seat}");
+    let (status, body) = api.admin(Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["items"], json!([]));
+    let (status, body) = api.admin(Method::DELETE, &path, None).await;
+    assert_error(status, &body, 404, "NOT_FOUND");
+    let (_, audit) = api.admin_get("/v1/admin/audit?limit=50").await;
+    let ended = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e["action"] == "seat.ended")
+        .count();
+    assert_eq!(ended, 2);
+}

@@ -2,6 +2,7 @@
 //! vendor's changes to it (status, expiry, seats).
 
 use licet_proto::admin::{IssueLicense, License};
+use licet_proto::floating::SeatInfo;
 use licet_proto::{ErrorCode, LicenseStatus};
 use maud::{Markup, html};
 use warp::http::StatusCode;
@@ -12,6 +13,7 @@ use super::forms::{ExtendForm, IssueForm, UpdatesForm};
 use super::nav;
 use crate::app::App;
 use crate::catalogue::{self, StatusChange};
+use crate::licensing::floating;
 use crate::platform::error::{Error, Result};
 use crate::store::SessionRow;
 use crate::web::session::{NoFields, Outcome, Signed};
@@ -79,7 +81,8 @@ pub(super) async fn issue(post: Result<Signed<IssueForm>>) -> Result<Response> {
 pub(super) async fn show(id: String, s: Outcome<Signed>) -> Outcome<Markup> {
     let s = s?;
     let lic = catalogue::show_license(&s.app, &id).await?;
-    Ok(license_page(&s.session, &lic, None))
+    let seats = floating::live_seats(&s.app, &lic.id).await?;
+    Ok(license_page(&s.session, &lic, &seats, None))
 }
 
 /// `POST /admin/licenses/{id}/{suspend|reinstate|revoke}`
@@ -129,6 +132,7 @@ async fn answer<T>(
         Ok(lic) => Ok(redirect(&format!("/admin/licenses/{}", lic.id))),
         Err(e @ Error::Api { .. }) => {
             let lic = catalogue::show_license(&post.app, id).await?;
+            let seats = floating::live_seats(&post.app, &lic.id).await?;
             let message = e.public_message();
             let refused = Refused {
                 form,
@@ -137,7 +141,7 @@ async fn answer<T>(
             };
             Ok(page(
                 StatusCode::BAD_REQUEST,
-                license_page(&post.session, &lic, Some(refused)),
+                license_page(&post.session, &lic, &seats, Some(refused)),
             ))
         }
         Err(e) => Err(e),
@@ -152,6 +156,18 @@ pub(super) async fn remove_activation(
 ) -> Result<Response> {
     let s = post?;
     let lic = catalogue::remove_activation(&s.app, s.admin()?.into(), &id, &activation).await?;
+    Ok(redirect(&format!("/admin/licenses/{}", lic.id)))
+}
+
+/// `POST /admin/licenses/{id}/seats/{seat}/end`: free a floating seat (a stuck machine).
+pub(super) async fn end_seat(
+    id: String,
+    seat: String,
+    post: Result<Signed<NoFields>>,
+) -> Result<Response> {
+    let s = post?;
+    let lic = catalogue::find_license(&s.app, &id).await?;
+    floating::end_seat(&s.app, s.admin()?.into(), &lic.id, &seat).await?;
     Ok(redirect(&format!("/admin/licenses/{}", lic.id)))
 }
 
@@ -240,7 +256,12 @@ struct Refused<'a> {
     typed: &'a str,
 }
 
-fn license_page(s: &SessionRow, l: &License, refused: Option<Refused<'_>>) -> Markup {
+fn license_page(
+    s: &SessionRow,
+    l: &License,
+    seats: &[SeatInfo],
+    refused: Option<Refused<'_>>,
+) -> Markup {
     let refused_for = |form| {
         refused
             .filter(|r| r.form == form)
@@ -308,6 +329,24 @@ fn license_page(s: &SessionRow, l: &License, refused: Option<Refused<'_>>) -> Ma
                         div { button type="submit" { "Set end of updates" } }
                     }
                 }
+            }
+            @if !seats.is_empty() {
+                h2 { "Floating seats in use" }
+                div class="scroll" { table {
+                    thead { tr { th scope="col" { "Machine" } th scope="col" { "Instance" } th scope="col" { "Since" } th scope="col" { "Lease ends" } th scope="col" { "Free it" } } }
+                    tbody { @for seat in seats { tr {
+                        td { (seat.name.as_deref().unwrap_or("unnamed")) }
+                        td { (seat.instance.as_deref().unwrap_or("")) }
+                        td { (date_time(seat.checked_out_at)) }
+                        td { (date_time(seat.lease_ends_at)) @if seat.borrowed { " (borrowed)" } }
+                        td {
+                            form method="post" action={"/admin/licenses/" (l.id) "/seats/" (seat.id) "/end"} {
+                                input type="hidden" name="csrf" value=(s.csrf);
+                                button type="submit" class="danger" { "Kick" }
+                            }
+                        }
+                    } } }
+                } }
             }
             h2 { "Machines" }
             @let acts = l.activations.as_deref().unwrap_or_default();

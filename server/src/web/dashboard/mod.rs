@@ -103,7 +103,9 @@ pub(crate) fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         let status = path!("admin" / "licenses" / String / String).and(post()).and(form(&app)).then(licenses::change_status).map(reply);
         // POST /admin/licenses/{id}/activations/{activation}/remove: free a seat.
         let remove = path!("admin" / "licenses" / String / "activations" / String / "remove").and(post()).and(form(&app)).then(licenses::remove_activation).map(reply);
-        list.or(issue).unify().or(show).unify().or(extend).unify().or(updates).unify().or(status).unify().or(remove).unify().boxed()
+        // POST /admin/licenses/{id}/seats/{seat}/end: free a floating seat at once.
+        let end_seat = path!("admin" / "licenses" / String / "seats" / String / "end").and(post()).and(form(&app)).then(licenses::end_seat).map(reply);
+        list.or(issue).unify().or(show).unify().or(extend).unify().or(updates).unify().or(status).unify().or(remove).unify().or(end_seat).unify().boxed()
     };
     let release_routes = {
         // Room for the upload form's other fields besides the largest file.
