@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[path = "cli/floating.rs"]
+mod floating;
 #[path = "cli/releases.rs"]
 mod releases;
 

@@ -230,6 +230,13 @@ pub enum ProductCommand {
         /// Offer releases to machines on a trial too.
         #[arg(long)]
         trial_updates: bool,
+        /// Floating: licenses hold at most --max-activations seats at a time, each through a
+        /// seat lease of this many seconds that heartbeats renew (e.g. 900).
+        #[arg(long, value_name = "SECS")]
+        floating_lease_secs: Option<i64>,
+        /// Floating: the longest a seat may be borrowed for offline use, in days.
+        #[arg(long, value_name = "DAYS", requires = "floating_lease_secs")]
+        max_borrow_days: Option<i64>,
     },
     /// Offer a trial of a product, or stop offering it.
     Trial {

@@ -233,6 +233,8 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                     trial_days,
                     maintenance_days,
                     trial_updates,
+                    floating_lease_secs,
+                    max_borrow_days,
                 } => {
                     let req = CreateProduct {
                         slug,
@@ -254,7 +256,14 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
                         billing_portal_url: None,
                         maintenance_secs: maintenance_days.map(|d| d.saturating_mul(86_400)),
                         trial_updates,
-                        floating: None,
+                        floating: floating_lease_secs.map(|lease_secs| {
+                            licet_proto::floating::FloatingPolicy {
+                                lease_secs,
+                                max_borrow_secs: max_borrow_days
+                                    .unwrap_or(0)
+                                    .saturating_mul(86_400),
+                            }
+                        }),
                     };
                     print_json(&catalogue::create_product(&app, &operator, req).await?)
                 }

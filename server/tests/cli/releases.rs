@@ -6,7 +6,7 @@ use std::path::Path;
 use super::{bin, database_args, run};
 
 /// Runs a command that must fail; its standard error.
-fn fails(dir: &Path, args: &[&str]) -> String {
+pub(super) fn fails(dir: &Path, args: &[&str]) -> String {
     let out = bin()
         .args(database_args(dir))
         .args(args)
@@ -24,7 +24,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn json(text: &str) -> serde_json::Value {
+pub(super) fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
