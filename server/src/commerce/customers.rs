@@ -120,3 +120,42 @@ pub async fn deactivate_machine(
     .await?;
     Ok(())
 }
+
+/// The live floating seats of each of the customer's licenses (in the same order).
+pub async fn seats_of(
+    app: &impl Context,
+    licenses: &[licet_proto::admin::License],
+) -> Result<Vec<Vec<licet_proto::floating::SeatInfo>>> {
+    let mut all = Vec::with_capacity(licenses.len());
+    for license in licenses {
+        all.push(crate::licensing::floating::live_seats(app, &license.id).await?);
+    }
+    Ok(all)
+}
+
+/// Frees a floating seat of one of the customer's licenses (a machine that crashed, or was
+/// switched off while holding it).
+pub async fn release_seat(
+    app: &impl Context,
+    email: &str,
+    purchase_id: &str,
+    seat_id: &str,
+) -> Result<()> {
+    let view = purchase(app, email, purchase_id).await?;
+    for license in &view.licenses {
+        let seats = crate::licensing::floating::live_seats(app, &license.id).await?;
+        if seats.iter().any(|s| s.id == seat_id) {
+            return crate::licensing::floating::end_seat(
+                app,
+                crate::auth::Actor::Customer(email),
+                &license.id,
+                seat_id,
+            )
+            .await;
+        }
+    }
+    Err(Error::new(
+        ErrorCode::NotFound,
+        "no such seat on this purchase",
+    ))
+}

@@ -281,3 +281,70 @@ async fn the_vendor_sees_live_seats_and_frees_a_stuck_one() {
         .count();
     assert_eq!(ended, 2);
 }
+
+#[tokio::test]
+async fn the_customer_sees_the_seats_in_use_and_releases_a_stuck_one() {
+    use crate::portal::{ask_for_link, follow_sign_in_link, portal_csrf, sign_in_link};
+    let api = Api::start().await;
+    floating(&api, 1).await;
+    let purchase = api.grant("ada@example.com", &["cad"]).await;
+    let (_, licenses) = api
+        .admin_get("/v1/admin/licenses?email=ada@example.com&product=cad")
+        .await;
+    let key = str_of(&licenses["items"][0], "key");
+    let (status, body, _) = checkout(&api, &key, "v1:office", json!({ "name": "Office PC" })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let seat = str_of(&body["seat"], "id");
+
+    let b = browser();
+    let csrf = portal_csrf(&b, &api).await;
+    ask_for_link(&b, &api, "ada@example.com", &csrf).await;
+    let link = sign_in_link(&api, "ada@example.com")
+        .await
+        .expect("a sign-in email");
+    follow_sign_in_link(&b, &link).await;
+    let path = format!("/portal/purchases/{}", str_of(&purchase, "id"));
+    let (status, html) = get_page(&b, &api, &path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("Floating seats in use") && html.contains("Office PC"),
+        "{html}"
+    );
+    let csrf = hidden_csrf(&html);
+    let (status, _, _) = post_form(
+        &b,
+        &api,
+        &format!("{path}/seats/{seat}/release"),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, body, _) = checkout(&api, &key, "v1:home", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "the released seat is free: {body}");
+    // A seat of someone else's license cannot be released from this purchase.
+    let other = floating_key_of_other_customer(&api).await;
+    let (_, body, _) = checkout(&api, &other, "v1:theirs", json!({})).await;
+    let theirs = str_of(&body["seat"], "id");
+    let (status, _, _) = post_form(
+        &b,
+        &api,
+        &format!("{path}/seats/{theirs}/release"),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body, _) = checkout(&api, &other, "v1:theirs", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "still theirs: {body}");
+}
+
+/// A license of `cad` for another customer; its key.
+async fn floating_key_of_other_customer(api: &Api) -> String {
+    let (status, body) = api
+        .admin_post(
+            "/v1/admin/licenses",
+            json!({ "product": "cad", "email": "bob@example.com" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    str_of(&body, "key")
+}

@@ -61,7 +61,9 @@ pub(crate) fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let sign_out = path!("portal" / "sign-out").and(post()).and(form(&app)).then(sign_in::sign_out);
 
     let signing_in = home.or(sign_in).unify().or(confirm).unify().or(redeem).unify().or(sign_out).unify().boxed();
-    let purchase_routes = list.or(show).unify().or(deactivate).unify().or(links).unify().boxed();
+    // POST /portal/purchases/{id}/seats/{seat}/release: free a stuck floating seat.
+    let release_seat = path!("portal" / "purchases" / String / "seats" / String / "release").and(post()).and(form(&app)).then(purchases::release_seat).map(reply);
+    let purchase_routes = list.or(show).unify().or(deactivate).unify().or(links).unify().or(release_seat).unify().boxed();
     signing_in.or(purchase_routes).unify().boxed()
 }
 

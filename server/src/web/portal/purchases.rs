@@ -34,7 +34,19 @@ pub(super) async fn show(id: String, s: Outcome<Signed>) -> Outcome<Markup> {
     let s = s?;
     let purchase = customers::purchase(&s.app, &s.session.email, &id).await?;
     let updates = releases::coverage_of(&s.app, &purchase.licenses).await?;
-    Ok(purchase_page(&s.session, &purchase, &updates, None))
+    let seats = customers::seats_of(&s.app, &purchase.licenses).await?;
+    Ok(purchase_page(&s.session, &purchase, &updates, &seats, None))
+}
+
+/// `POST /portal/purchases/{id}/seats/{seat}/release`: free a stuck floating seat.
+pub(super) async fn release_seat(
+    id: String,
+    seat: String,
+    post: Result<Signed<NoFields>>,
+) -> Result<Response> {
+    let s = post?;
+    customers::release_seat(&s.app, &s.session.email, &id, &seat).await?;
+    Ok(redirect(&format!("/portal/purchases/{id}")))
 }
 
 /// `POST /portal/purchases/{id}/activations/{activation}/deactivate`
@@ -54,7 +66,14 @@ pub(super) async fn links(id: String, post: Result<Signed<NoFields>>) -> Outcome
     let purchase = customers::purchase(&s.app, &s.session.email, &id).await?;
     let links = downloads::new_links(&s.app, &purchase.purchase.id).await?;
     let updates = releases::coverage_of(&s.app, &purchase.licenses).await?;
-    Ok(purchase_page(&s.session, &purchase, &updates, Some(&links)))
+    let seats = customers::seats_of(&s.app, &purchase.licenses).await?;
+    Ok(purchase_page(
+        &s.session,
+        &purchase,
+        &updates,
+        &seats,
+        Some(&links),
+    ))
 }
 
 fn purchases_page(session: &SessionRow, rows: &[PurchaseRow]) -> Markup {
@@ -88,6 +107,7 @@ fn purchase_page(
     session: &SessionRow,
     shown: &customers::CustomerPurchase,
     updates: &[Option<Coverage>],
+    seats: &[Vec<licet_proto::floating::SeatInfo>],
     links: Option<&[downloads::Link]>,
 ) -> Markup {
     let p = &shown.purchase;
@@ -113,7 +133,7 @@ fn purchase_page(
                     }
                 }
             }
-            @for (lic, covered) in shown.licenses.iter().zip(updates) {
+            @for ((lic, covered), held) in shown.licenses.iter().zip(updates).zip(seats) {
                 section {
                     h2 { "License for " (lic.product) }
                     p {
@@ -146,6 +166,25 @@ fn purchase_page(
                                 }
                             }
                         }
+                    }
+                    @if !held.is_empty() {
+                        h3 { "Floating seats in use" }
+                        p { (held.len()) " of " (lic.max_activations) " seats are in use now. A seat frees itself when its app stops renewing it; free one at once if a machine crashed holding it." }
+                        div class="scroll" { table {
+                            caption class="visually-hidden" { "Seats of this license in use" }
+                            thead { tr { th scope="col" { "Machine" } th scope="col" { "Since" } th scope="col" { "Held until" } th scope="col" { span hidden { "Action" } } } }
+                            tbody { @for seat in held { tr {
+                                td { (seat.name.as_deref().unwrap_or("unnamed")) @if let Some(i) = &seat.instance { " (" (i) ")" } }
+                                td { (date(seat.checked_out_at)) }
+                                td { (date(seat.lease_ends_at)) @if seat.borrowed { " (borrowed)" } }
+                                td {
+                                    form method="post" action={"/portal/purchases/" (p.id) "/seats/" (seat.id) "/release"} {
+                                        input type="hidden" name="csrf" value=(csrf);
+                                        button type="submit" class="danger" { "Release this seat" }
+                                    }
+                                }
+                            } } }
+                        } }
                     }
                     @if let Some(c) = covered.as_ref().filter(|_| active) { (releases::section(lic, c)) }
                 }
