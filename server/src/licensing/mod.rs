@@ -116,6 +116,12 @@ fn decide(
     new: &NewActivation,
 ) -> Result<SeatDecision> {
     ensure_usable(license, new.now)?;
+    if license.product_floating_lease_secs.is_some() {
+        return Err(Error::new(
+            ErrorCode::Conflict,
+            "this license is floating: check out a seat (POST /v1/licenses/checkout) instead of activating",
+        ));
+    }
     if let Some(mut a) = existing {
         // Same machine again: a fresh lease on the seat it already holds.
         a.last_seen_at = new.now;
@@ -449,6 +455,7 @@ mod tests {
             sub_period_end: None,
             sub_cancel_at_period_end: None,
             updates_until_at: None,
+            product_floating_lease_secs: None,
         }
     }
 

@@ -52,6 +52,9 @@ pub struct LicenseRow {
     /// [`LicenseRow::updates_until`]).
     #[sqlx(rename = "updates_until")]
     pub updates_until_at: Option<i64>,
+    /// The product's seat lease when it is floating (seats are checked out, not
+    /// activated); `None`: node-locked.
+    pub product_floating_lease_secs: Option<i64>,
 }
 
 /// A license with the live activation of one fingerprint (if any), read in one query: the
@@ -103,7 +106,8 @@ macro_rules! select_license {
              (SELECT COUNT(*) FROM activations a WHERE a.license_id = l.id \
               AND a.deactivated_at IS NULL) AS active_count, \
              s.status AS sub_status, s.period_end AS sub_period_end, \
-             s.cancel_at_period_end AS sub_cancel_at_period_end, l.updates_until \
+             s.cancel_at_period_end AS sub_cancel_at_period_end, l.updates_until, \
+             p.floating_lease_secs AS product_floating_lease_secs \
              FROM licenses l JOIN products p ON p.id = l.product_id \
              LEFT JOIN subscriptions s ON s.purchase_id = l.purchase_id ",
             $where
@@ -123,6 +127,7 @@ pub(super) const LICENSE_WITH_ACTIVATION: &str = "SELECT l.id, l.license_key, l.
               AND c.deactivated_at IS NULL) AS active_count, \
              s.status AS sub_status, s.period_end AS sub_period_end, \
              s.cancel_at_period_end AS sub_cancel_at_period_end, l.updates_until, \
+             p.floating_lease_secs AS product_floating_lease_secs, \
              a.id AS act_id, a.name AS act_name, a.platform AS act_platform, \
              a.first_seen_at AS act_first_seen_at, a.last_seen_at AS act_last_seen_at \
              FROM licenses l JOIN products p ON p.id = l.product_id \

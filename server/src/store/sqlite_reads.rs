@@ -129,12 +129,13 @@ pub(super) fn license_with_activation(
                     sub_period_end: r.get(18)?,
                     sub_cancel_at_period_end: r.get(19)?,
                     updates_until_at: r.get(20)?,
+                    product_floating_lease_secs: r.get(21)?,
                 },
-                act_id: r.get(21)?,
-                act_name: r.get(22)?,
-                act_platform: r.get(23)?,
-                act_first_seen_at: r.get(24)?,
-                act_last_seen_at: r.get(25)?,
+                act_id: r.get(22)?,
+                act_name: r.get(23)?,
+                act_platform: r.get(24)?,
+                act_first_seen_at: r.get(25)?,
+                act_last_seen_at: r.get(26)?,
             })
         },
     )

@@ -211,6 +211,9 @@ async fn per_instance_seats_share_a_machine_and_node_locked_licenses_refuse_chec
     let (status, body, _) = checkout(&api, &key, "v1:other", json!({ "surprise": 1 })).await;
     assert_error(status, &body, 400, "INVALID_REQUEST");
 
+    // A floating license has no activations: its seats are checked out.
+    let (status, body) = api.activate(&key, "v1:other").await;
+    assert_error(status, &body, 409, "CONFLICT");
     // A node-locked license activates; it has no seats to check out.
     let (_, locked) = api.seeded(1).await;
     let (status, body, _) = checkout(&api, &locked, "v1:a", json!({})).await;
