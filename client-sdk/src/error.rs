@@ -69,6 +69,14 @@ pub enum Error {
     /// Verdict: every seat of the license is in use.
     #[error("every seat of this license is in use; deactivate another machine first")]
     ActivationLimitReached,
+    /// Verdict: every seat of a floating license is held by other machines right now. A
+    /// seat frees up when its holder releases it or its lease ends; `retry_after` is the
+    /// server's estimate of the seconds until the earliest lease ends (`Retry-After`).
+    #[error("every floating seat of this license is in use; try again later")]
+    NoFreeSeat {
+        /// Seconds until the earliest held seat's lease ends, if the server said.
+        retry_after: Option<u64>,
+    },
     /// Verdict: the key is not a valid license key, or no license has it.
     #[error("this license key is not valid")]
     InvalidKey,
@@ -165,6 +173,7 @@ impl Error {
                 | Self::Suspended
                 | Self::Revoked
                 | Self::ActivationLimitReached
+                | Self::NoFreeSeat { .. }
                 | Self::InvalidKey
                 | Self::InvalidToken(_)
                 | Self::FingerprintMismatch
@@ -187,6 +196,7 @@ impl Error {
             Self::Suspended => ErrorCode::LicenseSuspended.as_str(),
             Self::Revoked => ErrorCode::LicenseRevoked.as_str(),
             Self::ActivationLimitReached => ErrorCode::ActivationLimitReached.as_str(),
+            Self::NoFreeSeat { .. } => ErrorCode::NoFreeSeat.as_str(),
             Self::InvalidKey => ErrorCode::InvalidKeyFormat.as_str(),
             Self::InvalidToken(_) => "INVALID_TOKEN",
             Self::FingerprintMismatch => "FINGERPRINT_MISMATCH",
@@ -216,6 +226,7 @@ impl Error {
             ErrorCode::LicenseSuspended => Self::Suspended,
             ErrorCode::LicenseRevoked => Self::Revoked,
             ErrorCode::ActivationLimitReached => Self::ActivationLimitReached,
+            ErrorCode::NoFreeSeat => Self::NoFreeSeat { retry_after },
             ErrorCode::InvalidKeyFormat | ErrorCode::LicenseNotFound => Self::InvalidKey,
             ErrorCode::ReleaseNotFound => Self::ReleaseNotFound,
             ErrorCode::PlatformNotFound => Self::PlatformNotFound,

@@ -28,6 +28,8 @@
 //! - [`License`]: what a valid license grants; [`Error`]: every other outcome, with the
 //!   server's stable codes ([`Error::code`]) and a split between license verdicts and
 //!   failures to get one ([`Error::is_verdict`]).
+//! - [`Seat`]: a floating license's seat from [`Client::checkout`], renewed in the
+//!   background and given back when dropped; [`SeatStatus`] says whether it is still held.
 //! - [`Update`]: what [`Client::check_for_update`] finds (a newer release the license
 //!   covers, or one it does not), and its verified, resumable download.
 //! - [`fingerprint`]: the privacy-preserving machine fingerprint and machine facts.
@@ -45,6 +47,7 @@ mod error;
 pub mod fingerprint;
 mod license;
 mod seal;
+mod seat;
 pub mod storage;
 mod transport;
 mod update;
@@ -57,4 +60,5 @@ pub use licet_proto::clock::{Clock, SystemClock};
 pub use licet_proto::{
     ErrorCode, LicenseKind, LicenseStatus, SubscriptionClaim, SubscriptionStatus,
 };
+pub use seat::{LostCallback, Seat, SeatStatus};
 pub use update::{NotAllowed, NotAllowedReason, Update};

@@ -34,6 +34,8 @@ pub struct ClientBuilder {
     clock: Arc<dyn Clock>,
     auto_refresh: bool,
     update_platform: Option<String>,
+    seat_instance: Option<String>,
+    seat_renew_interval: Option<Duration>,
 }
 
 impl ClientBuilder {
@@ -57,6 +59,8 @@ impl ClientBuilder {
             clock: Arc::new(SystemClock),
             auto_refresh: true,
             update_platform: None,
+            seat_instance: None,
+            seat_renew_interval: None,
         }
     }
 
@@ -178,6 +182,22 @@ impl ClientBuilder {
         self
     }
 
+    /// A per-process id for floating seats ([`Client::checkout`]): each instance of one
+    /// machine (containers, CI runners sharing a machine id) then holds its own seat.
+    /// Without it a machine holds one seat however many processes check out.
+    pub fn seat_instance(mut self, id: &str) -> Self {
+        self.seat_instance = Some(id.to_owned());
+        self
+    }
+
+    /// How often a [`crate::Seat`] renews its lease in the background, instead of the
+    /// default (half of the lease's remaining time, on the client's clock). Meant for tests
+    /// and for apps that want a shorter heartbeat; at least 50 ms.
+    pub fn seat_renew_interval(mut self, every: Duration) -> Self {
+        self.seat_renew_interval = Some(every.max(Duration::from_millis(50)));
+        self
+    }
+
     /// Builds the client. Fails without pinned keys, with a malformed URL, or without a
     /// storage location.
     pub fn build(self) -> Result<Client> {
@@ -255,6 +275,8 @@ impl ClientBuilder {
                 clock: self.clock,
                 auto_refresh: self.auto_refresh,
                 update_platform,
+                seat_instance: self.seat_instance,
+                seat_renew_interval: self.seat_renew_interval,
                 state: Mutex::new(State::default()),
             }),
         })

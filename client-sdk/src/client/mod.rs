@@ -1,6 +1,7 @@
 //! The client: activation, offline-first checks, online refresh, deactivation.
 
 mod builder;
+mod floating;
 mod stored;
 mod trust;
 mod updates;
@@ -58,6 +59,10 @@ struct Inner {
     auto_refresh: bool,
     /// The `os-arch` update checks ask for.
     update_platform: String,
+    /// The per-process id floating seats are checked out with, if any.
+    seat_instance: Option<String>,
+    /// A fixed background renewal interval for seats (default: half the remaining lease).
+    seat_renew_interval: Option<std::time::Duration>,
     state: Mutex<State>,
 }
 

@@ -73,6 +73,11 @@ impl Client {
             {
                 return Offline::Refused(Error::TrialExpired);
             }
+            // A floating seat's lease is renewed by its `Seat` guard (a checkout), never by
+            // `validate`, which knows only node-locked activations.
+            Err(TokenError::Expired) if claims.lic.seat.is_some() => {
+                return Offline::Refused(Error::LeaseExpired);
+            }
             // Only the lease ran out: the license may be fine, the network can renew it.
             Err(TokenError::Expired) => return Offline::NeedsOnline(Error::LeaseExpired),
             Err(e) => return Offline::Refused(lease_error(e, claims)),
@@ -82,8 +87,10 @@ impl Client {
         }
         let lifetime = (claims.exp - claims.iat).max(0);
         let window = (lifetime as f64 * self.inner.refresh_window) as i64;
-        let refresh_due =
-            self.inner.auto_refresh && now >= claims.exp - window && now >= st.next_refresh_attempt;
+        let refresh_due = self.inner.auto_refresh
+            && claims.lic.seat.is_none()
+            && now >= claims.exp - window
+            && now >= st.next_refresh_attempt;
         Offline::Valid {
             license: License::from_claims(claims, now),
             refresh_due,

@@ -2,6 +2,7 @@
 //! test with its own server and its own client storage.
 
 mod activation;
+mod floating;
 #[path = "../../../server/tests/common/moto.rs"]
 mod moto;
 mod network;

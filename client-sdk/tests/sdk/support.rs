@@ -235,6 +235,45 @@ impl Harness {
         self.builder_at(&self.server.url, dir, fpr, clock)
     }
 
+    /// A floating product `photo-floating` with `seats` seats (2-minute seat leases, borrows
+    /// up to 7 days) and one license of it: `(id, key)`.
+    pub fn floating(&self, seats: u32) -> (String, String) {
+        self.admin(
+            "POST",
+            "/v1/admin/products",
+            Some(json!({
+                "slug": "photo-floating", "name": "Photo Floating", "max_activations": seats,
+                "floating": { "lease_secs": 120, "max_borrow_secs": 604_800 }
+            })),
+        );
+        let lic = self.admin(
+            "POST",
+            "/v1/admin/licenses",
+            Some(json!({"product": "photo-floating", "email": "ada@example.com"})),
+        );
+        (
+            lic["id"].as_str().expect("id").into(),
+            lic["key"].as_str().expect("key").into(),
+        )
+    }
+
+    /// A client of `photo-floating` (see [`Harness::floating`]) for machine `fpr`.
+    pub fn floating_builder(
+        &self,
+        dir: &Path,
+        fpr: &str,
+        clock: &Arc<TestClock>,
+    ) -> licet::ClientBuilder {
+        licet::Client::builder(&self.server.url, "photo-floating")
+            .pinned_jwks(&self.jwks)
+            .expect("pinned jwks")
+            .storage_dir(dir)
+            .use_keyring(false)
+            .fingerprint_override(fpr)
+            .timeout(std::time::Duration::from_secs(3))
+            .clock(clock.clone())
+    }
+
     /// A client builder like [`Harness::builder`] that talks to `url` (a [`FakeServer`]) but
     /// pins this server's keys.
     pub fn builder_at(
