@@ -7,17 +7,6 @@ use licet_proto::{LicenseKind, LicenseStatus};
 
 use crate::store::{ActivationRow, LicenseRow, ProductRow, parse_list};
 
-impl ProductRow {
-    /// The floating policy, for floating products.
-    pub fn floating_policy(&self) -> Option<licet_proto::floating::FloatingPolicy> {
-        self.floating_lease_secs
-            .map(|lease_secs| licet_proto::floating::FloatingPolicy {
-                lease_secs,
-                max_borrow_secs: self.floating_max_borrow_secs,
-            })
-    }
-}
-
 impl LicenseRow {
     /// Status (an unknown stored value reads as revoked: fail closed).
     pub fn status(&self) -> LicenseStatus {

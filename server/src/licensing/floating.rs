@@ -10,14 +10,14 @@
 use licet_proto::ErrorCode;
 use licet_proto::api::ActivationInfo;
 use licet_proto::floating::{
-    CheckoutRequest, CheckoutResponse, MAX_INSTANCE_LEN, ReleaseSeatRequest, ReleaseSeatResponse,
-    SeatClaim, SeatInfo,
+    CheckoutRequest, CheckoutResponse, FloatingPolicy, MAX_INSTANCE_LEN, ReleaseSeatRequest,
+    ReleaseSeatResponse, SeatClaim, SeatInfo,
 };
 
 use super::{Caller, Context, admit, ensure_usable, label, not_found};
 use crate::platform::crypto::new_id;
 use crate::platform::error::{Error, Result};
-use crate::store::{Checkout, FloatingSeatRow, LicenseRow, NewAudit, ProductRow, SeatWanted};
+use crate::store::{Checkout, FloatingSeatRow, LicenseRow, NewAudit, SeatWanted};
 
 /// `POST /v1/licenses/checkout` (and `/heartbeat`): take or renew this holder's seat.
 pub async fn checkout(
@@ -29,13 +29,12 @@ pub async fn checkout(
     let instance = instance(req.instance)?;
     let name = label("name", req.name)?;
     let platform = label("platform", req.platform)?;
-    let (license, product) = floating_license(app, &key).await?;
+    let (license, policy) = floating_license(app, &key).await?;
     ensure_usable(&license, now)?;
-    let (lease_secs, max_borrow) = policy(&product)?;
+    let max_borrow = policy.max_borrow_secs;
     let (length, borrowed) = match req.borrow_secs {
-        None => (lease_secs, false),
-        Some(secs) if max_borrow == 0 => {
-            let _ = secs;
+        None => (policy.lease_secs, false),
+        Some(_) if max_borrow == 0 => {
             return Err(Error::invalid("this product's seats cannot be borrowed"));
         }
         Some(secs) if !(1..=max_borrow).contains(&secs) => {
@@ -177,7 +176,8 @@ pub async fn end_seat(
     }
 }
 
-async fn floating_license(app: &impl Context, key: &str) -> Result<(LicenseRow, ProductRow)> {
+/// The license of `key` and its product's floating policy; `CONFLICT` for a node-locked one.
+async fn floating_license(app: &impl Context, key: &str) -> Result<(LicenseRow, FloatingPolicy)> {
     let license = app
         .store()
         .license_by_key(key)
@@ -188,20 +188,13 @@ async fn floating_license(app: &impl Context, key: &str) -> Result<(LicenseRow, 
         .product_by_slug(&license.product_slug)
         .await?
         .ok_or_else(not_found)?;
-    if product.floating_lease_secs.is_none() {
-        return Err(Error::new(
+    let policy = product.floating_policy().ok_or_else(|| {
+        Error::new(
             ErrorCode::Conflict,
             "this license is node-locked: activate the machine instead of checking out a seat",
-        ));
-    }
-    Ok((license, product))
-}
-
-fn policy(product: &ProductRow) -> Result<(i64, i64)> {
-    let lease = product
-        .floating_lease_secs
-        .ok_or_else(|| Error::Internal("not a floating product".into()))?;
-    Ok((lease, product.floating_max_borrow_secs))
+        )
+    })?;
+    Ok((license, policy))
 }
 
 /// The instance id: printable ASCII, at most [`MAX_INSTANCE_LEN`]; `''` for none.

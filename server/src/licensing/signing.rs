@@ -37,39 +37,22 @@ struct Ring {
 #[derive(Default)]
 pub struct KeyRing {
     ring: RwLock<Arc<Ring>>,
-    signatures: SignatureCache,
-    verified: VerifiedLeases,
+    /// Signatures of recent signing inputs (see [`sign_remembered`]).
+    signatures: Remembered<[u8; 64]>,
+    /// Claims of leases whose signature verified (see [`VERIFIED_LEASES`]).
+    verified: Remembered<Arc<Claims>>,
 }
 
-/// Leases whose signature verified, by the SHA-256 of the token: an app checking for
-/// updates with the same lease again costs a hash instead of an Ed25519 verification
-/// (about 40 µs). Only the signature's verdict is remembered, against the key set it was
-/// made under (a reload empties it); claims are checked on every use. Bounded: a full
-/// shard is emptied and refills.
-#[derive(Default)]
-struct VerifiedLeases {
-    shards: Vec<std::sync::Mutex<std::collections::HashMap<[u8; 32], Arc<Claims>>>>,
-}
-
-const VERIFIED_PER_SHARD: usize = 1024;
-
-/// Signatures of recent signing inputs, by the inputs' SHA-256.
-///
-/// Ed25519 signatures are deterministic: the same key over the same bytes always gives the
-/// same signature. Leases are built on a one-minute grid (see `licensing::lease`), so a
-/// machine that validates several times in a minute asks for the same bytes again; this
-/// returns the signature computed the first time instead of computing it again (18 µs).
-/// What is returned is byte for byte what signing would return. Bounded: a full shard is
-/// emptied and refills.
-#[derive(Default)]
-struct SignatureCache {
-    shards: Vec<std::sync::Mutex<std::collections::HashMap<[u8; 32], [u8; 64]>>>,
+/// Values remembered by a 32-byte digest, in shards so threads rarely meet; bounded (a
+/// full shard is emptied and refills). With no room at all it remembers nothing.
+struct Remembered<V> {
+    shards: Vec<std::sync::Mutex<std::collections::HashMap<[u8; 32], V>>>,
     per_shard: usize,
 }
 
 const SHARDS: usize = 16;
 
-impl SignatureCache {
+impl<V: Clone> Remembered<V> {
     fn new(entries: usize) -> Self {
         Self {
             shards: (0..if entries == 0 { 0 } else { SHARDS })
@@ -79,24 +62,63 @@ impl SignatureCache {
         }
     }
 
-    fn sign(&self, key: &SigningKey, input: &[u8]) -> [u8; 64] {
-        use ed25519_dalek::Signer;
-        if self.shards.is_empty() {
-            return key.sign(input).to_bytes();
+    fn shard(
+        &self,
+        digest: &[u8; 32],
+    ) -> Option<&std::sync::Mutex<std::collections::HashMap<[u8; 32], V>>> {
+        (!self.shards.is_empty()).then(|| &self.shards[usize::from(digest[0]) % self.shards.len()])
+    }
+
+    /// The value remembered for `digest`, else `make`'s (remembered when it succeeds).
+    fn get_or<E>(&self, digest: [u8; 32], make: impl FnOnce() -> Result<V, E>) -> Result<V, E> {
+        let Some(shard) = self.shard(&digest) else {
+            return make();
+        };
+        if let Some(v) = shard.lock().unwrap_or_else(|p| p.into_inner()).get(&digest) {
+            return Ok(v.clone());
         }
-        let digest: [u8; 32] = sha2::Sha256::digest(input).into();
-        let shard = &self.shards[usize::from(digest[0]) % self.shards.len()];
-        if let Some(sig) = shard.lock().unwrap_or_else(|p| p.into_inner()).get(&digest) {
-            return *sig;
-        }
-        let sig = key.sign(input).to_bytes();
+        let v = make()?;
         let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= self.per_shard {
             map.clear();
         }
-        map.insert(digest, sig);
-        sig
+        map.insert(digest, v.clone());
+        Ok(v)
     }
+
+    fn clear(&self) {
+        for shard in &self.shards {
+            shard.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        }
+    }
+}
+
+impl<V: Clone> Default for Remembered<V> {
+    fn default() -> Self {
+        Self::new(0)
+    }
+}
+
+/// Leases whose signature verified, by the SHA-256 of the token: an app checking for
+/// updates with the same lease again costs a hash instead of an Ed25519 verification
+/// (about 40 µs). Only the signature's verdict is remembered, against the key set it was
+/// made under (a reload that changes the published keys empties it); claims are checked
+/// on every use.
+const VERIFIED_LEASES: usize = SHARDS * 1024;
+
+/// Signatures of recent signing inputs, by the inputs' SHA-256.
+///
+/// Ed25519 signatures are deterministic: the same key over the same bytes always gives the
+/// same signature. Leases are built on a one-minute grid (see `licensing::lease`), so a
+/// machine that validates several times in a minute asks for the same bytes again; this
+/// returns the signature computed the first time instead of computing it again (18 µs).
+/// What is returned is byte for byte what signing would return.
+fn sign_remembered(signatures: &Remembered<[u8; 64]>, key: &SigningKey, input: &[u8]) -> [u8; 64] {
+    use ed25519_dalek::Signer;
+    let digest: [u8; 32] = sha2::Sha256::digest(input).into();
+    let Ok(sig) =
+        signatures.get_or::<std::convert::Infallible>(digest, || Ok(key.sign(input).to_bytes()));
+    sig
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -111,10 +133,8 @@ impl KeyRing {
     pub async fn load(store: &Store, master: &MasterKey, cached_signatures: usize) -> Result<Self> {
         let ring = Self {
             ring: RwLock::default(),
-            signatures: SignatureCache::new(cached_signatures),
-            verified: VerifiedLeases {
-                shards: (0..SHARDS).map(|_| Default::default()).collect(),
-            },
+            signatures: Remembered::new(cached_signatures),
+            verified: Remembered::new(VERIFIED_LEASES),
         };
         ring.reload(store, master).await?;
         Ok(ring)
@@ -139,9 +159,7 @@ impl KeyRing {
         *guard = Arc::new(ring);
         drop(guard);
         if changed {
-            for shard in &self.verified.shards {
-                shard.lock().unwrap_or_else(|p| p.into_inner()).clear();
-            }
+            self.verified.clear();
         }
         Ok(())
     }
@@ -152,14 +170,7 @@ impl KeyRing {
 
     /// Signs a lease with the current key.
     pub fn sign(&self, claims: &Claims) -> Result<String> {
-        let ring = self.snapshot();
-        let (key, kid) = ring
-            .current
-            .as_ref()
-            .ok_or_else(|| Error::Internal("no current signing key".into()))?;
-        let input = token::signing_input(claims, kid);
-        let signature = self.signatures.sign(key, input.as_bytes());
-        Ok(token::with_signature(input, &signature))
+        self.sign_as(claims, token::TYP)
     }
 
     /// Signs any claims set as a compact JWS of type `typ` with the current key (release
@@ -171,7 +182,7 @@ impl KeyRing {
             .as_ref()
             .ok_or_else(|| Error::Internal("no current signing key".into()))?;
         let input = token::signing_input_of(claims, kid, typ);
-        let signature = self.signatures.sign(key, input.as_bytes());
+        let signature = sign_remembered(&self.signatures, key, input.as_bytes());
         Ok(token::with_signature(input, &signature))
     }
 
@@ -182,17 +193,9 @@ impl KeyRing {
             return Err(token::TokenError::Malformed);
         }
         let digest: [u8; 32] = sha2::Sha256::digest(lease.as_bytes()).into();
-        let shard = &self.verified.shards[usize::from(digest[0]) % self.verified.shards.len()];
-        if let Some(claims) = shard.lock().unwrap_or_else(|p| p.into_inner()).get(&digest) {
-            return Ok(claims.clone());
-        }
-        let claims = Arc::new(self.snapshot().verifier.verify(lease)?.claims);
-        let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= VERIFIED_PER_SHARD {
-            map.clear();
-        }
-        map.insert(digest, claims.clone());
-        Ok(claims)
+        self.verified.get_or(digest, || {
+            Ok(Arc::new(self.snapshot().verifier.verify(lease)?.claims))
+        })
     }
 
     /// The JWKS document of every published key.
@@ -365,11 +368,11 @@ mod tests {
     #[test]
     fn remembered_signatures_are_the_signatures() {
         let key = SigningKey::from_bytes(&[7; 32]);
-        let cache = SignatureCache::new(32);
+        let cache = Remembered::<[u8; 64]>::new(32);
         for i in 0..200u32 {
             let input = format!("input {}", i % 50);
             assert_eq!(
-                cache.sign(&key, input.as_bytes()),
+                sign_remembered(&cache, &key, input.as_bytes()),
                 key.sign(input.as_bytes()).to_bytes()
             );
         }
@@ -379,8 +382,8 @@ mod tests {
             .map(|s| s.lock().map_or(0, |m| m.len()))
             .sum();
         assert!(held <= 32 + SHARDS, "bounded: {held}");
-        let off = SignatureCache::new(0);
-        assert_eq!(off.sign(&key, b"x"), key.sign(b"x").to_bytes());
+        let off = Remembered::<[u8; 64]>::new(0);
+        assert_eq!(sign_remembered(&off, &key, b"x"), key.sign(b"x").to_bytes());
         assert!(off.shards.is_empty());
     }
 }

@@ -168,24 +168,16 @@ impl Store {
         now: i64,
         audit: &NewAudit,
     ) -> Result<bool, sqlx::Error> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
+        let query = sqlx::query(
             "UPDATE floating_seats SET released_at = $4 WHERE license_id = $1 \
              AND fingerprint = $2 AND instance = $3 AND released_at IS NULL \
              AND lease_ends_at > $4",
         )
-        .bind(license_id)
-        .bind(fingerprint)
-        .bind(instance)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        audit.write(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(true)
+        .bind(license_id.to_owned())
+        .bind(fingerprint.to_owned())
+        .bind(instance.to_owned())
+        .bind(now);
+        self.end_live_seat(query, audit).await
     }
 
     /// Ends live seat `seat_id` of license `license_id` (the vendor or customer freeing a
@@ -197,17 +189,25 @@ impl Store {
         now: i64,
         audit: &NewAudit,
     ) -> Result<bool, sqlx::Error> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
+        let query = sqlx::query(
             "UPDATE floating_seats SET released_at = $3 WHERE license_id = $1 AND id = $2 \
              AND released_at IS NULL AND lease_ends_at > $3",
         )
-        .bind(license_id)
-        .bind(seat_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
+        .bind(license_id.to_owned())
+        .bind(seat_id.to_owned())
+        .bind(now);
+        self.end_live_seat(query, audit).await
+    }
+
+    /// Runs `query` (which ends at most one live seat) and, when it ended one, writes
+    /// `audit` in the same transaction.
+    async fn end_live_seat(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+        audit: &NewAudit,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        if query.execute(&mut *tx).await?.rows_affected() == 0 {
             return Ok(false);
         }
         audit.write(&mut *tx).await?;

@@ -62,6 +62,15 @@ impl ProductRow {
         parse_list(&self.entitlements)
     }
 
+    /// The floating policy, for floating products.
+    pub fn floating_policy(&self) -> Option<licet_proto::floating::FloatingPolicy> {
+        self.floating_lease_secs
+            .map(|lease_secs| licet_proto::floating::FloatingPolicy {
+                lease_secs,
+                max_borrow_secs: self.floating_max_borrow_secs,
+            })
+    }
+
     /// What a trial grants: the trial's entitlements, else the product's.
     pub fn trial_entitlement_list(&self) -> Vec<String> {
         parse_list(
