@@ -38,6 +38,7 @@ fn lease(key: &SigningKey) -> String {
             updates_until: None,
             seat: None,
         },
+        nonce: None,
     };
     licet_proto::token::sign(&claims, key)
 }

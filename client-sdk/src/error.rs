@@ -155,6 +155,16 @@ pub enum Error {
         /// What did not match.
         reason: String,
     },
+    /// Air-gapped activation: the text pasted or the file given is not a readable Licet
+    /// document (a character mistyped or missing, which the checksum catches; another
+    /// document, e.g. the request instead of the response).
+    #[error("the offline activation text could not be read: {0}")]
+    OfflineText(String),
+    /// Air-gapped activation: the response is genuine but does not answer the request this
+    /// machine is waiting for (it answers an older request, or none is pending), or there
+    /// is no air-gapped activation to deactivate.
+    #[error("{0}")]
+    OfflineMismatch(String),
 }
 
 /// Shorthand for results of this crate.
@@ -185,7 +195,7 @@ impl Error {
     /// The stable code: the server's where the verdict came from the server, else Licet's
     /// client-side code (`LEASE_EXPIRED`, `INVALID_TOKEN`, `FINGERPRINT_MISMATCH`, `CLOCK_TAMPERED`,
     /// `STATE_TAMPERED`, `NETWORK`, `STORAGE`, `NO_MACHINE_ID`, `CONFIG`, `UPDATE_NOT_ALLOWED`,
-    /// `UPDATE_VERIFICATION`).
+    /// `UPDATE_VERIFICATION`, `OFFLINE_TEXT`, `OFFLINE_MISMATCH`).
     pub fn code(&self) -> &'static str {
         match self {
             Self::NotActivated(_) => ErrorCode::NotActivated.as_str(),
@@ -213,6 +223,8 @@ impl Error {
             Self::PlatformNotFound => ErrorCode::PlatformNotFound.as_str(),
             Self::UpdateNotAllowed => "UPDATE_NOT_ALLOWED",
             Self::UpdateVerification { .. } => "UPDATE_VERIFICATION",
+            Self::OfflineText(_) => "OFFLINE_TEXT",
+            Self::OfflineMismatch(_) => "OFFLINE_MISMATCH",
         }
     }
 

@@ -40,6 +40,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+mod air_gapped;
 mod cache;
 mod client;
 mod download;
@@ -52,11 +53,13 @@ pub mod storage;
 mod transport;
 mod update;
 
+pub use air_gapped::OfflineDocument;
 pub use client::{Client, ClientBuilder};
 pub use error::{Error, NotActivatedReason, Result};
 pub use license::{License, mask_key};
 pub use licet_proto::api::LicenseMetadata;
 pub use licet_proto::clock::{Clock, SystemClock};
+pub use licet_proto::offline::Document as OfflineDocumentKind;
 pub use licet_proto::{
     ErrorCode, LicenseKind, LicenseStatus, SubscriptionClaim, SubscriptionStatus,
 };

@@ -53,6 +53,26 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn delete_anchor(&self) -> Result<(), VaultUnavailable> {
         Ok(())
     }
+
+    /// The air-gapped activation record: the pending activation request, or the offline
+    /// seat, with its per-activation private key (a secret). `Ok(None)` when none is
+    /// stored, and by default (a storage without a place for it).
+    fn load_air_gap(&self) -> Result<Option<Zeroizing<String>>> {
+        Ok(None)
+    }
+
+    /// Stores the air-gapped activation record (a secret: mode 0600 or a keyring).
+    fn save_air_gap(&self, _record: &str) -> Result<()> {
+        Err(Error::Storage(
+            "this storage keeps no air-gapped activation record".into(),
+        ))
+    }
+
+    /// Forgets the air-gapped activation record, destroying its private key (no error if
+    /// there was none).
+    fn delete_air_gap(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Why a [`KeyVault`] could not answer.
@@ -164,6 +184,11 @@ impl FileStorage {
     pub fn key_path(&self) -> PathBuf {
         self.dir.join(format!("{}.key", self.product))
     }
+
+    /// The air-gapped activation record's file (mode 0600).
+    pub fn air_gap_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.airgap.json", self.product))
+    }
 }
 
 impl Storage for FileStorage {
@@ -219,6 +244,20 @@ impl Storage for FileStorage {
     fn delete_anchor(&self) -> Result<(), VaultUnavailable> {
         self.anchor.as_ref().map_or(Ok(()), |vault| vault.delete())
     }
+
+    fn load_air_gap(&self) -> Result<Option<Zeroizing<String>>> {
+        Ok(read_optional(&self.air_gap_path())?
+            .and_then(|b| String::from_utf8(b).ok())
+            .map(Zeroizing::new))
+    }
+
+    fn save_air_gap(&self, record: &str) -> Result<()> {
+        write_atomic(&self.dir, &self.air_gap_path(), record.as_bytes())
+    }
+
+    fn delete_air_gap(&self) -> Result<()> {
+        remove_optional(&self.air_gap_path())
+    }
 }
 
 /// Everything in memory: for tests, or apps that persist elsewhere. It keeps an anchor too,
@@ -228,9 +267,24 @@ pub struct MemoryStorage {
     key: Mutex<Option<Zeroizing<String>>>,
     cache: Mutex<Option<Vec<u8>>>,
     anchor: Mutex<Option<Zeroizing<String>>>,
+    air_gap: Mutex<Option<Zeroizing<String>>>,
 }
 
 impl Storage for MemoryStorage {
+    fn load_air_gap(&self) -> Result<Option<Zeroizing<String>>> {
+        Ok(self.air_gap.lock().map_err(poisoned)?.clone())
+    }
+
+    fn save_air_gap(&self, record: &str) -> Result<()> {
+        *self.air_gap.lock().map_err(poisoned)? = Some(Zeroizing::new(record.to_owned()));
+        Ok(())
+    }
+
+    fn delete_air_gap(&self) -> Result<()> {
+        *self.air_gap.lock().map_err(poisoned)? = None;
+        Ok(())
+    }
+
     fn load_key(&self) -> Result<Option<Zeroizing<String>>> {
         Ok(self.key.lock().map_err(poisoned)?.clone())
     }

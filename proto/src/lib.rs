@@ -7,6 +7,8 @@
 //! - [`clock`]: the one notion of "now" (a trait, so tests can move time).
 //! - [`floating`]: floating (concurrent) licenses: seats with heartbeats and borrowing.
 //! - [`key`]: the shape of a license key (the server adds its keyed check group).
+//! - [`offline`]: air-gapped activation: the activation request, the activation response
+//!   and the deactivation proof, and the text blocks that carry them by hand.
 //! - [`releases`]: releases and updates: the update check, its signed manifest, the
 //!   Tauri updater's shape, the vendor's view.
 //! - [`trials`]: a product's trial policy, the trial endpoint's body, the vendor's view.
@@ -23,6 +25,7 @@ pub mod clock;
 pub mod error;
 pub mod floating;
 pub mod key;
+pub mod offline;
 pub mod releases;
 pub mod token;
 pub mod trials;

@@ -218,6 +218,10 @@ pub struct Claims {
     pub ent: Vec<String>,
     /// License state.
     pub lic: LicenseClaim,
+    /// Air-gapped activation only: the nonce of the activation request this lease answers
+    /// (see [`crate::offline`]), so the machine accepts only the answer it waits for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
 }
 
 /// What a verifier expects of a token's claims.
@@ -528,6 +532,7 @@ mod tests {
                 updates_until: None,
                 seat: None,
             },
+            nonce: None,
         }
     }
 

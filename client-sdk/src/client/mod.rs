@@ -1,5 +1,6 @@
 //! The client: activation, offline-first checks, online refresh, deactivation.
 
+mod air_gapped;
 mod builder;
 mod floating;
 mod stored;
@@ -377,11 +378,14 @@ impl Client {
         self.forget()
     }
 
-    /// Forgets the local key, lease and anchor without contacting the server. This also
+    /// Forgets the local key, lease, anchor and any air-gapped activation record (with its
+    /// private key) without contacting the server. This also
     /// clears tampered state, and the trusted-time high-water mark with it.
     pub fn forget(&self) -> Result<()> {
         self.inner.storage.delete_key()?;
         self.inner.storage.delete_cache()?;
+        // An air-gapped activation's private key goes with them.
+        self.inner.storage.delete_air_gap()?;
         // After the cache: a sealed cache whose anchor is gone would read as tampered.
         let _ = self.inner.storage.delete_anchor();
         *self.state()? = State {

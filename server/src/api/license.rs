@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use licet_proto::api::{ActivateRequest, KeyAndFingerprint};
 use licet_proto::floating::{CheckoutRequest, ReleaseSeatRequest};
+use licet_proto::offline::{OfflineActivateRequest, OfflineDeactivateRequest};
 use licet_proto::trials::StartTrialRequest;
 use warp::Filter;
 use warp::filters::BoxedFilter;
@@ -12,11 +13,12 @@ use warp::reply::Response;
 
 use super::{any_of, body, client, reply, with_app};
 use crate::app::App;
+use crate::licensing::offline::Scope;
 use crate::licensing::{self, Caller};
 use crate::platform::error::Result;
 
-/// `POST /v1/licenses/activate`, `…/validate`, `…/deactivate` and `POST /v1/trials/activate`:
-/// one line each.
+/// `POST /v1/licenses/activate`, `…/validate`, `…/deactivate`, the floating seats', the
+/// air-gapped activation's and `POST /v1/trials/activate`: one line each.
 #[rustfmt::skip]
 pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let limit = app.config.max_body_bytes;
@@ -29,6 +31,8 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         warp::path!("v1" / "licenses" / "checkout").and(warp::post()).and(caller()).and(body::json(limit)).then(checkout).boxed(),
         warp::path!("v1" / "licenses" / "heartbeat").and(warp::post()).and(caller()).and(body::json(limit)).then(checkout).boxed(),
         warp::path!("v1" / "licenses" / "release").and(warp::post()).and(caller()).and(body::json(limit)).then(release).boxed(),
+        warp::path!("v1" / "licenses" / "offline" / "activate").and(warp::post()).and(caller()).and(body::json(limit)).then(offline_activate).boxed(),
+        warp::path!("v1" / "licenses" / "offline" / "deactivate").and(warp::post()).and(caller()).and(body::json(limit)).then(offline_deactivate).boxed(),
     ])
 }
 
@@ -66,5 +70,31 @@ async fn release(app: Arc<App>, caller: Caller, req: Result<ReleaseSeatRequest>)
 /// `POST /v1/trials/activate`: start (or resume) this machine's trial, with a lease.
 async fn start_trial(app: Arc<App>, caller: Caller, req: Result<StartTrialRequest>) -> Response {
     let r = async { licensing::trials::start(&app, &caller, req?).await };
+    reply::result(StatusCode::OK, r.await)
+}
+
+/// `POST /v1/licenses/offline/activate`: take a seat for an air-gapped machine's activation
+/// request (which carries the key) and answer its activation response.
+async fn offline_activate(
+    app: Arc<App>,
+    caller: Caller,
+    req: Result<OfflineActivateRequest>,
+) -> Response {
+    let r = async {
+        licensing::offline::activate(&app, &caller, Scope::Any, "public", &req?.request).await
+    };
+    reply::result(StatusCode::OK, r.await)
+}
+
+/// `POST /v1/licenses/offline/deactivate`: free an air-gapped machine's seat with its
+/// deactivation proof (which only that machine's per-activation key can sign).
+async fn offline_deactivate(
+    app: Arc<App>,
+    caller: Caller,
+    req: Result<OfflineDeactivateRequest>,
+) -> Response {
+    let r = async {
+        licensing::offline::deactivate(&app, &caller, Scope::Any, "public", &req?.proof).await
+    };
     reply::result(StatusCode::OK, r.await)
 }

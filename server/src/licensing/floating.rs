@@ -105,6 +105,7 @@ pub async fn checkout(
         now,
         seat.lease_ends_at,
         Some(claim),
+        None,
     )?;
     Ok(CheckoutResponse {
         token: lease.token,

@@ -7,6 +7,7 @@
 
 pub mod floating;
 pub mod keys;
+pub mod offline;
 pub mod signing;
 pub mod trials;
 
@@ -272,11 +273,13 @@ pub(crate) fn signed_lease(
         iat,
         iat.saturating_add(lifetime),
         None,
+        None,
     )
 }
 
 /// Signs the lease of `info` on machine `activation`, issued at `iat` and ending at `exp`
-/// (never past `info.expires_at`), holding floating `seat` if any.
+/// (never past `info.expires_at`), holding floating `seat` if any, answering the air-gapped
+/// activation request with `nonce` if any.
 pub(crate) fn signed_lease_until(
     app: &impl Context,
     info: LicenseInfo,
@@ -284,6 +287,7 @@ pub(crate) fn signed_lease_until(
     iat: i64,
     exp: i64,
     seat: Option<licet_proto::floating::SeatClaim>,
+    nonce: Option<String>,
 ) -> Result<LeaseResponse> {
     let mut exp = exp;
     if let Some(license_exp) = info.expires_at {
@@ -311,6 +315,7 @@ pub(crate) fn signed_lease_until(
             updates_until: info.updates_until,
             seat,
         },
+        nonce,
     };
     // Unique per distinct lease: a digest of everything else it says, and of the activation.
     let mut digest = sha2::Sha256::new();

@@ -166,7 +166,8 @@ impl Store {
             .map(|_| ())
     }
 
-    /// Ends a live activation; `Ok(false)` if it was not live.
+    /// Ends a live activation (and its air-gapped key, if any); `Ok(false)` if it was not
+    /// live.
     pub(super) async fn deactivate(
         &self,
         tx: &mut sqlx::AnyConnection,
@@ -175,6 +176,15 @@ impl Store {
     ) -> Result<bool, sqlx::Error> {
         let done = sqlx::query(
             "UPDATE activations SET deactivated_at = $2 WHERE id = $1 AND deactivated_at IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        // An air-gapped seat's key ends with it: its deactivation proof then does nothing.
+        sqlx::query(
+            "UPDATE offline_activations SET ended_at = $2 \
+             WHERE activation_id = $1 AND ended_at IS NULL",
         )
         .bind(id)
         .bind(now)

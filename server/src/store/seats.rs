@@ -142,45 +142,65 @@ impl Store {
             }
             None => {
                 let mut tx = self.begin_write().await?;
-                self.lock_license(&mut tx, &key).await?;
-                let Some(found) = self
-                    .license_with_activation(&mut *tx, &key, &fingerprint)
-                    .await?
-                else {
-                    return Ok(None);
-                };
-                let (license, existing) = found.split(&fingerprint);
-                let decision = decide(&license, existing)?;
-                let now = decision.at();
-                if self
-                    .convert_trial(&mut tx, &license.product_id, &fingerprint, &license.id, now)
-                    .await?
-                {
-                    converted_audit(&license, now).write(&mut *tx).await?;
-                }
-                let outcome = match decision {
-                    SeatDecision::Held(a) => {
-                        self.touch_activation(&mut *tx, &a).await?;
-                        Activated {
-                            license,
-                            activation: a,
-                            created: false,
-                        }
-                    }
-                    SeatDecision::New(mut a) => {
-                        let revived = self.seat_activation(&mut tx, &mut a).await?;
-                        audit(&license, &a, revived).write(&mut *tx).await?;
-                        Activated {
-                            license,
-                            activation: a,
-                            created: true,
-                        }
-                    }
-                };
+                let outcome = self
+                    .activate_in(&mut tx, &key, &fingerprint, decide, audit)
+                    .await?;
                 tx.commit().await?;
-                Ok(Some(outcome))
+                Ok(outcome)
             }
         }
+    }
+
+    /// The portable activation under the license's lock, in the caller's transaction (which
+    /// commits it): see [`Store::activate_under_seat_limit`].
+    pub(super) async fn activate_in<D, A>(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        key: &str,
+        fingerprint: &str,
+        decide: D,
+        audit: A,
+    ) -> Result<Option<Activated>, Error>
+    where
+        D: FnOnce(&LicenseRow, Option<ActivationRow>) -> Result<SeatDecision, Error>,
+        A: FnOnce(&LicenseRow, &ActivationRow, bool) -> NewAudit,
+    {
+        self.lock_license(tx, key).await?;
+        let Some(found) = self
+            .license_with_activation(&mut *tx, key, fingerprint)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let (license, existing) = found.split(fingerprint);
+        let decision = decide(&license, existing)?;
+        let now = decision.at();
+        if self
+            .convert_trial(tx, &license.product_id, fingerprint, &license.id, now)
+            .await?
+        {
+            converted_audit(&license, now).write(&mut *tx).await?;
+        }
+        let outcome = match decision {
+            SeatDecision::Held(a) => {
+                self.touch_activation(&mut *tx, &a).await?;
+                Activated {
+                    license,
+                    activation: a,
+                    created: false,
+                }
+            }
+            SeatDecision::New(mut a) => {
+                let revived = self.seat_activation(tx, &mut a).await?;
+                audit(&license, &a, revived).write(&mut *tx).await?;
+                Activated {
+                    license,
+                    activation: a,
+                    created: true,
+                }
+            }
+        };
+        Ok(Some(outcome))
     }
 
     /// Releases the seat `fingerprint` holds on the license with `key`, under the license's

@@ -14,6 +14,7 @@ mod keys;
 mod licensing;
 #[path = "../common/moto.rs"]
 mod moto;
+mod offline;
 mod portal;
 mod race;
 mod release_fixtures;
