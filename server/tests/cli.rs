@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 #[path = "cli/floating.rs"]
 mod floating;
+#[path = "cli/offline.rs"]
+mod offline;
 #[path = "cli/releases.rs"]
 mod releases;
 

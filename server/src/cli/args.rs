@@ -75,6 +75,36 @@ pub enum Command {
         #[command(subcommand)]
         action: ReleaseCommand,
     },
+    /// Air-gapped activation: answer an offline machine's activation request, or free its
+    /// seat with its deactivation proof.
+    Offline {
+        /// Offline action.
+        #[command(subcommand)]
+        action: OfflineCommand,
+    },
+}
+
+/// `offline …`
+#[derive(Debug, Subcommand)]
+pub enum OfflineCommand {
+    /// Take a seat for an activation request (checked like an online activation) and print
+    /// the activation response to carry back to the machine.
+    Activate {
+        /// The request's file (its text block or bare token); `-` reads standard input.
+        request: PathBuf,
+        /// Also write the response to this file.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Print the whole answer (response, token, license, seat) as JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Free an offline machine's seat with its deactivation proof (once; a proof used
+    /// before changes nothing).
+    Deactivate {
+        /// The proof's file (its text block or bare token); `-` reads standard input.
+        proof: PathBuf,
+    },
 }
 
 /// `release …`

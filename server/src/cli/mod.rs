@@ -1,5 +1,6 @@
 //! The `licet-server` command line: run the server and do the vendor's daily chores
-//! (keys, admin tokens, products, licenses, files, releases) straight against the database.
+//! (keys, admin tokens, products, licenses, files, releases, offline machines) straight
+//! against the database.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -23,6 +24,7 @@ use crate::platform::error::{Error, Result};
 use crate::store::LicenseFilter;
 
 mod args;
+mod offline;
 mod releases;
 pub use args::*;
 /// Runs a parsed command line; the process exit code.
@@ -331,6 +333,10 @@ async fn dispatch(config: Config, command: Command) -> Result<()> {
         Command::Release { action } => {
             let app = open(config).await?;
             releases::run(&app, &operator, action).await
+        }
+        Command::Offline { action } => {
+            let app = open(config).await?;
+            offline::run(&app, &operator, action).await
         }
         Command::License { action } => {
             let app = open(config).await?;

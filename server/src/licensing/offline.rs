@@ -22,22 +22,22 @@ use crate::store::{LicenseRow, NewAudit, OfflineActivated, OfflineKey};
 pub enum Scope<'a> {
     /// Anyone holding the key (the public API: the request carries the key) or the vendor.
     Any,
-    /// A signed-in customer: only licenses issued to this email.
-    Customer(&'a str),
+    /// Only these licenses (by id): a signed-in customer's, on one of their purchases.
+    Licenses(&'a [String]),
 }
 
 impl Scope<'_> {
-    fn allows(&self, license_email: &str) -> bool {
+    fn allows(&self, license_id: &str) -> bool {
         match self {
             Self::Any => true,
-            Self::Customer(email) => license_email.eq_ignore_ascii_case(email),
+            Self::Licenses(ids) => ids.iter().any(|id| id == license_id),
         }
     }
 }
 
 /// Takes (or keeps) a seat for the activation `request` (its text block or bare token) and
 /// answers the activation response. `actor` names the caller in the audit log (`public`,
-/// `portal:<email>`, `admin:<id>`, `cli`).
+/// or an [`crate::auth::Actor`]'s audit name).
 pub async fn activate(
     app: &impl Context,
     caller: &Caller,
@@ -69,7 +69,7 @@ pub async fn activate(
             &binding,
             now,
             |license, existing| {
-                if !scope.allows(&license.email) {
+                if !scope.allows(&license.id) {
                     return Err(not_found());
                 }
                 if license.product_slug != product {
@@ -164,7 +164,7 @@ pub async fn deactivate(
         .store()
         .offline_seat(&nonce)
         .await?
-        .filter(|s| scope.allows(&s.license_email))
+        .filter(|s| scope.allows(&s.license_id))
         .ok_or_else(|| {
             Error::new(
                 ErrorCode::NotActivated,

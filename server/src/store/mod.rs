@@ -43,7 +43,7 @@ pub use audit::NewAudit;
 pub use files::{DownloadRecord, FileRow, ResumeWindow};
 pub use floating::{Checkout, FloatingSeatRow, SeatWanted};
 pub use licenses::{LicenseAndActivation, LicenseFilter, LicenseRow, NewLicense};
-pub use offline::{OfflineActivated, OfflineKey, OfflineSeat};
+pub use offline::{OfflineActivated, OfflineKey};
 pub use outbox::OutboxRow;
 pub use products::ProductRow;
 pub use purchases::{DisputeStatus, PaymentFlags, PurchaseFilter, PurchaseRow};

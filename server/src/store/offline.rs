@@ -41,8 +41,6 @@ pub struct OfflineSeat {
     pub activation_id: String,
     /// The per-activation public key (base64url).
     pub public_key: String,
-    /// Unix seconds.
-    pub created_at: i64,
     /// Unix seconds; set once the seat was freed (or superseded).
     pub ended_at: Option<i64>,
     /// The activation's machine.
@@ -51,14 +49,11 @@ pub struct OfflineSeat {
     pub license_id: String,
     /// Its license's key (for the license's lock).
     pub license_key: String,
-    /// The email its license was issued to.
-    pub license_email: String,
     /// Its product's slug.
     pub product_slug: String,
 }
 
-const SELECT_OFFLINE_SEAT: &str = "SELECT o.nonce, o.activation_id, o.public_key, o.created_at, \
-     o.ended_at, a.fingerprint, a.license_id, l.license_key, l.email AS license_email, p.slug AS product_slug \
+const SELECT_OFFLINE_SEAT: &str = "SELECT o.nonce, o.activation_id, o.public_key, o.ended_at, a.fingerprint, a.license_id, l.license_key, p.slug AS product_slug \
      FROM offline_activations o JOIN activations a ON a.id = o.activation_id \
      JOIN licenses l ON l.id = a.license_id JOIN products p ON p.id = l.product_id \
      WHERE o.nonce = $1";

@@ -8,14 +8,18 @@
 //! - `dashboard/`: the vendor dashboard (`/admin`): route table in `mod.rs`, one module per
 //!   page group, form rules in `forms`, list queries in `filters`.
 //! - `charts`: the overview's SVG charts.
+//! - `uploads`: reading `multipart/form-data` uploads part by part, CSRF token first.
+//! - `air_gapped`: the air-gapped activation forms and answer pages of both areas.
 //! - `subscriptions`: how a subscription's state reads, in both areas.
 
+pub(crate) mod air_gapped;
 pub(crate) mod charts;
 mod dashboard;
 mod portal;
 pub(crate) mod session;
 pub(crate) mod shell;
 pub(crate) mod subscriptions;
+pub(crate) mod uploads;
 
 use std::sync::Arc;
 

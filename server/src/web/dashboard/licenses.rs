@@ -348,6 +348,7 @@ fn license_page(
                     } } }
                 } }
             }
+            (crate::web::air_gapped::forms(&format!("/admin/licenses/{}/offline", l.id), &s.csrf))
             h2 { "Machines" }
             @let acts = l.activations.as_deref().unwrap_or_default();
             @if acts.is_empty() { p { "Never activated." } } @else {

@@ -8,13 +8,13 @@ mod filters;
 mod forms;
 mod licenses;
 mod mail;
+mod offline;
 mod overview;
 mod products;
 mod purchases;
 mod releases;
 mod sign_in;
 mod trials;
-mod uploads;
 
 use std::sync::Arc;
 
@@ -105,11 +105,17 @@ pub(crate) fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         let remove = path!("admin" / "licenses" / String / "activations" / String / "remove").and(post()).and(form(&app)).then(licenses::remove_activation).map(reply);
         // POST /admin/licenses/{id}/seats/{seat}/end: free a floating seat at once.
         let end_seat = path!("admin" / "licenses" / String / "seats" / String / "end").and(post()).and(form(&app)).then(licenses::end_seat).map(reply);
-        list.or(issue).unify().or(show).unify().or(extend).unify().or(updates).unify().or(status).unify().or(remove).unify().or(end_seat).unify().boxed()
+        // POST /admin/licenses/{id}/offline/{activate|deactivate}: an air-gapped machine's
+        // request or deactivation proof, pasted or as a file.
+        let offline_form = || warp::multipart::form().max_length(crate::web::air_gapped::FORM_BYTES);
+        let offline_activate = path!("admin" / "licenses" / String / "offline" / "activate").and(post()).and(gate.clone()).and(client(app.clone())).and(offline_form()).then(offline::activate).map(page);
+        let offline_deactivate = path!("admin" / "licenses" / String / "offline" / "deactivate").and(post()).and(gate.clone()).and(client(app.clone())).and(offline_form()).then(offline::deactivate).map(page);
+        let offline_routes = offline_activate.or(offline_deactivate).unify().boxed();
+        list.or(issue).unify().or(show).unify().or(extend).unify().or(updates).unify().or(status).unify().or(remove).unify().or(end_seat).unify().or(offline_routes).unify().boxed()
     };
     let release_routes = {
         // Room for the upload form's other fields besides the largest file.
-        let upload_form = warp::multipart::form().max_length(crate::commerce::downloads::MAX_FILE_BYTES + uploads::FORM_OVERHEAD_BYTES);
+        let upload_form = warp::multipart::form().max_length(crate::commerce::downloads::MAX_FILE_BYTES + crate::web::uploads::FORM_OVERHEAD_BYTES);
         // GET /admin/releases: the products, each with its newest version.
         let index = path!("admin" / "releases").and(get()).and(gate.clone()).then(releases::index).map(page);
         // GET /admin/releases/{slug}?saved=

@@ -1,5 +1,6 @@
 //! Products: the list, creating one, its policy, and its files.
 
+use crate::web::uploads;
 use licet_proto::admin::{Product, ProductKind};
 use maud::{Markup, html};
 use warp::http::StatusCode;
@@ -8,7 +9,7 @@ use warp::reply::Response;
 
 use super::filters::SavedQuery;
 use super::forms::ProductForm;
-use super::{nav, uploads};
+use super::nav;
 use crate::app::App;
 use crate::auth::Admin;
 use crate::auth::sessions::Kind;

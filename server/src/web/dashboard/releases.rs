@@ -1,6 +1,7 @@
 //! Releases: each product's versions with their files per platform and download counts;
 //! creating a draft, uploading its files (streamed), publishing and yanking.
 
+use crate::web::uploads;
 use licet_proto::ErrorCode;
 use licet_proto::admin::Product;
 use licet_proto::releases::{MAX_UPDATER_SIGNATURE_LEN, PublishRelease, Release, ReleaseState};
@@ -11,7 +12,7 @@ use warp::reply::Response;
 
 use super::filters::SavedQuery;
 use super::forms::ReleaseForm;
-use super::{nav, uploads};
+use super::nav;
 use crate::app::App;
 use crate::auth::Admin;
 use crate::auth::sessions::Kind;

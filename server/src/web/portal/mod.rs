@@ -4,8 +4,10 @@
 //! covers, downloads and access.
 //!
 //! This file is the route table; `sign_in` and `purchases` hold the handlers and pages,
-//! `releases` a license's releases on its purchase's page.
+//! `releases` a license's releases on its purchase's page, `offline` the air-gapped
+//! activation of the purchase's licenses.
 
+mod offline;
 mod purchases;
 mod releases;
 mod sign_in;
@@ -63,7 +65,12 @@ pub(crate) fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let signing_in = home.or(sign_in).unify().or(confirm).unify().or(redeem).unify().or(sign_out).unify().boxed();
     // POST /portal/purchases/{id}/seats/{seat}/release: free a stuck floating seat.
     let release_seat = path!("portal" / "purchases" / String / "seats" / String / "release").and(post()).and(form(&app)).then(purchases::release_seat).map(reply);
-    let purchase_routes = list.or(show).unify().or(deactivate).unify().or(links).unify().or(release_seat).unify().boxed();
+    // POST /portal/purchases/{id}/offline/{activate|deactivate}: an air-gapped machine's
+    // request or deactivation proof, pasted or as a file.
+    let offline_form = || warp::multipart::form().max_length(crate::web::air_gapped::FORM_BYTES);
+    let offline_activate = path!("portal" / "purchases" / String / "offline" / "activate").and(post()).and(gate.clone()).and(client(app.clone())).and(offline_form()).then(offline::activate).map(page);
+    let offline_deactivate = path!("portal" / "purchases" / String / "offline" / "deactivate").and(post()).and(gate.clone()).and(client(app.clone())).and(offline_form()).then(offline::deactivate).map(page);
+    let purchase_routes = list.or(show).unify().or(deactivate).unify().or(links).unify().or(release_seat).unify().or(offline_activate).unify().or(offline_deactivate).unify().boxed();
     signing_in.or(purchase_routes).unify().boxed()
 }
 

@@ -189,6 +189,9 @@ fn purchase_page(
                     @if let Some(c) = covered.as_ref().filter(|_| active) { (releases::section(lic, c)) }
                 }
             }
+            @if active && !shown.licenses.is_empty() {
+                (crate::web::air_gapped::forms(&format!("/portal/purchases/{}/offline", p.id), csrf))
+            }
             @for (name, url) in &shown.access {
                 section {
                     h2 { "Access to " (name) }

@@ -11,21 +11,21 @@ use crate::auth::sessions;
 use crate::platform::error::{Error, Result};
 
 /// Room for an upload form's fields besides its file, in bytes.
-pub(super) const FORM_OVERHEAD_BYTES: u64 = 64 * 1024;
+pub(crate) const FORM_OVERHEAD_BYTES: u64 = 64 * 1024;
 
 /// The form's next part, or `None` at its end.
-pub(super) async fn next_part(form: &mut FormData) -> Result<Option<Part>> {
+pub(crate) async fn next_part(form: &mut FormData) -> Result<Option<Part>> {
     form.try_next().await.map_err(invalid)
 }
 
 /// Checks the CSRF part (the form's first) against the session's token.
-pub(super) async fn check_csrf(part: Part, expected: &str) -> Result<()> {
+pub(crate) async fn check_csrf(part: Part, expected: &str) -> Result<()> {
     let token = text(part, 200, "the form token").await?;
     sessions::check_csrf(expected, &token)
 }
 
 /// A small text field, whole, refused beyond `max` bytes; line ends as `\n`.
-pub(super) async fn text(part: Part, max: usize, what: &str) -> Result<String> {
+pub(crate) async fn text(part: Part, max: usize, what: &str) -> Result<String> {
     let mut value = Vec::new();
     let mut stream = part.stream();
     while let Some(chunk) = stream.next().await {
@@ -44,7 +44,7 @@ pub(super) async fn text(part: Part, max: usize, what: &str) -> Result<String> {
 
 /// The name of an uploaded file without any folder a browser put in front, or "choose a
 /// file" when none was chosen (browsers send an empty file part then).
-pub(super) fn file_name(part: &Part) -> Result<String> {
+pub(crate) fn file_name(part: &Part) -> Result<String> {
     part.filename()
         .map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n).to_owned())
         .filter(|n| !n.is_empty())
@@ -52,7 +52,7 @@ pub(super) fn file_name(part: &Part) -> Result<String> {
 }
 
 /// The file's bytes as they arrive.
-pub(super) fn bytes(part: Part) -> impl Stream<Item = std::result::Result<Bytes, warp::Error>> {
+pub(crate) fn bytes(part: Part) -> impl Stream<Item = std::result::Result<Bytes, warp::Error>> {
     part.stream()
         .map_ok(|mut buf| buf.copy_to_bytes(buf.remaining()))
 }
