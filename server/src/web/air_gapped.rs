@@ -76,7 +76,7 @@ fn form(
         form method="post" action={(base) "/" (action)} enctype="multipart/form-data" {
             input type="hidden" name="csrf" value=(csrf);
             label for={(id) "-text"} { (label) " (paste it)" }
-            textarea id={(id) "-text"} name="text" rows="6" cols="60" spellcheck="false" autocomplete="off" {}
+            textarea id={(id) "-text"} name="text" rows="6" spellcheck="false" autocomplete="off" {}
             label for={(id) "-file"} { "or choose the " (what) " file" }
             input id={(id) "-file"} type="file" name="file" accept=".txt,text/plain";
             button type="submit" class="primary" { (button) }
@@ -92,7 +92,7 @@ pub(crate) fn response_section(answer: &OfflineActivateResponse) -> Markup {
     );
     html! {
         p role="status" { "The machine " strong { (answer.activation.name.as_deref().unwrap_or("unnamed")) } " has a seat of the license for " (answer.license.product) ". Carry this activation response back to it: type or paste the text into the app, or copy the file over." }
-        pre id="offline-response" { (answer.response) }
+        pre id="offline-response" class="notes" { (answer.response) }
         p { a href=(file) download=(Document::Response.file_name()) { "Download the response as a file" } }
     }
 }

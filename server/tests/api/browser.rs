@@ -19,10 +19,10 @@ use crate::portal::sign_in_link;
 use crate::support::*;
 
 /// A chromedriver process and a browser session on it; both end on drop.
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     driver: Child,
-    downloads: tempfile::TempDir,
+    pub(crate) downloads: tempfile::TempDir,
 }
 
 impl Drop for Browser {
@@ -45,7 +45,7 @@ fn find_program(env: &str, candidates: &[&str]) -> Option<PathBuf> {
 
 /// Starts chromedriver and a headless Chromium; `None` (skip) when they are not installed
 /// and this is not CI.
-async fn launch() -> Option<Browser> {
+pub(crate) async fn launch() -> Option<Browser> {
     let driver = find_program("LICET_CHROMEDRIVER", &["/usr/bin/chromedriver"]);
     let chromium = find_program(
         "LICET_CHROMIUM",
@@ -133,13 +133,13 @@ fn screenshot_dir() -> PathBuf {
 }
 
 impl Browser {
-    async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         self.client.goto(url).await.expect("navigate");
     }
 
     /// Saves the page at desktop width and at phone width, and checks that at phone width
     /// nothing but tables (which scroll in their own box) is wider than the screen.
-    async fn shoot(&self, name: &str) {
+    pub(crate) async fn shoot(&self, name: &str) {
         let dir = screenshot_dir();
         let png = self.client.screenshot().await.expect("screenshot");
         std::fs::write(dir.join(format!("{name}.png")), png).expect("write");
@@ -166,7 +166,7 @@ impl Browser {
     }
 
     /// Every visible form control has a label.
-    async fn check_labels(&self, name: &str) {
+    pub(crate) async fn check_labels(&self, name: &str) {
         let unlabelled = self
             .client
             .execute(
@@ -183,7 +183,7 @@ impl Browser {
         );
     }
 
-    async fn button(&self, text: &str) -> fantoccini::elements::Element {
+    pub(crate) async fn button(&self, text: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
             .at_most(PATIENCE)
@@ -194,12 +194,16 @@ impl Browser {
             .unwrap_or_else(|e| panic!("a button '{text}': {e}"))
     }
 
-    async fn click(&self, text: &str) {
+    pub(crate) async fn click(&self, text: &str) {
         self.button(text).await.click().await.expect("click");
     }
 
     /// Waits (10 s at most) for an element; `what` names it in the failure.
-    async fn wait_for(&self, locator: Locator<'_>, what: &str) -> fantoccini::elements::Element {
+    pub(crate) async fn wait_for(
+        &self,
+        locator: Locator<'_>,
+        what: &str,
+    ) -> fantoccini::elements::Element {
         self.client
             .wait()
             .at_most(PATIENCE)
@@ -208,7 +212,7 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{what}: {e}"))
     }
 
-    async fn fill(&self, id: &str, text: &str) {
+    pub(crate) async fn fill(&self, id: &str, text: &str) {
         let field = self
             .client
             .find(Locator::Id(id))
@@ -219,7 +223,7 @@ impl Browser {
     }
 
     /// Waits until the page's `h1` reads `title`.
-    async fn wait_title(&self, title: &str) {
+    pub(crate) async fn wait_title(&self, title: &str) {
         self.client
             .wait()
             .at_most(PATIENCE)
@@ -233,7 +237,7 @@ impl Browser {
     /// Waits until the page's `main` contains `needle`: after a form posts back to a
     /// page with the same title, the old page may still be showing (and its elements
     /// go stale under the reader), so this reads again until the new one is there.
-    async fn wait_text(&self, needle: &str) {
+    pub(crate) async fn wait_text(&self, needle: &str) {
         let deadline = std::time::Instant::now() + PATIENCE;
         let mut last = String::new();
         while std::time::Instant::now() < deadline {
@@ -250,7 +254,7 @@ impl Browser {
         panic!("a page saying '{needle}'; it said: {last}");
     }
 
-    async fn text(&self) -> String {
+    pub(crate) async fn text(&self) -> String {
         self.client
             .find(Locator::Css("main"))
             .await

@@ -4,6 +4,7 @@
 
 mod admin;
 mod browser;
+mod browser_offline;
 mod connections;
 mod dashboard;
 mod dashboard_sign_in;

@@ -355,3 +355,154 @@ async fn bad_documents_get_clear_errors() {
         offline_deactivate(&api, &wire::encode_text(Document::Request, &proof)).await;
     assert_error(status, &answer, 400, "INVALID_REQUEST");
 }
+
+/// Posts `document` as the dashboard's (or portal's) offline form does: the CSRF token,
+/// the text, and an empty file part (no file chosen).
+async fn post_offline_form(
+    b: &reqwest::Client,
+    api: &Api,
+    path: &str,
+    csrf: &str,
+    document: &str,
+) -> (StatusCode, String) {
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf.to_owned())
+        .text("text", document.to_owned())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(Vec::new()).file_name(""),
+        );
+    let res = b
+        .post(api.server.url(path))
+        .multipart(form)
+        .send()
+        .await
+        .expect("post");
+    (res.status(), res.text().await.expect("html"))
+}
+
+#[tokio::test]
+async fn the_vendor_activates_and_frees_an_offline_machine_from_the_dashboard() {
+    let api = Api::start().await;
+    let (id, key) = api.seeded(1).await;
+    let jwks = api.jwks().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let machine = offline_machine(&api, &jwks, dir.path(), "v1:lab-a");
+    let (b, csrf) = signed_in(&api).await;
+    let (status, page) = get_page(&b, &api, &format!("/admin/licenses/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Activate an offline machine"), "{page}");
+
+    let base = format!("/admin/licenses/{id}/offline");
+    let request = machine.offline_activation_request(&key).expect("request");
+    // A forged form (wrong CSRF token) takes nothing.
+    let (status, _) = post_offline_form(
+        &b,
+        &api,
+        &format!("{base}/activate"),
+        "forged",
+        &request.text(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(live_seats(&api, &id).await, 0);
+
+    let (status, page) = post_offline_form(
+        &b,
+        &api,
+        &format!("{base}/activate"),
+        &csrf,
+        &request.text(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let response = page
+        .split("<pre id=\"offline-response\" class=\"notes\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</pre>").next())
+        .expect("the response on the page");
+    machine.import_offline_activation(response).expect("import");
+    assert!(machine.check().is_ok());
+    assert_eq!(live_seats(&api, &id).await, 1);
+
+    let proof = machine.offline_deactivation_proof().expect("proof");
+    let (status, page) = post_offline_form(
+        &b,
+        &api,
+        &format!("{base}/deactivate"),
+        &csrf,
+        &proof.text(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("seat is free again"), "{page}");
+    assert_eq!(live_seats(&api, &id).await, 0);
+    // The audit log says who did it.
+    let (_, audit) = api.admin_get("/v1/admin/audit").await;
+    assert!(audit.to_string().contains("\"offline\":true"), "{audit}");
+}
+
+#[tokio::test]
+async fn a_customer_can_only_activate_their_own_licenses_offline() {
+    let api = Api::start().await;
+    api.product("photo", 2).await;
+    let mine = api.grant("ada@example.com", &["photo"]).await;
+    let theirs = api.grant("bob@example.com", &["photo"]).await;
+    let their_license = theirs["licenses"][0].as_str().expect("license").to_owned();
+    let (_, their_license) = api
+        .admin_get(&format!("/v1/admin/licenses/{their_license}"))
+        .await;
+    let jwks = api.jwks().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let machine = offline_machine(&api, &jwks, dir.path(), "v1:lab-a");
+    let request = machine
+        .offline_activation_request(&str_of(&their_license, "key"))
+        .expect("request");
+    let b = crate::portal::signed_in_browser(&api, "ada@example.com").await;
+    let mine_id = str_of(&mine, "id");
+    let (_, page) = get_page(&b, &api, &format!("/portal/purchases/{mine_id}")).await;
+    let csrf = hidden_csrf(&page);
+    let (status, page) = post_offline_form(
+        &b,
+        &api,
+        &format!("/portal/purchases/{mine_id}/offline/activate"),
+        &csrf,
+        &request.text(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
+    assert_eq!(their_license["active_activations"], 0);
+    assert_eq!(live_seats(&api, &str_of(&their_license, "id")).await, 0);
+}
+
+#[tokio::test]
+async fn racing_requests_from_many_machines_take_exactly_the_seats_there_are() {
+    let api = Api::start().await;
+    let (id, key) = api.seeded(3).await;
+    let jwks = api.jwks().await;
+    let dirs: Vec<_> = (0..20).map(|_| tempfile::tempdir().expect("dir")).collect();
+    let mut requests: Vec<String> = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            offline_machine(&api, &jwks, dir.path(), &format!("v1:lab-{i}"))
+                .offline_activation_request(&key)
+                .expect("request")
+                .text()
+        })
+        .collect();
+    // One machine's request twice in the race: still one seat for it.
+    requests.push(requests[0].clone());
+    let answers =
+        futures_util::future::join_all(requests.iter().map(|r| offline_activate(&api, r))).await;
+    let granted = answers.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    let refused = answers
+        .iter()
+        .filter(|(s, b)| {
+            *s == StatusCode::FORBIDDEN && b["error"]["code"] == "ACTIVATION_LIMIT_REACHED"
+        })
+        .count();
+    assert_eq!(live_seats(&api, &id).await, 3);
+    assert_eq!(granted + refused, answers.len(), "{answers:?}");
+    assert!((3..=4).contains(&granted), "{granted} granted");
+}
