@@ -171,6 +171,16 @@ enum licet_result
    */
   LICET_UPDATE_VERIFICATION = 4003,
   /**
+   * Air-gapped activation: the text given is not a readable Licet document (a character
+   * mistyped or missing, caught by its checksum; or another document).
+   */
+  LICET_OFFLINE_TEXT = 5000,
+  /**
+   * Air-gapped activation: the response answers another (or an older) request, none is
+   * waiting, or there is no air-gapped activation to deactivate.
+   */
+  LICET_OFFLINE_MISMATCH = 5001,
+  /**
    * A bug inside the library was caught; the call had no effect.
    */
   LICET_PANIC = 9000,
@@ -732,6 +742,57 @@ licet_result licet_license_metadata(const licet_license *license,
                                     char *buf,
                                     size_t len,
                                     size_t *out_len);
+
+/**
+ * Makes an activation request for this machine with `key` and copies its text block into
+ * `buf`, for a machine that cannot reach the server: the customer carries it to the portal
+ * ("Activate an offline machine"), and `licet_offline_import` takes the answer. A new
+ * request replaces one still waiting. With `key` NULL nothing new is made: the request
+ * still waiting is copied again (`LICET_OFFLINE_MISMATCH` if none), e.g. after
+ * `LICET_BUFFER_TOO_SMALL`, when the request was made but did not fit.
+ *
+ * # Safety
+ * `client` from `licet_client_new`; `key` NULL or NUL-terminated; `buf` valid for `len`
+ * bytes; `out_len` writable.
+ */
+licet_result licet_offline_request(const licet_client *client,
+                                   const char *key,
+                                   char *buf,
+                                   size_t len,
+                                   size_t *out_len);
+
+/**
+ * Imports the activation response (its text block, file content, or bare token) to this
+ * machine's waiting request. It is verified against the pinned keys, the product, this
+ * machine and the waiting request; then `licet_client_check` works as after an online
+ * activation. Errors: `LICET_OFFLINE_TEXT` (unreadable text), `LICET_OFFLINE_MISMATCH`
+ * (another or an older request's response), `LICET_INVALID_TOKEN` (altered or forged),
+ * `LICET_FINGERPRINT_MISMATCH` (another machine's). On `LICET_OK`, if `license_out` is not
+ * NULL, `*license_out` receives the license (free it with `licet_license_free`).
+ *
+ * # Safety
+ * `client` from `licet_client_new`; `response` NUL-terminated; `license_out` NULL or
+ * writable.
+ */
+licet_result licet_offline_import(const licet_client *client,
+                                  const char *response,
+                                  licet_license **license_out);
+
+/**
+ * Deactivates this air-gapped machine without a network and copies the deactivation proof's
+ * text block into `buf`: the lease, the key and the per-activation private key are deleted
+ * (the proof is made first). Carry the proof to the portal, the dashboard or
+ * `licet-server offline deactivate`; it frees the seat once. Called again, it copies the
+ * same proof (until the next activation), so a buffer that was too small loses nothing.
+ * `LICET_OFFLINE_MISMATCH` when this machine holds no air-gapped activation.
+ *
+ * # Safety
+ * `client` from `licet_client_new`; `buf` valid for `len` bytes; `out_len` writable.
+ */
+licet_result licet_offline_deactivate(const licet_client *client,
+                                      char *buf,
+                                      size_t len,
+                                      size_t *out_len);
 
 /**
  * A static, NUL-terminated English description of `result` (any value, also unknown

@@ -3,6 +3,7 @@
  *
  *   licet-demo activate KEY | trial | check | validate | deactivate | entitled NAME | meta KEY | fingerprint
  *   licet-demo update CURRENT-VERSION [CHANNEL] | download-update CURRENT-VERSION PATH
+ *   licet-demo offline-request KEY FILE | offline-import FILE | offline-deactivate FILE
  *   licet-demo version | selftest
  *
  * Environment: LICET_SERVER (default http://127.0.0.1:8787), LICET_PRODUCT (default photo),
@@ -141,6 +142,49 @@ static void show_progress(uint64_t downloaded, uint64_t total, void *user_data) 
     if (downloaded == total) {
         fprintf(stderr, "\n");
     }
+}
+
+/* Air-gapped activation: a document's text block, from a call that reports the size it
+ * needs. The first try uses a small buffer on purpose, to show the retry. */
+typedef licet_result (*text_call)(const licet_client *, const char *, char *, size_t, size_t *);
+
+static licet_result request_text(const licet_client *client, const char *key, char *buf, size_t len, size_t *out_len) {
+    return licet_offline_request(client, key, buf, len, out_len);
+}
+
+static licet_result proof_text(const licet_client *client, const char *unused, char *buf, size_t len, size_t *out_len) {
+    (void)unused;
+    return licet_offline_deactivate(client, buf, len, out_len);
+}
+
+/* Calls `call` (with `key` the first time, NULL after: the request is made once), growing
+ * the buffer to the size reported, and writes the text to `path`. */
+static licet_result offline_document(const licet_client *client, text_call call, const char *key, const char *path) {
+    char small[16];
+    size_t needed = 0;
+    licet_result r = call(client, key, small, sizeof small, &needed);
+    if (r != LICET_BUFFER_TOO_SMALL) {
+        return r;
+    }
+    char *text = malloc(needed + 1);
+    if (text == NULL) {
+        return LICET_STORAGE;
+    }
+    size_t written = 0;
+    r = call(client, NULL, text, needed + 1, &written);
+    if (r == LICET_OK) {
+        FILE *f = fopen(path, "wb");
+        if (f == NULL || fwrite(text, 1, written, f) != written) {
+            r = LICET_STORAGE;
+        }
+        if (f != NULL) {
+            fclose(f);
+        }
+        printf("%s", text);
+        printf("  (%zu bytes written to %s)\n", written, path);
+    }
+    free(text);
+    return r;
 }
 
 static licet_client *make_client(licet_result *result) {
@@ -284,7 +328,7 @@ int main(int argc, char **argv) {
         return selftest();
     }
     if (argc < 2) {
-        fprintf(stderr, "usage: licet-demo activate KEY | check | validate | deactivate | forget | key | last | whoami | trial | entitled NAME | meta KEY | fingerprint | update VERSION [CHANNEL] | download-update VERSION PATH | version | selftest\n");
+        fprintf(stderr, "usage: licet-demo activate KEY | check | validate | deactivate | forget | key | last | whoami | trial | entitled NAME | meta KEY | fingerprint | update VERSION [CHANNEL] | download-update VERSION PATH | offline-request KEY FILE | offline-import FILE | offline-deactivate FILE | version | selftest\n");
         return 2;
     }
     licet_result r = LICET_OK;
@@ -385,6 +429,16 @@ int main(int argc, char **argv) {
             printf("  downloaded to %s (%u progress reports)\n", argv[3], calls);
         }
         licet_update_free(update);
+    } else if (strcmp(command, "offline-request") == 0 && argc == 4) {
+        /* A machine that never goes online: its activation request, as text and a file. */
+        status = report("offline-request", offline_document(client, request_text, argv[2], argv[3]));
+    } else if (strcmp(command, "offline-import") == 0 && argc == 3) {
+        char *response = read_file(argv[2]);
+        r = response == NULL ? LICET_INVALID_ARGUMENT : licet_offline_import(client, response, &license);
+        free(response);
+        status = report("offline-import", r);
+    } else if (strcmp(command, "offline-deactivate") == 0 && argc == 3) {
+        status = report("offline-deactivate", offline_document(client, proof_text, NULL, argv[2]));
     } else if (strcmp(command, "forget") == 0) {
         status = report("forget", licet_client_forget(client));
     } else if (strcmp(command, "fingerprint") == 0) {

@@ -8,6 +8,8 @@
 //! - [`config`], [`client`], [`license`]: the handles (`licet_config`, `licet_client`,
 //!   `licet_license`) and their functions.
 //! - [`update`]: `licet_update`, the update check and the verified download.
+//! - [`offline`]: air-gapped activation: the request, the import of its response, the
+//!   deactivation proof.
 //!
 //! Conventions, as in rustls-ffi: opaque handles created by `_new` and released by `_free`
 //! (NULL is accepted and ignored); every pointer is NULL-checked; outputs are written only
@@ -21,6 +23,7 @@ pub mod boundary;
 pub mod client;
 pub mod config;
 pub mod license;
+pub mod offline;
 pub mod result;
 pub mod update;
 

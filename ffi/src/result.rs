@@ -84,6 +84,12 @@ pub enum licet_result {
     /// product, machine or license, or the bytes received are not the ones the vendor
     /// published. Nothing was written at the destination; the partial file was removed.
     LICET_UPDATE_VERIFICATION = 4003,
+    /// Air-gapped activation: the text given is not a readable Licet document (a character
+    /// mistyped or missing, caught by its checksum; or another document).
+    LICET_OFFLINE_TEXT = 5000,
+    /// Air-gapped activation: the response answers another (or an older) request, none is
+    /// waiting, or there is no air-gapped activation to deactivate.
+    LICET_OFFLINE_MISMATCH = 5001,
     /// A bug inside the library was caught; the call had no effect.
     LICET_PANIC = 9000,
 }
@@ -116,6 +122,8 @@ impl licet_result {
             E::PlatformNotFound => Self::LICET_PLATFORM_NOT_FOUND,
             E::UpdateNotAllowed => Self::LICET_UPDATE_NOT_ALLOWED,
             E::UpdateVerification { .. } => Self::LICET_UPDATE_VERIFICATION,
+            E::OfflineText(_) => Self::LICET_OFFLINE_TEXT,
+            E::OfflineMismatch(_) => Self::LICET_OFFLINE_MISMATCH,
             _ => Self::LICET_SERVER,
         }
     }
@@ -156,12 +164,16 @@ impl licet_result {
             Self::LICET_UPDATE_VERIFICATION => {
                 "the update failed verification; nothing was installed\0"
             }
+            Self::LICET_OFFLINE_TEXT => "the offline activation text could not be read\0",
+            Self::LICET_OFFLINE_MISMATCH => {
+                "the offline response does not answer this machine's request\0"
+            }
             Self::LICET_PANIC => "internal error in liblicet (caught)\0",
         }
     }
 
     /// Every code, for the message lookup.
-    const ALL: [Self; 29] = [
+    const ALL: [Self; 31] = [
         Self::LICET_OK,
         Self::LICET_NOT_ACTIVATED,
         Self::LICET_EXPIRED,
@@ -190,6 +202,8 @@ impl licet_result {
         Self::LICET_PLATFORM_NOT_FOUND,
         Self::LICET_UPDATE_NOT_ALLOWED,
         Self::LICET_UPDATE_VERIFICATION,
+        Self::LICET_OFFLINE_TEXT,
+        Self::LICET_OFFLINE_MISMATCH,
         Self::LICET_PANIC,
     ];
 }

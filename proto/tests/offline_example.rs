@@ -90,7 +90,10 @@ fn values() -> Vec<(&'static str, String)> {
         String::from_utf8(URL_SAFE_NO_PAD.decode(part).unwrap_or_default()).unwrap_or_default()
     };
     vec![
-        ("machine public key", public_key_text(&machine_key().verifying_key())),
+        (
+            "machine public key",
+            public_key_text(&machine_key().verifying_key()),
+        ),
         ("request header", header(&request)),
         ("request payload", payload(&request)),
         ("request token", request.clone()),

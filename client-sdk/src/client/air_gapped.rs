@@ -22,8 +22,8 @@ use crate::error::{Error, Result};
 use crate::fingerprint;
 use crate::license::License;
 
-/// What the storage keeps between the request and the proof. Secret: it holds the private
-/// key and the license key.
+/// What the storage keeps from the request to the proof (and the proof after). Secret while
+/// it holds the private key; it always holds the license key.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Record {
@@ -32,21 +32,29 @@ struct Record {
     key: String,
     /// The request's nonce.
     nonce: String,
-    /// The per-activation private key's seed, base64url.
-    secret: String,
+    /// The request itself (a token), to show again while it waits.
+    request: String,
+    /// The per-activation private key's seed, base64url; gone once the proof is made.
+    secret: Option<String>,
     /// The license id, once the response was imported (the seat is then held offline).
     license: Option<String>,
+    /// The deactivation proof, once made (to show again until the next activation).
+    proof: Option<String>,
 }
 
 impl Record {
     fn signing_key(&self) -> Result<SigningKey> {
         let seed: Zeroizing<Vec<u8>> = Zeroizing::new(
             URL_SAFE_NO_PAD
-                .decode(&self.secret)
+                .decode(self.secret.as_deref().ok_or_else(broken_record)?)
                 .map_err(|_| broken_record())?,
         );
         let seed: &[u8; 32] = seed.as_slice().try_into().map_err(|_| broken_record())?;
         Ok(SigningKey::from_bytes(seed))
+    }
+
+    fn pending(&self) -> bool {
+        self.secret.is_some() && self.license.is_none()
     }
 }
 
@@ -91,10 +99,21 @@ impl Client {
             v: VERSION,
             key,
             nonce: claims.nonce,
-            secret: URL_SAFE_NO_PAD.encode(*seed),
+            request: token.clone(),
+            secret: Some(URL_SAFE_NO_PAD.encode(*seed)),
             license: None,
+            proof: None,
         })?;
         Ok(OfflineDocument::new(Document::Request, token))
+    }
+
+    /// The activation request this machine waits for a response to, if any (to show it
+    /// again, e.g. after a restart).
+    pub fn pending_offline_request(&self) -> Result<Option<OfflineDocument>> {
+        Ok(self
+            .record()?
+            .filter(Record::pending)
+            .map(|r| OfflineDocument::new(Document::Request, r.request)))
     }
 
     /// Imports the activation response to this machine's pending request (its text block,
@@ -115,7 +134,7 @@ impl Client {
             )
         })?;
         let claims = self.inner.keys.verify(&token).map_err(token_error)?.claims;
-        if record.license.is_some() || claims.nonce.as_deref() != Some(record.nonce.as_str()) {
+        if !record.pending() || claims.nonce.as_deref() != Some(record.nonce.as_str()) {
             return Err(Error::OfflineMismatch(
                 "this response answers another activation request (an older one, or another \
                  machine's); use the response to this machine's latest request"
@@ -132,17 +151,20 @@ impl Client {
     /// Deactivates this air-gapped machine without a network: deletes its lease and key,
     /// signs a deactivation proof with the per-activation private key, then destroys that
     /// key. Carry the proof to the portal, dashboard or `licet-server offline deactivate`;
-    /// it frees the seat (once). Error [`Error::OfflineMismatch`] when this machine holds
-    /// no air-gapped activation.
+    /// it frees the seat (once). Asked again, it answers the same proof (until the next
+    /// activation), so a proof the user lost can be shown again. Error
+    /// [`Error::OfflineMismatch`] when this machine holds no air-gapped activation.
     pub fn offline_deactivation_proof(&self) -> Result<OfflineDocument> {
-        let record = self.record()?;
-        let Some((record, license)) =
-            record.and_then(|r| r.license.clone().map(|license| (r, license)))
-        else {
-            return Err(Error::OfflineMismatch(
+        let no_activation = || {
+            Error::OfflineMismatch(
                 "this machine holds no air-gapped activation to deactivate".into(),
-            ));
+            )
         };
+        let mut record = self.record()?.ok_or_else(no_activation)?;
+        if let Some(proof) = &record.proof {
+            return Ok(OfflineDocument::new(Document::Proof, proof.clone()));
+        }
+        let license = record.license.clone().ok_or_else(no_activation)?;
         let claims = ProofClaims {
             v: VERSION,
             aud: self.inner.product.clone(),
@@ -152,14 +174,19 @@ impl Client {
             iat: self.inner.clock.now(),
         };
         let token = sign_proof(&claims, &record.signing_key()?);
-        // `forget` deletes the record (and so the private key) with the key and the lease.
+        // `forget` deletes the record (and with it the private key), the key and the lease;
+        // the proof alone is kept, to be shown again.
         self.forget()?;
+        record.secret = None;
+        record.key.clear();
+        record.proof = Some(token.clone());
+        self.save_record(&record)?;
         Ok(OfflineDocument::new(Document::Proof, token))
     }
 
     /// Whether this machine waits for the response to an activation request.
     pub fn offline_activation_pending(&self) -> Result<bool> {
-        Ok(self.record()?.is_some_and(|r| r.license.is_none()))
+        Ok(self.record()?.is_some_and(|r| r.pending()))
     }
 
     fn record(&self) -> Result<Option<Record>> {

@@ -200,6 +200,8 @@ impl Client {
             .await?;
         let license = self.accept_lease(answer.token)?;
         self.inner.storage.save_key(&req.key)?;
+        // An online activation supersedes any air-gapped request or proof kept here.
+        self.inner.storage.delete_air_gap()?;
         Ok(license)
     }
 

@@ -3,6 +3,7 @@
 //! clean run under valgrind.
 
 mod network;
+mod offline;
 mod support;
 mod updates;
 
