@@ -8,6 +8,8 @@
 //! - [`config`], [`client`], [`license`]: the handles (`licet_config`, `licet_client`,
 //!   `licet_license`) and their functions.
 //! - [`update`]: `licet_update`, the update check and the verified download.
+//! - [`seat`]: `licet_seat`, a floating license's seat: checked out, renewed on a
+//!   background thread, borrowed, released; loss reported through a callback.
 //!
 //! Conventions, as in rustls-ffi: opaque handles created by `_new` and released by `_free`
 //! (NULL is accepted and ignored); every pointer is NULL-checked; outputs are written only
@@ -22,6 +24,7 @@ pub mod client;
 pub mod config;
 pub mod license;
 pub mod result;
+pub mod seat;
 pub mod update;
 
 /// The library version, e.g. `"0.1.0"`. The pointer is static: do not free it.
