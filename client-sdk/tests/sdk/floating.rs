@@ -25,6 +25,22 @@ fn seat_client(
     (dir, client)
 }
 
+/// [`seat_client`] whose seats renew every `every` instead of at half the lease.
+fn renewing_client(
+    h: &Harness,
+    fpr: &str,
+    clock: &Arc<TestClock>,
+    every: Duration,
+) -> (tempfile::TempDir, licet::Client) {
+    let dir = tempfile::tempdir().expect("dir");
+    let client = h
+        .floating_builder(dir.path(), fpr, clock)
+        .seat_renew_interval(every)
+        .build()
+        .expect("client");
+    (dir, client)
+}
+
 /// Polls `cond` for up to 3 s.
 fn eventually(mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
@@ -126,12 +142,7 @@ fn the_guard_renews_its_seat_in_the_background() {
     let h = Harness::start(1);
     let (_, key) = h.floating(1);
     let clock = clock();
-    let dir = tempfile::tempdir().expect("dir");
-    let a = h
-        .floating_builder(dir.path(), "v1:machine-a", &clock)
-        .seat_renew_interval(Duration::from_millis(200))
-        .build()
-        .expect("client");
+    let (_a, a) = renewing_client(&h, "v1:machine-a", &clock, Duration::from_millis(200));
     let (_b, b) = seat_client(&h, "v1:machine-b", &clock);
 
     let seat = a.checkout_with_key(&key).expect("seat");
@@ -158,12 +169,7 @@ fn a_revoked_license_makes_the_next_renewal_report_the_seat_lost() {
     let h = Harness::start(1);
     let (id, key) = h.floating(1);
     let clock = clock();
-    let dir = tempfile::tempdir().expect("dir");
-    let a = h
-        .floating_builder(dir.path(), "v1:machine-a", &clock)
-        .seat_renew_interval(Duration::from_millis(100))
-        .build()
-        .expect("client");
+    let (_a, a) = renewing_client(&h, "v1:machine-a", &clock, Duration::from_millis(100));
     let seat = a.checkout_with_key(&key).expect("seat");
     let calls = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&calls);
@@ -234,11 +240,7 @@ fn a_released_seat_no_longer_licenses_the_app_but_its_key_is_kept() {
     let h = Harness::start(1);
     let (_, key) = h.floating(1);
     let clock = clock();
-    let dir = tempfile::tempdir().expect("dir");
-    let a = h
-        .floating_builder(dir.path(), "v1:machine-a", &clock)
-        .build()
-        .expect("client");
+    let (dir, a) = seat_client(&h, "v1:machine-a", &clock);
     let no_license = Some(Error::NotActivated(NotActivatedReason::NoLicense));
 
     let seat = a.checkout_with_key(&key).expect("seat");
@@ -304,12 +306,7 @@ async fn an_async_seat_is_renewed_by_a_task_and_release_async_frees_it() {
     let h = blocking(|| Harness::start(1));
     let (_, key) = blocking(|| h.floating(1));
     let clock = clock();
-    let dir = tempfile::tempdir().expect("dir");
-    let a = h
-        .floating_builder(dir.path(), "v1:machine-a", &clock)
-        .seat_renew_interval(Duration::from_millis(200))
-        .build()
-        .expect("client");
+    let (_a, a) = renewing_client(&h, "v1:machine-a", &clock, Duration::from_millis(200));
     let (_b, b) = seat_client(&h, "v1:machine-b", &clock);
 
     let seat = a.checkout_with_key_async(&key).await.expect("seat");
