@@ -10,14 +10,16 @@
  *   LICET_BUFFER_TOO_SMALL, writes nothing to `buf`, and sets `*out_len` to the length needed,
  *   again without the NUL: allocate `*out_len + 1` bytes and call again. The exception is
  *   `licet_update`: its getters return strings it owns, valid until `licet_update_free`.
- * - Threads: a `licet_client` may be used from any number of threads at once (it locks
- *   inside). A `licet_config`, a `licet_license` and a `licet_update` are plain values: use
- *   each from one thread at a time (reading one from several threads at once is fine). `_free`
- *   must not race any other use of the same handle. The last error
- *   (`licet_last_error_message`, `licet_last_error_retry_after`) is per thread.
+ * - Threads: a `licet_client` and a `licet_seat` may be used from any number of threads at
+ *   once (they lock inside); a seat's lost callback runs on its renewal thread. A
+ *   `licet_config`, a `licet_license` and a `licet_update` are plain values: use each from
+ *   one thread at a time (reading one from several threads at once is fine). `_free` must
+ *   not race any other use of the same handle. The last error (`licet_last_error_message`,
+ *   `licet_last_error_retry_after`) is per thread.
  * - Handles come from `_new` (or are returned through `_out` pointers) and are released
  *   with their `_free`; NULL is accepted by every `_free`. No function keeps a pointer you
- *   passed in after it returns. No global state; no panic crosses this boundary (a bug
+ *   passed in after it returns, except `licet_seat_on_lost` (its callback and `user_data`,
+ *   until the seat is freed). No global state; no panic crosses this boundary (a bug
  *   returns LICET_PANIC).
  */
 
@@ -108,6 +110,17 @@ enum licet_result
    * The product offers no trial.
    */
   LICET_TRIAL_NOT_AVAILABLE = 1012,
+  /**
+   * Every seat of a floating license is held by other machines right now. One frees up
+   * when its holder releases it or its lease ends: `licet_last_error_retry_after` gives
+   * the seconds until the earliest lease ends (0 if the server did not say).
+   */
+  LICET_NO_FREE_SEAT = 1013,
+  /**
+   * The seat was given back (`licet_seat_release`): it no longer licenses the app; check
+   * out again for a new one.
+   */
+  LICET_SEAT_RELEASED = 1014,
   /**
    * A required pointer was NULL, or a string was not UTF-8, or a value was out of range.
    */
@@ -245,6 +258,15 @@ typedef struct licet_config licet_config;
 typedef struct licet_license licet_license;
 
 /**
+ * A held seat of a floating license, from `licet_seat_checkout`. A background thread
+ * renews its lease (at half of the lease) while it is held; the license checks valid
+ * (`licet_client_check`) while it is. Thread-safe: a seat may be used from several threads
+ * at once. Give it back with `licet_seat_release`, and free it with `licet_seat_free`
+ * (which gives it back if that was not done).
+ */
+typedef struct licet_seat licet_seat;
+
+/**
  * A newer release than the one running, from `licet_client_check_update`: an update the
  * license covers (`licet_update_is_allowed`), or word of a newer release it does not cover
  * (then the version and publish date describe that release, `licet_update_not_allowed_reason`
@@ -252,6 +274,17 @@ typedef struct licet_license licet_license;
  * Owned by the caller; free it with `licet_update_free`. Its strings live as long as it.
  */
 typedef struct licet_update licet_update;
+
+/**
+ * Called once when a seat is lost (a renewal was refused, or its lease ended without
+ * one), with why (`LICET_REVOKED`, `LICET_SUSPENDED`, `LICET_EXPIRED`, `LICET_NO_FREE_SEAT`,
+ * `LICET_LEASE_EXPIRED`, …) and the `user_data` given to `licet_seat_on_lost`. It runs on
+ * the seat's renewal thread (or, if the seat is already lost when it is registered, on the
+ * thread registering it). It may call `licet_seat_status` and the seat's other getters,
+ * `licet_seat_release` and `licet_seat_free`, but not `licet_seat_on_lost` (that would
+ * deadlock); keep it short, and do not let an exception escape it.
+ */
+typedef void (*licet_seat_lost_callback)(licet_result reason, void *user_data);
 
 /**
  * Called as a download makes progress, on the thread that called `licet_update_download`
@@ -280,7 +313,9 @@ licet_result licet_last_error_message(char *buf, size_t len, size_t *out_len);
 
 /**
  * After `LICET_RATE_LIMITED`: how many seconds the server asked this thread to wait before
- * trying again. 0 after any other outcome, or before any failure on this thread.
+ * trying again. After `LICET_NO_FREE_SEAT`: the seconds until the earliest held seat's lease
+ * ends (a seat may free up sooner, when its holder releases it). 0 after any other outcome,
+ * when the server did not say, or before any failure on this thread.
  */
 uint64_t licet_last_error_retry_after(void);
 
@@ -805,6 +840,112 @@ const char *licet_result_message(uint32_t result);
  * opposed to success or a failure to reach a verdict.
  */
 bool licet_result_is_license_state(uint32_t result);
+
+/**
+ * Takes a seat of a floating license for this machine (network): with `key`, which is
+ * then stored, or with the stored key when `key` is NULL. On `LICET_OK`, `*seat_out` holds
+ * the seat, renewed in the background until it is released or freed; the license then
+ * checks valid (`licet_client_check`, offline too) while the seat is held.
+ *
+ * Errors: `LICET_NO_FREE_SEAT` (every seat is held: `licet_last_error_retry_after` gives the
+ * seconds until the earliest lease ends), `LICET_NOT_ACTIVATED` (NULL `key` and none
+ * stored), `LICET_INVALID_KEY`, the license's states (`LICET_SUSPENDED`, …), network
+ * failures; a node-locked license gives `LICET_SERVER` (activate it instead).
+ *
+ * # Safety
+ * `client` from `licet_client_new`; `key` NULL or NUL-terminated; `seat_out` writable.
+ */
+licet_result licet_seat_checkout(const licet_client *client,
+                                 const char *key,
+                                 licet_seat **seat_out);
+
+/**
+ * Where the seat stands: `LICET_OK` while it is held; once it was lost, why (the code the
+ * lost callback got; the detail is in `licet_last_error_message`); `LICET_SEAT_RELEASED`
+ * once released (or, if it was lost before, still why it was lost).
+ * `LICET_INVALID_ARGUMENT` for NULL.
+ *
+ * # Safety
+ * `seat` NULL or from `licet_seat_checkout`.
+ */
+licet_result licet_seat_status(const licet_seat *seat);
+
+/**
+ * Copies the seat's id on the server into `buf` (buffer rules as
+ * `licet_client_fingerprint`); a released seat's last id.
+ *
+ * # Safety
+ * `seat` from `licet_seat_checkout`; `buf` valid for `len` bytes; `out_len` writable.
+ */
+licet_result licet_seat_id(const licet_seat *seat, char *buf, size_t len, size_t *out_len);
+
+/**
+ * When the seat's lease ends (Unix seconds, server time): the seat is free after it unless
+ * renewed (or the borrow's end, for a borrowed seat). 0 once released, and for NULL.
+ *
+ * # Safety
+ * `seat` NULL or from `licet_seat_checkout`.
+ */
+int64_t licet_seat_lease_ends_at(const licet_seat *seat);
+
+/**
+ * True while the seat is borrowed for offline use (`licet_seat_borrow`); false once
+ * released, and for NULL.
+ *
+ * # Safety
+ * `seat` NULL or from `licet_seat_checkout`.
+ */
+bool licet_seat_is_borrowed(const licet_seat *seat);
+
+/**
+ * Borrows the seat for `seconds` of offline use (network; up to the product's maximum):
+ * a longer lease, stored so that `licet_client_check` answers valid offline until it ends,
+ * and not renewed in the background meanwhile. `licet_seat_release` gives it back early.
+ *
+ * Errors: `LICET_INVALID_ARGUMENT` (0 seconds), `LICET_SEAT_RELEASED`, the license's
+ * states, network failures; a borrow longer than the product allows (or on a product that
+ * allows none) gives `LICET_SERVER`.
+ *
+ * # Safety
+ * `seat` from `licet_seat_checkout`.
+ */
+licet_result licet_seat_borrow(const licet_seat *seat, uint64_t seconds);
+
+/**
+ * Registers `callback` (NULL: none), called once with `user_data` when the seat is lost
+ * (see `licet_seat_lost_callback` for the thread it runs on and what it may call). It
+ * replaces any earlier callback; if the seat is already lost, it is called before this
+ * returns. `LICET_SEAT_RELEASED` once the seat was released.
+ *
+ * # Safety
+ * `seat` from `licet_seat_checkout`; `callback` NULL or a function that may be called with
+ * `user_data` from any thread until the seat is freed or another callback is registered.
+ */
+licet_result licet_seat_on_lost(const licet_seat *seat,
+                                licet_seat_lost_callback callback,
+                                void *user_data);
+
+/**
+ * Gives the seat back now (network): the renewals stop, the seat's stored lease is
+ * forgotten (`licet_client_check` no longer answers valid from it; the key stays stored),
+ * and the server frees the seat for another machine. Errors are reported (network,
+ * server); whatever the result the seat is released here, and on a failure the server
+ * frees it when its lease ends. Releasing a released seat does nothing. The handle stays
+ * valid until `licet_seat_free`.
+ *
+ * # Safety
+ * `seat` from `licet_seat_checkout`.
+ */
+licet_result licet_seat_release(const licet_seat *seat);
+
+/**
+ * Frees a seat, giving it back first if it is still held (network, best effort: use
+ * `licet_seat_release` to learn of errors). NULL is ignored.
+ *
+ * # Safety
+ * `seat` from `licet_seat_checkout`, not in use by another thread, not used afterwards.
+ */
+void licet_seat_free(licet_seat *seat);
 
 /**
  * Is there a newer release of the app for this machine? `current_version` is the version

@@ -4,6 +4,7 @@
  *   licet-demo activate KEY | trial | check | validate | deactivate | entitled NAME | meta KEY | fingerprint
  *   licet-demo update CURRENT-VERSION [CHANNEL] | download-update CURRENT-VERSION PATH
  *   licet-demo offline-request KEY FILE | offline-import FILE | offline-deactivate FILE
+ *   licet-demo floating [KEY|-] [BORROW-SECONDS]   (holds a floating seat until Enter)
  *   licet-demo version | selftest
  *
  * Environment: LICET_SERVER (default http://127.0.0.1:8787), LICET_PRODUCT (default photo),
@@ -11,6 +12,7 @@
  * LICET_STORAGE_DIR, LICET_FINGERPRINT, LICET_PROXY, LICET_MACHINE_NAME and LICET_ROOT_CA (a PEM
  * file). Prints "result=<code> (<message>)".
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +187,71 @@ static licet_result offline_document(const licet_client *client, text_call call,
     }
     free(text);
     return r;
+/* What the floating demo's lost callback is given as user_data. */
+struct seat_watch {
+    atomic_bool lost;
+    atomic_uint reason;
+};
+
+/* Called once, on the seat's renewal thread, if the seat is lost: the app would stop its
+ * licensed features here (or tell its main thread to). */
+static void on_seat_lost(licet_result reason, void *user_data) {
+    struct seat_watch *watch = user_data;
+    atomic_store(&watch->reason, (unsigned)reason);
+    atomic_store(&watch->lost, true);
+    fprintf(stderr, "  seat lost: %s\n", licet_result_message(reason));
+}
+
+/* Floating license: take a seat (with KEY, or the stored key when NULL), hold it while the
+ * app "runs" (until a line or the end of input), optionally borrowed, then give it back. */
+static int floating(licet_client *client, const char *key, const char *borrow_secs) {
+    licet_seat *seat = NULL;
+    licet_result r = licet_seat_checkout(client, key, &seat);
+    int status = report("checkout", r);
+    if (r == LICET_NO_FREE_SEAT) {
+        printf("  every seat is taken; one frees up within %llu s\n",
+               (unsigned long long)licet_last_error_retry_after());
+    }
+    if (r != LICET_OK) {
+        return status;
+    }
+    char id[128];
+    size_t n = 0;
+    if (licet_seat_id(seat, id, sizeof id, &n) == LICET_OK) {
+        printf("  seat: %s\n", id);
+    }
+    printf("  lease ends at: %lld\n", (long long)licet_seat_lease_ends_at(seat));
+    /* The watch outlives the seat: the seat is freed below, before this function returns. */
+    struct seat_watch watch;
+    atomic_init(&watch.lost, false);
+    atomic_init(&watch.reason, (unsigned)LICET_OK);
+    status |= report("on-lost", licet_seat_on_lost(seat, on_seat_lost, &watch));
+    if (borrow_secs != NULL) {
+        r = licet_seat_borrow(seat, strtoull(borrow_secs, NULL, 10));
+        status |= report("borrow", r);
+        if (r == LICET_OK) {
+            printf("  borrowed: %s, until %lld\n", licet_seat_is_borrowed(seat) ? "yes" : "no",
+                   (long long)licet_seat_lease_ends_at(seat));
+        }
+    }
+    printf("  holding the seat; press Enter to release it\n");
+    fflush(stdout);
+    char line[16];
+    if (fgets(line, sizeof line, stdin) == NULL) {
+        /* End of input: release at once. */
+    }
+    r = licet_seat_status(seat);
+    printf("  status: %s\n", r == LICET_OK ? "held" : licet_result_message(r));
+    if (atomic_load(&watch.lost)) {
+        printf("  lost: %s\n", licet_result_message((licet_result)atomic_load(&watch.reason)));
+    }
+    status |= report("release", licet_seat_release(seat));
+    printf("  status after release: %s\n",
+           licet_seat_status(seat) == LICET_SEAT_RELEASED ? "released" : "lost");
+    /* The seat's lease is forgotten: the app is no longer licensed from it. */
+    report("check after release", licet_client_check(client, NULL));
+    licet_seat_free(seat);
+    return status;
 }
 
 static licet_client *make_client(licet_result *result) {
@@ -310,6 +377,20 @@ static int selftest(void) {
     EXPECT(!licet_result_is_license_state(LICET_UPDATE_NOT_ALLOWED));
     licet_update_free(NULL);
 
+    licet_seat *seat = NULL;
+    EXPECT(licet_seat_checkout(NULL, NULL, &seat) == LICET_INVALID_ARGUMENT);
+    EXPECT(licet_seat_checkout(client, "PHOTO", NULL) == LICET_INVALID_ARGUMENT);
+    EXPECT(licet_seat_checkout(client, "\xff", &seat) == LICET_INVALID_ARGUMENT);
+    EXPECT(seat == NULL);
+    EXPECT(licet_seat_status(NULL) == LICET_INVALID_ARGUMENT);
+    EXPECT(licet_seat_release(NULL) == LICET_INVALID_ARGUMENT);
+    EXPECT(licet_seat_borrow(NULL, 60) == LICET_INVALID_ARGUMENT);
+    EXPECT(licet_seat_on_lost(NULL, on_seat_lost, NULL) == LICET_INVALID_ARGUMENT);
+    EXPECT(licet_seat_id(NULL, big, sizeof big, &written) == LICET_INVALID_ARGUMENT);
+    EXPECT(licet_seat_lease_ends_at(NULL) == 0 && !licet_seat_is_borrowed(NULL));
+    EXPECT(licet_result_is_license_state(LICET_NO_FREE_SEAT));
+    licet_seat_free(NULL);
+
     licet_license_free(NULL);
     licet_client_free(NULL);
     licet_config_free(NULL);
@@ -328,7 +409,7 @@ int main(int argc, char **argv) {
         return selftest();
     }
     if (argc < 2) {
-        fprintf(stderr, "usage: licet-demo activate KEY | check | validate | deactivate | forget | key | last | whoami | trial | entitled NAME | meta KEY | fingerprint | update VERSION [CHANNEL] | download-update VERSION PATH | offline-request KEY FILE | offline-import FILE | offline-deactivate FILE | version | selftest\n");
+        fprintf(stderr, "usage: licet-demo activate KEY | check | validate | deactivate | forget | key | last | whoami | trial | entitled NAME | meta KEY | fingerprint | update VERSION [CHANNEL] | download-update VERSION PATH | offline-request KEY FILE | offline-import FILE | offline-deactivate FILE | floating [KEY|-] [BORROW-SECONDS] | version | selftest\n");
         return 2;
     }
     licet_result r = LICET_OK;
@@ -439,6 +520,9 @@ int main(int argc, char **argv) {
         status = report("offline-import", r);
     } else if (strcmp(command, "offline-deactivate") == 0 && argc == 3) {
         status = report("offline-deactivate", offline_document(client, proof_text, NULL, argv[2]));
+    } else if (strcmp(command, "floating") == 0 && argc <= 4) {
+        const char *key = (argc >= 3 && strcmp(argv[2], "-") != 0) ? argv[2] : NULL;
+        status = floating(client, key, argc == 4 ? argv[3] : NULL);
     } else if (strcmp(command, "forget") == 0) {
         status = report("forget", licet_client_forget(client));
     } else if (strcmp(command, "fingerprint") == 0) {

@@ -41,8 +41,13 @@ fn c_detail(e: &licet::Error) -> String {
 /// Records an SDK error and returns its code.
 pub fn fail(e: &licet::Error) -> licet_result {
     set_last_error(c_detail(e));
-    if let licet::Error::RateLimited { retry_after } = e {
-        LAST_RETRY_AFTER.with(|r| r.set(*retry_after));
+    let retry_after = match e {
+        licet::Error::RateLimited { retry_after } => Some(*retry_after),
+        licet::Error::NoFreeSeat { retry_after } => *retry_after,
+        _ => None,
+    };
+    if let Some(secs) = retry_after {
+        LAST_RETRY_AFTER.with(|r| r.set(secs));
     }
     licet_result::from_error(e)
 }
@@ -160,7 +165,9 @@ pub unsafe extern "C" fn licet_last_error_message(
 }
 
 /// After `LICET_RATE_LIMITED`: how many seconds the server asked this thread to wait before
-/// trying again. 0 after any other outcome, or before any failure on this thread.
+/// trying again. After `LICET_NO_FREE_SEAT`: the seconds until the earliest held seat's lease
+/// ends (a seat may free up sooner, when its holder releases it). 0 after any other outcome,
+/// when the server did not say, or before any failure on this thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn licet_last_error_retry_after() -> u64 {
     LAST_RETRY_AFTER.with(|r| r.get())
@@ -229,6 +236,17 @@ mod tests {
         fail(&licet::Error::RateLimited { retry_after: 7 });
         set_last_error("argument `x` is NULL");
         assert_eq!(licet_last_error_retry_after(), 0);
+    }
+
+    #[test]
+    fn no_free_seat_is_its_own_code_and_says_when_a_lease_ends() {
+        let code = fail(&licet::Error::NoFreeSeat {
+            retry_after: Some(95),
+        });
+        assert_eq!(code, licet_result::LICET_NO_FREE_SEAT);
+        assert_eq!(licet_last_error_retry_after(), 95);
+        fail(&licet::Error::NoFreeSeat { retry_after: None });
+        assert_eq!(licet_last_error_retry_after(), 0, "the server did not say");
     }
 
     #[test]

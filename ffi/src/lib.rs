@@ -10,6 +10,8 @@
 //! - [`update`]: `licet_update`, the update check and the verified download.
 //! - [`offline`]: air-gapped activation: the request, the import of its response, the
 //!   deactivation proof.
+//! - [`seat`]: `licet_seat`, a floating license's seat: checked out, renewed on a
+//!   background thread, borrowed, released; loss reported through a callback.
 //!
 //! Conventions, as in rustls-ffi: opaque handles created by `_new` and released by `_free`
 //! (NULL is accepted and ignored); every pointer is NULL-checked; outputs are written only
@@ -25,6 +27,7 @@ pub mod config;
 pub mod license;
 pub mod offline;
 pub mod result;
+pub mod seat;
 pub mod update;
 
 /// The library version, e.g. `"0.1.0"`. The pointer is static: do not free it.

@@ -50,6 +50,13 @@ pub enum licet_result {
     LICET_TRIAL_EXPIRED = 1011,
     /// The product offers no trial.
     LICET_TRIAL_NOT_AVAILABLE = 1012,
+    /// Every seat of a floating license is held by other machines right now. One frees up
+    /// when its holder releases it or its lease ends: `licet_last_error_retry_after` gives
+    /// the seconds until the earliest lease ends (0 if the server did not say).
+    LICET_NO_FREE_SEAT = 1013,
+    /// The seat was given back (`licet_seat_release`): it no longer licenses the app; check
+    /// out again for a new one.
+    LICET_SEAT_RELEASED = 1014,
     /// A required pointer was NULL, or a string was not UTF-8, or a value was out of range.
     LICET_INVALID_ARGUMENT = 2000,
     /// The output buffer is too small: nothing was written to it, and `*out_len` holds the
@@ -107,6 +114,7 @@ impl licet_result {
             E::Suspended => Self::LICET_SUSPENDED,
             E::Revoked => Self::LICET_REVOKED,
             E::ActivationLimitReached => Self::LICET_ACTIVATION_LIMIT_REACHED,
+            E::NoFreeSeat { .. } => Self::LICET_NO_FREE_SEAT,
             E::ClockTampered { .. } => Self::LICET_CLOCK_TAMPERED,
             E::InvalidKey => Self::LICET_INVALID_KEY,
             E::InvalidToken(_) => Self::LICET_INVALID_TOKEN,
@@ -136,6 +144,8 @@ impl licet_result {
             Self::LICET_LEASE_EXPIRED => "the offline lease ran out; connect to renew it\0",
             Self::LICET_TRIAL_EXPIRED => "the trial has ended; enter a license key\0",
             Self::LICET_TRIAL_NOT_AVAILABLE => "this product offers no trial\0",
+            Self::LICET_NO_FREE_SEAT => "every floating seat of this license is in use\0",
+            Self::LICET_SEAT_RELEASED => "the seat was given back\0",
             Self::LICET_SUSPENDED => "the license is suspended\0",
             Self::LICET_REVOKED => "the license was revoked\0",
             Self::LICET_ACTIVATION_LIMIT_REACHED => "every seat of this license is in use\0",
@@ -173,7 +183,7 @@ impl licet_result {
     }
 
     /// Every code, for the message lookup.
-    const ALL: [Self; 31] = [
+    const ALL: [Self; 33] = [
         Self::LICET_OK,
         Self::LICET_NOT_ACTIVATED,
         Self::LICET_EXPIRED,
@@ -188,6 +198,8 @@ impl licet_result {
         Self::LICET_LEASE_EXPIRED,
         Self::LICET_TRIAL_EXPIRED,
         Self::LICET_TRIAL_NOT_AVAILABLE,
+        Self::LICET_NO_FREE_SEAT,
+        Self::LICET_SEAT_RELEASED,
         Self::LICET_INVALID_ARGUMENT,
         Self::LICET_BUFFER_TOO_SMALL,
         Self::LICET_NOT_FOUND,

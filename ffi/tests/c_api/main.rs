@@ -1,7 +1,8 @@
 //! The C and C++ examples, compiled with the system compiler against the shared and the
-//! static library, run against a live server: every result code a C caller can get, and a
-//! clean run under valgrind.
+//! static library, run against a live server: every result code a C caller can get,
+//! floating seats, and a clean run under valgrind.
 
+mod floating;
 mod network;
 mod offline;
 mod support;

@@ -5,6 +5,7 @@ pub(crate) use std::path::{Path, PathBuf};
 pub(crate) use std::process::{Command, Output};
 
 use licet_proto::admin::{CreateProduct, IssueLicense, ProductKind};
+use licet_proto::floating::FloatingPolicy;
 use licet_proto::trials::TrialPolicy;
 use licet_server::testkit::TestServer;
 
@@ -66,6 +67,24 @@ pub(crate) struct Env {
 
 impl Env {
     pub(crate) fn start(seats: u32, configure: impl FnOnce(&mut licet_server::Config)) -> Self {
+        Self::launch(seats, None, configure)
+    }
+
+    /// [`Env::start`] with `photo` a floating product: `seats` seats held at a time, 2-minute
+    /// seat leases, borrows up to a day.
+    pub(crate) fn start_floating(seats: u32) -> Self {
+        let policy = FloatingPolicy {
+            lease_secs: 120,
+            max_borrow_secs: 86_400,
+        };
+        Self::launch(seats, Some(policy), |_| {})
+    }
+
+    fn launch(
+        seats: u32,
+        floating: Option<FloatingPolicy>,
+        configure: impl FnOnce(&mut licet_server::Config),
+    ) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -97,7 +116,7 @@ impl Env {
                 billing_portal_url: None,
                 maintenance_secs: None,
                 trial_updates: false,
-                floating: None,
+                floating,
             },
         ))
         .expect("product");
@@ -238,14 +257,9 @@ impl Env {
             }
             None => Command::new(&target),
         };
-        let out: Output = cmd
+        let out: Output = self
+            .environment(&mut cmd, machine, server, jwks)
             .args(args)
-            .env("LICET_SERVER", server)
-            .env("LICET_PRODUCT", "photo")
-            .env("LICET_JWKS", jwks)
-            .env("LICET_STORAGE_DIR", self.storage(machine))
-            .env("LICET_FINGERPRINT", format!("v1:{machine}"))
-            .env("LICET_NO_KEYRING", "1")
             .output()
             .expect("program runs");
         let text = format!(
@@ -254,13 +268,33 @@ impl Env {
             String::from_utf8_lossy(&out.stderr),
             out.status.code()
         );
-        let code = text
-            .split("result=")
-            .nth(1)
-            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|n| n.parse().ok())
+        let code = result_of(&text)
             .unwrap_or_else(|| panic!("{program} {args:?} printed no result: {text}"));
         (code, text)
+    }
+
+    /// `program` as machine `machine` against this server, to start and talk to while it
+    /// runs (`run` waits for it to end).
+    pub(crate) fn command(&self, program: &str, machine: &str) -> Command {
+        let mut cmd = Command::new(self.bin.join(program));
+        self.environment(&mut cmd, machine, &self.server.url, &self.jwks_path());
+        cmd
+    }
+
+    /// The environment the example programs read their configuration from.
+    fn environment<'c>(
+        &self,
+        cmd: &'c mut Command,
+        machine: &str,
+        server: &str,
+        jwks: &Path,
+    ) -> &'c mut Command {
+        cmd.env("LICET_SERVER", server)
+            .env("LICET_PRODUCT", "photo")
+            .env("LICET_JWKS", jwks)
+            .env("LICET_STORAGE_DIR", self.storage(machine))
+            .env("LICET_FINGERPRINT", format!("v1:{machine}"))
+            .env("LICET_NO_KEYRING", "1")
     }
 
     /// Runs the shared C example under `valgrind` with each of `commands` in turn, as
@@ -296,6 +330,14 @@ impl Env {
     pub(crate) fn lease_file(&self, machine: &str) -> PathBuf {
         self.storage(machine).join("photo.lease.json")
     }
+}
+
+/// The first `result=` code a program printed.
+pub(crate) fn result_of(text: &str) -> Option<u32> {
+    text.split("result=")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
 }
 
 /// The body of an admin request.
@@ -352,6 +394,7 @@ pub(crate) const STORAGE: u32 = 3003;
 pub(crate) const TLS: u32 = 3006;
 pub(crate) const NOT_FOUND: u32 = 2002;
 pub(crate) const TRIAL_EXPIRED: u32 = 1011;
+pub(crate) const NO_FREE_SEAT: u32 = 1013;
 pub(crate) const RELEASE_NOT_FOUND: u32 = 4000;
 pub(crate) const UPDATE_NOT_ALLOWED: u32 = 4002;
 pub(crate) const UPDATE_VERIFICATION: u32 = 4003;
