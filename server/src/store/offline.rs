@@ -22,6 +22,8 @@ pub struct OfflineKey {
 
 /// What an activation request found.
 #[derive(Debug)]
+// Returned once per request and matched at once: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum OfflineActivated {
     /// No license has the request's key.
     NoLicense,
