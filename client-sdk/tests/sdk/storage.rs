@@ -243,3 +243,44 @@ fn with_a_keyring_an_older_copy_of_the_cache_put_back_is_not_trusted() {
         "{got:?}"
     );
 }
+
+#[test]
+fn an_air_gapped_activation_keeps_its_private_key_in_a_private_file_until_the_proof() {
+    let h = Harness::start(1);
+    let (_, key) = h.license();
+    let dir = tempfile::tempdir().expect("dir");
+    let storage = Arc::new(FileStorage::new(
+        dir.path(),
+        "photo",
+        Some(Box::new(NoKeyring)),
+    ));
+    let client = h
+        .builder(dir.path(), "v1:air", &clock())
+        .storage(storage.clone())
+        .build()
+        .expect("client");
+    let request = client.offline_activation_request(&key).expect("request");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(storage.air_gap_path())
+            .expect("the record exists")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let record = std::fs::read_to_string(storage.air_gap_path()).expect("record");
+    assert!(record.contains("\"secret\":\""), "the private key is kept");
+    assert_eq!(
+        client
+            .pending_offline_request()
+            .expect("pending")
+            .map(|r| r.text()),
+        Some(request.text()),
+        "the waiting request can be shown again"
+    );
+    // Forgetting the machine destroys the private key with everything else.
+    client.forget().expect("forget");
+    assert!(!storage.air_gap_path().exists());
+    assert_eq!(client.pending_offline_request().expect("pending"), None);
+}
