@@ -7,6 +7,10 @@
 //! licet-example deactivate      free this machine's seat
 //! licet-example update [--yes] [--channel beta] [--current 1.0.0] [--to PATH]
 //!                               is there a newer release this license covers? download it
+//! licet-example offline-request KEY [FILE]   a machine that never goes online: print (and
+//!                               save) its activation request for the portal
+//! licet-example offline-import FILE          import the activation response
+//! licet-example offline-deactivate [FILE]    leave: print (and save) the deactivation proof
 //! ```
 //!
 //! Configuration comes from the environment:
@@ -41,6 +45,16 @@ fn main() -> ExitCode {
         ["deactivate"] => client
             .deactivate()
             .map(|()| println!("deactivated: this machine's seat is free")),
+        ["offline-request", key, file @ ..] if file.len() <= 1 => client
+            .offline_activation_request(key)
+            .and_then(|request| show_document(&request, file.first().copied())),
+        ["offline-import", file] => std::fs::read_to_string(file)
+            .map_err(|e| licet::Error::Storage(format!("reading {file}: {e}")))
+            .and_then(|text| client.import_offline_activation(&text))
+            .map(|l| report("activated offline", &l)),
+        ["offline-deactivate", file @ ..] if file.len() <= 1 => client
+            .offline_deactivation_proof()
+            .and_then(|proof| show_document(&proof, file.first().copied())),
         ["update", flags @ ..] => match UpdateArgs::parse(flags) {
             Some(args) => update(&client, &args),
             None => return usage(),
@@ -63,9 +77,20 @@ fn main() -> ExitCode {
 fn usage() -> ExitCode {
     eprintln!(
         "usage: licet-example activate KEY | trial | check | validate | deactivate\n       \
-         licet-example update [--yes] [--channel NAME] [--current VERSION] [--to PATH]"
+         licet-example update [--yes] [--channel NAME] [--current VERSION] [--to PATH]\n       \
+         licet-example offline-request KEY [FILE] | offline-import FILE | offline-deactivate [FILE]"
     );
     ExitCode::from(2)
+}
+
+/// Prints an air-gapped document's text block for the user to carry, and saves it to `file`.
+fn show_document(document: &licet::OfflineDocument, file: Option<&str>) -> licet::Result<()> {
+    print!("{}", document.text());
+    if let Some(path) = file {
+        document.write_to(path)?;
+        println!("(also saved to {path})");
+    }
+    Ok(())
 }
 
 /// The options of `update`.
