@@ -15,9 +15,9 @@ With `--pgbench`, each PostgreSQL round also runs `bench/heartbeat.pgbench` (the
 heartbeat statement, for a random held seat, straight from pgbench): the database's own
 ceiling for this statement on the same cores.
 """
-import argparse, json, os, re, signal, subprocess, sys, tempfile, time
+import argparse, json, os, re, subprocess, time
 
-from load import BIN, ECHO, PG, ROOT, http, median_of, peak_rss_mib, start_licet, wrk
+from load import BIN, ECHO_URL, PG, ROOT, http, print_table, run_backends, wrk
 
 TOKEN = "lct_admin_bench_0123456789abcdef0123"
 
@@ -49,7 +49,7 @@ def pgbench(seats, duration, clients):
     ).stdout
     tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", out).group(1))
     latency = re.search(r"latency average = ([\d.]+) ms", out)
-    return {"rps": tps, "p50": float(latency.group(1)) if latency else 0.0, "p99": 0.0, "errors": 0}
+    return {"rps": tps, "p50": float(latency.group(1)) if latency else 0.0, "p99": None, "errors": 0}
 
 
 def main():
@@ -66,65 +66,41 @@ def main():
     ap.add_argument("--pgbench", action="store_true",
                     help="on PostgreSQL, also measure the heartbeat statement from pgbench")
     a = ap.parse_args()
-    for exe in (a.server, ECHO):
-        if not os.path.exists(exe):
-            sys.exit(f"missing {exe}: cargo build --release -p licet-server --bins --examples")
 
-    rows = []
-    echo = subprocess.Popen([ECHO, "127.0.0.1:18788"], stderr=subprocess.DEVNULL)
-    time.sleep(0.3)
-    backends = ["sqlite", "postgres"] if a.backend == "both" else [a.backend]
-    try:
-        for backend in backends:
-            with tempfile.TemporaryDirectory() as data_dir:
-                port = 18787
-                proc = start_licet(a.server, backend, port, data_dir, a.db_connections, a.signature_cache)
-                base = f"http://127.0.0.1:{port}"
-                try:
-                    held = seed(base, a.licenses, a.seats)
-                    seats_file = os.path.join(data_dir, "seats.txt")
-                    with open(seats_file, "w") as f:
-                        f.write("".join(f"{k} {fpr}\n" for k, fpr in held))
-                    body = json.dumps({"key": held[0][0], "fingerprint": held[0][1]})
-                    env = {"LICET_BENCH_BODY": body, "LICET_BENCH_SEATS": seats_file}
-                    results = {"echo": [], "heartbeat": []}
-                    direct = a.pgbench and backend == "postgres"
-                    if direct:
-                        results["pgbench"] = []
-                        subprocess.run(
-                            ["psql", PG, "-qc",
-                             "CREATE TABLE licet_bench.bench_seats AS SELECT row_number() OVER () AS n, "
-                             "l.license_key, f.fingerprint FROM licet_bench.floating_seats f "
-                             "JOIN licet_bench.licenses l ON l.id = f.license_id WHERE f.released_at IS NULL"],
-                            check=True, capture_output=True)
-                    for _ in range(a.rounds):
-                        # Interleaved, so drift on a noisy machine hits all alike.
-                        results["echo"].append(wrk("http://127.0.0.1:18788/echo", os.path.join(ROOT, "bench/echo.lua"), a.duration, env))
-                        results["heartbeat"].append(wrk(base + "/", os.path.join(ROOT, "bench/heartbeat.lua"), a.duration, env))
-                        if direct:
-                            results["pgbench"].append(pgbench(len(held), a.duration, a.db_connections or 16))
-                    rss = peak_rss_mib(proc.pid)
-                finally:
-                    proc.send_signal(signal.SIGTERM)
-                    proc.wait(timeout=20)
-                ceiling = median_of(results["echo"])
-                for name in results:
-                    m = median_of(results[name])
-                    rows.append((backend, name, m, m["rps"] / ceiling["rps"], rss if name == "heartbeat" else None))
-    finally:
-        echo.send_signal(signal.SIGTERM)
-        echo.wait(timeout=10)
+    def measure(backend, base, data_dir):
+        held = seed(base, a.licenses, a.seats)
+        seats_file = os.path.join(data_dir, "seats.txt")
+        with open(seats_file, "w") as f:
+            f.write("".join(f"{k} {fpr}\n" for k, fpr in held))
+        body = json.dumps({"key": held[0][0], "fingerprint": held[0][1]})
+        env = {"LICET_BENCH_BODY": body, "LICET_BENCH_SEATS": seats_file}
+        results = {"echo": [], "heartbeat": []}
+        direct = a.pgbench and backend == "postgres"
+        if direct:
+            results["pgbench"] = []
+            subprocess.run(
+                ["psql", PG, "-qc",
+                 "CREATE TABLE licet_bench.bench_seats AS SELECT row_number() OVER () AS n, "
+                 "l.license_key, f.fingerprint FROM licet_bench.floating_seats f "
+                 "JOIN licet_bench.licenses l ON l.id = f.license_id WHERE f.released_at IS NULL"],
+                check=True, capture_output=True)
+        for _ in range(a.rounds):
+            # Interleaved, so drift on a noisy machine hits all alike.
+            results["echo"].append(wrk(ECHO_URL, os.path.join(ROOT, "bench/echo.lua"), a.duration, env))
+            results["heartbeat"].append(wrk(base + "/", os.path.join(ROOT, "bench/heartbeat.lua"), a.duration, env))
+            if direct:
+                results["pgbench"].append(pgbench(len(held), a.duration, a.db_connections or 16))
+        return results
 
+    rows = run_backends(a, measure, db_connections=a.db_connections, signature_cache=a.signature_cache)
+    # pgbench runs without the server: its RSS is not pgbench's.
+    rows = [(b, n, m, r, None if n == "pgbench" else rss) for b, n, m, r, rss in rows]
     print(f"{a.licenses} licenses x {a.seats} seats, all held; signature cache "
           f"{'default' if a.signature_cache is None else a.signature_cache}")
-    print(f"| backend | route | req/s (median of {a.rounds}) | vs echo | p50 ms | p99 ms | non-2xx | server peak RSS MiB |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
     if a.pgbench:
         print("(pgbench: transactions/s of a seat lookup and the heartbeat statement, p50 column:"
               " pgbench's average latency)")
-    for backend, name, m, ratio, rss in rows:
-        p99 = "" if name == "pgbench" else f"{m['p99']:.2f}"
-        print(f"| {backend} | {name} | {m['rps']:.0f} | {ratio:.0%} | {m['p50']:.2f} | {p99} | {m['errors']:.0f} | {'' if rss is None else f'{rss:.1f}'} |")
+    print_table(rows, a.rounds)
 
 
 if __name__ == "__main__":
