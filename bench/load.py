@@ -91,7 +91,54 @@ def seed(base, licenses):
 
 
 def median_of(runs):
-    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    """The median of each figure over the rounds (`None`: a figure this tool does not give)."""
+    return {k: None if runs[0][k] is None else statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
+ECHO_URL = "http://127.0.0.1:18788/echo"
+
+
+def run_backends(a, measure, **licet_options):
+    """Runs `measure(backend, base_url, data_dir)` against a fresh release licet-server on each
+    backend `a.backend` names (`a.server` the binary), with the echo route up at `ECHO_URL`.
+    `measure` returns `{route: [one wrk result a round]}` with an "echo" route measured in the
+    same rounds; the answer is the table's rows: `(backend, route, medians, share of the echo
+    median, server peak RSS or None)`."""
+    for exe in (a.server, ECHO):
+        if not os.path.exists(exe):
+            sys.exit(f"missing {exe}: cargo build --release -p licet-server --bins --examples")
+    rows = []
+    echo = subprocess.Popen([ECHO, "127.0.0.1:18788"], stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    try:
+        for backend in ["sqlite", "postgres"] if a.backend == "both" else [a.backend]:
+            with tempfile.TemporaryDirectory() as data_dir:
+                port = 18787
+                proc = start_licet(a.server, backend, port, data_dir, **licet_options)
+                try:
+                    results = measure(backend, f"http://127.0.0.1:{port}", data_dir)
+                    rss = peak_rss_mib(proc.pid)
+                finally:
+                    proc.send_signal(signal.SIGTERM)
+                    proc.wait(timeout=20)
+            ceiling = median_of(results["echo"])
+            for name, runs in results.items():
+                m = median_of(runs)
+                rows.append((backend, name, m, m["rps"] / ceiling["rps"], None if name == "echo" else rss))
+    finally:
+        echo.send_signal(signal.SIGTERM)
+        echo.wait(timeout=10)
+    return rows
+
+
+def print_table(rows, rounds, what="route"):
+    """The rows of `run_backends` as a Markdown table."""
+    print(f"| backend | {what} | req/s (median of {rounds}) | vs echo | p50 ms | p99 ms | non-2xx | server peak RSS MiB |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for backend, name, m, ratio, rss in rows:
+        p99 = "" if m["p99"] is None else f"{m['p99']:.2f}"
+        print(f"| {backend} | {name} | {m['rps']:.0f} | {ratio:.0%} | {m['p50']:.2f} | {p99} | "
+              f"{m['errors']:.0f} | {'' if rss is None else f'{rss:.1f}'} |")
 
 
 def main():
@@ -105,54 +152,29 @@ def main():
                     help="LICET_SIGNATURE_CACHE_ENTRIES for the server (0: sign every lease)")
     ap.add_argument("--server", default=BIN, help="the licet-server binary to measure")
     a = ap.parse_args()
-    for exe in (a.server, ECHO):
-        if not os.path.exists(exe):
-            sys.exit(f"missing {exe}: cargo build --release -p licet-server --bins --examples")
 
-    rows = []
-    echo = subprocess.Popen([ECHO, "127.0.0.1:18788"], stderr=subprocess.DEVNULL)
-    time.sleep(0.3)
-    backends = ["sqlite", "postgres"] if a.backend == "both" else [a.backend]
-    try:
-        for backend in backends:
-            with tempfile.TemporaryDirectory() as data_dir:
-                port = 18787
-                proc = start_licet(a.server, backend, port, data_dir, a.db_connections, a.signature_cache)
-                base = f"http://127.0.0.1:{port}"
-                try:
-                    validate_keys, activate_keys = seed(base, a.licenses)
-                    keys_file = os.path.join(data_dir, "activate-keys.txt")
-                    with open(keys_file, "w") as f:
-                        f.write("\n".join(activate_keys) + "\n")
-                    validate_file = os.path.join(data_dir, "validate-keys.txt")
-                    with open(validate_file, "w") as f:
-                        f.write("\n".join(validate_keys) + "\n")
-                    validate_body = json.dumps({"key": validate_keys[0], "fingerprint": "v1:validator"})
-                    env = {"LICET_BENCH_BODY": validate_body, "LICET_BENCH_KEYS": keys_file,
-                           "LICET_BENCH_VALIDATE_KEYS": validate_file}
-                    results = {"echo": [], "validate": [], "activate": []}
-                    for r in range(a.rounds):
-                        # Interleaved, so drift on a noisy machine hits all three alike.
-                        results["echo"].append(wrk("http://127.0.0.1:18788/echo", os.path.join(ROOT, "bench/echo.lua"), a.duration, env))
-                        results["validate"].append(wrk(base + "/", os.path.join(ROOT, "bench/validate.lua"), a.duration, env))
-                        results["activate"].append(wrk(base + "/", os.path.join(ROOT, "bench/activate.lua"), a.duration,
-                                                       {**env, "LICET_BENCH_RUN": f"{backend}{r}"}))
-                    rss = peak_rss_mib(proc.pid)
-                finally:
-                    proc.send_signal(signal.SIGTERM)
-                    proc.wait(timeout=20)
-                ceiling = median_of(results["echo"])
-                for name in ("echo", "validate", "activate"):
-                    m = median_of(results[name])
-                    rows.append((backend, name, m, m["rps"] / ceiling["rps"], rss if name != "echo" else None))
-    finally:
-        echo.send_signal(signal.SIGTERM)
-        echo.wait(timeout=10)
+    def measure(backend, base, data_dir):
+        validate_keys, activate_keys = seed(base, a.licenses)
+        keys_file = os.path.join(data_dir, "activate-keys.txt")
+        with open(keys_file, "w") as f:
+            f.write("\n".join(activate_keys) + "\n")
+        validate_file = os.path.join(data_dir, "validate-keys.txt")
+        with open(validate_file, "w") as f:
+            f.write("\n".join(validate_keys) + "\n")
+        validate_body = json.dumps({"key": validate_keys[0], "fingerprint": "v1:validator"})
+        env = {"LICET_BENCH_BODY": validate_body, "LICET_BENCH_KEYS": keys_file,
+               "LICET_BENCH_VALIDATE_KEYS": validate_file}
+        results = {"echo": [], "validate": [], "activate": []}
+        for r in range(a.rounds):
+            # Interleaved, so drift on a noisy machine hits all three alike.
+            results["echo"].append(wrk(ECHO_URL, os.path.join(ROOT, "bench/echo.lua"), a.duration, env))
+            results["validate"].append(wrk(base + "/", os.path.join(ROOT, "bench/validate.lua"), a.duration, env))
+            results["activate"].append(wrk(base + "/", os.path.join(ROOT, "bench/activate.lua"), a.duration,
+                                           {**env, "LICET_BENCH_RUN": f"{backend}{r}"}))
+        return results
 
-    print(f"| backend | route | req/s (median of {a.rounds}) | vs echo | p50 ms | p99 ms | non-2xx | server peak RSS MiB |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for backend, name, m, ratio, rss in rows:
-        print(f"| {backend} | {name} | {m['rps']:.0f} | {ratio:.0%} | {m['p50']:.2f} | {m['p99']:.2f} | {m['errors']:.0f} | {'' if rss is None else f'{rss:.1f}'} |")
+    rows = run_backends(a, measure, db_connections=a.db_connections, signature_cache=a.signature_cache)
+    print_table(rows, a.rounds)
 
 
 if __name__ == "__main__":

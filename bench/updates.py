@@ -14,10 +14,10 @@ Four checks, interleaved with the echo route each round (medians over rounds):
   bookkeeping off, one license-and-activation read per check.
 Needs wrk (apt-get install wrk).
 """
-import argparse, json, os, signal, subprocess, sys, tempfile, time, urllib.request
+import argparse, json, os, sys, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from load import BIN, ECHO, ROOT, http, median_of, peak_rss_mib, start_licet, wrk  # noqa: E402
+from load import BIN, ECHO_URL, ROOT, http, print_table, run_backends, wrk  # noqa: E402
 
 TOKEN = "lct_admin_bench_0123456789abcdef0123"
 PLATFORM = "linux-x86_64"
@@ -52,55 +52,28 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--server", default=BIN, help="the licet-server binary to measure")
     a = ap.parse_args()
-    for exe in (a.server, ECHO):
-        if not os.path.exists(exe):
-            sys.exit(f"missing {exe}: cargo build --release -p licet-server --bins --examples")
     script = os.path.join(ROOT, "bench/updates.lua")
-    rows = []
-    echo = subprocess.Popen([ECHO, "127.0.0.1:18788"], stderr=subprocess.DEVNULL)
-    time.sleep(0.3)
-    backends = ["sqlite", "postgres"] if a.backend == "both" else [a.backend]
-    try:
-        for backend in backends:
-            with tempfile.TemporaryDirectory() as data_dir:
-                port = 18787
-                proc = start_licet(a.server, backend, port, data_dir)
-                base = f"http://127.0.0.1:{port}"
-                try:
-                    key, lease = seed(base)
-                    path = "/v1/releases/latest?product=bench&platform=" + PLATFORM + "&version={}"
-                    cases = {
-                        "lease, up to date (204)": {"LICET_BENCH_LEASE": lease, "LICET_BENCH_PATH": path.format("1.1.0")},
-                        "lease, update (200)": {"LICET_BENCH_LEASE": lease, "LICET_BENCH_PATH": path.format("1.0.0")},
-                        "key, up to date (204)": {"LICET_BENCH_KEY": key, "LICET_BENCH_FPR": "v1:bench",
-                                                  "LICET_BENCH_PATH": path.format("1.1.0")},
-                        "key, update (200)": {"LICET_BENCH_KEY": key, "LICET_BENCH_FPR": "v1:bench",
-                                              "LICET_BENCH_PATH": path.format("1.0.0")},
-                    }
-                    echo_env = {"LICET_BENCH_BODY": json.dumps({"key": key, "fingerprint": "v1:validator"})}
-                    results = {"echo": [], **{name: [] for name in cases}}
-                    for _ in range(a.rounds):
-                        results["echo"].append(wrk("http://127.0.0.1:18788/echo", os.path.join(ROOT, "bench/echo.lua"),
-                                                   a.duration, echo_env))
-                        for name, env in cases.items():
-                            results[name].append(wrk(base + "/", script, a.duration, env))
-                    rss = peak_rss_mib(proc.pid)
-                finally:
-                    proc.send_signal(signal.SIGTERM)
-                    proc.wait(timeout=20)
-                ceiling = median_of(results["echo"])
-                for name in results:
-                    m = median_of(results[name])
-                    rows.append((backend, name, m, m["rps"] / ceiling["rps"], rss if name != "echo" else None))
-    finally:
-        echo.send_signal(signal.SIGTERM)
-        echo.wait(timeout=10)
 
-    print(f"| backend | check | req/s (median of {a.rounds}) | vs echo | p50 ms | p99 ms | non-2xx | server peak RSS MiB |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for backend, name, m, ratio, rss in rows:
-        print(f"| {backend} | {name} | {m['rps']:.0f} | {ratio:.0%} | {m['p50']:.2f} | {m['p99']:.2f} | "
-              f"{m['errors']:.0f} | {'' if rss is None else f'{rss:.1f}'} |")
+    def measure(backend, base, data_dir):
+        key, lease = seed(base)
+        path = "/v1/releases/latest?product=bench&platform=" + PLATFORM + "&version={}"
+        cases = {
+            "lease, up to date (204)": {"LICET_BENCH_LEASE": lease, "LICET_BENCH_PATH": path.format("1.1.0")},
+            "lease, update (200)": {"LICET_BENCH_LEASE": lease, "LICET_BENCH_PATH": path.format("1.0.0")},
+            "key, up to date (204)": {"LICET_BENCH_KEY": key, "LICET_BENCH_FPR": "v1:bench",
+                                      "LICET_BENCH_PATH": path.format("1.1.0")},
+            "key, update (200)": {"LICET_BENCH_KEY": key, "LICET_BENCH_FPR": "v1:bench",
+                                  "LICET_BENCH_PATH": path.format("1.0.0")},
+        }
+        echo_env = {"LICET_BENCH_BODY": json.dumps({"key": key, "fingerprint": "v1:validator"})}
+        results = {"echo": [], **{name: [] for name in cases}}
+        for _ in range(a.rounds):
+            results["echo"].append(wrk(ECHO_URL, os.path.join(ROOT, "bench/echo.lua"), a.duration, echo_env))
+            for name, env in cases.items():
+                results[name].append(wrk(base + "/", script, a.duration, env))
+        return results
+
+    print_table(run_backends(a, measure), a.rounds, what="check")
 
 
 if __name__ == "__main__":

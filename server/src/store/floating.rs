@@ -1,6 +1,9 @@
 //! Floating seats: holdings of a floating license's seats, each live while its lease runs.
 
-use super::{NewAudit, Store};
+use std::sync::LazyLock;
+
+use super::sqlite_writes::{NativeTx, Writes};
+use super::{Backend, LicenseRow, NewAudit, Store};
 
 /// One holding of a seat.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -56,10 +59,152 @@ pub enum Checkout {
     Full { in_use: i64, earliest_end: i64 },
 }
 
+/// A heartbeat's renewal, as one statement.
+#[derive(Debug, Clone)]
+pub struct Renewed {
+    /// The license as it stands (usable: active and not expired).
+    pub license: LicenseRow,
+    /// The seat, its lease renewed.
+    pub seat: FloatingSeatRow,
+    /// Live seats of the license now, this one included.
+    pub in_use: i64,
+}
+
 const COLUMNS: &str = "id, license_id, fingerprint, instance, name, platform, ip, \
      checked_out_at, lease_ends_at, borrowed, released_at";
 
+/// Renews the live seat of machine `$2`, instance `$3` on the license with key `$1` at `$4`
+/// (now), if the license is usable (active, not expired) and floating: the lease runs the
+/// product's seat lease from now, never past the license's expiry and never shorter than
+/// it was (a heartbeat does not end a borrow), as `licensing::floating::checkout` decides
+/// for a new seat. No row: no such live seat, or a license that refuses it; the caller
+/// then goes the locked way, which says why. Renewing a seat that is live already leaves
+/// the number of live seats alone, so it needs no lock. The same text runs on both
+/// engines; SQLite's `RETURNING` sees only the updated table, so the license is read after
+/// it (natively, in the same transaction) there, and joined to it in a CTE on PostgreSQL.
+pub(super) const RENEW_SEAT: &str = "UPDATE floating_seats SET lease_ends_at = CASE \
+     WHEN floating_seats.lease_ends_at > (CASE WHEN l.expires_at < $4 + p.floating_lease_secs \
+     THEN l.expires_at ELSE $4 + p.floating_lease_secs END) THEN floating_seats.lease_ends_at \
+     ELSE (CASE WHEN l.expires_at < $4 + p.floating_lease_secs \
+     THEN l.expires_at ELSE $4 + p.floating_lease_secs END) END \
+     FROM licenses l JOIN products p ON p.id = l.product_id \
+     WHERE l.license_key = $1 AND floating_seats.license_id = l.id \
+     AND floating_seats.fingerprint = $2 AND floating_seats.instance = $3 \
+     AND floating_seats.released_at IS NULL AND floating_seats.lease_ends_at > $4 \
+     AND l.status = 'ACTIVE' AND (l.expires_at IS NULL OR l.expires_at > $4) \
+     AND p.floating_lease_secs IS NOT NULL \
+     RETURNING floating_seats.id AS seat_id, floating_seats.license_id AS seat_license_id, \
+     floating_seats.name AS seat_name, floating_seats.platform AS seat_platform, \
+     floating_seats.ip AS seat_ip, floating_seats.checked_out_at AS seat_checked_out_at, \
+     floating_seats.lease_ends_at AS seat_lease_ends_at, floating_seats.borrowed AS seat_borrowed, \
+     (SELECT COUNT(*) FROM floating_seats c WHERE c.license_id = floating_seats.license_id \
+      AND c.released_at IS NULL AND c.lease_ends_at > $4) AS seats_in_use";
+
+/// The spans of use of license `$1`'s seats that overlap `[$2, $3)` (see
+/// [`Store::floating_seat_spans`]).
+pub(super) const SEAT_SPANS: &str = "SELECT checked_out_at, CASE WHEN released_at < lease_ends_at \
+     THEN released_at ELSE lease_ends_at END AS ended_at FROM floating_seats \
+     WHERE license_id = $1 AND lease_ends_at > $2 AND checked_out_at < $3 \
+     AND (released_at IS NULL OR released_at > $2)";
+
+/// [`RENEW_SEAT`] with the license joined, on PostgreSQL: one round trip.
+static RENEW_SEAT_WITH_LICENSE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH renewed AS ({RENEW_SEAT}), \
+         license AS ({} WHERE l.id = (SELECT seat_license_id FROM renewed)) \
+         SELECT license.*, renewed.* FROM license, renewed",
+        super::licenses::SELECT_LICENSE
+    )
+});
+
+/// A row of [`RENEW_SEAT_WITH_LICENSE`].
+#[derive(Debug, sqlx::FromRow)]
+struct RenewedRow {
+    #[sqlx(flatten)]
+    license: LicenseRow,
+    #[sqlx(flatten)]
+    seat: RenewedSeat,
+}
+
+/// What [`RENEW_SEAT`] returns.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct RenewedSeat {
+    pub seat_id: String,
+    pub seat_name: Option<String>,
+    pub seat_platform: Option<String>,
+    pub seat_ip: Option<String>,
+    pub seat_checked_out_at: i64,
+    pub seat_lease_ends_at: i64,
+    pub seat_borrowed: i64,
+    pub seats_in_use: i64,
+}
+
+impl RenewedSeat {
+    fn with_license(self, license: LicenseRow, fingerprint: &str, instance: &str) -> Renewed {
+        Renewed {
+            seat: FloatingSeatRow {
+                id: self.seat_id,
+                license_id: license.id.clone(),
+                fingerprint: fingerprint.to_owned(),
+                instance: instance.to_owned(),
+                name: self.seat_name,
+                platform: self.seat_platform,
+                ip: self.seat_ip,
+                checked_out_at: self.seat_checked_out_at,
+                lease_ends_at: self.seat_lease_ends_at,
+                borrowed: self.seat_borrowed,
+                released_at: None,
+            },
+            in_use: self.seats_in_use,
+            license,
+        }
+    }
+}
+
 impl Store {
+    /// A heartbeat's fast path: renews the live seat of `fingerprint` and `instance` on the
+    /// license with `key` in one round trip ([`RENEW_SEAT`]: on SQLite one job of the
+    /// writer's group commit, on PostgreSQL one statement). `Ok(None)` when it renewed
+    /// nothing (a new seat, an ended lease, an unusable or node-locked license, no such
+    /// key): [`Store::checkout_floating_seat`] then decides. An in-memory SQLite database has
+    /// no native writer and always answers `None`.
+    pub async fn renew_floating_seat(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        instance: &str,
+        now: i64,
+    ) -> Result<Option<Renewed>, sqlx::Error> {
+        let (key, fingerprint, instance) =
+            (key.to_owned(), fingerprint.to_owned(), instance.to_owned());
+        match (self.sqlite_writes(), self.backend()) {
+            (Some(writes), _) => {
+                writes
+                    .write(move |tx: &NativeTx<'_>| {
+                        let Some(seat) = tx.renew_seat(&key, &fingerprint, &instance, now)? else {
+                            return Ok(Writes::Keep(None));
+                        };
+                        let license = tx
+                            .license_with_activation(&key, &fingerprint)?
+                            .map(|found| seat.with_license(found.license, &fingerprint, &instance));
+                        Ok(Writes::Keep(license))
+                    })
+                    .await
+            }
+            (None, Backend::Postgres) => {
+                let row: Option<RenewedRow> = sqlx::query_as(RENEW_SEAT_WITH_LICENSE.as_str())
+                    .bind(&key)
+                    .bind(&fingerprint)
+                    .bind(&instance)
+                    .bind(now)
+                    .fetch_optional(self.writer())
+                    .await?;
+                Ok(row.map(|r| r.seat.with_license(r.license, &fingerprint, &instance)))
+            }
+            (None, Backend::Sqlite) => Ok(None),
+        }
+    }
+
     /// Takes or renews a seat of a floating license under the license's lock (the SQLite
     /// write lock, or the license row's on PostgreSQL), so concurrent checkouts never hold
     /// more than `max_seats` live seats. A renewal never shortens the lease (a heartbeat
@@ -229,5 +374,22 @@ impl Store {
         .bind(now)
         .fetch_all(self.pool())
         .await
+    }
+
+    /// When each seat of a license that overlaps `[since, until)` was in use: `(from, to)`
+    /// in Unix seconds, from its checkout to its release or its lease's end, whichever came
+    /// first (a live seat's `to` is its lease's end).
+    pub async fn floating_seat_spans(
+        &self,
+        license_id: &str,
+        since: i64,
+        until: i64,
+    ) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+        sqlx::query_as(SEAT_SPANS)
+            .bind(license_id)
+            .bind(since)
+            .bind(until)
+            .fetch_all(self.pool())
+            .await
     }
 }

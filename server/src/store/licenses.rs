@@ -115,6 +115,9 @@ macro_rules! select_license {
     };
 }
 
+/// The license read with its policy, for a query to finish with its `WHERE`.
+pub(super) const SELECT_LICENSE: &str = select_license!("");
+
 /// The license with key `$1`, its policy and seat count, and the live activation of
 /// fingerprint `$2` on it (`act_*`, null without one). Also run natively by `sqlite_reads`,
 /// which reads the columns by position.

@@ -183,4 +183,31 @@ mod tests {
             "live seats are counted without reading activation rows: {plan:?}"
         );
     }
+
+    #[test]
+    fn a_heartbeat_renewal_probes_indexes_and_counts_live_seats_from_one_index_alone() {
+        let plan = plan_of(super::super::floating::RENEW_SEAT);
+        assert!(
+            plan.iter().all(|step| !step.starts_with("SCAN")),
+            "no table scan: {plan:?}"
+        );
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("COVERING INDEX floating_seats_ends")),
+            "live seats are counted without reading seat rows: {plan:?}"
+        );
+    }
+
+    #[test]
+    fn a_licenses_seat_history_is_one_range_of_one_index() {
+        let plan = plan_of(super::super::floating::SEAT_SPANS);
+        assert_eq!(
+            plan,
+            [
+                "SEARCH floating_seats USING COVERING INDEX floating_seats_ends \
+              (license_id=? AND lease_ends_at>?)"
+            ],
+            "ended holdings older than the window are not read"
+        );
+    }
 }

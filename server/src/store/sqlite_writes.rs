@@ -18,9 +18,10 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use super::floating::RenewedSeat;
 use super::{ActivationRow, LicenseAndActivation};
 
 /// Most jobs committed together.
@@ -175,6 +176,34 @@ impl NativeTx<'_> {
         fingerprint: &str,
     ) -> rusqlite::Result<Option<LicenseAndActivation>> {
         super::sqlite_reads::license_with_activation(self.0, key, fingerprint)
+    }
+
+    /// Renews a live floating seat ([`super::floating::RENEW_SEAT`]); `None` when none was.
+    pub fn renew_seat(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        instance: &str,
+        now: i64,
+    ) -> rusqlite::Result<Option<RenewedSeat>> {
+        self.0
+            .prepare_cached(super::floating::RENEW_SEAT)?
+            .query_row(
+                rusqlite::named_params! { "$1": key, "$2": fingerprint, "$3": instance, "$4": now },
+                |r| {
+                    Ok(RenewedSeat {
+                        seat_id: r.get(0)?,
+                        seat_name: r.get(2)?,
+                        seat_platform: r.get(3)?,
+                        seat_ip: r.get(4)?,
+                        seat_checked_out_at: r.get(5)?,
+                        seat_lease_ends_at: r.get(6)?,
+                        seat_borrowed: r.get(7)?,
+                        seats_in_use: r.get(8)?,
+                    })
+                },
+            )
+            .optional()
     }
 
     /// Inserts a live activation.

@@ -12,14 +12,24 @@ const PAD_LEFT: i64 = 36;
 const PAD_BOTTOM: i64 = 22;
 const PAD_TOP: i64 = 8;
 
+/// What a day's bar measures, for the chart's text summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PerDay {
+    /// Events of the day: the summary gives their total.
+    Count,
+    /// The most at once during the day (a total would mean nothing).
+    Peak,
+}
+
 /// A bar per day for the `days` days ending with `today` (day numbers since the epoch),
-/// from sparse `(day, count)` rows.
+/// from sparse `(day, value)` rows.
 pub fn daily_bars(
     id: &str,
     title: &str,
     rows: &[(i64, i64)],
     today: i64,
     days: i64,
+    per_day: PerDay,
     colour: &str,
 ) -> Markup {
     let first = today - days + 1;
@@ -30,7 +40,8 @@ pub fn daily_bars(
         })
         .collect();
     let total: i64 = values.iter().map(|v| v.1).sum();
-    let max = nice_max(values.iter().map(|v| v.1).max().unwrap_or(0));
+    let highest = values.iter().map(|v| v.1).max().unwrap_or(0);
+    let max = nice_max(highest);
     let plot_w = W - PAD_LEFT;
     let plot_h = H - PAD_BOTTOM - PAD_TOP;
     let slot = plot_w as f64 / values.len().max(1) as f64;
@@ -38,7 +49,12 @@ pub fn daily_bars(
     html! {
         svg viewBox={"0 0 " (W) " " (H)} role="img" aria-labelledby={(id) "-t " (id) "-d"} {
             title id={(id) "-t"} { (title) }
-            desc id={(id) "-d"} { (total) " in the last " (days) " days; at most " (values.iter().map(|v| v.1).max().unwrap_or(0)) " in a day." }
+            desc id={(id) "-d"} {
+                @match per_day {
+                    PerDay::Count => { (total) " in the last " (days) " days; at most " (highest) " in a day." }
+                    PerDay::Peak => { "At most " (highest) " at once in the last " (days) " days." }
+                }
+            }
             // Axis and grid: the maximum and the middle.
             @for (i, frac) in [(0, 1.0_f64), (1, 0.5)] {
                 @let y = PAD_TOP as f64 + plot_h as f64 * (1.0 - frac);
@@ -137,10 +153,32 @@ mod tests {
 
     #[test]
     fn daily_bars_fill_missing_days_and_escape_titles() {
-        let svg = daily_bars("s", "Sales <per> day", &[(100, 4)], 101, 30, "#000").into_string();
+        let svg = daily_bars(
+            "s",
+            "Sales <per> day",
+            &[(100, 4)],
+            101,
+            30,
+            PerDay::Count,
+            "#000",
+        )
+        .into_string();
         assert_eq!(svg.matches("<rect").count(), 30);
         assert!(svg.contains("Sales &lt;per&gt; day"));
         assert!(svg.contains("4 in the last 30 days"));
+        let svg = daily_bars(
+            "p",
+            "Peak",
+            &[(100, 3), (101, 2)],
+            101,
+            30,
+            PerDay::Peak,
+            "#000",
+        );
+        assert!(
+            svg.into_string()
+                .contains("At most 3 at once in the last 30 days.")
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! - `portal/`: the customer portal (`/portal`): route table in `mod.rs`, pages by group.
 //! - `dashboard/`: the vendor dashboard (`/admin`): route table in `mod.rs`, one module per
 //!   page group, form rules in `forms`, list queries in `filters`.
-//! - `charts`: the overview's SVG charts.
+//! - `charts`: the dashboard's SVG charts (the overview, a floating license's seats).
 //! - `uploads`: reading `multipart/form-data` uploads part by part, CSRF token first.
 //! - `air_gapped`: the air-gapped activation forms and answer pages of both areas.
 //! - `subscriptions`: how a subscription's state reads, in both areas.

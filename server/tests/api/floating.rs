@@ -61,6 +61,20 @@ async fn release(api: &Api, key: &str, fpr: &str, extra: Value) -> Value {
     body
 }
 
+async fn heartbeat(api: &Api, key: &str, fpr: &str) -> (StatusCode, Value) {
+    api.post(
+        "/v1/licenses/heartbeat",
+        json!({ "key": key, "fingerprint": fpr }),
+    )
+    .await
+}
+
+/// The id of the (first) license of `cad`.
+async fn cad_license_id(api: &Api) -> String {
+    let (_, licenses) = api.admin_get("/v1/admin/licenses?product=cad").await;
+    str_of(&licenses["items"][0], "id")
+}
+
 #[tokio::test]
 async fn of_thirty_machines_racing_exactly_the_licenses_seats_win() {
     let api = Api::start().await;
@@ -153,7 +167,13 @@ async fn a_borrowed_seat_counts_until_it_is_returned_or_ends() {
     assert_eq!(body["seat"]["borrowed"], true);
     let claims = verify_independently(&str_of(&body, "token"), &api.jwks().await, "cad")
         .expect("a valid lease");
-    assert_eq!(claims["exp"], api.server.clock_now() + 3 * DAY);
+    // The server's "now" may be a second behind the test's by the time the answer is in.
+    let exp = claims["exp"].as_i64().expect("exp");
+    let now = api.server.clock_now();
+    assert!(
+        (now + 3 * DAY - 1..=now + 3 * DAY).contains(&exp),
+        "{claims}"
+    );
     assert_eq!(claims["lic"]["seat"]["borrowed"], true);
     // Longer than the product allows, or on a product that allows none: refused.
     let (status, body, _) = checkout(&api, &key, "v1:a", json!({ "borrow_secs": 8 * DAY })).await;
@@ -350,4 +370,162 @@ async fn floating_key_of_other_customer(api: &Api) -> String {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     str_of(&body, "key")
+}
+
+/// A heartbeat renews in one conditional update that checks the license too: if it skipped
+/// the license's state, a suspended, revoked or expired license would keep its seats
+/// renewed and its lease tokens signed.
+#[tokio::test]
+async fn a_heartbeat_renews_the_seat_in_place_and_is_refused_once_the_license_is_not_usable() {
+    let api = Api::start().await;
+    let key = floating(&api, 2).await;
+    let id = cad_license_id(&api).await;
+    let (status, first, _) = checkout(&api, &key, "v1:a", json!({ "name": "Lab PC 1" })).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let (status, other, _) = checkout(&api, &key, "v1:b", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{other}");
+
+    // The same seat, its lease running from now; the token ends with it.
+    api.server.clock.advance(300);
+    let (status, body) = heartbeat(&api, &key, "v1:a").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let now = api.server.clock_now();
+    assert_eq!(body["seat"]["id"], first["seat"]["id"]);
+    assert_eq!(body["seat"]["name"], "Lab PC 1");
+    assert_eq!(
+        body["seat"]["checked_out_at"],
+        first["seat"]["checked_out_at"]
+    );
+    let a_ends = body["seat"]["lease_ends_at"].as_i64().expect("end");
+    assert!((now + LEASE - 1..=now + LEASE).contains(&a_ends), "{body}");
+    assert_eq!(body["seats_in_use"], 2);
+    assert_eq!(body["license"]["status"], "ACTIVE");
+    let claims = verify_independently(&str_of(&body, "token"), &api.jwks().await, "cad")
+        .expect("a valid lease");
+    assert_eq!(claims["exp"], a_ends);
+    assert_eq!(claims["lic"]["seat"]["id"], first["seat"]["id"]);
+    assert_eq!(claims["lic"]["active_activations"], 2);
+
+    api.admin_post(&format!("/v1/admin/licenses/{id}/suspend"), json!({}))
+        .await;
+    let (status, body) = heartbeat(&api, &key, "v1:a").await;
+    assert_error(status, &body, 403, "LICENSE_SUSPENDED");
+    api.admin_post(&format!("/v1/admin/licenses/{id}/reinstate"), json!({}))
+        .await;
+    let (status, body) = heartbeat(&api, &key, "v1:a").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["seat"]["id"], first["seat"]["id"], "still its seat");
+    let a_ends = body["seat"]["lease_ends_at"].as_i64().expect("end");
+
+    // Near its expiry, the lease ends with the license; past it, refused.
+    let (status, body) = api
+        .admin_post(
+            &format!("/v1/admin/licenses/{id}/extend"),
+            json!({ "expires_at": now + 100 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = heartbeat(&api, &key, "v1:a").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["seat"]["lease_ends_at"], a_ends, "never shortened");
+    let claims = verify_independently(&str_of(&body, "token"), &api.jwks().await, "cad")
+        .expect("a valid lease");
+    assert_eq!(claims["exp"], now + 100, "the token ends with the license");
+    let (status, body) = heartbeat(&api, &key, "v1:b").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let b_ends = other["seat"]["lease_ends_at"].as_i64().expect("end");
+    assert_eq!(
+        body["seat"]["lease_ends_at"], b_ends,
+        "B's lease already ran past the new expiry: kept, not lengthened"
+    );
+    api.server.clock.advance(200);
+    let (status, body) = heartbeat(&api, &key, "v1:a").await;
+    assert_error(status, &body, 403, "LICENSE_EXPIRED");
+
+    api.admin_post(&format!("/v1/admin/licenses/{id}/revoke"), json!({}))
+        .await;
+    let (status, body) = heartbeat(&api, &key, "v1:a").await;
+    assert_error(status, &body, 403, "LICENSE_REVOKED");
+}
+
+#[tokio::test]
+async fn a_heartbeat_after_the_lease_ended_takes_a_free_seat_or_waits() {
+    let api = Api::start().await;
+    let key = floating(&api, 1).await;
+    let (status, first, _) = checkout(&api, &key, "v1:a", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+
+    // A's app slept past its lease; the seat was free, so its heartbeat takes it anew.
+    api.server.clock.advance(LEASE + 1);
+    let (status, body) = heartbeat(&api, &key, "v1:a").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let now = api.server.clock_now();
+    assert_ne!(body["seat"]["id"], first["seat"]["id"], "a new holding");
+    let since = body["seat"]["checked_out_at"].as_i64().expect("since");
+    assert!((now - 1..=now).contains(&since), "{body}");
+    assert_eq!(body["seat"]["lease_ends_at"], since + LEASE);
+    assert_eq!(body["seats_in_use"], 1);
+
+    // Slept again, and B took the seat meanwhile: A waits.
+    api.server.clock.advance(LEASE + 1);
+    let (status, body, _) = checkout(&api, &key, "v1:b", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = heartbeat(&api, &key, "v1:a").await;
+    assert_error(status, &body, 409, "NO_FREE_SEAT");
+}
+
+#[tokio::test]
+async fn the_license_page_charts_the_most_seats_in_use_at_once_each_day() {
+    let api = Api::start().await;
+    let key = floating(&api, 3).await;
+    let id = cad_license_id(&api).await;
+    let (b, _) = signed_in(&api).await;
+    let page = format!("/admin/licenses/{id}");
+    let (status, html) = get_page(&b, &api, &page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("At most 0 at once in the last 30 days.")
+            && html.contains("No seat is in use now."),
+        "a floating license's chart, before any checkout: {html}"
+    );
+
+    // Two at once; then one leaves before a third comes: still two at most. (At one in the
+    // morning, so all of it falls on one day.)
+    let now = api.server.clock_now();
+    api.server.clock.advance(DAY - now.rem_euclid(DAY) + 3_600);
+    for fpr in ["v1:a", "v1:b"] {
+        let (status, body, _) = checkout(&api, &key, fpr, json!({ "name": "Lab PC" })).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    api.server.clock.advance(60);
+    release(&api, &key, "v1:a", json!({})).await;
+    let (status, body, _) = checkout(&api, &key, "v1:c", json!({ "instance": "ci-1" })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, html) = get_page(&b, &api, &page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains(r#"aria-labelledby="seat-peaks-t seat-peaks-d""#)
+            && html.contains("At most 2 at once in the last 30 days."),
+        "{html}"
+    );
+    assert_eq!(
+        html.matches(": 2</title>").count(),
+        1,
+        "today's bar: {html}"
+    );
+    assert_eq!(html.matches(": 0</title>").count(), 29, "{html}");
+    // Who holds a seat, since when, until when.
+    assert!(
+        html.contains("v1:b")
+            && html.contains("v1:c")
+            && html.contains("ci-1")
+            && !html.contains("v1:a"),
+        "{html}"
+    );
+    // A node-locked license has no seats to chart.
+    let (locked, _) = api.seeded(1).await;
+    let (status, html) = get_page(&b, &api, &format!("/admin/licenses/{locked}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!html.contains("seat-peaks"), "{html}");
 }

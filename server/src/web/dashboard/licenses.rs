@@ -2,7 +2,6 @@
 //! vendor's changes to it (status, expiry, seats).
 
 use licet_proto::admin::{IssueLicense, License};
-use licet_proto::floating::SeatInfo;
 use licet_proto::{ErrorCode, LicenseStatus};
 use maud::{Markup, html};
 use warp::http::StatusCode;
@@ -13,9 +12,10 @@ use super::forms::{ExtendForm, IssueForm, UpdatesForm};
 use super::nav;
 use crate::app::App;
 use crate::catalogue::{self, StatusChange};
-use crate::licensing::floating;
+use crate::licensing::floating::{self, SeatUse};
 use crate::platform::error::{Error, Result};
 use crate::store::SessionRow;
+use crate::web::charts;
 use crate::web::session::{NoFields, Outcome, Signed};
 use crate::web::shell::{copy_button, date, date_time, layout, page, redirect, status_badge};
 
@@ -81,7 +81,7 @@ pub(super) async fn issue(post: Result<Signed<IssueForm>>) -> Result<Response> {
 pub(super) async fn show(id: String, s: Outcome<Signed>) -> Outcome<Markup> {
     let s = s?;
     let lic = catalogue::show_license(&s.app, &id).await?;
-    let seats = floating::live_seats(&s.app, &lic.id).await?;
+    let seats = floating::seat_use(&s.app, &lic.id).await?;
     Ok(license_page(&s.session, &lic, &seats, None))
 }
 
@@ -132,7 +132,7 @@ async fn answer<T>(
         Ok(lic) => Ok(redirect(&format!("/admin/licenses/{}", lic.id))),
         Err(e @ Error::Api { .. }) => {
             let lic = catalogue::show_license(&post.app, id).await?;
-            let seats = floating::live_seats(&post.app, &lic.id).await?;
+            let seats = floating::seat_use(&post.app, &lic.id).await?;
             let message = e.public_message();
             let refused = Refused {
                 form,
@@ -259,7 +259,7 @@ struct Refused<'a> {
 fn license_page(
     s: &SessionRow,
     l: &License,
-    seats: &[SeatInfo],
+    seats: &SeatUse,
     refused: Option<Refused<'_>>,
 ) -> Markup {
     let refused_for = |form| {
@@ -330,12 +330,18 @@ fn license_page(
                     }
                 }
             }
-            @if !seats.is_empty() {
+            @if seats.peaks.is_some() || !seats.live.is_empty() {
                 h2 { "Floating seats in use" }
+            }
+            @if let Some(peaks) = &seats.peaks {
+                (charts::daily_bars("seat-peaks", "Most seats in use at once per day, last 30 days", peaks, seats.today, floating::USE_WINDOW_DAYS, charts::PerDay::Peak, "#8250df"))
+                @if seats.live.is_empty() { p { "No seat is in use now." } }
+            }
+            @if !seats.live.is_empty() {
                 div class="scroll" { table {
                     thead { tr { th scope="col" { "Machine" } th scope="col" { "Instance" } th scope="col" { "Since" } th scope="col" { "Lease ends" } th scope="col" { "Free it" } } }
-                    tbody { @for seat in seats { tr {
-                        td { (seat.name.as_deref().unwrap_or("unnamed")) }
+                    tbody { @for seat in &seats.live { tr {
+                        td { (seat.name.as_deref().unwrap_or("unnamed")) br; code { (seat.fingerprint) } }
                         td { (seat.instance.as_deref().unwrap_or("")) }
                         td { (date_time(seat.checked_out_at)) }
                         td { (date_time(seat.lease_ends_at)) @if seat.borrowed { " (borrowed)" } }

@@ -58,11 +58,11 @@ pub(super) async fn overview(s: Signed) -> Outcome<Markup> {
             div class="cards" {
                 section class="card" {
                     h2 { "Sales per day" }
-                    (charts::daily_bars("sales", "Sales per day, last 30 days", &o.sales, o.today, WINDOW_DAYS, "#1d5fd1"))
+                    (charts::daily_bars("sales", "Sales per day, last 30 days", &o.sales, o.today, WINDOW_DAYS, charts::PerDay::Count, "#1d5fd1"))
                 }
                 section class="card" {
                     h2 { "Activations per day" }
-                    (charts::daily_bars("activations", "New activations per day, last 30 days", &o.activations, o.today, WINDOW_DAYS, "#1a7f37"))
+                    (charts::daily_bars("activations", "New activations per day, last 30 days", &o.activations, o.today, WINDOW_DAYS, charts::PerDay::Count, "#1a7f37"))
                 }
             }
             div class="cards" {
