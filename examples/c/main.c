@@ -187,6 +187,8 @@ static licet_result offline_document(const licet_client *client, text_call call,
     }
     free(text);
     return r;
+}
+
 /* What the floating demo's lost callback is given as user_data. */
 struct seat_watch {
     atomic_bool lost;
