@@ -189,9 +189,15 @@ pub async fn test_database_url(dir: &std::path::Path) -> Result<String> {
     let Ok(base) = std::env::var(TEST_DATABASE_ENV) else {
         return Ok(crate::platform::config::sqlite_url(dir));
     };
+    postgres_test_schema(&base).await
+}
+
+/// A fresh schema of the PostgreSQL database at `base`, as a URL whose connections use it
+/// (for tests that need PostgreSQL whatever `LICET_TEST_DATABASE_URL` says, e.g. replicas).
+pub async fn postgres_test_schema(base: &str) -> Result<String> {
     let now = crate::platform::clock::Clock::now(&crate::platform::clock::SystemClock);
     let schema = format!("licet_t_{now}_{}", hex(&random_bytes::<6>()));
-    let store = crate::store::Store::connect(&base, 1)
+    let store = crate::store::Store::connect(base, 1)
         .await
         .map_err(|e| Error::Internal(format!("{TEST_DATABASE_ENV}={base} is unreachable: {e}")))?;
     store.create_test_schema(&schema, now).await?;

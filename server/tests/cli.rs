@@ -13,6 +13,8 @@ mod floating;
 mod offline;
 #[path = "cli/releases.rs"]
 mod releases;
+#[path = "cli/replicas.rs"]
+mod replicas;
 
 fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_licet-server"));
