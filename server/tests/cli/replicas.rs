@@ -129,7 +129,9 @@ impl Cluster {
 
     /// The live activations of a license, by fingerprint.
     async fn live_fingerprints(&self, replica: usize, license: &str) -> Vec<String> {
-        let lic = self.get(replica, &format!("/v1/admin/licenses/{license}")).await;
+        let lic = self
+            .get(replica, &format!("/v1/admin/licenses/{license}"))
+            .await;
         lic["activations"]
             .as_array()
             .into_iter()
@@ -190,6 +192,7 @@ fn three_replicas_on_one_postgres_database_behave_as_one_server() {
         tempfile::tempdir().expect("dir"),
     ];
     let mut servers = replicas(&url, &dirs);
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cluster = Cluster {
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -201,9 +204,10 @@ fn three_replicas_on_one_postgres_database_behave_as_one_server() {
     rt.block_on(async {
         // 1. The seat limit holds across replicas: 50 machines race for 3 seats.
         let (id, key) = cluster.license("photo", 3).await;
-        let answers = futures_util::future::join_all(
-            (0..50).map(|i| cluster.activate(i, &key, &format!("v1:race-{i}"))),
-        )
+        let answers = futures_util::future::join_all((0..50).map(|i| {
+            let (cluster, key) = (&cluster, &key);
+            async move { cluster.activate(i, key, &format!("v1:race-{i}")).await }
+        }))
         .await;
         let won = answers.iter().filter(|(s, _)| *s == 200).count();
         let limited = answers
@@ -226,11 +230,11 @@ fn three_replicas_on_one_postgres_database_behave_as_one_server() {
             tokio::time::sleep(Duration::from_secs(61 - into_minute)).await;
         }
         let answers = futures_util::future::join_all((0..PER_KEY + 15).map(|i| {
-            cluster.post(
-                i,
-                "/v1/licenses/validate",
-                &json!({ "key": key2, "fingerprint": "v1:nobody" }),
-            )
+            let (cluster, key2) = (&cluster, &key2);
+            async move {
+                let body = json!({ "key": key2, "fingerprint": "v1:nobody" });
+                cluster.post(i, "/v1/licenses/validate", &body).await
+            }
         }))
         .await;
         let allowed = answers.iter().filter(|(s, _)| *s != 429).count();
@@ -263,7 +267,10 @@ fn three_replicas_on_one_postgres_database_behave_as_one_server() {
                 && kid_of(token) != old_kid
                 && kids(&jwks).contains(&kid_of(token))
             {
-                assert!(kids(&jwks).contains(&old_kid), "the old key stays published");
+                assert!(
+                    kids(&jwks).contains(&old_kid),
+                    "the old key stays published"
+                );
                 rotated = true;
                 break;
             }
@@ -299,7 +306,11 @@ fn three_replicas_on_one_postgres_database_behave_as_one_server() {
             assert_eq!(res.status().as_u16(), 200);
         }
         let purchases = cluster.get(2, "/v1/admin/purchases").await;
-        assert_eq!(purchases["items"].as_array().map(Vec::len), Some(1), "{purchases}");
+        assert_eq!(
+            purchases["items"].as_array().map(Vec::len),
+            Some(1),
+            "{purchases}"
+        );
         for _ in 0..100 {
             if total_mail(&dirs) > 0 {
                 break;
@@ -343,13 +354,22 @@ fn three_replicas_on_one_postgres_database_behave_as_one_server() {
         let mut load = load.collect::<Vec<_>>();
         while !load.is_empty() {
             let wave: Vec<_> = load.drain(..load.len().min(30)).collect();
-            acknowledged.extend(futures_util::future::join_all(wave).await.into_iter().flatten());
+            acknowledged.extend(
+                futures_util::future::join_all(wave)
+                    .await
+                    .into_iter()
+                    .flatten(),
+            );
         }
         acknowledged
     });
     let mut victim = victim;
     let _ = victim.child.wait();
-    assert!(acknowledged.len() >= 150, "the survivors kept serving: {}", acknowledged.len());
+    assert!(
+        acknowledged.len() >= 150,
+        "the survivors kept serving: {}",
+        acknowledged.len()
+    );
     let live: Vec<String> = rt.block_on(async {
         let mut all = Vec::new();
         for (id, _) in &licenses {
