@@ -74,7 +74,7 @@ fn deliver(license: licet::License, license_out: *mut *mut licet_license) -> lic
 }
 
 /// Runs a license operation and delivers its license.
-fn run(
+pub(crate) fn run(
     client: *const licet_client,
     license_out: *mut *mut licet_license,
     op: impl FnOnce(&licet::Client) -> Result<licet::License, licet::Error>,

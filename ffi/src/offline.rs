@@ -7,8 +7,8 @@
 use std::ffi::c_char;
 
 use crate::boundary::{fail, str_arg, write_str};
-use crate::client::{client_ref, licet_client};
-use crate::license::{License, licet_license};
+use crate::client::{client_ref, licet_client, run};
+use crate::license::licet_license;
 use crate::result::licet_result;
 
 /// Makes an activation request for this machine with `key` and copies its text block into
@@ -75,24 +75,14 @@ pub unsafe extern "C" fn licet_offline_import(
     license_out: *mut *mut licet_license,
 ) -> licet_result {
     ffi_boundary!({
-        let Some(client) = client_ref(client) else {
-            return licet_result::LICET_INVALID_ARGUMENT;
-        };
         // SAFETY: caller guarantees.
         let response = match unsafe { str_arg("response", response) } {
             Ok(r) => r,
             Err(e) => return e,
         };
-        match client.import_offline_activation(response) {
-            Ok(license) => {
-                if !license_out.is_null() {
-                    // SAFETY: non-NULL, and the caller promises it is writable.
-                    unsafe { *license_out = Box::into_raw(Box::new(License(license))).cast() };
-                }
-                licet_result::LICET_OK
-            }
-            Err(e) => fail(&e),
-        }
+        run(client, license_out, |c| {
+            c.import_offline_activation(response)
+        })
     })
 }
 

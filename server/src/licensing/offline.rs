@@ -12,7 +12,9 @@ use licet_proto::offline::{
 };
 use licet_proto::{ErrorCode, TokenError};
 
-use super::{Caller, Context, LEASE_GRID_SECS, NewActivation, decide, label, machine_facts};
+use super::{
+    Caller, Context, LEASE_GRID_SECS, NewActivation, decide, label, machine_facts, not_found,
+};
 use crate::platform::error::{Error, Result};
 use crate::platform::metrics::Event;
 use crate::store::{LicenseRow, NewAudit, OfflineActivated, OfflineKey};
@@ -217,8 +219,4 @@ fn refused(e: OfflineError) -> Error {
         ),
         other => Error::invalid(other.to_string()),
     }
-}
-
-fn not_found() -> Error {
-    Error::new(ErrorCode::LicenseNotFound, "no license has this key")
 }
