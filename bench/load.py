@@ -5,8 +5,19 @@ echo route measured in the same run as the framework's ceiling.
     cargo build --release -p licet-server --bins --examples
     python3 bench/load.py [--backend sqlite|postgres|both] [--duration 10] [--rounds 3]
     python3 bench/load.py --server /tmp/old/licet-server   # another build, for an A/B
+    python3 bench/load.py --backend postgres --pgbench     # and PostgreSQL's own limit
 
 Needs wrk (apt-get install wrk). Prints a Markdown table of medians over the rounds.
+
+With `--pgbench` (needs pgbench and psql), each PostgreSQL round also runs two pgbench
+anchors at wrk's client count (`-c32 -j2`, simple protocol), on a pgbench database of its
+own (`pgbench -i -s 10`: 1M accounts, in the schema `licet_pgbench`, dropped afterwards):
+`pgbench -S`, a single-row primary-key SELECT, the anchor of validate; and
+`bench/activation.pgbench`, a transaction shaped like an activation (a row locked, a count
+from an index, two inserts, a synchronous commit), the anchor of activate. A second table
+then sets each route against its anchor and against the targets (validate >= 50 % and
+activate >= 80 % of their anchor, p99 <= 25 ms, server peak RSS <= 64 MiB). In the main
+table the pgbench rows' p50 column is pgbench's average latency; they have no p99 or RSS.
 """
 import argparse, json, os, re, signal, statistics, subprocess, sys, tempfile, time, urllib.request
 
@@ -15,6 +26,14 @@ BIN = os.path.join(ROOT, "target", "release", "licet-server")
 ECHO = os.path.join(ROOT, "target", "release", "examples", "echo")
 PG = os.environ.get("LICET_BENCH_PG", "postgres://postgres@127.0.0.1:5432/test")
 CONNECTIONS = 32
+PGBENCH_SCHEMA = "licet_pgbench"
+PGBENCH_SCALE = 10   # pgbench -i -s 10: 1M rows in pgbench_accounts
+PGBENCH_S = "pgbench -S (PostgreSQL's own limit)"
+PGBENCH_ACTIVATION = "pgbench activation-shaped tx"
+# Each route's anchor and targets: (anchor row, least share of the anchor); p99 and RSS caps.
+ANCHORS = {"validate": (PGBENCH_S, 0.50), "activate": (PGBENCH_ACTIVATION, 0.80)}
+TARGET_P99_MS = 25.0
+TARGET_RSS_MIB = 64.0
 
 
 def http(method, url, body=None, token=None):
@@ -42,6 +61,11 @@ def wrk(url, script, duration, env):
         ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency", "-s", script, url],
         capture_output=True, text=True, env={**os.environ, **env}, check=True,
     ).stdout
+    return parse_wrk(out)
+
+
+def parse_wrk(out):
+    """Requests/s, p50 and p99 (ms) and the count of non-2xx answers in wrk's `--latency` output."""
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = parse_ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1))
     p50 = parse_ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1))
@@ -131,6 +155,70 @@ def run_backends(a, measure, **licet_options):
     return rows
 
 
+def pgbench_env():
+    return {**os.environ, "PGOPTIONS": f"-c search_path={PGBENCH_SCHEMA}"}
+
+
+def pgbench_init():
+    """A pgbench database of its own: `pgbench -i -s 10` in the schema `licet_pgbench`,
+    with the side tables of `bench/activation.pgbench`."""
+    subprocess.run(["psql", PG, "-qc", f"DROP SCHEMA IF EXISTS {PGBENCH_SCHEMA} CASCADE; "
+                    f"CREATE SCHEMA {PGBENCH_SCHEMA}"], check=True, capture_output=True)
+    subprocess.run(["pgbench", "-i", "-s", str(PGBENCH_SCALE), "-q", PG],
+                   check=True, capture_output=True, env=pgbench_env())
+    subprocess.run(["psql", PG, "-qc",
+                    f"CREATE TABLE {PGBENCH_SCHEMA}.bench_seats (aid int NOT NULL, n int NOT NULL); "
+                    f"CREATE INDEX bench_seats_aid ON {PGBENCH_SCHEMA}.bench_seats (aid); "
+                    f"CREATE TABLE {PGBENCH_SCHEMA}.bench_audit (at bigint NOT NULL, aid int NOT NULL, "
+                    "body text NOT NULL)"], check=True, capture_output=True)
+
+
+def pgbench_drop():
+    subprocess.run(["psql", PG, "-qc", f"DROP SCHEMA IF EXISTS {PGBENCH_SCHEMA} CASCADE"],
+                   check=True, capture_output=True)
+
+
+def pgbench(workload, duration):
+    """pgbench's transactions per second for `workload` (pgbench arguments: `-S`, or `-f`
+    and a script) at wrk's client count, simple protocol, on the schema of `pgbench_init`.
+    As a wrk result: the p50 figure is pgbench's average latency; no p99."""
+    out = subprocess.run(
+        ["pgbench", "-n", "-M", "simple", f"-c{CONNECTIONS}", "-j2", f"-T{duration}",
+         "-s", str(PGBENCH_SCALE), *workload, PG],
+        capture_output=True, text=True, check=True, env=pgbench_env(),
+    ).stdout
+    tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", out).group(1))
+    latency = re.search(r"latency average = ([\d.]+) ms", out)
+    failed = re.search(r"number of failed transactions: (\d+)", out)
+    return {"rps": tps, "p50": float(latency.group(1)) if latency else 0.0, "p99": None,
+            "errors": int(failed.group(1)) if failed else 0}
+
+
+def print_anchors(rows):
+    """The server's routes against PostgreSQL's own limit for the same work (rows of
+    `run_backends` with the pgbench anchors), with the targets."""
+    by_name = {(b, n): (m, rss) for b, n, m, _, rss in rows}
+    print()
+    print("Against PostgreSQL's own limit (pgbench at the same client count, same rounds):")
+    print()
+    print("| route | req/s | anchor | anchor tx/s | ratio | target | p99 ms (target ≤ 25) |")
+    print("|---|---:|---|---:|---:|---|---:|")
+    rss = None
+    for route, (anchor, share) in ANCHORS.items():
+        if ("postgres", route) not in by_name or ("postgres", anchor) not in by_name:
+            continue
+        m, rss = by_name[("postgres", route)]
+        a = by_name[("postgres", anchor)][0]
+        ratio = m["rps"] / a["rps"]
+        print(f"| {route} | {m['rps']:.0f} | {anchor} | {a['rps']:.0f} | {ratio:.0%} | "
+              f"≥ {share:.0%}: {'met' if ratio >= share else '**not met**'} | "
+              f"{m['p99']:.2f}: {'met' if m['p99'] <= TARGET_P99_MS else '**not met**'} |")
+    if rss is not None:
+        print()
+        print(f"Server peak RSS (postgres): {rss:.1f} MiB (target ≤ {TARGET_RSS_MIB:.0f} MiB: "
+              f"{'met' if rss <= TARGET_RSS_MIB else '**not met**'})")
+
+
 def print_table(rows, rounds, what="route"):
     """The rows of `run_backends` as a Markdown table."""
     print(f"| backend | {what} | req/s (median of {rounds}) | vs echo | p50 ms | p99 ms | non-2xx | server peak RSS MiB |")
@@ -151,6 +239,8 @@ def main():
     ap.add_argument("--signature-cache", type=int, default=None,
                     help="LICET_SIGNATURE_CACHE_ENTRIES for the server (0: sign every lease)")
     ap.add_argument("--server", default=BIN, help="the licet-server binary to measure")
+    ap.add_argument("--pgbench", action="store_true",
+                    help="on PostgreSQL, also run pgbench -S and bench/activation.pgbench as anchors")
     a = ap.parse_args()
 
     def measure(backend, base, data_dir):
@@ -165,16 +255,40 @@ def main():
         env = {"LICET_BENCH_BODY": validate_body, "LICET_BENCH_KEYS": keys_file,
                "LICET_BENCH_VALIDATE_KEYS": validate_file}
         results = {"echo": [], "validate": [], "activate": []}
+        direct = a.pgbench and backend == "postgres"
+        if direct:
+            results[PGBENCH_S], results[PGBENCH_ACTIVATION] = [], []
+            pgbench_init()
         for r in range(a.rounds):
             # Interleaved, so drift on a noisy machine hits all three alike.
             results["echo"].append(wrk(ECHO_URL, os.path.join(ROOT, "bench/echo.lua"), a.duration, env))
             results["validate"].append(wrk(base + "/", os.path.join(ROOT, "bench/validate.lua"), a.duration, env))
             results["activate"].append(wrk(base + "/", os.path.join(ROOT, "bench/activate.lua"), a.duration,
                                            {**env, "LICET_BENCH_RUN": f"{backend}{r}"}))
+            if direct:
+                results[PGBENCH_S].append(pgbench(["-S"], a.duration))
+                results[PGBENCH_ACTIVATION].append(
+                    pgbench(["-f", os.path.join(ROOT, "bench/activation.pgbench")], a.duration))
         return results
 
-    rows = run_backends(a, measure, db_connections=a.db_connections, signature_cache=a.signature_cache)
+    if not a.pgbench:
+        rows = run_backends(a, measure, db_connections=a.db_connections, signature_cache=a.signature_cache)
+        print_table(rows, a.rounds)
+        return
+    try:
+        rows = run_backends(a, measure, db_connections=a.db_connections, signature_cache=a.signature_cache)
+    finally:
+        if a.backend != "sqlite":
+            pgbench_drop()
+    # pgbench runs without the server: its RSS is not pgbench's.
+    rows = [(b, n, m, r, None if n in (PGBENCH_S, PGBENCH_ACTIVATION) else rss) for b, n, m, r, rss in rows]
+    print("(pgbench rows: transactions/s at -c32 -j2, simple protocol; p50 column: pgbench's"
+          " average latency)")
     print_table(rows, a.rounds)
+    if a.backend == "sqlite":
+        print("\n(--pgbench measures PostgreSQL only: no anchors on SQLite)")
+    else:
+        print_anchors(rows)
 
 
 if __name__ == "__main__":
