@@ -74,8 +74,33 @@ pub struct KeyAndFingerprint {
     pub fingerprint: String,
 }
 
-/// `POST /v1/licenses/validate` request body.
-pub type ValidateRequest = KeyAndFingerprint;
+/// `POST /v1/licenses/validate` request body: the key and fingerprint, and optionally the
+/// lease the machine holds, so that the server can answer "unchanged" instead of signing a
+/// new one (see [`ValidateResponse`]). Clients that send no lease always get a fresh one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateRequest {
+    /// The license key.
+    pub key: String,
+    /// The machine fingerprint the activation was made with.
+    pub fingerprint: String,
+    /// The lease this machine holds and has verified, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<HeldLease>,
+}
+
+/// What a client says of the lease it holds: enough for the server to tell whether that
+/// lease still says what a fresh one would, without sending (or verifying) the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeldLease {
+    /// The lease's `jti` claim.
+    pub jti: String,
+    /// The lease's `iat` claim.
+    pub iat: i64,
+    /// The `kid` of the key that signed it (its JWS header).
+    pub kid: String,
+}
 /// `POST /v1/licenses/deactivate` request body.
 pub type DeactivateRequest = KeyAndFingerprint;
 
@@ -148,8 +173,45 @@ pub struct LeaseResponse {
 
 /// `POST /v1/licenses/activate` response body.
 pub type ActivateResponse = LeaseResponse;
-/// `POST /v1/licenses/validate` response body.
-pub type ValidateResponse = LeaseResponse;
+impl HeldLease {
+    /// What to say of `token`, a lease verified earlier whose claims are `claims`.
+    pub fn of(token: &str, claims: &crate::token::Claims) -> Option<Self> {
+        Some(Self {
+            jti: claims.jti.clone(),
+            iat: claims.iat,
+            kid: crate::token::header_of(token)?.kid,
+        })
+    }
+}
+
+/// `POST /v1/licenses/validate` response body. With `unchanged: true` there is no token:
+/// the lease the request named is still the one the server would issue (same license
+/// state, entitlements, seats, expiry, signing key) and has more than half its life left,
+/// so the machine keeps it. Otherwise `token` is a fresh lease, exactly as from activate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidateResponse {
+    /// A fresh signed lease; absent when `unchanged`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The lease the request named stands: keep it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unchanged: bool,
+    /// The license state.
+    pub license: LicenseInfo,
+    /// This machine's activation.
+    pub activation: ActivationInfo,
+}
+
+impl From<LeaseResponse> for ValidateResponse {
+    fn from(lease: LeaseResponse) -> Self {
+        Self {
+            token: Some(lease.token),
+            unchanged: false,
+            license: lease.license,
+            activation: lease.activation,
+        }
+    }
+}
 
 /// `POST /v1/licenses/deactivate` response body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -441,6 +441,14 @@ impl KeySet {
     }
 }
 
+/// The protected header of a compact JWS, read without verifying anything: for a token
+/// already verified (to name its key), never to decide trust.
+pub fn header_of(token: &str) -> Option<Header> {
+    let h64 = token.split('.').next()?;
+    let json = URL_SAFE_NO_PAD.decode(h64).ok()?;
+    serde_json::from_slice(&json).ok()
+}
+
 /// One public key as a JWK (RFC 7517, OKP/Ed25519 per RFC 8037).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Jwk {

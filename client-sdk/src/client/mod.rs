@@ -12,7 +12,10 @@ pub(crate) use updates::refused;
 
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use licet_proto::api::{ActivateRequest, DeactivateResponse, KeyAndFingerprint, LeaseResponse};
+use licet_proto::api::{
+    ActivateRequest, DeactivateResponse, HeldLease, KeyAndFingerprint, LeaseResponse,
+    ValidateRequest, ValidateResponse,
+};
 use licet_proto::key::KeyShape;
 use licet_proto::token::{Expectations, TokenError};
 use licet_proto::trials::StartTrialRequest;
@@ -327,6 +330,10 @@ impl Client {
     }
 
     /// [`Client::validate`] for async code.
+    ///
+    /// While the stored lease is valid and before its refresh window, the request names it
+    /// ([`HeldLease`]); a server that finds it still says what a fresh lease would answers
+    /// "unchanged" without signing one, and the stored lease stays.
     pub async fn validate_async(&self) -> Result<License> {
         let Some(key) = self.inner.storage.load_key()? else {
             // A trial has no key: its lease is renewed where it was started.
@@ -335,23 +342,65 @@ impl Client {
             }
             return Err(Error::NotActivated(NotActivatedReason::NoLicense));
         };
-        let req = KeyAndFingerprint {
-            key: key.to_string(),
-            fingerprint: self.inner.fingerprint.clone()?,
-        };
-        match self
-            .inner
-            .transport
-            .post::<_, LeaseResponse>("/v1/licenses/validate", &req)
-            .await
-        {
-            Ok(answer) => self.accept_lease(answer.token),
-            Err(e) if e.is_verdict() => {
-                self.record_verdict(&e)?;
-                Err(e)
+        let mut held = self.held_lease()?;
+        loop {
+            let req = ValidateRequest {
+                key: key.to_string(),
+                fingerprint: self.inner.fingerprint.clone()?,
+                lease: held.take(),
+            };
+            let offered = req.lease.is_some();
+            match self
+                .inner
+                .transport
+                .post::<_, ValidateResponse>("/v1/licenses/validate", &req)
+                .await
+            {
+                Ok(ValidateResponse {
+                    token: Some(token), ..
+                }) => return self.accept_lease(token),
+                Ok(ValidateResponse {
+                    unchanged: true, ..
+                }) if offered => match self.check_offline()? {
+                    Offline::Valid { license, .. } => return Ok(license),
+                    // The stored lease changed or ended meanwhile: ask for a fresh one.
+                    _ => continue,
+                },
+                Ok(_) => {
+                    return Err(Error::Network(
+                        "the server's validation answer held no lease".into(),
+                    ));
+                }
+                Err(e) if e.is_verdict() => {
+                    self.record_verdict(&e)?;
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => Err(e),
         }
+    }
+
+    /// The stored lease, as a validation request names it: only a node-locked lease that
+    /// is valid offline now and not yet in its refresh window (there the client wants a
+    /// fresh one anyway).
+    fn held_lease(&self) -> Result<Option<HeldLease>> {
+        let local_now = self.inner.clock.now();
+        let mut st = self.state()?;
+        if !st.loaded {
+            self.load(&mut st)?;
+        }
+        if !matches!(self.evaluate(&mut st, local_now), Offline::Valid { .. }) {
+            return Ok(None);
+        }
+        let now = self.trusted_now(&st, local_now);
+        Ok(st.lease.as_ref().and_then(|(token, claims)| {
+            let lifetime = (claims.exp - claims.iat).max(0);
+            let window = (lifetime as f64 * self.inner.refresh_window) as i64;
+            let node_locked = claims.lic.seat.is_none() && claims.lic.kind != LicenseKind::Trial;
+            (node_locked && now < claims.exp - window)
+                .then(|| HeldLease::of(token, claims))
+                .flatten()
+        }))
     }
 
     /// Frees this machine's seat on the server and forgets the local key and lease (also

@@ -72,6 +72,49 @@ fn the_vendors_license_metadata_is_read_offline_and_follows_changes_online() {
 }
 
 #[test]
+fn validating_a_lease_that_still_stands_keeps_it_and_nothing_is_signed() {
+    let h = Harness::start(1);
+    let (id, key) = h.license();
+    let dir = tempfile::tempdir().expect("dir");
+    let clock = clock();
+    let client = h.client(dir.path(), "v1:machine-a", &clock);
+    client.activate(&key).expect("activates");
+    let stored = std::fs::read(lease_path(dir.path())).expect("lease stored");
+
+    clock.advance(300);
+    let license = client.validate().expect("validates");
+    assert_eq!(license.id, id);
+    assert_eq!(h.metric("licet_validations_unchanged_total"), 1);
+    assert_eq!(
+        std::fs::read(lease_path(dir.path())).expect("lease"),
+        stored,
+        "the stored lease stays as it was"
+    );
+    assert_eq!(client.check().expect("valid offline").id, id);
+
+    // A change on the server is a fresh lease at once.
+    h.admin(
+        "PATCH",
+        &format!("/v1/admin/licenses/{id}"),
+        Some(json!({ "entitlements": ["pro", "beta"] })),
+    );
+    assert!(
+        client
+            .validate()
+            .expect("validates")
+            .has_entitlement("beta")
+    );
+    assert_eq!(h.metric("licet_validations_unchanged_total"), 1);
+    // And so is a verdict.
+    h.admin(
+        "POST",
+        &format!("/v1/admin/licenses/{id}/suspend"),
+        Some(json!({})),
+    );
+    assert_eq!(client.validate(), Err(licet::Error::Suspended));
+}
+
+#[test]
 fn a_second_and_third_machine_hit_the_activation_limit() {
     let h = Harness::start(1);
     let (id, key) = h.license();

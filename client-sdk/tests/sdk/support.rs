@@ -88,6 +88,22 @@ impl Harness {
         })
     }
 
+    /// The value of counter `name` in the server's `/metrics`.
+    pub fn metric(&self, name: &str) -> u64 {
+        let text = self.rt.block_on(async {
+            let res = self
+                .http
+                .get(self.server.url("/metrics"))
+                .send()
+                .await
+                .expect("metrics");
+            res.text().await.expect("text")
+        });
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing in {text}"))
+    }
+
     /// A public API call without credentials, as a client would make it; the JSON answer.
     pub fn post(&self, path: &str, body: Value) -> Value {
         self.rt.block_on(async {

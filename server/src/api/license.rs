@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use licet_proto::api::{ActivateRequest, KeyAndFingerprint};
+use licet_proto::api::{ActivateRequest, KeyAndFingerprint, ValidateRequest};
 use licet_proto::floating::{CheckoutRequest, ReleaseSeatRequest};
 use licet_proto::offline::{OfflineActivateRequest, OfflineDeactivateRequest};
 use licet_proto::trials::StartTrialRequest;
@@ -42,8 +42,8 @@ async fn activate(app: Arc<App>, caller: Caller, req: Result<ActivateRequest>) -
     reply::result(StatusCode::OK, r.await)
 }
 
-/// `POST /v1/licenses/validate`: license state and a fresh lease.
-async fn validate(app: Arc<App>, caller: Caller, req: Result<KeyAndFingerprint>) -> Response {
+/// `POST /v1/licenses/validate`: license state and a fresh lease (or "unchanged").
+async fn validate(app: Arc<App>, caller: Caller, req: Result<ValidateRequest>) -> Response {
     let r = async { licensing::validate(&app, &caller, req?).await };
     reply::result(StatusCode::OK, r.await)
 }

@@ -35,13 +35,14 @@ impl<T: Context> Context for std::sync::Arc<T> {
 }
 
 use licet_proto::api::{
-    ActivateRequest, ActivationInfo, DeactivateResponse, KeyAndFingerprint, LeaseResponse,
-    LicenseInfo, MAX_FINGERPRINT_LEN, MAX_LABEL_LEN, MachineInfo,
+    ActivateRequest, ActivationInfo, DeactivateResponse, HeldLease, KeyAndFingerprint,
+    LeaseResponse, LicenseInfo, MAX_FINGERPRINT_LEN, MAX_LABEL_LEN, MachineInfo, ValidateRequest,
+    ValidateResponse,
 };
 use licet_proto::token::{Claims, LicenseClaim};
 use licet_proto::{ErrorCode, LicenseStatus};
 
-use crate::platform::crypto::{hex, new_id};
+use crate::platform::crypto::{ct_eq, hex, new_id};
 use crate::platform::error::{Error, Result};
 use crate::platform::metrics::Event;
 use crate::store::{Activated, ActivationRow, LicenseRow, NewAudit, SeatDecision, SeatRelease};
@@ -172,12 +173,13 @@ fn seated_audit(license: &LicenseRow, a: &ActivationRow, revived: bool, now: i64
     )
 }
 
-/// `POST /v1/licenses/validate`: the state of the license and a fresh lease.
+/// `POST /v1/licenses/validate`: the state of the license and a fresh lease, or "unchanged"
+/// when the lease the request names still stands (see [`lease_stands`]).
 pub async fn validate(
     app: &impl Context,
     caller: &Caller,
-    req: KeyAndFingerprint,
-) -> Result<LeaseResponse> {
+    req: ValidateRequest,
+) -> Result<ValidateResponse> {
     let (now, key) = admit(app, caller, &req.key, &req.fingerprint).await?;
     let (license, activation) = app
         .store()
@@ -194,7 +196,52 @@ pub async fn validate(
             .await?;
     }
     app.metrics().event(Event::Validation);
-    lease(app, &license, &activation, now)
+    if let Some(held) = &req.lease
+        && lease_stands(app, &license, &activation, held, now)?
+    {
+        app.metrics().event(Event::ValidationUnchanged);
+        return Ok(ValidateResponse {
+            token: None,
+            unchanged: true,
+            license: license.info(),
+            activation: activation.info(),
+        });
+    }
+    Ok(lease(app, &license, &activation, now)?.into())
+}
+
+/// Whether the lease a machine says it holds still stands, so validation need not sign a
+/// new one: it was signed by the key this replica signs with now, and the lease this
+/// server would issue at the held lease's `iat` is that very lease (the same `jti`, which
+/// is a digest of every claim: license state, expiry, entitlements, seats, machine), and
+/// more than half its life is left. Anything else (a change, a rotation, a guess, a lease
+/// in its second half) gets a fresh lease. A false "held" gains a client nothing: an
+/// unchanged answer carries no token.
+fn lease_stands(
+    app: &impl Context,
+    license: &LicenseRow,
+    activation: &ActivationRow,
+    held: &HeldLease,
+    now: i64,
+) -> Result<bool> {
+    if held.iat > now
+        || held.iat.rem_euclid(LEASE_GRID_SECS) != 0
+        || held.jti.len() != 32
+        || !app.keys().signs_with(&held.kid)
+    {
+        return Ok(false);
+    }
+    let claims = lease_claims(
+        app,
+        &license.info(),
+        &activation.info(),
+        held.iat,
+        held.iat.saturating_add(license.effective_token_lifetime()),
+        None,
+        None,
+    )?;
+    let half_life_ends = claims.iat + (claims.exp - claims.iat) / 2;
+    Ok(now < half_life_ends && ct_eq(claims.jti.as_bytes(), held.jti.as_bytes()))
 }
 
 /// `POST /v1/licenses/deactivate`: frees the seat. Allowed whatever the license's status, so
@@ -289,6 +336,24 @@ pub(crate) fn signed_lease_until(
     seat: Option<licet_proto::floating::SeatClaim>,
     nonce: Option<String>,
 ) -> Result<LeaseResponse> {
+    let claims = lease_claims(app, &info, &activation, iat, exp, seat, nonce)?;
+    Ok(LeaseResponse {
+        token: app.keys().sign(&claims)?,
+        license: info,
+        activation,
+    })
+}
+
+/// The claims of the lease [`signed_lease_until`] signs, `jti` included.
+fn lease_claims(
+    app: &impl Context,
+    info: &LicenseInfo,
+    activation: &ActivationInfo,
+    iat: i64,
+    exp: i64,
+    seat: Option<licet_proto::floating::SeatClaim>,
+    nonce: Option<String>,
+) -> Result<Claims> {
     let mut exp = exp;
     if let Some(license_exp) = info.expires_at {
         exp = exp.min(license_exp);
@@ -322,11 +387,7 @@ pub(crate) fn signed_lease_until(
     digest.update(activation.id.as_bytes());
     digest.update(serde_json::to_vec(&claims).map_err(|e| Error::Internal(e.to_string()))?);
     claims.jti = hex(&digest.finalize()[..16]);
-    Ok(LeaseResponse {
-        token: app.keys().sign(&claims)?,
-        license: info,
-        activation,
-    })
+    Ok(claims)
 }
 
 /// Refuses suspended, revoked and expired licenses with their codes.

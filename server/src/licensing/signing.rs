@@ -21,7 +21,7 @@ use sha2::Digest;
 use crate::auth::Admin;
 use crate::platform::crypto::{MasterKey, random_bytes};
 use crate::platform::error::{Error, Result};
-use crate::store::{KeyState, NewAudit, SigningKeyRow, Store};
+use crate::store::{KeyChange, KeyState, NewAudit, SigningKeyRow, Store};
 
 /// A snapshot of the keys a replica uses.
 #[derive(Default)]
@@ -173,6 +173,14 @@ impl KeyRing {
         self.sign_as(claims, token::TYP)
     }
 
+    /// Whether `kid` names the key this replica signs with now.
+    pub fn signs_with(&self, kid: &str) -> bool {
+        self.snapshot()
+            .current
+            .as_ref()
+            .is_some_and(|(_, current)| current == kid)
+    }
+
     /// Signs any claims set as a compact JWS of type `typ` with the current key (release
     /// manifests; leases go through [`KeyRing::sign`]).
     pub fn sign_as<T: serde::Serialize>(&self, claims: &T, typ: &str) -> Result<String> {
@@ -262,17 +270,24 @@ async fn generate_as(
     actor: &str,
     make_current: bool,
 ) -> Result<String> {
+    let (row, generated) = new_key(master, now, actor, KeyState::Published)?;
+    let kid = row.kid.clone();
+    let current = make_current.then(|| current_audit(now, actor, &kid));
+    let change = store
+        .add_signing_key(&row, &generated, current.as_ref())
+        .await?;
+    settled(change, kid)
+}
+
+/// A new key's row in `state` (sealed with the master key) and its audit entry.
+fn new_key(
+    master: &MasterKey,
+    now: i64,
+    actor: &str,
+    state: KeyState,
+) -> Result<(SigningKeyRow, NewAudit)> {
     let key = SigningKey::from_bytes(&random_bytes());
     let kid = token::key_id(&key.verifying_key());
-    let row = SigningKeyRow {
-        kid: kid.clone(),
-        public_key: URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()),
-        private_key: master.seal(key.as_bytes())?,
-        state: KeyState::Published,
-        created_at: now,
-        activated_at: None,
-        retired_at: None,
-    };
     let generated = NewAudit::new(
         now,
         actor,
@@ -280,15 +295,22 @@ async fn generate_as(
         ("signing_key", &kid),
         serde_json::json!({}),
     );
-    let current = make_current.then(|| current_audit(now, actor, &kid));
-    store
-        .add_signing_key(&row, &generated, current.as_ref())
-        .await?;
-    Ok(kid)
+    let row = SigningKeyRow {
+        public_key: URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()),
+        private_key: master.seal(key.as_bytes())?,
+        activated_at: (state == KeyState::Current).then_some(now),
+        kid,
+        state,
+        created_at: now,
+        retired_at: None,
+    };
+    Ok((row, generated))
 }
 
-/// Makes a key current: the newest published key generated after the current one, or a new
-/// key if there is none. The old current key stays published. Returns the new current id.
+/// Makes a key current: the newest published key that was never current (generated ahead of
+/// the rotation so clients could pin it), or a new key if there is none. The old current
+/// key stays published. Returns the new current id; `CONFLICT` if another rotation made
+/// another key current at the same moment (at most one key is ever current).
 pub async fn rotate(store: &Store, master: &MasterKey, now: i64, admin: &Admin) -> Result<String> {
     rotate_as(store, master, now, admin.actor()).await
 }
@@ -296,16 +318,12 @@ pub async fn rotate(store: &Store, master: &MasterKey, now: i64, admin: &Admin) 
 /// [`rotate`] for whoever the caller vouches for (the vendor, or the server at first start).
 async fn rotate_as(store: &Store, master: &MasterKey, now: i64, actor: &str) -> Result<String> {
     let rows = store.signing_keys().await?;
-    let current_created = rows
-        .iter()
-        .find(|r| r.state == KeyState::Current)
-        .map(|r| r.created_at);
+    // Pending: published ahead of a rotation and never current. A key that was current
+    // once (activated_at set) never comes back by rotation, whatever its age.
     let pending = rows
         .iter()
         .rev()
-        .find(|r| {
-            r.state == KeyState::Published && current_created.is_none_or(|c| r.created_at >= c)
-        })
+        .find(|r| r.state == KeyState::Published && r.activated_at.is_none())
         .map(|r| r.kid.clone());
     match pending {
         Some(kid) => {
@@ -313,12 +331,23 @@ async fn rotate_as(store: &Store, master: &MasterKey, now: i64, actor: &str) -> 
             if let Some(row) = rows.iter().find(|r| r.kid == kid) {
                 unseal(row, master)?;
             }
-            store
+            let change = store
                 .make_signing_key_current(&kid, now, &current_audit(now, actor, &kid))
                 .await?;
-            Ok(kid)
+            settled(change, kid)
         }
         None => generate_as(store, master, now, actor, true).await,
+    }
+}
+
+/// The new current key, or `CONFLICT` when another rotation won at the same moment.
+fn settled(change: KeyChange, kid: String) -> Result<String> {
+    match change {
+        KeyChange::Done => Ok(kid),
+        KeyChange::LostToAnother => Err(Error::new(
+            licet_proto::ErrorCode::Conflict,
+            "another signing key became current at the same moment; list the keys and retry",
+        )),
     }
 }
 
@@ -357,7 +386,17 @@ pub async fn ensure_current(store: &Store, master: &MasterKey, now: i64) -> Resu
     if rows.iter().any(|r| r.state == KeyState::Current) {
         return Ok(None);
     }
-    rotate_as(store, master, now, "system").await.map(Some)
+    let (row, generated) = new_key(master, now, "system", KeyState::Current)?;
+    let kid = row.kid.clone();
+    let current = current_audit(now, "system", &kid);
+    match store
+        .add_first_signing_key(&row, &[&generated, &current])
+        .await?
+    {
+        KeyChange::Done => Ok(Some(kid)),
+        // Another replica starting at the same moment made the first key: that one signs.
+        KeyChange::LostToAnother => Ok(None),
+    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,8 @@ pub enum Event {
     Activation,
     /// A lease was refreshed.
     Validation,
+    /// A validation confirmed the lease the machine holds instead of signing a new one.
+    ValidationUnchanged,
     /// A seat was freed.
     Deactivation,
 }
@@ -81,6 +83,7 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<&'static str, Histogram>>,
     activations: AtomicU64,
     validations: AtomicU64,
+    validations_unchanged: AtomicU64,
     deactivations: AtomicU64,
     connections_open: AtomicI64,
     closed: [AtomicU64; Closed::ALL.len()],
@@ -120,6 +123,7 @@ impl Metrics {
         let counter = match event {
             Event::Activation => &self.activations,
             Event::Validation => &self.validations,
+            Event::ValidationUnchanged => &self.validations_unchanged,
             Event::Deactivation => &self.deactivations,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -189,6 +193,11 @@ impl Metrics {
                 "licet_validations_total",
                 "Leases refreshed.",
                 &self.validations,
+            ),
+            (
+                "licet_validations_unchanged_total",
+                "Validations that confirmed the lease the machine holds (nothing signed).",
+                &self.validations_unchanged,
             ),
             (
                 "licet_deactivations_total",
@@ -281,6 +290,8 @@ mod tests {
             "licet_http_requests_total{method=\"POST\",route=\"/v1/licenses/validate\",status=\"200\"} 1"
         ));
         assert!(text.contains("licet_validations_total 1"));
+        m.event(Event::ValidationUnchanged);
+        assert!(m.render().contains("licet_validations_unchanged_total 1"));
         assert!(text.contains("le=\"0.0025\"} 1"));
     }
 

@@ -58,7 +58,7 @@ pub use subscriptions::{
     LicenseEffect, PaidInvoice, SubscriptionChange, SubscriptionRow, SubscriptionWrite,
 };
 pub use trials::{TrialCounts, TrialFilter, TrialRow};
-pub use writes::NewLink;
+pub use writes::{KeyChange, NewLink};
 
 /// Which database engine a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

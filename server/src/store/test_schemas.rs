@@ -34,6 +34,33 @@ impl Store {
             .map(|_| ())
     }
 
+    /// PostgreSQL's generic plan (the one a prepared statement settles on after five runs)
+    /// of validation's license-and-activation lookup, as `EXPLAIN` text; `None` on SQLite
+    /// (its plan is checked in `sqlite_reads`).
+    pub async fn generic_plan_of_license_lookup(&self) -> Result<Option<String>, sqlx::Error> {
+        if self.backend() != super::Backend::Postgres {
+            return Ok(None);
+        }
+        let mut conn = self.pool().acquire().await?;
+        sqlx::raw_sql("SET plan_cache_mode = force_generic_plan")
+            .execute(&mut *conn)
+            .await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "PREPARE licet_lookup_plan(text, text) AS {}",
+            super::licenses::LICENSE_WITH_ACTIVATION
+        )))
+        .execute(&mut *conn)
+        .await?;
+        let plan: Result<Vec<String>, sqlx::Error> =
+            sqlx::query_scalar("EXPLAIN EXECUTE licet_lookup_plan('K', 'F')")
+                .fetch_all(&mut *conn)
+                .await;
+        sqlx::raw_sql("DEALLOCATE licet_lookup_plan; RESET plan_cache_mode")
+            .execute(&mut *conn)
+            .await?;
+        Ok(Some(plan?.join("\n")))
+    }
+
     /// Holds a write lock on the sign-in link table until the returned guard is released:
     /// the whole database on SQLite, the table on PostgreSQL. For tests that show a request
     /// does not wait on that table.

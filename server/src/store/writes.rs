@@ -438,15 +438,36 @@ impl Store {
         row: &SigningKeyRow,
         audit: &NewAudit,
         current: Option<&NewAudit>,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<KeyChange, sqlx::Error> {
         let mut tx = self.begin_write().await?;
         self.insert_signing_key(&mut tx, row).await?;
         audit.write(&mut *tx).await?;
         if let Some(current) = current {
-            self.make_current(&mut tx, &row.kid, row.created_at).await?;
+            if let Err(e) = self.make_current(&mut tx, &row.kid, row.created_at).await {
+                return lost_to_another(e);
+            }
             current.write(&mut *tx).await?;
         }
-        tx.commit().await
+        commit_key_change(tx).await
+    }
+
+    /// Inserts `row` as the current signing key only if no key is current (committed or
+    /// being committed by another replica: the one-current-key index makes the two meet),
+    /// with its audit entries. Replicas starting together on an empty database agree on one
+    /// first key this way.
+    pub async fn add_first_signing_key(
+        &self,
+        row: &SigningKeyRow,
+        audits: &[&NewAudit],
+    ) -> Result<KeyChange, sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        if let Err(e) = self.insert_signing_key(&mut tx, row).await {
+            return lost_to_another(e);
+        }
+        for audit in audits {
+            audit.write(&mut *tx).await?;
+        }
+        commit_key_change(tx).await
     }
 
     /// Makes `kid` the only current signing key (the previous one stays published) and
@@ -456,11 +477,13 @@ impl Store {
         kid: &str,
         now: i64,
         audit: &NewAudit,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<KeyChange, sqlx::Error> {
         let mut tx = self.begin_write().await?;
-        self.make_current(&mut tx, kid, now).await?;
+        if let Err(e) = self.make_current(&mut tx, kid, now).await {
+            return lost_to_another(e);
+        }
         audit.write(&mut *tx).await?;
-        tx.commit().await
+        commit_key_change(tx).await
     }
 
     /// Retires a published (not current) signing key and audits it; `Ok(false)` (nothing
@@ -497,5 +520,35 @@ impl Store {
     ) -> Result<Vec<(String, String)>, sqlx::Error> {
         let mut conn = self.pool().acquire().await?;
         self.licenses_of_purchase_in(&mut conn, purchase_id).await
+    }
+}
+
+/// Whether a change of the current signing key took effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyChange {
+    /// Committed.
+    Done,
+    /// Another key became current at the same time (another replica starting, another
+    /// rotation); nothing was written. At most one key is current (a unique index).
+    LostToAnother,
+}
+
+/// A unique violation of the one-current-key index is [`KeyChange::LostToAnother`] (the
+/// transaction is dropped, so rolled back); anything else fails.
+fn lost_to_another(e: sqlx::Error) -> Result<KeyChange, sqlx::Error> {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => Ok(KeyChange::LostToAnother),
+        _ => Err(e),
+    }
+}
+
+/// Commits a key change; a unique violation at commit (deferred on some engines) is lost
+/// to another too.
+async fn commit_key_change(
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+) -> Result<KeyChange, sqlx::Error> {
+    match tx.commit().await {
+        Ok(()) => Ok(KeyChange::Done),
+        Err(e) => lost_to_another(e),
     }
 }

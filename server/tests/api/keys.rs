@@ -104,3 +104,74 @@ async fn tokens_verify_with_the_shared_proto_verifier() {
     };
     verified.claims.check(&expect).expect("claims hold");
 }
+
+/// The key that signs now, from the admin list.
+fn current_of(list: &serde_json::Value) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|k| k["state"] == "current")
+        .map(|k| str_of(k, "kid"))
+        .collect()
+}
+
+/// Rotations in the same second (keys created in one second used to look "newer" than
+/// the current one and came back) each bring a key that never signed before.
+#[tokio::test]
+async fn a_rotation_never_brings_back_a_key_that_signed_before() {
+    let api = Api::start().await;
+    let (_, list) = api.admin_get("/v1/admin/keys").await;
+    let mut signed = current_of(&list);
+    assert_eq!(signed.len(), 1, "{list}");
+    for _ in 0..4 {
+        let (status, list) = api.admin_post("/v1/admin/keys/rotate", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        let current = current_of(&list);
+        assert_eq!(current.len(), 1, "one current key: {list}");
+        assert!(
+            !signed.contains(&current[0]),
+            "{} signed before: {list}",
+            current[0]
+        );
+        signed.push(current[0].clone());
+    }
+    // A key generated ahead is still the one a rotation takes.
+    let (_, list) = api.admin_post("/v1/admin/keys/generate", json!({})).await;
+    let ahead: Vec<String> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|k| k["activated_at"].is_null())
+        .map(|k| str_of(k, "kid"))
+        .collect();
+    assert_eq!(ahead.len(), 1, "{list}");
+    let (_, list) = api.admin_post("/v1/admin/keys/rotate", json!({})).await;
+    assert_eq!(current_of(&list), ahead);
+}
+
+/// Racing rotations: each either makes its key current or answers `CONFLICT`; never two
+/// current keys.
+#[tokio::test]
+async fn racing_rotations_leave_exactly_one_current_key() {
+    let api = Api::start().await;
+    let answers = futures_util::future::join_all(
+        (0..8).map(|_| api.admin_post("/v1/admin/keys/rotate", json!({}))),
+    )
+    .await;
+    let mut won = 0;
+    for (status, body) in &answers {
+        if *status == StatusCode::OK {
+            won += 1;
+        } else {
+            assert_error(*status, body, 409, "CONFLICT");
+        }
+    }
+    assert!(won >= 1, "{answers:?}");
+    let (_, list) = api.admin_get("/v1/admin/keys").await;
+    assert_eq!(current_of(&list).len(), 1, "{list}");
+    let (_, key) = api.seeded(1).await;
+    let (status, body) = api.activate(&key, "v1:m").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    verify_independently(&str_of(&body, "token"), &api.jwks().await, "photo").expect("verifies");
+}

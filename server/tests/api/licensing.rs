@@ -305,3 +305,29 @@ async fn audit_entries_older_than_the_retention_are_pruned() {
     let pruned = eventually(async || (count().await == 0).then_some(())).await;
     assert!(pruned.is_some(), "entries older than a day are gone");
 }
+
+/// On PostgreSQL, the prepared lookup's generic plan finds the machine's seat by license
+/// and fingerprint together, on fresh tables without statistics too: it once scanned the
+/// seats of that fingerprint on every license.
+#[tokio::test]
+async fn the_generic_plan_of_the_lookup_finds_a_seat_by_license_and_fingerprint() {
+    let api = Api::start().await;
+    let Some(plan) = api
+        .server
+        .store()
+        .generic_plan_of_license_lookup()
+        .await
+        .expect("explain")
+    else {
+        return; // SQLite: see store::sqlite_reads.
+    };
+    let seat_probe = plan
+        .lines()
+        .skip_while(|l| !l.contains("on activations a"))
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        seat_probe.contains("license_id =") && seat_probe.contains("fingerprint ="),
+        "{plan}"
+    );
+}

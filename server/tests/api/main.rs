@@ -29,3 +29,4 @@ mod subscription_payments;
 mod subscriptions;
 mod support;
 mod trials;
+mod unchanged;

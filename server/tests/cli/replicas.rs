@@ -38,8 +38,8 @@ fn database(rt: &tokio::runtime::Runtime) -> Option<String> {
     }
 }
 
-/// Three replicas on `url`, each with its own data directory (for its mail files), the
-/// same master key and admin token, keys reloaded every second.
+/// Three replicas on `url`, started at once, each with its own data directory (for its
+/// mail files), the same master key and admin token, keys reloaded every second.
 fn replicas(url: &str, dirs: &[tempfile::TempDir; 3]) -> Vec<Running> {
     let master = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([42u8; 32]);
     let per_key = PER_KEY.to_string();
@@ -52,9 +52,18 @@ fn replicas(url: &str, dirs: &[tempfile::TempDir; 3]) -> Vec<Running> {
         ("LICET_RATE_LIMIT_PER_IP", "100000"),
         ("LICET_STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
     ];
-    dirs.iter()
-        .map(|d| spawn_server(bin(), d.path(), &env))
-        .collect()
+    // Started together, as an orchestrator starts replicas: they race to make the first
+    // signing key on the empty database.
+    std::thread::scope(|s| {
+        let starting: Vec<_> = dirs
+            .iter()
+            .map(|d| s.spawn(|| spawn_server(bin(), d.path(), &env)))
+            .collect();
+        starting
+            .into_iter()
+            .map(|h| h.join().expect("replica starts"))
+            .collect()
+    })
 }
 
 struct Cluster {
@@ -202,6 +211,17 @@ fn three_replicas_on_one_postgres_database_behave_as_one_server() {
     };
 
     rt.block_on(async {
+        // 0. Started on an empty database, the replicas agree on one first signing key.
+        let first: Vec<Vec<String>> = futures_util::future::join_all((0..3).map(|r| {
+            let cluster = &cluster;
+            async move { kids(&cluster.get(r, "/.well-known/jwks.json").await) }
+        }))
+        .await;
+        assert!(
+            first.iter().all(|k| k.len() == 1 && *k == first[0]),
+            "one first key: {first:?}"
+        );
+
         // 1. The seat limit holds across replicas: 50 machines race for 3 seats.
         let (id, key) = cluster.license("photo", 3).await;
         let answers = futures_util::future::join_all((0..50).map(|i| {
@@ -250,8 +270,19 @@ fn three_replicas_on_one_postgres_database_behave_as_one_server() {
         assert_eq!(status, 200, "{before}");
         let old_token = before["token"].as_str().expect("token").to_owned();
         let old_kid = kid_of(&old_token);
+        let published_before = kids(&cluster.get(0, "/.well-known/jwks.json").await);
         let (status, body) = cluster.post(0, "/v1/admin/keys/rotate", &json!({})).await;
         assert!(status == 200 || status == 201, "{body}");
+        let new_kid = body["items"]
+            .as_array()
+            .and_then(|keys| keys.iter().find(|k| k["state"] == "current"))
+            .and_then(|k| k["kid"].as_str())
+            .expect("a current key")
+            .to_owned();
+        assert!(
+            !published_before.contains(&new_kid),
+            "a rotation brings a new key, not one published before: {body}"
+        );
         let mut rotated = false;
         for _ in 0..25 {
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -264,8 +295,8 @@ fn three_replicas_on_one_postgres_database_behave_as_one_server() {
                 )
                 .await;
             if let Some(token) = lease["token"].as_str()
-                && kid_of(token) != old_kid
-                && kids(&jwks).contains(&kid_of(token))
+                && kid_of(token) == new_kid
+                && kids(&jwks).contains(&new_kid)
             {
                 assert!(
                     kids(&jwks).contains(&old_kid),
