@@ -158,6 +158,10 @@ impl Store {
         AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30))
+            // No ping before each use: on PostgreSQL it was a round trip of its own on every
+            // query (two per validation). A connection the database dropped fails its next
+            // query, and sqlx closes it; the pool opens a new one for the next request.
+            .test_before_acquire(false)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
