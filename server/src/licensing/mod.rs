@@ -196,18 +196,20 @@ pub async fn validate(
             .await?;
     }
     app.metrics().event(Event::Validation);
+    let lifetime = license.effective_token_lifetime();
+    let (info, activation) = (license.info(), activation.info());
     if let Some(held) = &req.lease
-        && lease_stands(app, &license, &activation, held, now)?
+        && lease_stands(app, &info, &activation, lifetime, held, now)?
     {
         app.metrics().event(Event::ValidationUnchanged);
         return Ok(ValidateResponse {
             token: None,
             unchanged: true,
-            license: license.info(),
-            activation: activation.info(),
+            license: info,
+            activation,
         });
     }
-    Ok(lease(app, &license, &activation, now)?.into())
+    Ok(signed_lease(app, info, activation, lifetime, now)?.into())
 }
 
 /// Whether the lease a machine says it holds still stands, so validation need not sign a
@@ -219,8 +221,9 @@ pub async fn validate(
 /// unchanged answer carries no token.
 fn lease_stands(
     app: &impl Context,
-    license: &LicenseRow,
-    activation: &ActivationRow,
+    info: &LicenseInfo,
+    activation: &ActivationInfo,
+    lifetime: i64,
     held: &HeldLease,
     now: i64,
 ) -> Result<bool> {
@@ -233,10 +236,10 @@ fn lease_stands(
     }
     let claims = lease_claims(
         app,
-        &license.info(),
-        &activation.info(),
+        info,
+        activation,
         held.iat,
-        held.iat.saturating_add(license.effective_token_lifetime()),
+        held.iat.saturating_add(lifetime),
         None,
         None,
     )?;

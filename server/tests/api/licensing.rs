@@ -185,15 +185,7 @@ async fn metrics_count_requests_and_license_operations() {
     let (_, key) = api.seeded(1).await;
     api.activate(&key, "v1:m").await;
     api.validate(&key, "v1:m").await;
-    let text = api
-        .http
-        .get(api.server.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = api.metrics().await;
     assert!(text.contains("licet_activations_total 1"), "{text}");
     assert!(text.contains("licet_validations_total 1"), "{text}");
     assert!(

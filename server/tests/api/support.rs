@@ -206,6 +206,18 @@ impl Api {
         self.server.clock.advance(window - into);
     }
 
+    /// The server's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.server.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
     pub async fn jwks(&self) -> Value {
         let res = self
             .http

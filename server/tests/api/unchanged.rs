@@ -60,15 +60,7 @@ async fn a_lease_that_still_stands_is_confirmed_without_a_new_token() {
     assert!(body["token"].is_string(), "{body}");
     assert!(body.get("unchanged").is_none(), "{body}");
 
-    let metrics = api
-        .http
-        .get(api.server.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = api.metrics().await;
     assert!(
         metrics.contains("licet_validations_unchanged_total 1"),
         "{metrics}"

@@ -14,6 +14,23 @@ use crate::web::air_gapped;
 use crate::web::session::{Outcome, Signed};
 use crate::web::shell::layout;
 
+/// What both forms act on: the document sent, the licenses of the customer's own purchase
+/// `id` (the only ones it may touch), and the customer as the audit log names them.
+struct Sent {
+    document: String,
+    licenses: Vec<String>,
+    actor: String,
+}
+
+async fn sent(s: &Signed, id: &str, form: FormData) -> Outcome<Sent> {
+    let purchase = customers::purchase(&s.app, &s.session.email, id).await?;
+    Ok(Sent {
+        document: air_gapped::read_document(form, &s.session.csrf).await?,
+        licenses: purchase.licenses.iter().map(|l| l.id.clone()).collect(),
+        actor: Actor::Customer(&s.session.email).audit_name().into_owned(),
+    })
+}
+
 /// `POST /portal/purchases/{id}/offline/activate`
 pub(super) async fn activate(
     id: String,
@@ -22,10 +39,11 @@ pub(super) async fn activate(
     form: FormData,
 ) -> Outcome<Markup> {
     let s = s?;
-    let purchase = customers::purchase(&s.app, &s.session.email, &id).await?;
-    let document = air_gapped::read_document(form, &s.session.csrf).await?;
-    let licenses: Vec<String> = purchase.licenses.iter().map(|l| l.id.clone()).collect();
-    let actor = Actor::Customer(&s.session.email).audit_name().into_owned();
+    let Sent {
+        document,
+        licenses,
+        actor,
+    } = sent(&s, &id, form).await?;
     let answer = offline::activate(
         &s.app,
         &caller,
@@ -52,10 +70,11 @@ pub(super) async fn deactivate(
     form: FormData,
 ) -> Outcome<Markup> {
     let s = s?;
-    let purchase = customers::purchase(&s.app, &s.session.email, &id).await?;
-    let document = air_gapped::read_document(form, &s.session.csrf).await?;
-    let licenses: Vec<String> = purchase.licenses.iter().map(|l| l.id.clone()).collect();
-    let actor = Actor::Customer(&s.session.email).audit_name().into_owned();
+    let Sent {
+        document,
+        licenses,
+        actor,
+    } = sent(&s, &id, form).await?;
     let answer = offline::deactivate(
         &s.app,
         &caller,
