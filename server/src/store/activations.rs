@@ -54,6 +54,30 @@ pub(super) const REVIVE_ACTIVATION: &str = "UPDATE activations SET deactivated_a
      AND deactivated_at IS NOT NULL ORDER BY deactivated_at DESC, id DESC LIMIT 1) \
      RETURNING id, first_seen_at";
 
+/// PostgreSQL only: a new seat for a machine in one statement, where the portable path takes
+/// three round trips (trial conversion, revive, insert). Ends the machine's unconverted
+/// trial of product `$9` (converted to license `$1` at `$3`), brings back the machine's
+/// latest deactivated row of license `$1` on fingerprint `$2` as [`REVIVE_ACTIVATION`]
+/// does, or else inserts row `$8` as [`INSERT_ACTIVATION`] does. Answers the seat's id, its
+/// first-seen time, whether it was brought back, and whether a trial was converted.
+/// (Data-modifying `WITH` is PostgreSQL's; all parts see one snapshot, taken under the
+/// license's row lock.)
+pub(super) const SEAT_NEW_MACHINE_PG: &str = "WITH trial AS (UPDATE trials SET converted_at = $3, \
+     converted_license_id = $1 WHERE product_id = $9 AND fingerprint = $2 \
+     AND converted_at IS NULL RETURNING id), \
+     revived AS (UPDATE activations SET deactivated_at = NULL, \
+     last_seen_at = $3, name = $4, platform = $5, machine = COALESCE($6, machine), ip = $7 \
+     WHERE id = (SELECT id FROM activations WHERE license_id = $1 AND fingerprint = $2 \
+     AND deactivated_at IS NOT NULL ORDER BY deactivated_at DESC, id DESC LIMIT 1) \
+     RETURNING id, first_seen_at), \
+     inserted AS (INSERT INTO activations (id, license_id, fingerprint, name, platform, \
+     machine, ip, first_seen_at, last_seen_at, deactivated_at) \
+     SELECT $8, $1, $2, $4, $5, $6, $7, $3, $3, NULL WHERE NOT EXISTS (SELECT 1 FROM revived) \
+     RETURNING id, first_seen_at) \
+     SELECT id, first_seen_at, TRUE AS revived, EXISTS (SELECT 1 FROM trial) AS converted \
+     FROM revived \
+     UNION ALL SELECT id, first_seen_at, FALSE, EXISTS (SELECT 1 FROM trial) FROM inserted";
+
 impl Store {
     /// Takes a seat for `a`: the machine's own deactivated row brought back when it has
     /// one (its id and first-seen time are then `a`'s), a new row otherwise. `Ok(true)`
@@ -84,6 +108,33 @@ impl Store {
                 Ok(false)
             }
         }
+    }
+
+    /// [`SEAT_NEW_MACHINE_PG`]: a seat for `a` (a new machine on the license of product
+    /// `product_id`) in one round trip on PostgreSQL. Answers `(brought back, trial
+    /// converted)`; a brought-back row's id and first-seen time become `a`'s.
+    pub(super) async fn seat_new_machine_pg(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        product_id: &str,
+        a: &mut ActivationRow,
+    ) -> Result<(bool, bool), sqlx::Error> {
+        let (id, first_seen_at, revived, converted): (String, i64, bool, bool) =
+            sqlx::query_as(SEAT_NEW_MACHINE_PG)
+                .bind(&a.license_id)
+                .bind(&a.fingerprint)
+                .bind(a.last_seen_at)
+                .bind(a.name.as_deref())
+                .bind(a.platform.as_deref())
+                .bind(a.machine.as_deref())
+                .bind(a.ip.as_deref())
+                .bind(&a.id)
+                .bind(product_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        a.id = id;
+        a.first_seen_at = first_seen_at;
+        Ok((revived, converted))
     }
 
     /// One activation of a license by id.

@@ -175,6 +175,24 @@ impl Store {
         let (license, existing) = found.split(fingerprint);
         let decision = decide(&license, existing)?;
         let now = decision.at();
+        let decision = match (decision, self.backend()) {
+            (SeatDecision::New(mut a), super::Backend::Postgres) => {
+                // One statement for the trial, the seat and its row (SEAT_NEW_MACHINE_PG).
+                let (revived, converted) = self
+                    .seat_new_machine_pg(tx, &license.product_id, &mut a)
+                    .await?;
+                if converted {
+                    converted_audit(&license, now).write(&mut *tx).await?;
+                }
+                audit(&license, &a, revived).write(&mut *tx).await?;
+                return Ok(Some(Activated {
+                    license,
+                    activation: a,
+                    created: true,
+                }));
+            }
+            (decision, _) => decision,
+        };
         if self
             .convert_trial(tx, &license.product_id, fingerprint, &license.id, now)
             .await?
